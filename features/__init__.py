@@ -1,0 +1,1 @@
+"""The feature catalogue (``catalogue.toml``), installed as ``gbltr.catalogue``."""

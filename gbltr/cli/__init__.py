@@ -1,0 +1,85 @@
+"""The ``gbltr`` command: a thin click group.
+
+Each sub-command lives in its own module of this package, parses its flags, calls one library
+function and prints. Sub-commands are registered here by name so that ``gbltr --help`` lists
+them without importing their heavy dependencies.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from gbltr.errors import GbltrError
+
+# name -> "module:attribute"; modules are imported only when the command runs.
+COMMANDS = {
+    "simulate": "gbltr.cli.simulate:simulate",
+    "fit": "gbltr.cli.fit:fit",
+    "compare": "gbltr.cli.compare:compare",
+    "experiment": "gbltr.cli.experiment:experiment",
+    "ablation": "gbltr.cli.ablation:ablation",
+    "annotate": "gbltr.cli.annotate:annotate",
+}
+
+_HELP = {
+    "simulate": "Write a simulated search world (dataset folder + world.json).",
+    "fit": "Train a ranker on click, LLM or fused labels and evaluate it per frequency bucket.",
+    "compare": "Compare run folders per bucket with paired significance tests.",
+    "experiment": "Run several label setups over several seeds and report per bucket.",
+    "ablation": "Feature-group ablation: retrain without each feature group and report.",
+    "annotate": "Label query-document pairs with an LLM through an OpenAI-compatible API.",
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx):
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx, name):
+        target = COMMANDS.get(name)
+        if target is None:
+            return None
+        import importlib
+
+        module, attr = target.split(":")
+        try:
+            mod = importlib.import_module(module)
+        except ModuleNotFoundError as exc:  # a command whose module is not written yet
+            if exc.name == module:
+                return None
+            raise
+        return getattr(mod, attr)
+
+    def format_commands(self, ctx, formatter):
+        rows = [(name, _HELP.get(name, "")) for name in self.list_commands(ctx)]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+@click.group(cls=LazyGroup)
+@click.version_option(package_name="gbltr")
+def cli():
+    """gbltr: train rankers on clicks, LLM labels or both, and see where each wins."""
+
+
+def main(argv=None):
+    """Entry point: GbltrError becomes a one-line message and exit status 2."""
+    try:
+        cli.main(args=argv, standalone_mode=False)
+    except GbltrError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(1)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,37 @@
+"""Errors gbltr raises on bad input.
+
+Every message says what was expected, what was found and, where there is one, the likely fix.
+Callers catch :class:`GbltrError`; the CLI turns it into a one-line message and exit code 2.
+"""
+
+from __future__ import annotations
+
+
+class GbltrError(Exception):
+    """Base class of every error gbltr raises on purpose."""
+
+
+class SchemaError(GbltrError, ValueError):
+    """A frame or file does not match its contract (columns, dtypes, keys, values)."""
+
+
+class ConfigError(GbltrError, ValueError):
+    """A config value, CLI flag or registry name is invalid."""
+
+
+class DataError(GbltrError, ValueError):
+    """Data that matches its schema but cannot be used as asked (empty log, no labels, ...)."""
+
+
+class ParseError(GbltrError, ValueError):
+    """A text file (SVMlight, qrels, JSON answer) does not parse."""
+
+
+class DeviceError(GbltrError, RuntimeError):
+    """The requested device (GPU) or a device-specific feature is not available."""
+
+
+def unknown_choice(kind: str, value: object, choices) -> ConfigError:
+    """The error for a registry look-up that failed: names the valid keys."""
+    valid = ", ".join(sorted(str(c) for c in choices))
+    return ConfigError(f"unknown {kind} {value!r}; choose one of: {valid}")
