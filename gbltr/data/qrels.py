@@ -1,0 +1,146 @@
+"""Read and write TREC qrels, and read labels Parquet files, into the ``labels`` contract.
+
+TREC qrels format accepted: one judgement per line, four whitespace-separated fields::
+
+    <query id> <iteration> <doc id> <relevance>
+    301 0 FBIS3-10082 1
+
+- The iteration field (usually ``0``) is ignored. Relevance is a number (integer or float,
+  negative values such as ``-2`` for spam are kept as they are). Blank lines are skipped; any
+  other line without exactly four fields is a :class:`ParseError` naming file, line and text.
+- A (query, doc) pair judged twice is an error naming the pair and both line numbers (qrels
+  must have one judgement per pair; merge them explicitly before loading). Nothing is
+  silently overwritten.
+
+The result is a Polars frame with the ``labels`` contract of :mod:`gbltr.schema`: query_id
+(String), doc_id (String), label (Float64), source (String, the caller says which: "human",
+"llm" or "click"), in file order. :func:`write_qrels` writes it back as ``qid 0 docno rel``.
+:func:`read_labels_parquet` reads a Parquet file and validates it against ``schema.LABELS``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+
+from gbltr.errors import ParseError, SchemaError, unknown_choice
+from gbltr.schema import LABEL_SOURCES, LABELS, validate
+
+__all__ = ["read_qrels", "write_qrels", "read_labels_parquet"]
+
+
+def _check_source(source: str) -> None:
+    if source not in LABEL_SOURCES:
+        raise unknown_choice("label source", source, LABEL_SOURCES)
+
+
+def read_qrels(path: str | Path, *, source: str) -> pl.DataFrame:
+    """Read a TREC qrels file into a validated labels frame with ``source`` on every row.
+
+    Raises :class:`ParseError` for a line without four fields or with a non-numeric relevance,
+    and for a duplicate (query, doc) pair (naming both lines); :class:`~gbltr.errors.ConfigError`
+    for an unknown ``source``.
+    """
+    _check_source(source)
+    path = Path(path)
+    if not path.is_file():
+        raise ParseError(f"qrels file {path} does not exist (expected a file path)")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise ParseError(f"{path}: expected UTF-8 text, found undecodable bytes at offset {e.start}") from e
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    df = (
+        pl.DataFrame({"text": lines}, schema={"text": pl.String})
+        .with_row_index("line", offset=1)
+        .with_columns(pl.col("text").str.extract_all(r"\S+").alias("tok"))
+        .filter(pl.col("tok").list.len() > 0)
+    )
+    bad = df.filter(pl.col("tok").list.len() != 4)
+    if bad.height:
+        r = bad.row(0, named=True)
+        raise ParseError(
+            f"{path}, line {r['line']}: expected 4 fields '<query> <iteration> <doc> <relevance>', "
+            f"found {len(r['tok'])}: {r['text'].strip()[:80]!r}"
+            + (f" ({bad.height - 1} more such line(s))" if bad.height > 1 else "")
+        )
+    df = df.select(
+        "line",
+        pl.col("tok").list.get(0).alias("query_id"),
+        pl.col("tok").list.get(2).alias("doc_id"),
+        pl.col("tok").list.get(3).alias("rel"),
+    ).with_columns(pl.col("rel").cast(pl.Float64, strict=False).alias("label"))
+    bad = df.filter(pl.col("label").is_null())
+    if bad.height:
+        r = bad.row(0, named=True)
+        raise ParseError(
+            f"{path}, line {r['line']}: expected a numeric relevance as the 4th field, found {r['rel']!r}"
+        )
+    dup = df.filter(pl.struct("query_id", "doc_id").is_duplicated())
+    if dup.height:
+        q, d = dup["query_id"][0], dup["doc_id"][0]
+        at = dup.filter((pl.col("query_id") == q) & (pl.col("doc_id") == d))["line"].to_list()
+        n_pairs = dup.select("query_id", "doc_id").n_unique()
+        raise ParseError(
+            f"{path}: {n_pairs} (query, doc) pair(s) judged more than once, e.g. query {q!r} doc {d!r} "
+            f"on lines {', '.join(map(str, at))}; expected one judgement per pair "
+            "(deduplicate or aggregate the file first)"
+        )
+    out = df.select("query_id", "doc_id", "label", pl.lit(source, dtype=pl.String).alias("source"))
+    return validate(out, LABELS, where=str(path))
+
+
+def _label_text(expr: pl.Expr) -> pl.Expr:
+    return (
+        pl.when(expr.is_finite() & (expr == expr.round(0)) & (expr.abs() < 1e15))
+        .then(expr.cast(pl.Int64).cast(pl.String))
+        .otherwise(expr.cast(pl.String))
+    )
+
+
+def write_qrels(labels: pl.DataFrame, path: str | Path) -> Path:
+    """Write a labels frame as TREC qrels (``query_id 0 doc_id label``), in frame order.
+
+    Integral labels are written as integers (``2``), others in shortest round-trip form.
+    Raises :class:`SchemaError` when the frame breaks the labels contract, a label is null
+    (qrels cannot say "missing": drop those rows) or an id contains whitespace.
+    """
+    path = Path(path)
+    df = validate(labels, LABELS, where=f"write_qrels({path})")
+    n_null = df["label"].null_count()
+    if n_null:
+        raise SchemaError(
+            f"write_qrels({path}): {n_null} null label(s); expected a number on every row "
+            "(qrels cannot hold missing labels: drop those rows first)"
+        )
+    for col in ("query_id", "doc_id"):
+        bad = df.filter(pl.col(col).str.contains(r"\s") | (pl.col(col) == ""))
+        if bad.height:
+            raise SchemaError(
+                f"write_qrels({path}): {col} {bad[col][0]!r} cannot be written; expected non-empty "
+                "ids without whitespace"
+            )
+    out = df.select(
+        pl.concat_str([pl.col("query_id"), pl.lit("0"), pl.col("doc_id"), _label_text(pl.col("label"))], separator=" ")
+    ).to_series()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8", newline="\n") as fh:
+        if out.len():
+            fh.write("\n".join(out.to_list()))
+            fh.write("\n")
+    return path
+
+
+def read_labels_parquet(path: str | Path) -> pl.DataFrame:
+    """Read a labels Parquet file and validate it against ``schema.LABELS`` (extra columns kept)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ParseError(f"labels file {path} does not exist (expected a Parquet file path)")
+    try:
+        df = pl.read_parquet(path)
+    except (pl.exceptions.ComputeError, OSError) as e:
+        raise ParseError(f"{path}: expected a Parquet file, could not read it ({e})") from e
+    return validate(df, LABELS, where=str(path))

@@ -1,0 +1,469 @@
+"""The built-in simulated search world: a seeded generative model of a web search engine.
+
+It exists so that a new user can run gbltr with no data, no network and no API key, and so that
+click-trained, LLM-trained and fused rankers can be compared where the truth is known. Every
+mechanism below is a parameter of :class:`WorldParams`, written to ``world.json`` beside the
+dataset; none is tuned to make a training method win.
+
+Mechanisms
+----------
+Queries
+    Popularity follows a truncated power law, density ``p(x) ~ x^-frequency_exponent`` on
+    ``[1, frequency_range]``; the expected sessions of a query are its share of ``sessions``, and
+    its frequency (sessions in the log) is a Poisson draw around that, so the tail has a handful
+    of sessions or none. Each query has a topic and 1-4 terms drawn from the topic's head terms.
+Intent depends on frequency
+    ``P(navigational) = sigmoid(intent_bias + intent_coupling * z)``, ``z`` the standardised log
+    popularity. Navigational queries are shorter. Human judges weigh a page's authority by
+    ``authority_weight_nav`` on navigational and ``authority_weight_info`` on informational
+    queries, semantic match by the rest. ``intent_coupling = 0`` is the control world
+    (:func:`control_world`), in which intent does not depend on frequency.
+Documents
+    Each query gets 10-30 candidate documents of its own. A document has a latent semantic match
+    ``m`` in [0, 1] to its query (Beta-distributed) and a latent authority ``a`` (standard normal,
+    partly shared by its domain: popular domains are reputable brands). Text: title and body
+    tokens from a Zipfian vocabulary, on the query's topic with probability ``0.3 + 0.7 m``; query
+    terms appear in the title with probability ``0.8 m`` and in the body ``Poisson(4 m^1.5)``
+    times; the whole query phrase appears in order with probability ``m^2``. Authority is seen
+    only through noisy attributes: inlinks, a PageRank-like score, URL depth, the domain.
+Candidates
+    Ranked by a production-like noisy first-stage score ``m + 0.35 a + N(0, retrieval_noise)``.
+Human labels (0-4)
+    Utility ``u = (1 - w_auth) m + w_auth sigmoid(a) + N(0, judge_noise)``, cut at
+    ``human_thresholds``. Only for validation and test queries, whose split is drawn per
+    frequency bucket so that every bucket has ``test_queries_per_bucket`` test queries.
+Clicks
+    Position-based model (Richardson et al. 2007; Chuklin et al. 2015): a session shows the top
+    ``display_k`` of the candidate ranking perturbed by ``N(0, session_noise)``; examination at
+    rank k is ``k^-examination_eta`` (the steep decay of the TianGong-ST click matrix in
+    ``shared/data/click-sim`` was the reference; it is not read at run time); attractiveness is
+    ``sigmoid(click_bias + click_relevance * u + brand_bias * a + e_d)`` with a per-document
+    ``e_d ~ N(0, click_noise)``. Clicked results get a log-normal dwell time.
+Simulated LLM annotator
+    Sees only text: ``(1 - w) m + w / 2 + N(0, llm_noise)``, ``w`` the mean of the two authority
+    weights (it cannot see authority or intent, so it assumes an average page), cut at
+    ``human_thresholds - llm_leniency`` (lenient: fewer zeros than humans). It labels every candidate pair; the evaluation protocol decides
+    which pairs enter training. Label set ``llm``; human labels are label set ``human``.
+
+The ``latent/`` folder holds the truths (intent, match, authority, utility) for analysis; no
+feature or label reads it.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from gbltr.data.frequency import BUCKETS, BucketSpec
+from gbltr.data.store import SearchDataset, write_dataset
+from gbltr.errors import ConfigError, DataError
+from gbltr.progress import progress
+
+WORLD_FILE = "world.json"
+
+
+@dataclass(frozen=True)
+class WorldParams:
+    """Parameters of the simulated world (all documented in the module docstring)."""
+
+    seed: int = 0
+    queries: int = 3000
+    sessions: int = 150_000
+    frequency_exponent: float = 1.1
+    frequency_range: float = 1e4
+    vocab_size: int = 5000
+    topics: int = 40
+    term_zipf_exponent: float = 1.05
+    domains: int = 400
+    candidates_min: int = 10
+    candidates_max: int = 30
+    title_length: float = 8.0
+    body_length: float = 80.0
+    intent_bias: float = -0.6
+    intent_coupling: float = 1.5
+    authority_weight_nav: float = 0.6
+    authority_weight_info: float = 0.15
+    retrieval_noise: float = 0.6
+    judge_noise: float = 0.08
+    human_thresholds: tuple[float, ...] = (0.3, 0.48, 0.64, 0.8)
+    llm_noise: float = 0.15
+    llm_leniency: float = 0.1
+    display_k: int = 10
+    session_noise: float = 0.3
+    examination_eta: float = 1.2
+    click_bias: float = -3.5
+    click_relevance: float = 5.0
+    brand_bias: float = 0.6
+    click_noise: float = 0.5
+    test_queries_per_bucket: int = 100
+    valid_queries_per_bucket: int = 50
+    min_train_queries_per_bucket: int = 20
+    high_min: int = 100
+    medium_min: int = 10
+
+    def __post_init__(self):
+        checks = [
+            ("queries", self.queries >= 10, ">= 10"),
+            ("sessions", self.sessions >= 0, ">= 0"),
+            ("frequency_exponent", self.frequency_exponent > 0, "> 0"),
+            ("frequency_range", self.frequency_range > 1, "> 1"),
+            ("vocab_size", self.vocab_size >= 100, ">= 100"),
+            ("topics", 1 <= self.topics <= self.vocab_size // 50, f"in [1, vocab_size/50={self.vocab_size // 50}]"),
+            ("candidates_min", 2 <= self.candidates_min <= self.candidates_max, "in [2, candidates_max]"),
+            ("display_k", self.display_k >= 1, ">= 1"),
+            ("human_thresholds", list(self.human_thresholds) == sorted(self.human_thresholds)
+             and len(self.human_thresholds) == 4, "4 increasing numbers"),
+            ("test_queries_per_bucket", self.test_queries_per_bucket >= 1, ">= 1"),
+            ("valid_queries_per_bucket", self.valid_queries_per_bucket >= 1, ">= 1"),
+        ]
+        for name, ok, expected in checks:
+            if not ok:
+                raise ConfigError(f"world parameter {name}={getattr(self, name)!r}; expected {expected}")
+        BucketSpec(self.high_min, self.medium_min)
+
+    def to_json(self) -> dict:
+        d = asdict(self)
+        d["human_thresholds"] = list(self.human_thresholds)
+        return d
+
+    @classmethod
+    def from_json(cls, data: dict) -> "WorldParams":
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError(f"unknown world parameter(s) {unknown}; known: {sorted(known)}")
+        data = dict(data)
+        if "human_thresholds" in data:
+            data["human_thresholds"] = tuple(data["human_thresholds"])
+        return cls(**data)
+
+
+def control_world(params: WorldParams) -> WorldParams:
+    """The same world with intent independent of frequency (``intent_coupling = 0``)."""
+    return replace(params, intent_coupling=0.0)
+
+
+def _sigmoid(x):
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def _zipf_cdf(n: int, s: float) -> np.ndarray:
+    w = 1.0 / np.arange(1, n + 1) ** s
+    return np.cumsum(w) / w.sum()
+
+
+def _grades(u: np.ndarray, thresholds) -> np.ndarray:
+    return np.searchsorted(np.asarray(thresholds), u, side="right").astype(np.int64)
+
+
+@dataclass
+class _World:
+    """Arrays of one simulated world, before they become tables."""
+
+    p: WorldParams
+    rng: np.random.Generator
+    q_arrays: dict = field(default_factory=dict)
+    d_arrays: dict = field(default_factory=dict)
+
+
+def _draw_queries(p: WorldParams, rng: np.random.Generator, topic_terms: np.ndarray):
+    n = p.queries
+    a = p.frequency_exponent
+    u = rng.random(n)
+    r = p.frequency_range
+    if abs(a - 1.0) < 1e-9:
+        pop = r**u
+    else:
+        pop = (1.0 - u * (1.0 - r ** (1.0 - a))) ** (1.0 / (1.0 - a))
+    expected = p.sessions * pop / pop.sum()
+    freq = rng.poisson(expected)
+    z = np.log(pop)
+    z = (z - z.mean()) / (z.std() + 1e-12)
+    nav = rng.random(n) < _sigmoid(p.intent_bias + p.intent_coupling * z)
+    topic = rng.integers(0, p.topics, n)
+    length = np.where(nav, rng.integers(1, 3, n), rng.integers(2, 5, n))
+    terms = []
+    for i in range(n):  # n is small (thousands): a loop over queries is fine
+        head = topic_terms[topic[i], :60]
+        terms.append(rng.choice(head, size=length[i], replace=False))
+    return {"pop": pop, "freq": freq, "nav": nav, "topic": topic, "terms": terms}
+
+
+def _assign_splits(p: WorldParams, rng: np.random.Generator, freq: np.ndarray) -> np.ndarray:
+    spec = BucketSpec(p.high_min, p.medium_min)
+    bucket = np.where(freq >= spec.high_min, 0, np.where(freq >= spec.medium_min, 1, 2))
+    split = np.full(freq.shape[0], "train", dtype=object)
+    need = p.test_queries_per_bucket + p.valid_queries_per_bucket + p.min_train_queries_per_bucket
+    for b, name in enumerate(BUCKETS):
+        idx = np.flatnonzero(bucket == b)
+        if idx.size < need:
+            raise DataError(
+                f"simulated world has {idx.size} {name}-frequency queries; expected at least {need} "
+                f"(test {p.test_queries_per_bucket} + valid {p.valid_queries_per_bucket} + train "
+                f"{p.min_train_queries_per_bucket}). Raise --queries or --sessions, or lower the "
+                "per-bucket test/valid counts"
+            )
+        chosen = rng.permutation(idx)
+        split[chosen[: p.test_queries_per_bucket]] = "test"
+        split[chosen[p.test_queries_per_bucket : p.test_queries_per_bucket + p.valid_queries_per_bucket]] = "valid"
+    return split
+
+
+def _draw_documents(p: WorldParams, rng: np.random.Generator, q: dict, domain_rep: np.ndarray, domain_cdf):
+    n_cand = rng.integers(p.candidates_min, p.candidates_max + 1, p.queries)
+    qidx = np.repeat(np.arange(p.queries), n_cand)
+    nd = qidx.size
+    match = rng.beta(0.7, 1.3, nd)
+    domain = np.searchsorted(domain_cdf, rng.random(nd))
+    authority = 0.6 * domain_rep[domain] + 0.8 * rng.standard_normal(nd)
+    on_topic = rng.random(nd) < 0.3 + 0.7 * match
+    doc_topic = np.where(on_topic, q["topic"][qidx], rng.integers(0, p.topics, nd))
+    return {
+        "qidx": qidx,
+        "n_cand": n_cand,
+        "match": match,
+        "domain": domain,
+        "authority": authority,
+        "topic": doc_topic,
+    }
+
+
+def _filler_tokens(rng, topic_terms, term_cdf, topics: np.ndarray, counts: np.ndarray, background: float):
+    """Token ids for documents: ``counts[i]`` tokens for document i, on ``topics[i]`` or background."""
+    owner = np.repeat(np.arange(counts.size), counts)
+    ranks = np.minimum(np.searchsorted(term_cdf, rng.random(owner.size)), topic_terms.shape[1] - 1)
+    from_topic = rng.random(owner.size) >= background
+    tok = np.where(from_topic, topic_terms[topics[owner], ranks], topic_terms[-1, ranks])
+    return owner, tok
+
+
+def _render_text(p, rng, q, d, topic_terms, term_cdf):
+    """Title and body strings for every document (vectorised over all tokens)."""
+    nd = d["qidx"].size
+    m = d["match"]
+    vocab = np.array([f"t{i}" for i in range(p.vocab_size)], dtype=object)
+    pieces = []  # (doc, field, sort key, text)
+    for fld, mean, bg in (("title", p.title_length, 0.2), ("body", p.body_length, 0.3)):
+        counts = rng.poisson(mean, nd) + 1
+        owner, tok = _filler_tokens(rng, topic_terms, term_cdf, d["topic"], counts, bg)
+        pieces.append((owner, np.full(owner.size, fld == "body"), rng.random(owner.size), vocab[tok]))
+    # Query terms injected by match: title with prob 0.8 m, body Poisson(4 m^1.5) times each.
+    q_terms = q["terms"]
+    lens = np.array([t.size for t in q_terms])
+    owner_t = np.repeat(np.arange(nd), lens[d["qidx"]])
+    term_ids = np.concatenate([q_terms[i] for i in d["qidx"]]) if nd else np.zeros(0, int)
+    in_title = rng.random(owner_t.size) < 0.8 * m[owner_t]
+    pieces.append((owner_t[in_title], np.zeros(in_title.sum(), bool), rng.random(in_title.sum()), vocab[term_ids[in_title]]))
+    body_counts = rng.poisson(4.0 * m[owner_t] ** 1.5)
+    ob = np.repeat(owner_t, body_counts)
+    tb = np.repeat(term_ids, body_counts)
+    pieces.append((ob, np.ones(ob.size, bool), rng.random(ob.size), vocab[tb]))
+    phrase = rng.random(nd) < m**2
+    phrases = np.array([" ".join(vocab[t]) for t in q_terms], dtype=object)
+    op = np.flatnonzero(phrase)
+    pieces.append((op, np.ones(op.size, bool), rng.random(op.size), phrases[d["qidx"][op]]))
+    frame = pl.DataFrame(
+        {
+            "doc": np.concatenate([x[0] for x in pieces]).astype(np.int64),
+            "body": np.concatenate([x[1] for x in pieces]),
+            "key": np.concatenate([x[2] for x in pieces]),
+            "tok": np.concatenate([x[3] for x in pieces]).astype(str),
+        }
+    )
+    # Eager sort then aggregate: token order inside a field is the random key's order.
+    texts = (
+        frame.sort(["doc", "body", "key"])
+        .group_by(["doc", "body"], maintain_order=True)
+        .agg(pl.col("tok").str.join(" "))
+    )
+    title = texts.filter(~pl.col("body")).sort("doc")
+    body = texts.filter(pl.col("body")).sort("doc")
+    return title["tok"].to_numpy(), body["tok"].to_numpy()
+
+
+def _simulate_sessions(p, rng, q, d, retrieval, utility, authority):
+    """Impressions of every session: PBM clicks on a per-session perturbation of the ranking."""
+    start = np.concatenate([[0], np.cumsum(d["n_cand"])])
+    n_sessions = int(q["freq"].sum())
+    sess_q = np.repeat(np.arange(p.queries), q["freq"])
+    exam = np.arange(1, p.display_k + 1, dtype=float) ** -p.examination_eta
+    doc_noise = rng.normal(0.0, p.click_noise, utility.size)
+    attract = _sigmoid(p.click_bias + p.click_relevance * utility + p.brand_bias * authority + doc_noise)
+    width = p.candidates_max
+    out_q, out_doc, out_pos, out_click, out_sess = [], [], [], [], []
+    chunk = 100_000
+    with progress(total=n_sessions, desc="sessions", unit="session") as bar:
+        for lo in range(0, n_sessions, chunk):
+            sq = sess_q[lo : lo + chunk]
+            ns = sq.size
+            cols = np.arange(width)
+            valid = cols[None, :] < d["n_cand"][sq][:, None]
+            doc_index = np.where(valid, start[sq][:, None] + cols[None, :], 0)
+            score = retrieval[doc_index] + rng.normal(0.0, p.session_noise, (ns, width))
+            score[~valid] = -np.inf
+            k = min(p.display_k, width)
+            order = np.argsort(-score, axis=1, kind="stable")[:, :k]
+            shown = np.take_along_axis(doc_index, order, axis=1)
+            shown_ok = np.take_along_axis(valid, order, axis=1)
+            click = rng.random((ns, k)) < exam[None, :k] * attract[shown]
+            pos = np.broadcast_to(np.arange(1, k + 1), (ns, k))
+            sid = np.broadcast_to(np.arange(lo, lo + ns)[:, None], (ns, k))
+            out_doc.append(shown[shown_ok])
+            out_pos.append(pos[shown_ok])
+            out_click.append(click[shown_ok])
+            out_sess.append(sid[shown_ok])
+            out_q.append(np.broadcast_to(sq[:, None], (ns, k))[shown_ok])
+            bar.update(ns)
+    cat = lambda xs, dt: np.concatenate(xs).astype(dt) if xs else np.zeros(0, dt)  # noqa: E731
+    doc = cat(out_doc, np.int64)
+    click = cat(out_click, bool)
+    dwell = np.where(click, rng.lognormal(3.0 + 2.0 * utility[doc], 0.8), np.nan)
+    return {
+        "session": cat(out_sess, np.int64),
+        "qidx": cat(out_q, np.int64),
+        "doc": doc,
+        "position": cat(out_pos, np.int32),
+        "clicked": click,
+        "dwell": dwell,
+    }
+
+
+def simulate_world(params: WorldParams | None = None) -> tuple[SearchDataset, dict[str, pl.DataFrame]]:
+    """Generate a world: the dataset and the latent truth tables (``queries``, ``documents``, ``pairs``)."""
+    p = params or WorldParams()
+    rng = np.random.default_rng(p.seed)
+    # Topic-term table: topic k's r-th most likely term; the last row is the background order.
+    topic_terms = np.stack([rng.permutation(p.vocab_size) for _ in range(p.topics + 1)])
+    term_cdf = _zipf_cdf(p.vocab_size, p.term_zipf_exponent)
+    q = _draw_queries(p, rng, topic_terms)
+    split = _assign_splits(p, rng, q["freq"])
+    domain_cdf = _zipf_cdf(p.domains, 1.0)
+    domain_rep = np.sort(rng.standard_normal(p.domains))[::-1] * 0.7 + 0.3 * rng.standard_normal(p.domains)
+    d = _draw_documents(p, rng, q, domain_rep, domain_cdf)
+    title, body = _render_text(p, rng, q, d, topic_terms, term_cdf)
+    nd = d["qidx"].size
+    a = d["authority"]
+    depth = rng.poisson(np.clip(2.2 - 0.9 * a, 0.05, None))
+    inlinks = rng.poisson(np.exp(1.0 + 1.3 * a + rng.normal(0, 0.6, nd)))
+    pagerank = np.exp(0.8 * a + rng.normal(0, 0.5, nd)) / 10.0
+    domain_names = np.array([f"site{i:04d}.example" for i in range(p.domains)], dtype=object)
+    paths = ["/".join(f"p{rng.integers(0, 10_000)}" for _ in range(k)) for k in depth]
+    url = [f"https://{domain_names[dm]}/{path}" for dm, path in zip(d["domain"], paths)]
+    retrieval = d["match"] + 0.35 * a + rng.normal(0.0, p.retrieval_noise, nd)
+    w_auth = np.where(q["nav"][d["qidx"]], p.authority_weight_nav, p.authority_weight_info)
+    utility = (1 - w_auth) * d["match"] + w_auth * _sigmoid(a) + rng.normal(0, p.judge_noise, nd)
+    human = _grades(utility, p.human_thresholds)
+    # The annotator reads text only: it sees m, not authority nor intent, and takes the page's
+    # authority as average (sigmoid(a) ~ 0.5) under an average authority weight.
+    w_bar = 0.5 * (p.authority_weight_nav + p.authority_weight_info)
+    llm_score = (1 - w_bar) * d["match"] + w_bar * 0.5 + rng.normal(0, p.llm_noise, nd)
+    llm = _grades(llm_score, np.asarray(p.human_thresholds) - p.llm_leniency)
+
+    qid = np.array([f"q{i:05d}" for i in range(p.queries)], dtype=object)
+    did = np.array([f"d{i:07d}" for i in range(nd)], dtype=object)
+    # rank within each query by retrieval score (1 = best)
+    order = np.lexsort((-retrieval, d["qidx"]))
+    rank = np.empty(nd, np.int32)
+    start = np.concatenate([[0], np.cumsum(d["n_cand"])])
+    rank[order] = (np.arange(nd) - start[d["qidx"][order]] + 1).astype(np.int32)
+
+    queries = pl.DataFrame(
+        {
+            "query_id": qid,
+            "text": [" ".join(f"t{t}" for t in terms) for terms in q["terms"]],
+            "split": split.astype(str),
+        }
+    )
+    documents = pl.DataFrame(
+        {
+            "doc_id": did,
+            "title": title.astype(str),
+            "body": body.astype(str),
+            "url": url,
+            "inlinks": inlinks.astype(np.int64),
+            "pagerank": pagerank,
+            "domain": domain_names[d["domain"]].astype(str),
+        }
+    )
+    candidates = pl.DataFrame(
+        {"query_id": qid[d["qidx"]], "doc_id": did, "rank": rank, "retrieval_score": retrieval}
+    ).sort(["query_id", "rank"])
+    s = _simulate_sessions(p, rng, q, d, retrieval, utility, a)
+    impressions = pl.DataFrame(
+        {
+            "session_id": "s" + pl.Series(s["session"]).cast(pl.String).str.zfill(8),
+            "query_id": qid[s["qidx"]],
+            "position": s["position"],
+            "doc_id": did[s["doc"]],
+            "clicked": s["clicked"],
+            "dwell_time": s["dwell"],
+        }
+    ).with_columns(pl.col("dwell_time").fill_nan(None))
+    judged = np.isin(split[d["qidx"]], ["valid", "test"])
+    human_labels = pl.DataFrame(
+        {
+            "query_id": qid[d["qidx"]][judged],
+            "doc_id": did[judged],
+            "label": human[judged].astype(float),
+            "source": "human",
+        }
+    )
+    llm_labels = pl.DataFrame(
+        {
+            "query_id": qid[d["qidx"]],
+            "doc_id": did,
+            "label": llm.astype(float),
+            "source": "llm",
+            "annotator": "simulated",
+        }
+    )
+    ds = SearchDataset(
+        queries=queries,
+        documents=documents,
+        candidates=candidates,
+        impressions=impressions,
+        labels={"human": human_labels, "llm": llm_labels},
+        metadata={"simulated": True, "seed": p.seed},
+    )
+    latent = {
+        "queries": pl.DataFrame(
+            {
+                "query_id": qid,
+                "intent": np.where(q["nav"], "navigational", "informational"),
+                "topic": q["topic"],
+                "popularity": q["pop"],
+                "frequency": q["freq"],
+            }
+        ),
+        "pairs": pl.DataFrame(
+            {
+                "query_id": qid[d["qidx"]],
+                "doc_id": did,
+                "match": d["match"],
+                "authority": a,
+                "utility": utility,
+            }
+        ),
+    }
+    return ds, latent
+
+
+def write_world(params: WorldParams, out: str | Path) -> Path:
+    """Simulate and write a dataset folder with ``world.json`` and ``latent/``."""
+    ds, latent = simulate_world(params)
+    out = write_dataset(ds, out, extra_json={WORLD_FILE: params.to_json()})
+    (out / "latent").mkdir(exist_ok=True)
+    for name, frame in latent.items():
+        frame.write_parquet(out / "latent" / f"{name}.parquet")
+    return out
+
+
+def read_world_params(folder: str | Path) -> WorldParams:
+    path = Path(folder) / WORLD_FILE
+    if not path.exists():
+        raise DataError(f"{path} not found; expected a folder written by 'gbltr simulate'")
+    return WorldParams.from_json(json.loads(path.read_text()))
