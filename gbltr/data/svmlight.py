@@ -4,7 +4,7 @@ Format accepted (one document per line, whitespace separated)::
 
     <label> [qid:<query>] <index>:<value> <index>:<value> ... [# comment]
 
-- ``label`` is a number (integer or float); anything else is a :class:`ParseError`.
+- ``label`` is a finite number (integer or float); anything else is a :class:`ParseError`.
 - ``qid:<query>`` is the second token when present. Either every line has it, or no line has it
   and the query groups come from a *group file*: one positive group size per line, the sizes in
   file order (LightGBM's ``rank.train`` + ``rank.train.query``). The group file is found next to
@@ -33,7 +33,6 @@ Parsing is vectorised with Polars string expressions (no Python loop over tokens
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -154,20 +153,12 @@ def read_svmlight(
         pl.col("tokens").list.get(1, null_on_oob=True).alias("second"),
         pl.col("comment").str.extract(r"(?:^|\s)docid\s*=\s*(\S+)", 1).alias("docid"),
     )
-    # A line with a comment but no data before it ("  # note") has no tokens at all.
-    empty = df.filter(pl.col("label_text").is_null())
-    if empty.height:
-        r = empty.row(0, named=True)
-        raise ParseError(
-            f"{_where(path, r['line'])}: expected '<label> [qid:<id>] <index>:<value> ...', "
-            f"found no label before the comment in {_show(r['text'])}"
-        )
     df = df.with_columns(pl.col("label_text").cast(pl.Float64, strict=False).alias("label"))
-    bad = df.filter(pl.col("label").is_null())
+    bad = df.filter(pl.col("label").is_null() | ~pl.col("label").is_finite())
     if bad.height:
         r = bad.row(0, named=True)
         raise ParseError(
-            f"{_where(path, r['line'])}: expected a numeric label as the first token, "
+            f"{_where(path, r['line'])}: expected a finite numeric label as the first token, "
             f"found {_show(r['label_text'])}"
             + (f" ({bad.height - 1} more such line(s))" if bad.height > 1 else "")
         )
@@ -241,7 +232,13 @@ def read_svmlight(
             f"{_where(path, r['line'])}: expected '<index>:<value>' ({why}), found {_show(r['tok'])}"
             + (f" ({bad.height - 1} more bad token(s) in the file)" if bad.height > 1 else "")
         )
-    dup = toks.filter(pl.struct("row", "index").is_duplicated())
+    # Repeated index on one line: cheap when indices increase along each line (the usual case).
+    same_row = pl.col("row") == pl.col("row").shift(1)
+    if toks.select((same_row & (pl.col("index") <= pl.col("index").shift(1))).any()).item():
+        ordered = toks.sort("row", "index", maintain_order=True)
+        dup = ordered.filter(same_row & (pl.col("index") == pl.col("index").shift(1)))
+    else:
+        dup = toks.clear()
     if dup.height:
         r = dup.row(0, named=True)
         raise ParseError(
@@ -270,7 +267,7 @@ def read_svmlight(
     return SvmlightData(frame=frame, feature_names=names, path=path)
 
 
-def _check_contiguous(df: pl.DataFrame, path: Path) -> None:
+def _check_contiguous(df: pl.DataFrame, where: object, error: type[Exception] = ParseError) -> None:
     """Raise if a query id occurs in two separate runs of lines."""
     runs = df.select(
         pl.col("query_id"), pl.col("line"), (pl.col("query_id") != pl.col("query_id").shift(1)).alias("start")
@@ -279,8 +276,8 @@ def _check_contiguous(df: pl.DataFrame, path: Path) -> None:
     if again.height:
         qid = again["query_id"][0]
         lines = again.filter(pl.col("query_id") == qid)["line"].to_list()
-        raise ParseError(
-            f"{path}: query {qid!r} occurs in non-contiguous blocks starting at lines "
+        raise error(
+            f"{where}: query {qid!r} occurs in non-contiguous blocks starting at lines "
             f"{lines[0]} and {lines[1]}; expected each query's lines together (sort the file by query)"
         )
 
@@ -331,7 +328,9 @@ def write_svmlight(
                 f"write_svmlight: {col} {bad[col][0]!r} cannot be written to SVMlight; expected "
                 "non-empty ids without whitespace or '#'"
             )
-    _check_contiguous(df.with_row_index("line", offset=1).select("query_id", "line"), Path(f"frame for {path}"))
+    _check_contiguous(
+        df.with_row_index("line", offset=1).select("query_id", "line"), f"write_svmlight({path}): frame", SchemaError
+    )
 
     def num(expr: pl.Expr) -> pl.Expr:
         # Integral floats as "2" rather than "2.0": shorter and what LETOR files use.

@@ -1,0 +1,28 @@
+"""``gbltr compare RUN... [--out DIR] [--baseline RUN] [--metric ndcg@10] [--permutations N] [--seed N]``."""
+
+from __future__ import annotations
+
+import click
+
+from gbltr.evaluate.significance import DEFAULT_PERMUTATIONS
+
+
+@click.command()
+@click.argument("runs", nargs=-1, required=True, type=click.Path(file_okay=False))
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
+              help="Folder for comparison.md, comparison.json and comparison.png.")
+@click.option("--baseline", default=None, help="Run name or folder to compare against (default: the first run).")
+@click.option("--metric", default="ndcg@10", show_default=True, help="Per-query column to compare.")
+@click.option("--permutations", "n_permutations", type=click.IntRange(min=1),
+              default=DEFAULT_PERMUTATIONS, show_default=True, help="Randomisation-test permutations.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the randomisation test.")
+def compare(runs, out_dir, baseline, metric, n_permutations, seed):
+    """Compare run folders per bucket with paired significance tests."""
+    from gbltr.evaluate.compare import compare_runs
+
+    result = compare_runs(
+        runs, out_dir, baseline=baseline, metric=metric, n_permutations=n_permutations, seed=seed
+    )
+    click.echo(result.to_markdown(), nl=False)
+    if out_dir is not None:
+        click.echo(f"wrote comparison.md, comparison.json and comparison.png to {out_dir}")

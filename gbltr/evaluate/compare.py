@@ -1,0 +1,352 @@
+"""Compare run folders per frequency bucket with paired significance tests.
+
+A run folder (written by ``gbltr fit`` / ``experiment``) holds:
+
+``report.json``        {"name": str (optional; default: the folder name), "metrics": {"overall":
+                       {"ndcg@10": ...}, "high": {...}, ...}, "n_queries": {...}, ...}
+``per_query.parquet``  query_id (String), bucket (String: high / medium / low, optional),
+                       ndcg@1, ndcg@3, ndcg@5, ndcg@10 (Float64, NaN = no relevant document)
+
+Means are recomputed from ``per_query.parquet`` (per-query values are the primitive; the
+report's means are not trusted). Every run must cover exactly the same query_ids with the same
+buckets as the baseline. Per view (overall, then each bucket, as in
+:mod:`gbltr.evaluate.views`) the comparison gives each run's mean with a 95% t confidence
+interval, its delta against the baseline and the paired t-test and randomisation-test p-values
+(Smucker, Allan & Carterette 2007; see :mod:`gbltr.evaluate.significance`).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from gbltr.errors import ConfigError, DataError, SchemaError
+from gbltr.evaluate.significance import DEFAULT_PERMUTATIONS, paired_test
+from gbltr.evaluate.views import long_views, view_order
+
+REPORT_FILE = "report.json"
+PER_QUERY_FILE = "per_query.parquet"
+
+
+def stars(p: float | None) -> str:
+    """Significance marks: ``***`` p < 0.001, ``**`` p < 0.01, ``*`` p < 0.05, else ``""``."""
+    if p is None or not math.isfinite(p):
+        return ""
+    return "***" if p < 0.001 else "**" if p < 0.01 else "*" if p < 0.05 else ""
+
+
+@dataclass(frozen=True)
+class Run:
+    """One run folder: its name, path, report (dict) and per-query frame."""
+
+    name: str
+    path: Path
+    report: dict
+    per_query: pl.DataFrame
+
+    @classmethod
+    def from_dir(cls, path: str | Path) -> Run:
+        p = Path(path)
+        if not p.is_dir():
+            raise DataError(f"run folder {str(p)!r}: expected a directory, found none")
+        pq = p / PER_QUERY_FILE
+        if not pq.is_file():
+            found = sorted(x.name for x in p.iterdir())
+            raise DataError(
+                f"run folder {str(p)!r}: expected {PER_QUERY_FILE}, found {found}; "
+                "is this the output folder of `gbltr fit`?"
+            )
+        report: dict = {}
+        rp = p / REPORT_FILE
+        if rp.is_file():
+            try:
+                report = json.loads(rp.read_text())
+            except json.JSONDecodeError as exc:
+                raise SchemaError(f"{rp}: expected JSON, found a parse error: {exc}") from exc
+            if not isinstance(report, dict):
+                raise SchemaError(f"{rp}: expected a JSON object, found {type(report).__name__}")
+        name = report.get("name") or p.resolve().name
+        frame = pl.read_parquet(pq)
+        if "query_id" not in frame.columns:
+            raise SchemaError(f"{pq}: missing column 'query_id'; found {frame.columns}")
+        frame = frame.with_columns(pl.col("query_id").cast(pl.String))
+        if frame["query_id"].is_duplicated().any():
+            dup = frame.filter(pl.col("query_id").is_duplicated())["query_id"].unique().head(3).to_list()
+            raise SchemaError(f"{pq}: expected one row per query_id, found duplicates, e.g. {dup}")
+        return cls(name=str(name), path=p, report=report, per_query=frame)
+
+
+@dataclass(frozen=True)
+class BucketResult:
+    """One run in one view (``bucket``: overall / high / medium / low).
+
+    ``n_queries`` counts the view's queries, ``n_no_relevant`` those with NaN (excluded from
+    ``mean``); ``ci_low``/``ci_high`` is the 95% t interval of the mean. ``delta``, ``t_p``,
+    ``rand_p`` and ``n_paired`` compare with the baseline (None for the baseline itself).
+    """
+
+    bucket: str
+    run: str
+    n_queries: int
+    n_no_relevant: int
+    mean: float | None
+    ci_low: float | None
+    ci_high: float | None
+    delta: float | None = None
+    t_p: float | None = None
+    rand_p: float | None = None
+    n_paired: int | None = None
+
+
+def _clean(x):
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    return x
+
+
+def _mean_ci(values: np.ndarray) -> tuple[float | None, float | None, float | None]:
+    from scipy import stats
+
+    v = values[np.isfinite(values)]
+    if v.size == 0:
+        return None, None, None
+    m = float(v.mean())
+    if v.size < 2:
+        return m, None, None
+    half = float(stats.t.ppf(0.975, v.size - 1) * v.std(ddof=1) / math.sqrt(v.size))
+    return m, m - half, m + half
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """The result of :func:`compare_runs`: one :class:`BucketResult` per (view, run)."""
+
+    metric: str
+    baseline: str
+    runs: tuple[str, ...]
+    results: tuple[BucketResult, ...]
+    n_permutations: int
+    seed: int
+
+    @property
+    def buckets(self) -> list[str]:
+        return view_order({r.bucket for r in self.results})
+
+    def result(self, bucket: str, run: str) -> BucketResult:
+        for r in self.results:
+            if r.bucket == bucket and r.run == run:
+                return r
+        raise ConfigError(
+            f"no result for bucket {bucket!r} and run {run!r}; buckets: {self.buckets}, runs: {list(self.runs)}"
+        )
+
+    def to_frame(self) -> pl.DataFrame:
+        """One row per (bucket, run), the fields of :class:`BucketResult`."""
+        return pl.DataFrame([asdict(r) for r in self.results], infer_schema_length=None)
+
+    def to_dict(self) -> dict:
+        return {
+            "metric": self.metric,
+            "baseline": self.baseline,
+            "runs": list(self.runs),
+            "n_permutations": self.n_permutations,
+            "seed": self.seed,
+            "results": [{k: _clean(v) for k, v in asdict(r).items()} for r in self.results],
+        }
+
+    def to_json(self, indent: int | None = 2) -> str:
+        return json.dumps(self.to_dict(), indent=indent)
+
+    def to_markdown(self) -> str:
+        def f(x, spec=".4f"):
+            return "—" if x is None else format(x, spec)
+
+        def p(x):
+            return "—" if x is None else ("<0.0001" if x < 1e-4 else f"{x:.4f}")
+
+        lines = [
+            f"Comparison of {self.metric} (baseline: {self.baseline}; paired t-test and randomisation "
+            f"test, {self.n_permutations} permutations, seed {self.seed})",
+            "",
+            f"| bucket | run | queries (no rel.) | mean | 95% CI | Δ vs {self.baseline} | t-test p | rand. p |",
+            "|---|---|---:|---:|---|---:|---:|---:|",
+        ]
+        for b in self.buckets:
+            for run in self.runs:
+                r = self.result(b, run)
+                ci = "—" if r.ci_low is None else f"[{r.ci_low:.4f}, {r.ci_high:.4f}]"
+                delta = "—" if r.delta is None else f"{r.delta:+.4f}{stars(r.rand_p)}"
+                lines.append(
+                    f"| {b} | {run} | {r.n_queries} ({r.n_no_relevant}) | {f(r.mean)} | {ci} | "
+                    f"{delta} | {p(r.t_p)} | {p(r.rand_p)} |"
+                )
+        lines += [
+            "",
+            "Queries without a relevant document are excluded from means and tests. "
+            "Stars (randomisation test): * p < 0.05, ** p < 0.01, *** p < 0.001.",
+        ]
+        return "\n".join(lines) + "\n"
+
+
+def _check_same_queries(runs: list[Run], base: Run, metric: str) -> None:
+    for run in runs:
+        if metric not in run.per_query.columns:
+            metrics = [c for c in run.per_query.columns if c.startswith("ndcg@")]
+            raise SchemaError(
+                f"run {run.name!r} ({run.path}/{PER_QUERY_FILE}): no column {metric!r}; "
+                f"found metrics {metrics}; pass one of them as metric"
+            )
+    base_ids = set(base.per_query["query_id"].to_list())
+    for run in runs:
+        if run is base:
+            continue
+        ids = set(run.per_query["query_id"].to_list())
+        if ids != base_ids:
+            lacks = sorted(base_ids - ids)
+            extra = sorted(ids - base_ids)
+            raise DataError(
+                f"runs are not over the same test queries: expected run {run.name!r} to have the "
+                f"{len(base_ids)} query_ids of baseline {base.name!r}, found {len(ids)}: it lacks "
+                f"{len(lacks)} (e.g. {lacks[:3]}) and has {len(extra)} others (e.g. {extra[:3]}); "
+                "evaluate every run on the same test split"
+            )
+        if "bucket" in base.per_query.columns or "bucket" in run.per_query.columns:
+            if "bucket" not in base.per_query.columns or "bucket" not in run.per_query.columns:
+                raise SchemaError(
+                    f"runs {base.name!r} and {run.name!r}: only one has a 'bucket' column; "
+                    "expected both or neither"
+                )
+            j = base.per_query.select("query_id", "bucket").join(
+                run.per_query.select("query_id", pl.col("bucket").alias("_other")), on="query_id"
+            )
+            diff = j.filter(pl.col("bucket").ne_missing(pl.col("_other")))
+            if diff.height:
+                raise DataError(
+                    f"runs {base.name!r} and {run.name!r} put {diff.height} query(ies) in different "
+                    f"buckets, e.g. {diff.row(0, named=True)}; expected the same query statistics "
+                    "table for every run"
+                )
+
+
+def _distinct_names(runs: list[Run]) -> list[Run]:
+    """Runs whose report names collide (same labels, other seed) get ``name [folder]``, then the path."""
+    from dataclasses import replace
+
+    for label in (lambda r: f"{r.name} [{r.path.name}]", lambda r: f"{r.name} [{r.path}]"):
+        names = [r.name for r in runs]
+        if len(set(names)) == len(names):
+            return runs
+        runs = [replace(r, name=label(r)) if names.count(r.name) > 1 else r for r in runs]
+    names = [r.name for r in runs]
+    if len(set(names)) != len(names):
+        dup = sorted({n for n in names if names.count(n) > 1})
+        raise ConfigError(f"compare: expected distinct run folders, found {dup} more than once")
+    return runs
+
+
+def _pick_baseline(runs: list[Run], baseline: str | None) -> Run:
+    if baseline is None:
+        return runs[0]
+    for run in runs:
+        if baseline == run.name:
+            return run
+    for run in runs:
+        if Path(baseline).resolve() == run.path.resolve():
+            return run
+    raise ConfigError(
+        f"unknown baseline {baseline!r}; choose one of: {', '.join(r.name for r in runs)} "
+        "(a run name or folder)"
+    )
+
+
+def compare_runs(
+    run_dirs,
+    out_dir: str | Path | None = None,
+    *,
+    baseline: str | None = None,
+    metric: str = "ndcg@10",
+    n_permutations: int = DEFAULT_PERMUTATIONS,
+    seed: int = 0,
+) -> Comparison:
+    """Compare run folders per view; write comparison.md/.json/.png into ``out_dir`` if given.
+
+    ``run_dirs``: two or more run folders (see the module docstring); a run is named by its
+    report.json ``name``, else its folder name, and names that collide get `` [folder]``
+    appended. ``baseline``: a run name or folder (default: the first run). Raises :class:`DataError` when the runs do not cover
+    the same query_ids and buckets.
+    """
+    dirs = [Path(d) for d in run_dirs]
+    if len(dirs) < 2:
+        raise ConfigError(f"compare: expected two or more run folders, found {len(dirs)}")
+    runs = _distinct_names([Run.from_dir(d) for d in dirs])
+    names = [r.name for r in runs]
+    base = _pick_baseline(runs, baseline)
+    _check_same_queries(runs, base, metric)
+
+    cols = ["query_id"] + (["bucket"] if "bucket" in base.per_query.columns else [])
+    wide = base.per_query.select(cols)
+    for i, run in enumerate(runs):
+        wide = wide.join(
+            run.per_query.select("query_id", pl.col(metric).cast(pl.Float64).fill_null(float("nan")).alias(f"_r{i}")),
+            on="query_id",
+        )
+    long = long_views(wide, bucket_col="bucket")
+    b_idx = runs.index(base)
+    results: list[BucketResult] = []
+    for view in view_order(long["view"].unique().to_list()):
+        part = long.filter(pl.col("view") == view)
+        base_vals = part[f"_r{b_idx}"].to_numpy()
+        for i, run in enumerate(runs):
+            vals = part[f"_r{i}"].to_numpy()
+            mean, lo, hi = _mean_ci(vals)
+            extra: dict = {}
+            if i != b_idx and np.isfinite(vals).any() and (np.isfinite(vals) & np.isfinite(base_vals)).any():
+                t = paired_test(base_vals, vals, n_permutations=n_permutations, seed=seed)
+                extra = {"delta": t.delta, "t_p": _clean(t.t_p), "rand_p": t.rand_p, "n_paired": t.n}
+            results.append(
+                BucketResult(
+                    bucket=view,
+                    run=run.name,
+                    n_queries=int(part.height),
+                    n_no_relevant=int((~np.isfinite(vals)).sum()),
+                    mean=mean,
+                    ci_low=lo,
+                    ci_high=hi,
+                    **extra,
+                )
+            )
+    comparison = Comparison(
+        metric=metric,
+        baseline=base.name,
+        runs=tuple(names),
+        results=tuple(results),
+        n_permutations=n_permutations,
+        seed=seed,
+    )
+    if out_dir is not None:
+        write_comparison(comparison, out_dir)
+    return comparison
+
+
+def write_comparison(comparison: Comparison, out_dir: str | Path) -> dict[str, Path]:
+    """Write comparison.md, comparison.json and comparison.png into ``out_dir``; return the paths."""
+    from gbltr.plots import new_axes, plot_bucket_bars
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {
+        "markdown": out / "comparison.md",
+        "json": out / "comparison.json",
+        "png": out / "comparison.png",
+    }
+    paths["markdown"].write_text(comparison.to_markdown())
+    paths["json"].write_text(comparison.to_json() + "\n")
+    width = max(5.0, 1.0 + 0.6 * len(comparison.buckets) * len(comparison.runs))
+    ax = plot_bucket_bars(comparison, ax=new_axes(figsize=(width, 4.0)))
+    ax.figure.savefig(paths["png"], dpi=120, bbox_inches="tight")
+    return paths

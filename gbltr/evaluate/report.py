@@ -1,0 +1,95 @@
+"""Run folders: what ``gbltr fit`` leaves behind.
+
+::
+
+    RUN/
+      report.json        {"name", "labels", "backend", "protocol", "metrics": {"overall": {"ndcg@10": ...},
+                          "high": {...}, "medium": {...}, "low": {...}}, "n_queries": {...},
+                          "n_no_relevant": {...}, "best_iteration", "training": {...}, ...}
+      report.md          the same, for people
+      per_query.parquet  query_id, bucket, frequency, ndcg@1, ndcg@3, ndcg@5, ndcg@10 (NaN = no relevant document)
+      model.txt | model.json   the native LightGBM / XGBoost model
+      config.json        the resolved configuration (reloads with --config)
+      weights.png        FAMOL only: the frequency weight function over the training queries
+
+Metric convention: :mod:`gbltr.evaluate.metrics` (exponential gain, queries without a relevant
+document excluded from means and counted in ``n_no_relevant``).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import polars as pl
+
+from gbltr.evaluate.views import summarise
+
+
+def build_report(prep, model, per_query: pl.DataFrame, *, name: str | None = None, train_seconds: float = 0.0) -> dict:
+    cfg = prep.config
+    metrics_cols = [c for c in per_query.columns if c.startswith("ndcg@")]
+    views = summarise(per_query, metrics=metrics_cols)
+    metrics = {v: {m: vals[m] for m in metrics_cols} for v, vals in views.items()}
+    label_tag = cfg.labels if cfg.labels != "fused" else f"fused:{cfg.fusion.method}"
+    report = {
+        "name": name or f"{label_tag} ({cfg.train.backend})",
+        "labels": cfg.labels,
+        "fusion": cfg.fusion.to_summary() if cfg.labels == "fused" else None,
+        "backend": cfg.train.backend,
+        "device": cfg.train.device,
+        "protocol": cfg.protocol,
+        "seed": cfg.seed,
+        "metrics": metrics,
+        "n_queries": {v: vals["n_queries"] for v, vals in views.items()},
+        "n_no_relevant": {v: vals["n_no_relevant"] for v, vals in views.items()},
+        "best_iteration": model.best_iteration,
+        "features": list(prep.feature_names),
+        "training": prep.info,
+        "train_seconds": round(train_seconds, 2),
+    }
+    return report
+
+
+def report_markdown(report: dict) -> str:
+    lines = [f"# {report['name']}", ""]
+    lines.append(
+        f"labels `{report['labels']}`, backend `{report['backend']}` ({report['device']}), protocol "
+        f"`{report['protocol']}`, seed {report['seed']}, {report['best_iteration']} boosting rounds kept."
+    )
+    lines.append("")
+    views = list(report["metrics"])
+    metrics = list(next(iter(report["metrics"].values())))
+    lines.append("| view | queries | no relevant | " + " | ".join(metrics) + " |")
+    lines.append("|---|---:|---:|" + "---:|" * len(metrics))
+    for v in views:
+        vals = " | ".join("-" if report["metrics"][v][m] is None else f"{report['metrics'][v][m]:.4f}" for m in metrics)
+        lines.append(f"| {v} | {report['n_queries'][v]} | {report['n_no_relevant'][v]} | {vals} |")
+    lines.append("")
+    lines.append(
+        "nDCG with exponential gain 2^rel - 1 and log2 discount; queries with no relevant document "
+        "are excluded from the means and counted under 'no relevant'."
+    )
+    tr = report.get("training", {})
+    if "no_gradient_click_queries" in tr:
+        lines += ["", "Training queries whose click labels are all equal (no ranking gradient):", ""]
+        for b, v in sorted(tr["no_gradient_click_queries"].items()):
+            lines.append(f"- {b}: {v['no_gradient']} of {v['queries']}")
+    lines += ["", "Training queries per bucket: " + json.dumps(tr.get("n_train_queries", {}))]
+    return "\n".join(lines) + "\n"
+
+
+def write_run(folder, prep, model, per_query: pl.DataFrame, *, name=None, train_seconds: float = 0.0) -> Path:
+    out = Path(folder)
+    out.mkdir(parents=True, exist_ok=True)
+    report = build_report(prep, model, per_query, name=name, train_seconds=train_seconds)
+    (out / "report.json").write_text(json.dumps(report, indent=2))
+    (out / "report.md").write_text(report_markdown(report))
+    per_query.write_parquet(out / "per_query.parquet")
+    model.save(out)
+    (out / "config.json").write_text(json.dumps(prep.config.to_json(), indent=2))
+    if prep.config.labels == "fused" and prep.config.fusion.method == "famol":
+        from gbltr.plots import plot_weight_function
+
+        plot_weight_function(prep, path=out / "weights.png")
+    return out
