@@ -1,0 +1,250 @@
+"""Typed, frozen run configuration: defaults < config file (TOML or JSON) < CLI flags.
+
+:func:`load_config` validates once: unknown keys anywhere are errors that list the known ones,
+and values are checked by each section's ``__post_init__``. The resolved config is saved with
+every run (``config.json``) and reloads to the same object.
+
+Sections (keys in a config file use the same names)::
+
+    seed, data, labels, llm_labels, protocol, out
+    [world]     parameters of the built-in simulated world (gbltr.data.simulate.WorldParams)
+    [buckets]   high_min, medium_min
+    [click]     gbltr.labels.clicks.ClickLabelConfig
+    [fusion]    gbltr.labels.fusion.FusionConfig
+    [features]  drop_groups, bm25_k1, bm25_b, lm_mu, lm_lambda
+    [train]     backend, device, rounds, learning_rate, ... (TrainConfig)
+    [eval]      ks
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from gbltr.data.frequency import BucketSpec
+from gbltr.data.simulate import WorldParams
+from gbltr.errors import ConfigError, unknown_choice
+from gbltr.labels.clicks import ClickLabelConfig
+from gbltr.labels.fusion import FusionConfig
+
+LABEL_KINDS = ("click", "llm", "fused")
+PROTOCOLS = ("held_out", "log_covered")
+BACKENDS = ("lightgbm", "xgboost")
+DEVICES = ("cpu", "cuda")
+
+
+@dataclass(frozen=True)
+class FeatureConfig:
+    """Feature parameters; ``drop_groups`` removes catalogue groups or subgroups (ablation)."""
+
+    drop_groups: tuple[str, ...] = ()
+    bm25_k1: float = 1.2
+    bm25_b: float = 0.75
+    lm_mu: float = 2000.0
+    lm_lambda: float = 0.1
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Booster settings shared by both backends (each maps them to its own names)."""
+
+    backend: str = "lightgbm"
+    device: str = "cpu"
+    rounds: int = 300
+    learning_rate: float = 0.05
+    num_leaves: int = 31
+    max_depth: int = 6
+    min_data_in_leaf: int = 20
+    feature_fraction: float = 1.0
+    lambda_l2: float = 0.0
+    early_stopping: int = 30
+    truncation_level: int = 30
+    threads: int = 0
+
+    def __post_init__(self):
+        if self.backend not in BACKENDS:
+            raise unknown_choice("backend", self.backend, BACKENDS)
+        if self.device not in DEVICES:
+            raise unknown_choice("device", self.device, DEVICES)
+        for name in ("rounds", "num_leaves", "max_depth", "truncation_level"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"train.{name}={getattr(self, name)}; expected >= 1")
+        if not 0 < self.learning_rate <= 1:
+            raise ConfigError(f"train.learning_rate={self.learning_rate}; expected in (0, 1]")
+        if self.early_stopping < 0 or self.min_data_in_leaf < 0 or self.threads < 0:
+            raise ConfigError("train.early_stopping, min_data_in_leaf and threads must be >= 0")
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    ks: tuple[int, ...] = (1, 3, 5, 10)
+
+    def __post_init__(self):
+        if not self.ks or any(k < 1 for k in self.ks):
+            raise ConfigError(f"eval.ks={list(self.ks)}; expected positive cut-offs")
+        object.__setattr__(self, "ks", tuple(sorted(set(self.ks))))
+
+
+@dataclass(frozen=True)
+class BucketConfig:
+    high_min: int = 100
+    medium_min: int = 10
+
+    def __post_init__(self):
+        BucketSpec(self.high_min, self.medium_min)
+
+    def spec(self) -> BucketSpec:
+        return BucketSpec(self.high_min, self.medium_min)
+
+
+@dataclass(frozen=True)
+class FitConfig:
+    """Everything that changes the result of ``gbltr fit``."""
+
+    seed: int = 0
+    data: str | None = None
+    labels: str = "click"
+    llm_labels: str | None = None
+    protocol: str = "held_out"
+    out: str | None = None
+    world: WorldParams = field(default_factory=WorldParams)
+    buckets: BucketConfig = field(default_factory=BucketConfig)
+    click: ClickLabelConfig = field(default_factory=ClickLabelConfig)
+    fusion: FusionConfig = field(default_factory=FusionConfig)
+    features: FeatureConfig = field(default_factory=FeatureConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+
+    def __post_init__(self):
+        if self.labels not in LABEL_KINDS:
+            raise unknown_choice("--labels value", self.labels, LABEL_KINDS)
+        if self.protocol not in PROTOCOLS:
+            raise unknown_choice("protocol", self.protocol, PROTOCOLS)
+        if self.fusion.explicit and self.labels != "fused":
+            raise ConfigError(
+                f"fusion settings were given with --labels {self.labels}; fusion applies only to "
+                "--labels fused"
+            )
+
+    def to_json(self) -> dict:
+        return _to_jsonable(self)
+
+
+def _to_jsonable(obj):
+    if dataclasses.is_dataclass(obj):
+        return {f.name: _to_jsonable(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, tuple):
+        return [_to_jsonable(x) for x in obj]
+    if isinstance(obj, dict):
+        return {k: _to_jsonable(v) for k, v in obj.items()}
+    return obj
+
+
+def _coerce(value, hint, where: str):
+    """Convert a parsed TOML/JSON/CLI value to the annotated type, or raise ConfigError."""
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        return _coerce(value, inner[0], where)
+    if dataclasses.is_dataclass(hint):
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: expected a table of settings, found {value!r}")
+        return _build(hint, value, where)
+    if origin is tuple:
+        if isinstance(value, str):
+            value = [v for v in value.split(",") if v.strip()]
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{where}: expected a list, found {value!r}")
+        return tuple(_coerce(v, args[0], where) for v in value)
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: expected a table, found {value!r}")
+        return dict(value)
+    try:
+        if hint is bool:
+            if isinstance(value, str):
+                if value.lower() in ("true", "1", "yes"):
+                    return True
+                if value.lower() in ("false", "0", "no"):
+                    return False
+                raise ValueError(value)
+            return bool(value)
+        if hint is int:
+            if isinstance(value, float) and not value.is_integer():
+                raise ValueError(value)
+            return int(value)
+        if hint is float:
+            return float(value)
+        if hint is str:
+            return str(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{where}: expected {hint.__name__}, found {value!r}") from None
+    return value
+
+
+def _build(cls, data: dict, where: str = ""):
+    hints = typing.get_type_hints(cls)
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        prefix = f"[{where}] " if where else ""
+        raise ConfigError(f"{prefix}unknown config key(s) {unknown}; known keys: {sorted(known)}")
+    kwargs = {}
+    for name, value in data.items():
+        key = f"{where}.{name}" if where else name
+        kwargs[name] = _coerce(value, hints[name], key)
+    if cls is FusionConfig:
+        kwargs.setdefault("explicit", bool(data))
+    return cls(**kwargs)
+
+
+def _merge(base: dict, over: dict) -> dict:
+    out = dict(base)
+    for k, v in over.items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = _merge(out[k], v)
+        else:
+            out[k] = v
+    return out
+
+
+def read_config_file(path: str | Path) -> dict:
+    p = Path(path)
+    if not p.exists():
+        raise ConfigError(f"config file {str(p)!r} not found")
+    text = p.read_text()
+    try:
+        if p.suffix == ".json":
+            return json.loads(text)
+        return tomllib.loads(text)
+    except (json.JSONDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"config file {str(p)!r} does not parse: {exc}") from exc
+
+
+def load_config(file: str | Path | None = None, overrides: dict | None = None) -> FitConfig:
+    """Defaults < ``file`` < ``overrides`` (a nested dict, e.g. ``{"train": {"backend": "xgboost"}}``)."""
+    data = read_config_file(file) if file else {}
+    data = _merge(data, overrides or {})
+    return _build(FitConfig, data)
+
+
+def dotted(pairs: dict[str, object]) -> dict:
+    """``{"train.backend": "xgboost"}`` -> ``{"train": {"backend": "xgboost"}}``, skipping None values."""
+    out: dict = {}
+    for key, value in pairs.items():
+        if value is None:
+            continue
+        node = out
+        parts = key.split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        node[parts[-1]] = value
+    return out

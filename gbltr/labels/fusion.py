@@ -1,0 +1,144 @@
+"""Fusing click labels and LLM labels: frequency weight functions and the fusion settings.
+
+FAMOL (frequency-aware multi-objective learning; Yu, Bi, Guo et al., arXiv 2511.06635) trains
+on ``a_q L_click(q) + b_q L_llm(q)`` with ``a_q = click_scale * w(f_q)`` and
+``b_q = llm_scale * (1 - w(f_q))``, where ``f_q`` is the query's frequency in the training log
+and ``w`` maps it into [0, 1]: the more often a query is searched, the more its clicks are
+trusted. Weight functions, by name (:data:`WEIGHT_FUNCTIONS`):
+
+``constant``  ``w = value`` for every query: the constant-mix baseline that frequency-aware
+              weighting must beat.                                   params: value in [0, 1]
+``bucket``    one constant per frequency bucket.         params: high, medium, low in [0, 1]
+``log``       normalised log frequency ``log(1 + f) / log(1 + f_max)``, clipped to [0, 1];
+              ``f_max`` defaults to the largest training frequency.   params: f_max > 0
+``sigmoid``   ``sigmoid(alpha (log(1 + f) - beta))``.   params: alpha > 0, beta (any real)
+
+Grades of the two sources live on different scales. Each source has its own gain table
+(``click_gain``, ``llm_gain``; default ``2^g - 1`` for grades 0-4, as LightGBM and XGBoost
+use), so aligning them is an explicit, documented choice rather than an accident.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from gbltr.errors import ConfigError, unknown_choice
+
+FUSION_METHODS = ("famol", "schedule")
+FAMOL_FORMS = ("objective", "stacked")
+
+
+def _check(name: str, params: dict, key: str, ok, expected: str):
+    if key not in params:
+        raise ConfigError(f"weight function {name!r} needs parameter {key!r} ({expected})")
+    value = params[key]
+    if not isinstance(value, (int, float)) or not ok(value):
+        raise ConfigError(f"weight function {name!r}: {key}={value!r}; expected {expected}")
+
+
+def _constant(freq, params, ctx):
+    _check("constant", params, "value", lambda v: 0 <= v <= 1, "a number in [0, 1]")
+    return np.full(freq.shape, float(params["value"]))
+
+
+def _bucket(freq, params, ctx):
+    for b in ("high", "medium", "low"):
+        _check("bucket", params, b, lambda v: 0 <= v <= 1, "a number in [0, 1]")
+    hi, med = ctx["high_min"], ctx["medium_min"]
+    return np.where(freq >= hi, params["high"], np.where(freq >= med, params["medium"], params["low"])).astype(float)
+
+
+def _log(freq, params, ctx):
+    f_max = params.get("f_max", ctx.get("f_max"))
+    if f_max is None or not isinstance(f_max, (int, float)) or f_max <= 0:
+        raise ConfigError(f"weight function 'log': f_max={f_max!r}; expected a number > 0")
+    return np.clip(np.log1p(freq) / math.log1p(f_max), 0.0, 1.0)
+
+
+def _sigmoid(freq, params, ctx):
+    _check("sigmoid", params, "alpha", lambda v: v > 0 and math.isfinite(v), "a finite number > 0")
+    _check("sigmoid", params, "beta", lambda v: math.isfinite(v), "a finite number")
+    return 1.0 / (1.0 + np.exp(-params["alpha"] * (np.log1p(freq) - params["beta"])))
+
+
+WEIGHT_FUNCTIONS = {"constant": _constant, "bucket": _bucket, "log": _log, "sigmoid": _sigmoid}
+DEFAULT_WEIGHT_PARAMS = {
+    "constant": {"value": 0.5},
+    "bucket": {"high": 0.8, "medium": 0.5, "low": 0.2},
+    "log": {},
+    "sigmoid": {"alpha": 1.5, "beta": math.log1p(30.0)},
+}
+
+
+def default_gain(max_grade: int = 4) -> tuple[float, ...]:
+    return tuple(float(2**g - 1) for g in range(max_grade + 1))
+
+
+@dataclass(frozen=True)
+class FusionConfig:
+    """How ``--labels fused`` combines the two sources.
+
+    ``method``: ``famol`` or ``schedule``. ``form`` (FAMOL only): ``objective`` (custom objective)
+    or ``stacked`` (each query twice, built-in objective, frequency-conditioned weights).
+    ``schedule``: a named schedule from ``configs/`` or a path to a TOML file of stages.
+    ``explicit`` records whether any fusion setting was given (they need ``--labels fused``).
+    """
+
+    method: str = "famol"
+    form: str = "objective"
+    weight_fn: str = "sigmoid"
+    weight_params: dict = field(default_factory=dict)
+    click_scale: float = 1.0
+    llm_scale: float = 1.0
+    click_gain: tuple[float, ...] = default_gain()
+    llm_gain: tuple[float, ...] = default_gain()
+    schedule: str = "llm-then-click"
+    explicit: bool = False
+
+    def __post_init__(self):
+        if self.method not in FUSION_METHODS:
+            raise unknown_choice("fusion", self.method, FUSION_METHODS)
+        if self.form not in FAMOL_FORMS:
+            raise unknown_choice("FAMOL form", self.form, FAMOL_FORMS)
+        if self.weight_fn not in WEIGHT_FUNCTIONS:
+            raise unknown_choice("weight function", self.weight_fn, WEIGHT_FUNCTIONS)
+        for name in ("click_scale", "llm_scale"):
+            v = getattr(self, name)
+            if not (v >= 0 and math.isfinite(v)):
+                raise ConfigError(f"fusion.{name}={v}; expected a finite number >= 0")
+        for name in ("click_gain", "llm_gain"):
+            g = list(getattr(self, name))
+            if not g or any(x < 0 for x in g) or g != sorted(g):
+                raise ConfigError(f"fusion.{name}={g}; expected non-negative, non-decreasing gains per grade")
+        # Validate parameters now, on a dummy frequency, so a bad value fails before training.
+        self.weights(np.array([0.0, 10.0]), high_min=100, medium_min=10, f_max=10.0)
+
+    def to_summary(self) -> dict:
+        """The settings that define this fusion, for reports."""
+        if self.method == "schedule":
+            return {"method": "schedule", "schedule": self.schedule}
+        return {
+            "method": "famol",
+            "form": self.form,
+            "weight_fn": self.weight_fn,
+            "weight_params": self.resolved_params(),
+            "click_scale": self.click_scale,
+            "llm_scale": self.llm_scale,
+        }
+
+    def resolved_params(self) -> dict:
+        return {**DEFAULT_WEIGHT_PARAMS[self.weight_fn], **self.weight_params}
+
+    def weights(self, freq: np.ndarray, *, high_min: int, medium_min: int, f_max: float | None = None) -> np.ndarray:
+        """``w(f_q)`` in [0, 1] for each frequency in ``freq``."""
+        ctx = {"high_min": high_min, "medium_min": medium_min, "f_max": f_max}
+        w = WEIGHT_FUNCTIONS[self.weight_fn](np.asarray(freq, dtype=float), self.resolved_params(), ctx)
+        return np.clip(w, 0.0, 1.0)
+
+    def loss_weights(self, freq: np.ndarray, **kw) -> tuple[np.ndarray, np.ndarray]:
+        """Per-query (click weight, LLM weight) = (click_scale w, llm_scale (1 - w))."""
+        w = self.weights(freq, **kw)
+        return self.click_scale * w, self.llm_scale * (1.0 - w)

@@ -1,0 +1,113 @@
+"""LightGBM lambdarank backend (Burges 2010; Ke et al. 2017).
+
+Built-in ``objective="lambdarank"`` or a callable objective from :mod:`gbltr.train.objectives`.
+Early stopping and model selection use the validation queries' human labels (``metric=ndcg``
+at the largest evaluation cut-off; LightGBM scores queries with no relevant document as 1, a
+constant that does not change which iteration is best).
+
+Device: the PyPI wheel has no CUDA learner (``device_type="cuda"`` needs a CUDA build). Its
+CUDA ranking kernels ignore per-row weights and positions, so gbltr refuses weighted ranking
+on it rather than train a silently different model.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from gbltr.errors import DeviceError
+from gbltr.train.model import FittedRanker
+
+
+def _lgb():
+    try:
+        import lightgbm
+    except ImportError as exc:  # pragma: no cover - lightgbm is a core dependency
+        raise DeviceError("the lightgbm backend needs the 'lightgbm' package: pip install lightgbm") from exc
+    return lightgbm
+
+
+def cuda_available() -> bool:
+    """Whether this LightGBM build has the CUDA tree learner (the PyPI wheel does not)."""
+    lgb = _lgb()
+    X = np.random.default_rng(0).random((50, 2))
+    try:
+        lgb.train({"device_type": "cuda", "verbosity": -1, "num_leaves": 2}, lgb.Dataset(X, X[:, 0]), 1)
+    except Exception:
+        return False
+    return True
+
+
+def params_for(cfg, *, seed: int, label_gain, eval_at: int, device: str, weighted: bool) -> dict:
+    params = {
+        "objective": "lambdarank",
+        "metric": "ndcg",
+        "eval_at": [eval_at],
+        "learning_rate": cfg.learning_rate,
+        "num_leaves": cfg.num_leaves,
+        "min_data_in_leaf": cfg.min_data_in_leaf,
+        "feature_fraction": cfg.feature_fraction,
+        "lambda_l2": cfg.lambda_l2,
+        "lambdarank_truncation_level": cfg.truncation_level,
+        "label_gain": list(label_gain),
+        "num_threads": cfg.threads,
+        "seed": seed,
+        "deterministic": True,
+        "force_row_wise": True,
+        "verbosity": -1,
+    }
+    if device == "cuda":
+        if not cuda_available():
+            raise DeviceError(
+                "--device cuda with --backend lightgbm needs a LightGBM built with CUDA; the installed "
+                "one has no CUDA tree learner (the PyPI wheel only has OpenCL 'gpu'). Use "
+                "--backend xgboost --device cuda, or build LightGBM with -DUSE_CUDA=ON"
+            )
+        if weighted:
+            raise DeviceError(
+                "LightGBM's CUDA ranking objective ignores per-row weights, so this weighted "
+                "(fused/stacked) training would silently differ from the CPU model; use "
+                "--device cpu or --backend xgboost --device cuda"
+            )
+        params["device_type"] = "cuda"
+    return params
+
+
+def train(
+    train_X, train_y, train_groups, valid_X, valid_y, valid_groups, cfg, *,
+    seed: int, label_gain, eval_at: int = 10, objective=None, row_weight=None,
+    init_model=None, rounds: int | None = None, early_stopping: int | None = None,
+    min_data_in_leaf: int | None = None, feature_names=None,
+) -> FittedRanker:
+    """Train a booster. ``objective``: None for built-in lambdarank, else a kernel
+    ``fn(scores, group_ptr) -> (grad, hess)`` adapted by :mod:`gbltr.train.backends.custom`."""
+    lgb = _lgb()
+    params = params_for(cfg, seed=seed, label_gain=label_gain, eval_at=eval_at, device=cfg.device,
+                        weighted=row_weight is not None or objective is not None)
+    if min_data_in_leaf is not None:
+        params["min_data_in_leaf"] = min_data_in_leaf
+    if objective is not None:
+        from gbltr.train.backends.custom import lightgbm_objective
+
+        params["objective"] = lightgbm_objective(objective)
+    names = list(feature_names) if feature_names is not None else "auto"
+    dtrain = lgb.Dataset(train_X, label=np.maximum(train_y, 0), group=train_groups, weight=row_weight,
+                         feature_name=names, free_raw_data=False)
+    dvalid = lgb.Dataset(valid_X, label=valid_y, group=valid_groups, reference=dtrain)
+    history: dict = {}
+    callbacks = [lgb.record_evaluation(history)]
+    stop = cfg.early_stopping if early_stopping is None else early_stopping
+    if stop:
+        callbacks.append(lgb.early_stopping(stop, first_metric_only=True, verbose=False))
+    booster = lgb.train(
+        params, dtrain, num_boost_round=rounds or cfg.rounds, valid_sets=[dvalid], valid_names=["valid"],
+        callbacks=callbacks, init_model=init_model,
+    )
+    curve = list(history.get("valid", {}).get(f"ndcg@{eval_at}", []))
+    best = booster.best_iteration if booster.best_iteration > 0 else booster.current_iteration()
+    return FittedRanker("lightgbm", booster, tuple(map(str, booster.feature_name())), int(best), curve)
+
+
+def load(path) -> FittedRanker:
+    lgb = _lgb()
+    booster = lgb.Booster(model_file=str(path))
+    return FittedRanker("lightgbm", booster, tuple(booster.feature_name()), booster.current_iteration())

@@ -1,0 +1,241 @@
+"""The ranking dataset: the only place that sorts rows, computes groups and sets weights.
+
+Rows are sorted by ``query_id`` and then by the first-stage ``rank`` (ties in model scores are
+then broken in first-stage order everywhere). ``group_ptr[q]:group_ptr[q+1]`` are query q's rows.
+Labels are kept per source (``click``, ``llm``, ``human``) as float arrays with NaN for a
+missing label; :meth:`RankingDataset.grades` turns one into the int32 grades the objectives
+take, with -1 for missing (that row takes no part in that source's pairs).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+import polars as pl
+
+from gbltr.errors import DataError, SchemaError
+from gbltr.schema import check_finite
+
+
+@dataclass(frozen=True)
+class RankingDataset:
+    """Feature matrix, labels per source and query groups, rows sorted by (query, first-stage rank).
+
+    Shapes: ``X`` [n_rows, n_features] float32; ``doc_ids`` [n_rows]; ``query_ids`` [n_queries];
+    ``group_ptr`` [n_queries + 1] int64; ``labels[source]`` [n_rows] float64 (NaN = missing);
+    ``frequency`` [n_queries] int64 and ``bucket`` [n_queries] str, from the query statistics.
+    """
+
+    X: np.ndarray
+    feature_names: tuple[str, ...]
+    query_ids: np.ndarray
+    doc_ids: np.ndarray
+    group_ptr: np.ndarray
+    labels: dict[str, np.ndarray] = field(default_factory=dict)
+    frequency: np.ndarray | None = None
+    bucket: np.ndarray | None = None
+    notes: dict = field(default_factory=dict)
+
+    @property
+    def n_rows(self) -> int:
+        return int(self.X.shape[0])
+
+    @property
+    def n_queries(self) -> int:
+        return int(self.group_ptr.size - 1)
+
+    @property
+    def group_sizes(self) -> np.ndarray:
+        return np.diff(self.group_ptr)
+
+    def row_query(self) -> np.ndarray:
+        """Query index of every row, [n_rows]."""
+        return np.repeat(np.arange(self.n_queries), self.group_sizes)
+
+    @classmethod
+    def build(
+        cls,
+        features: pl.DataFrame,
+        feature_names: list[str] | tuple[str, ...],
+        candidates: pl.DataFrame,
+        query_ids: pl.Series,
+        labels: dict[str, pl.DataFrame] | None = None,
+        stats: pl.DataFrame | None = None,
+        *,
+        require_labels: str | None = None,
+        where: str = "",
+    ) -> "RankingDataset":
+        """Assemble the rows of ``query_ids``.
+
+        ``features``: query_id, doc_id and one column per name in ``feature_names``.
+        ``candidates``: query_id, doc_id, rank (the row order within a query).
+        ``labels``: source -> frame(query_id, doc_id, label); a label row whose pair has no
+        features is an error, a feature row with no label gets NaN for that source.
+        ``stats``: query_id, frequency, bucket. ``require_labels``: keep only the rows that have
+        a label from this source (unjudged documents leave evaluation; counted in ``notes``).
+        """
+        ids = pl.DataFrame({"query_id": query_ids.unique()})
+        rows = (
+            features.join(ids, on="query_id", how="semi")
+            .join(candidates.select("query_id", "doc_id", "rank"), on=["query_id", "doc_id"], how="left")
+        )
+        if rows["rank"].null_count():
+            rows = rows.with_columns(pl.col("rank").fill_null(np.iinfo(np.int32).max))
+        notes: dict = {}
+        label_cols = {}
+        for source, frame in (labels or {}).items():
+            lab = frame.join(ids, on="query_id", how="semi").select("query_id", "doc_id", "label")
+            orphan = lab.join(rows.select("query_id", "doc_id"), on=["query_id", "doc_id"], how="anti")
+            if orphan.height:
+                raise SchemaError(
+                    f"{source} labels{' for ' + where if where else ''}: {orphan.height} (query_id, doc_id) "
+                    f"pair(s) have no features, e.g. {orphan.row(0)[:2]}; expected every labelled pair "
+                    "among the candidates (add it to candidates.parquet or drop the label)"
+                )
+            col = f"__label_{source}"
+            rows = rows.join(lab.rename({"label": col}), on=["query_id", "doc_id"], how="left")
+            label_cols[source] = col
+        if require_labels is not None:
+            col = label_cols[require_labels]
+            before = rows.height
+            rows = rows.filter(pl.col(col).is_not_null() & pl.col(col).is_not_nan())
+            notes["unjudged_rows_removed"] = before - rows.height
+        if rows.height == 0:
+            raise DataError(
+                f"no rows for {where or 'this dataset'}: {ids.height} queries requested, none has "
+                f"{'labelled ' if require_labels else ''}candidates with features"
+            )
+        # The one sort: by query, then first-stage rank, then doc id for full determinism.
+        rows = rows.sort(["query_id", "rank", "doc_id"])
+        check_finite(rows, list(feature_names), where=where)
+        qcol = rows["query_id"].to_numpy()
+        change = np.flatnonzero(qcol[1:] != qcol[:-1]) + 1
+        group_ptr = np.concatenate([[0], change, [qcol.size]]).astype(np.int64)
+        qids = qcol[group_ptr[:-1]]
+        freq = bucket = None
+        if stats is not None:
+            st = pl.DataFrame({"query_id": qids}).join(stats, on="query_id", how="left")
+            freq = st["frequency"].fill_null(0).to_numpy().astype(np.int64)
+            bucket = st["bucket"].fill_null("low").to_numpy().astype(str)
+        sizes = np.diff(group_ptr)
+        notes["single_document_queries"] = int((sizes == 1).sum())
+        return cls(
+            X=rows.select(feature_names).to_numpy().astype(np.float32, copy=False),
+            feature_names=tuple(feature_names),
+            query_ids=qids,
+            doc_ids=rows["doc_id"].to_numpy(),
+            group_ptr=group_ptr,
+            labels={s: rows[c].cast(pl.Float64).fill_nan(None).to_numpy().astype(np.float64) for s, c in label_cols.items()},
+            frequency=freq,
+            bucket=bucket,
+            notes=notes,
+        )
+
+    def grades(self, source: str, *, max_grade: int | None = None) -> np.ndarray:
+        """Integer grades of ``source`` ([n_rows] int32, -1 = missing) for ranking objectives."""
+        if source not in self.labels:
+            raise DataError(f"no {source!r} labels in this dataset; found {sorted(self.labels)}")
+        y = self.labels[source]
+        present = ~np.isnan(y)
+        vals = y[present]
+        if vals.size and (np.any(vals != np.round(vals)) or vals.min() < 0):
+            bad = vals[(vals != np.round(vals)) | (vals < 0)][0]
+            raise SchemaError(
+                f"{source} labels: ranking objectives take integer grades >= 0; found {bad!r}. "
+                "Bin or round the labels first (e.g. LLM expected relevance)"
+            )
+        if max_grade is not None and vals.size and vals.max() > max_grade:
+            raise SchemaError(
+                f"{source} labels: found grade {int(vals.max())}, above the largest grade {max_grade} "
+                "the gain table covers; extend the gain table or rescale the labels"
+            )
+        out = np.full(y.shape, -1, dtype=np.int32)
+        out[present] = vals.astype(np.int32)
+        return out
+
+    def subset_queries(self, mask: np.ndarray) -> "RankingDataset":
+        """The queries where ``mask`` ([n_queries] bool) is true, in the same order."""
+        mask = np.asarray(mask, bool)
+        rows = np.repeat(mask, self.group_sizes)
+        sizes = self.group_sizes[mask]
+        return replace(
+            self,
+            X=self.X[rows],
+            doc_ids=self.doc_ids[rows],
+            query_ids=self.query_ids[mask],
+            group_ptr=np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64),
+            labels={k: v[rows] for k, v in self.labels.items()},
+            frequency=None if self.frequency is None else self.frequency[mask],
+            bucket=None if self.bucket is None else self.bucket[mask],
+        )
+
+    def labelled_by(self, source: str) -> "RankingDataset":
+        """Rows with a ``source`` label only; queries left with no rows are dropped."""
+        keep = ~np.isnan(self.labels[source])
+        if keep.all():
+            return self
+        q = self.row_query()[keep]
+        sizes = np.bincount(q, minlength=self.n_queries)
+        mask = sizes > 0
+        return replace(
+            self,
+            X=self.X[keep],
+            doc_ids=self.doc_ids[keep],
+            query_ids=self.query_ids[mask],
+            group_ptr=np.concatenate([[0], np.cumsum(sizes[mask])]).astype(np.int64),
+            labels={k: v[keep] for k, v in self.labels.items()},
+            frequency=None if self.frequency is None else self.frequency[mask],
+            bucket=None if self.bucket is None else self.bucket[mask],
+        )
+
+    def without_features(self, names) -> "RankingDataset":
+        drop = set(names)
+        keep = [i for i, n in enumerate(self.feature_names) if n not in drop]
+        return replace(self, X=self.X[:, keep], feature_names=tuple(self.feature_names[i] for i in keep))
+
+    def stacked(self, first: str, second: str, w_first: np.ndarray, w_second: np.ndarray) -> "StackedDataset":
+        """Every query twice: with ``first`` labels and weight ``w_first[q]``, then with ``second``.
+
+        Rows missing a source's label leave that copy. Returns the stacked dataset (label source
+        ``stacked``), a per-row weight and a per-group weight (the same numbers per query).
+        """
+        parts = []
+        for source, w in ((first, w_first), (second, w_second)):
+            part = self.labelled_by(source)
+            idx = np.searchsorted(self.query_ids, part.query_ids) if _sorted(self.query_ids) else _index(self.query_ids, part.query_ids)
+            parts.append((part, source, np.asarray(w, float)[idx]))
+        X = np.concatenate([p.X for p, _, _ in parts])
+        sizes = np.concatenate([p.group_sizes for p, _, _ in parts])
+        group_w = np.concatenate([w for _, _, w in parts])
+        labels = np.concatenate([p.labels[s] for p, s, _ in parts])
+        ds = RankingDataset(
+            X=X,
+            feature_names=self.feature_names,
+            query_ids=np.concatenate([p.query_ids for p, _, _ in parts]),
+            doc_ids=np.concatenate([p.doc_ids for p, _, _ in parts]),
+            group_ptr=np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64),
+            labels={"stacked": labels},
+            frequency=None,
+            bucket=None,
+            notes={"stacked_from": [first, second]},
+        )
+        return StackedDataset(ds, np.repeat(group_w, sizes), group_w)
+
+
+def _sorted(a: np.ndarray) -> bool:
+    return bool(np.all(a[1:] >= a[:-1])) if a.size > 1 else True
+
+
+def _index(haystack: np.ndarray, needles: np.ndarray) -> np.ndarray:
+    pos = {v: i for i, v in enumerate(haystack)}
+    return np.array([pos[v] for v in needles], dtype=np.int64)
+
+
+@dataclass(frozen=True)
+class StackedDataset:
+    """A stacked dataset with its per-row and per-group weights."""
+
+    data: RankingDataset
+    row_weight: np.ndarray
+    group_weight: np.ndarray

@@ -1,0 +1,177 @@
+"""Training on fused supervision: FAMOL (two forms) and data scheduling.
+
+FAMOL (Yu, Bi, Guo et al., arXiv 2511.06635): per query q, loss
+``a_q L_click(q) + b_q L_llm(q)`` with ``(a_q, b_q)`` from the frequency weight function
+(:mod:`gbltr.labels.fusion`). Two implementations of the same objective:
+
+``objective``
+    A custom objective (:func:`gbltr.train.backends.custom.make_famol_objective`): one pass per
+    query computes both sources' LambdaRank gradients (LightGBM's, exactly) and mixes them.
+``stacked``
+    The built-in objective on stacked groups: each training query appears twice, once with click
+    labels and weight ``a_q``, once with LLM labels and weight ``b_q``. LightGBM takes per-row
+    weights, applied after its per-query normalisation, so the gradient sums equal the custom
+    objective's and the trees are the same once ``min_data_in_leaf`` is doubled (each document
+    is two rows). XGBoost takes one weight per group and renormalises the weights, and its
+    rank:ndcg gradient is not LightGBM's, so the XGBoost stacked form is a different (still
+    frequency-weighted) model, not the same one.
+
+Data scheduling: stage-wise boosting that continues from the previous stage's model. A schedule
+is a list of stages ``{source, rounds, queries, early_stopping}`` where ``queries`` is ``all`` or
+a list of frequency buckets. Named schedules live in ``configs/schedules/``.
+"""
+
+from __future__ import annotations
+
+import logging
+import tomllib
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+
+from gbltr.errors import ConfigError, unknown_choice
+
+log = logging.getLogger("gbltr")
+
+SOURCES = ("click", "llm")
+
+
+@dataclass(frozen=True)
+class Stage:
+    source: str
+    rounds: int
+    queries: tuple[str, ...] = ("all",)
+    early_stopping: int = 0
+
+    def __post_init__(self):
+        if self.source not in SOURCES:
+            raise unknown_choice("stage source", self.source, SOURCES)
+        if self.rounds < 1:
+            raise ConfigError(f"stage rounds={self.rounds}; expected >= 1")
+        allowed = {"all", "high", "medium", "low"}
+        bad = [q for q in self.queries if q not in allowed]
+        if bad or not self.queries:
+            raise ConfigError(f"stage queries={list(self.queries)}; expected 'all' or buckets from {sorted(allowed - {'all'})}")
+
+
+def schedule_dir() -> Path:
+    """Named schedules: ``configs/schedules`` of the checkout (they ship with the repository)."""
+    return Path(__file__).resolve().parents[2] / "configs" / "schedules"
+
+
+def named_schedules() -> dict[str, Path]:
+    folder = schedule_dir()
+    return {p.stem: p for p in sorted(folder.glob("*.toml"))} if folder.is_dir() else {}
+
+
+def load_schedule(name_or_path: str) -> list[Stage]:
+    """A schedule by name (``configs/schedules/NAME.toml``) or from a TOML file with ``[[stage]]`` tables."""
+    path = Path(name_or_path)
+    if not path.exists():
+        named = named_schedules()
+        if name_or_path not in named:
+            raise unknown_choice("schedule", name_or_path, named or ["(no configs/schedules folder)"])
+        path = named[name_or_path]
+    data = tomllib.loads(path.read_text())
+    unknown = set(data) - {"stage", "description"}
+    if unknown or "stage" not in data:
+        raise ConfigError(f"schedule {path}: expected [[stage]] tables (and a description); found keys {sorted(data)}")
+    stages = []
+    for i, st in enumerate(data["stage"]):
+        extra = set(st) - {"source", "rounds", "queries", "early_stopping"}
+        if extra:
+            raise ConfigError(f"schedule {path} stage {i + 1}: unknown key(s) {sorted(extra)}")
+        q = st.get("queries", "all")
+        stages.append(Stage(st["source"], int(st["rounds"]), tuple([q] if isinstance(q, str) else q),
+                            int(st.get("early_stopping", 0))))
+    return stages
+
+
+def famol_weights(prep, cfg) -> tuple[np.ndarray, np.ndarray]:
+    """Per training query (click weight a_q, LLM weight b_q)."""
+    train = prep.train
+    freq = train.frequency if train.frequency is not None else np.zeros(train.n_queries)
+    return cfg.fusion.loss_weights(
+        freq, high_min=cfg.buckets.high_min, medium_min=cfg.buckets.medium_min,
+        f_max=float(max(freq.max(initial=0), 1)),
+    )
+
+
+def _gain(cfg, source: str) -> tuple[float, ...]:
+    return cfg.fusion.click_gain if source == "click" else cfg.fusion.llm_gain
+
+
+def train_fused(prep, cfg, backend, valid_y, common):
+    if cfg.fusion.method == "schedule":
+        return _train_schedule(prep, cfg, backend, valid_y, common)
+    train = prep.train
+    a, b = famol_weights(prep, cfg)
+    human_gain = tuple(float(2**g - 1) for g in range(int(max(valid_y.max(initial=0), 1)) + 1))
+    if cfg.fusion.form == "objective":
+        from gbltr.train.backends.custom import make_famol_objective
+
+        click_gain, llm_gain = _gain(cfg, "click"), _gain(cfg, "llm")
+        kernel = make_famol_objective(
+            train.grades("click", max_grade=len(click_gain) - 1), train.grades("llm", max_grade=len(llm_gain) - 1),
+            train.group_ptr, a, b, click_gain=click_gain, llm_gain=llm_gain,
+            truncation_level=cfg.train.truncation_level,
+        )
+        if cfg.train.backend == "lightgbm":
+            return backend.train(train.X, np.zeros(train.n_rows), train.group_sizes, prep.valid.X, valid_y,
+                                 prep.valid.group_sizes, label_gain=human_gain, objective=kernel, **common)
+        return backend.train(train.X, np.zeros(train.n_rows), train.group_sizes, prep.valid.X, valid_y,
+                             prep.valid.group_sizes, label_gain=human_gain, objective=kernel, **common)
+    # stacked form
+    if tuple(cfg.fusion.click_gain) != tuple(cfg.fusion.llm_gain):
+        raise ConfigError(
+            "the stacked FAMOL form trains one built-in objective with one gain table, but "
+            f"click_gain={list(cfg.fusion.click_gain)} differs from llm_gain={list(cfg.fusion.llm_gain)}; "
+            "use fusion.form='objective'"
+        )
+    st = train.stacked("click", "llm", a, b)
+    y = st.data.grades("stacked", max_grade=len(cfg.fusion.click_gain) - 1)
+    gain = tuple(cfg.fusion.click_gain)
+    if len(gain) < len(human_gain):
+        gain = human_gain
+    if cfg.train.backend == "lightgbm":
+        return backend.train(st.data.X, y, st.data.group_sizes, prep.valid.X, valid_y, prep.valid.group_sizes,
+                             label_gain=gain, row_weight=st.row_weight,
+                             min_data_in_leaf=2 * cfg.train.min_data_in_leaf, **common)
+    return backend.train(st.data.X, y, st.data.group_sizes, prep.valid.X, valid_y, prep.valid.group_sizes,
+                         label_gain=gain, group_weight=st.group_weight, **common)
+
+
+def _train_schedule(prep, cfg, backend, valid_y, common):
+    stages = load_schedule(cfg.fusion.schedule)
+    model = None
+    train = prep.train
+    for i, stage in enumerate(stages):
+        part = train
+        if stage.queries != ("all",):
+            part = train.subset_queries(np.isin(train.bucket, stage.queries))
+        part = part.labelled_by(stage.source)
+        if part.n_queries == 0:
+            log.warning("schedule stage %d (%s on %s) has no queries: skipped", i + 1, stage.source, stage.queries)
+            continue
+        y = part.grades(stage.source)
+        gain = tuple(float(2**g - 1) for g in range(int(max(y.max(initial=0), valid_y.max(initial=0), 1)) + 1))
+        prev_rounds = 0 if model is None else model.best_iteration
+        stage_common = dict(common)
+        init = None
+        if model is not None:
+            init = model.booster if cfg.train.backend == "lightgbm" else model.booster[: model.best_iteration]
+            if cfg.train.backend == "lightgbm" and model.best_iteration < model.booster.current_iteration():
+                init = model.booster.model_to_string(num_iteration=model.best_iteration)
+                import lightgbm as lgb
+
+                init = lgb.Booster(model_str=init)
+        model = backend.train(part.X, y, part.group_sizes, prep.valid.X, valid_y, prep.valid.group_sizes,
+                              label_gain=gain, init_model=init, rounds=stage.rounds,
+                              early_stopping=stage.early_stopping, **stage_common)
+        log.info("schedule stage %d: %s on %s, %d rounds after %d", i + 1, stage.source, stage.queries,
+                 model.best_iteration - prev_rounds, prev_rounds)
+    if model is None:
+        raise ConfigError(f"schedule {cfg.fusion.schedule!r} trained nothing: every stage had no queries")
+    return model

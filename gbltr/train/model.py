@@ -1,0 +1,43 @@
+"""A fitted ranker: the native booster plus what is needed to use and ship it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+
+@dataclass
+class FittedRanker:
+    """A trained LightGBM ``Booster`` or XGBoost ``Booster``.
+
+    ``best_iteration`` is the number of boosting rounds kept (1-based count); ``history``
+    holds the validation metric per round.
+    """
+
+    backend: str
+    booster: object
+    feature_names: tuple[str, ...]
+    best_iteration: int
+    history: list[float] = field(default_factory=list)
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        if self.backend == "lightgbm":
+            return np.asarray(self.booster.predict(X, num_iteration=self.best_iteration), dtype=np.float64)
+        import xgboost as xgb
+
+        dm = xgb.DMatrix(X, feature_names=list(self.feature_names))
+        return np.asarray(self.booster.predict(dm, iteration_range=(0, self.best_iteration), output_margin=True), dtype=np.float64)
+
+    @property
+    def model_file(self) -> str:
+        return "model.txt" if self.backend == "lightgbm" else "model.json"
+
+    def save(self, folder: str | Path) -> Path:
+        path = Path(folder) / self.model_file
+        if self.backend == "lightgbm":
+            self.booster.save_model(str(path), num_iteration=self.best_iteration)
+        else:
+            self.booster[: self.best_iteration].save_model(str(path))
+        return path
