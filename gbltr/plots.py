@@ -78,3 +78,36 @@ def plot_report_buckets(summary: dict, metric: str = "ndcg@10", ax=None):
     ax.bar(views, values)
     ax.set_ylabel(metric)
     return ax
+
+
+def plot_weight_function(prep, path=None, ax=None):
+    """FAMOL's click weight w(f) and LLM weight 1 - w(f) against training-query frequency.
+
+    ``prep``: a :class:`gbltr.train.fit.Prepared`; the training queries are drawn as a rug so
+    the reader sees where the weight function actually acts. Saves to ``path`` when given.
+    """
+    import numpy as np
+
+    from gbltr.train.fusion import famol_weights
+
+    cfg = prep.config
+    ax = ax if ax is not None else new_axes((6.0, 3.6))
+    freq = prep.train.frequency if prep.train.frequency is not None else np.zeros(prep.train.n_queries)
+    grid = np.unique(np.concatenate([[0], np.geomspace(1, max(freq.max(initial=1), 2), 200)]))
+    kw = dict(high_min=cfg.buckets.high_min, medium_min=cfg.buckets.medium_min, f_max=float(max(freq.max(initial=0), 1)))
+    w = cfg.fusion.weights(grid, **kw)
+    x = np.log1p(grid)
+    ax.plot(x, w, label="click weight w(f)")
+    ax.plot(x, 1 - w, label="LLM weight 1 - w(f)")
+    a, _ = famol_weights(prep, cfg)
+    ax.plot(np.log1p(freq), np.full(freq.shape, -0.03), "|", color="grey", alpha=0.3, label="training queries")
+    for t in (cfg.buckets.medium_min, cfg.buckets.high_min):
+        ax.axvline(np.log1p(t), color="black", lw=0.5, ls=":")
+    ax.set_xlabel("log(1 + frequency)")
+    ax.set_ylabel("loss weight")
+    ax.set_ylim(-0.06, 1.04)
+    ax.set_title(f"FAMOL weight function: {cfg.fusion.weight_fn} {cfg.fusion.resolved_params()}", fontsize=9)
+    ax.legend(fontsize=8, loc="center right")
+    if path is not None:
+        ax.figure.savefig(path, dpi=110, bbox_inches="tight")
+    return ax

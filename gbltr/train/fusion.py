@@ -118,9 +118,6 @@ def train_fused(prep, cfg, backend, valid_y, common):
             train.group_ptr, a, b, click_gain=click_gain, llm_gain=llm_gain,
             truncation_level=cfg.train.truncation_level,
         )
-        if cfg.train.backend == "lightgbm":
-            return backend.train(train.X, np.zeros(train.n_rows), train.group_sizes, prep.valid.X, valid_y,
-                                 prep.valid.group_sizes, label_gain=human_gain, objective=kernel, **common)
         return backend.train(train.X, np.zeros(train.n_rows), train.group_sizes, prep.valid.X, valid_y,
                              prep.valid.group_sizes, label_gain=human_gain, objective=kernel, **common)
     # stacked form
@@ -137,7 +134,7 @@ def train_fused(prep, cfg, backend, valid_y, common):
         gain = human_gain
     if cfg.train.backend == "lightgbm":
         return backend.train(st.data.X, y, st.data.group_sizes, prep.valid.X, valid_y, prep.valid.group_sizes,
-                             label_gain=gain, row_weight=st.row_weight,
+                             label_gain=gain, row_weight=st.row_weight, bin_reference=train.X,
                              min_data_in_leaf=2 * cfg.train.min_data_in_leaf, **common)
     return backend.train(st.data.X, y, st.data.group_sizes, prep.valid.X, valid_y, prep.valid.group_sizes,
                          label_gain=gain, group_weight=st.group_weight, **common)

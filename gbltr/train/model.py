@@ -27,7 +27,7 @@ class FittedRanker:
             return np.asarray(self.booster.predict(X, num_iteration=self.best_iteration), dtype=np.float64)
         import xgboost as xgb
 
-        dm = xgb.DMatrix(X, feature_names=list(self.feature_names))
+        dm = xgb.DMatrix(X, feature_names=list(self.feature_names) or None)
         return np.asarray(self.booster.predict(dm, iteration_range=(0, self.best_iteration), output_margin=True), dtype=np.float64)
 
     @property

@@ -76,10 +76,13 @@ def train(
     train_X, train_y, train_groups, valid_X, valid_y, valid_groups, cfg, *,
     seed: int, label_gain, eval_at: int = 10, objective=None, row_weight=None,
     init_model=None, rounds: int | None = None, early_stopping: int | None = None,
-    min_data_in_leaf: int | None = None, feature_names=None,
+    min_data_in_leaf: int | None = None, feature_names=None, bin_reference=None,
 ) -> FittedRanker:
     """Train a booster. ``objective``: None for built-in lambdarank, else a kernel
-    ``fn(scores, group_ptr) -> (grad, hess)`` adapted by :mod:`gbltr.train.backends.custom`."""
+    ``fn(scores, group_ptr) -> (grad, hess)`` adapted by :mod:`gbltr.train.backends.custom`.
+    ``bin_reference``: a feature matrix whose feature histograms (bin boundaries) are used
+    instead of ``train_X``'s; the stacked FAMOL form passes the unstacked rows, since doubling
+    every row changes LightGBM's count-based bin merging."""
     lgb = _lgb()
     params = params_for(cfg, seed=seed, label_gain=label_gain, eval_at=eval_at, device=cfg.device,
                         weighted=row_weight is not None or objective is not None)
@@ -90,8 +93,11 @@ def train(
 
         params["objective"] = lightgbm_objective(objective)
     names = list(feature_names) if feature_names is not None else "auto"
+    reference = None
+    if bin_reference is not None:
+        reference = lgb.Dataset(bin_reference, feature_name=names, free_raw_data=False).construct()
     dtrain = lgb.Dataset(train_X, label=np.maximum(train_y, 0), group=train_groups, weight=row_weight,
-                         feature_name=names, free_raw_data=False)
+                         feature_name=names, free_raw_data=False, reference=reference)
     dvalid = lgb.Dataset(valid_X, label=valid_y, group=valid_groups, reference=dtrain)
     history: dict = {}
     callbacks = [lgb.record_evaluation(history)]
