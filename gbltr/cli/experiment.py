@@ -1,0 +1,34 @@
+"""``gbltr experiment``: label setups x seeds, per-bucket means, std and paired significance."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from gbltr.config import BACKENDS, dotted, load_config
+
+
+@click.command()
+@click.option("--setups", default="click,llm,fused:schedule,fused:famol", show_default=True,
+              help="comma-separated setups (see gbltr.experiment); fused:constant and "
+                   "fused:famol-no-query-features are always added")
+@click.option("--seeds", default=5, show_default=True, type=int, help="number of seeds (0..N-1)")
+@click.option("--data", type=click.Path(file_okay=False), help="dataset folder (default: the built-in world, one per seed)")
+@click.option("--backend", type=click.Choice(sorted(BACKENDS)))
+@click.option("--config", "config_file", type=click.Path(dir_okay=False))
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="output folder")
+@click.option("--metric", default="ndcg@10", show_default=True)
+@click.option("--control", is_flag=True, help="built-in control world (intent independent of frequency)")
+def experiment(setups, seeds, data, backend, config_file, out, metric, control):
+    """Run several label setups over several seeds and report per bucket."""
+    from gbltr.experiment import run_experiment
+
+    overrides = dotted({"data": data, "train.backend": backend, "world.intent_coupling": 0.0 if control else None})
+    cfg = load_config(config_file, overrides)
+    result = run_experiment(cfg, [s.strip() for s in setups.split(",") if s.strip()], list(range(seeds)), out,
+                            metric=metric)
+    click.echo(result.to_markdown())
+    click.echo(f"wrote {out}/experiment.md, experiment.json, experiment.png, per_query.parquet")
+    click.echo("RESULT " + json.dumps({b: {s: round(r["mean"], 4) for s, r in v.items()}
+                                       for b, v in result.summary["results"].items()}))
