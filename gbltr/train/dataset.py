@@ -142,7 +142,7 @@ class RankingDataset:
         if vals.size and (np.any(vals != np.round(vals)) or vals.min() < 0):
             bad = vals[(vals != np.round(vals)) | (vals < 0)][0]
             raise SchemaError(
-                f"{source} labels: ranking objectives take integer grades >= 0; found {bad!r}. "
+                f"{source} labels: ranking objectives take integer grades >= 0; found {float(bad)!r}. "
                 "Bin or round the labels first (e.g. LLM expected relevance)"
             )
         if max_grade is not None and vals.size and vals.max() > max_grade:

