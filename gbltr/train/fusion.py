@@ -113,11 +113,10 @@ def train_fused(prep, cfg, backend, valid_y, common):
         from gbltr.train.backends.custom import make_famol_objective
 
         click_gain, llm_gain = _gain(cfg, "click"), _gain(cfg, "llm")
-        kernel = make_famol_objective(
-            train.grades("click", max_grade=len(click_gain) - 1), train.grades("llm", max_grade=len(llm_gain) - 1),
-            train.group_ptr, a, b, click_gain=click_gain, llm_gain=llm_gain,
-            truncation_level=cfg.train.truncation_level,
-        )
+        args = (train.grades("click", max_grade=len(click_gain) - 1), train.grades("llm", max_grade=len(llm_gain) - 1),
+                train.group_ptr, a, b)
+        kw = dict(click_gain=click_gain, llm_gain=llm_gain, truncation_level=cfg.train.truncation_level)
+        kernel = _gpu_kernel(cfg, args, kw) or make_famol_objective(*args, **kw)
         return backend.train(train.X, np.zeros(train.n_rows), train.group_sizes, prep.valid.X, valid_y,
                              prep.valid.group_sizes, label_gain=human_gain, objective=kernel, **common)
     # stacked form
@@ -138,6 +137,20 @@ def train_fused(prep, cfg, backend, valid_y, common):
                              min_data_in_leaf=2 * cfg.train.min_data_in_leaf, **common)
     return backend.train(st.data.X, y, st.data.group_sizes, prep.valid.X, valid_y, prep.valid.group_sizes,
                          label_gain=gain, group_weight=st.group_weight, **common)
+
+
+def _gpu_kernel(cfg, args, kw):
+    """With ``--device cuda``, the FAMOL gradient on the GPU (CuPy) when it can run there."""
+    if cfg.train.device != "cuda":
+        return None
+    from gbltr.train.gpu_objectives import FamolGpuObjective, gpu_available
+
+    if not gpu_available():
+        log.warning("FAMOL gradient runs on the CPU: CuPy or a CUDA device is not available")
+        return None
+    gpu = FamolGpuObjective(*args, **kw)
+    log.info("FAMOL gradient runs on the GPU (CuPy kernel)")
+    return lambda scores, group_ptr: gpu(scores)
 
 
 def _train_schedule(prep, cfg, backend, valid_y, common):

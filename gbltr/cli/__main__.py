@@ -1,0 +1,3 @@
+from gbltr.cli import main
+
+main()
