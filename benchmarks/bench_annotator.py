@@ -14,8 +14,10 @@ The last line is ``RESULT {json}``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -24,7 +26,6 @@ from pathlib import Path
 import polars as pl
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "llm"))
-from fake_openai import FakeOpenAI  # noqa: E402
 
 from gbltr.labels.llm.annotate import annotate  # noqa: E402
 from gbltr.labels.llm.client import ClientConfig  # noqa: E402
@@ -38,6 +39,18 @@ def make_pairs(n: int, docs_per_query: int = 20) -> pl.DataFrame:
     )
 
 
+@contextlib.contextmanager
+def fake_server(latency: float):
+    """The fake server in its own process, so that its threads do not share the client's GIL."""
+    script = Path(__file__).resolve().parents[1] / "tests" / "llm" / "fake_openai.py"
+    proc = subprocess.Popen([sys.executable, str(script), "--latency", str(latency)], stdout=subprocess.PIPE, text=True)
+    try:
+        yield proc.stdout.readline().strip()
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--requests", type=int, default=1280)
@@ -47,8 +60,8 @@ def main() -> None:
     args = ap.parse_args()
     os.environ.setdefault("OPENAI_API_KEY", "sk-bench")
     result: dict = {"concurrency": args.concurrency, "latency_s": args.latency, "cpus": os.cpu_count()}
-    with FakeOpenAI(latency=args.latency) as srv, tempfile.TemporaryDirectory() as tmp:
-        client = ClientConfig(model="bench", base_url=srv.base_url, concurrency=args.concurrency, timeout=30, sdk_retries=0, outer_retries=0)
+    with fake_server(args.latency) as base_url, tempfile.TemporaryDirectory() as tmp:
+        client = ClientConfig(model="bench", base_url=base_url, concurrency=args.concurrency, timeout=30, sdk_retries=0, outer_retries=0)
         point = StrategyConfig(strategy="point", logprobs=False)
         # warm-up (connections, imports)
         annotate(make_pairs(args.concurrency), point, client, cache_path=None, progress=False)
@@ -67,7 +80,7 @@ def main() -> None:
         # cache hits: PointAnn (1 answer per label) and ListAnn (window answers per call)
         big = make_pairs(args.cached_labels)
         big_cache = Path(tmp) / "big.sqlite"
-        annotate(big, point, ClientConfig(model="bench", base_url=srv.base_url, concurrency=64, sdk_retries=0, outer_retries=0), cache_path=big_cache, progress=False)
+        annotate(big, point, ClientConfig(model="bench", base_url=base_url, concurrency=64, sdk_retries=0, outer_retries=0), cache_path=big_cache, progress=False)
         t0 = time.perf_counter()
         res = annotate(big, point, client, cache_path=big_cache, progress=False)
         dt = time.perf_counter() - t0

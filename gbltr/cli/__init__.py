@@ -65,7 +65,19 @@ def cli():
 
 
 def main(argv=None):
-    """Entry point: GbltrError becomes a one-line message and exit status 2."""
+    """Entry point: GbltrError becomes a one-line message and exit status 2.
+
+    Log lines of the ``gbltr`` logger (INFO and up) go to stderr; ``GBLTR_LOG=WARNING`` quiets them.
+    """
+    import logging
+    import os
+
+    logger = logging.getLogger("gbltr")
+    if not logger.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("gbltr: %(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(os.environ.get("GBLTR_LOG", "INFO"))
     try:
         cli.main(args=argv, standalone_mode=False)
     except GbltrError as exc:

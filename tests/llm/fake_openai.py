@@ -162,7 +162,10 @@ class FakeOpenAI:
                 raw = self.rfile.read(length) if length else b""
                 srv._post(self, raw)
 
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        class Server(ThreadingHTTPServer):
+            request_queue_size = 256  # many concurrent clients connect at once (benchmark)
+
+        self._httpd = Server(("127.0.0.1", 0), Handler)
         self._httpd.daemon_threads = True
         self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
         self._thread.start()
@@ -285,3 +288,17 @@ def _multipart_file(content_type: str, raw: bytes) -> bytes:
             head, _, data = part.partition(b"\r\n\r\n")
             return data[:-2] if data.endswith(b"\r\n") else data
     return b""
+
+
+if __name__ == "__main__":  # a server in its own process (the benchmark): prints its base URL
+    import argparse
+
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--latency", type=float, default=0.0)
+    a = ap.parse_args()
+    srv = FakeOpenAI(latency=a.latency).start()
+    print(srv.base_url, flush=True)
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        srv.stop()

@@ -19,10 +19,12 @@ def noveleval_pairs(folder: Path, out_dir: Path, n_queries: int = 2, n_docs: int
     corpus = pl.DataFrame({"doc_id": [a for a, _ in lines], "text": [b for _, b in lines]})
     qrels = pl.read_csv(folder / "qrels.txt", separator=" ", has_header=False, new_columns=["query_id", "it", "doc_id", "label"], schema_overrides={"query_id": pl.String, "doc_id": pl.String})
     qs = queries.head(n_queries)
-    # per query: the judged docs, most relevant and least relevant mixed, first n_docs
+    # per query: judged docs interleaved by grade (2, 1, 0, 2, 1, 0, ...) so each grade is present
     picked = (
-        qrels.join(qs, on="query_id").sort("query_id", "label", "doc_id", descending=[False, True, False])
-        .group_by("query_id", maintain_order=True).head(n_docs)
+        qrels.join(qs, on="query_id")
+        .with_columns(pl.int_range(pl.len()).over("query_id", "label").alias("_k"))
+        .sort("query_id", "_k", "label", descending=[False, False, True])
+        .group_by("query_id", maintain_order=True).head(n_docs).drop("_k")
     )
     pairs = picked.join(corpus, on="doc_id").select("query_id", "query", "doc_id", "text")
     out_dir.mkdir(parents=True, exist_ok=True)
