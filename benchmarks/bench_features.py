@@ -15,6 +15,11 @@ Timed, on the body field:
   subsample (a smaller corpus and a few queries) and extrapolated linearly per document (index) and
   per pair (scoring); the output says so.
 
+Ratios printed: end to end (competitors get pre-tokenized input, untimed), "from raw text" (gbltr's
+Polars tokenize time added to theirs), and "scoring only" (gbltr's share = its total minus a separate
+run of build_index on title and body; an estimate from two runs, not a direct timing).
+Timings on a shared machine are noisy: compare ratios from the same run.
+
 Correctness: gbltr's bm25_body must equal bm25s lucene to 1e-6 on every pair (checked here).
 Last line: ``RESULT {json}``.
 """
