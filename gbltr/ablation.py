@@ -14,7 +14,6 @@ signals (authority, quality) and LLM labels carry query-document semantic matchi
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -108,7 +107,9 @@ def run_ablation(cfg: FitConfig, labels=("click", "llm", "fused"), groups=("docu
                 bar.update(1)
     per_query = pl.concat(frames, how="vertical_relaxed")
     importance = pl.DataFrame(imp_rows)
-    long = pl.concat([per_query.with_columns(view=pl.lit("overall")), per_query.with_columns(view=pl.col("bucket"))])
+    from gbltr.evaluate.views import long_views
+
+    long = long_views(per_query)
     buckets = [b for b in ("overall", "high", "medium", "low") if b in set(long["view"].to_list())]
     results: dict = {}
     for lab in labels:
@@ -153,11 +154,6 @@ def plot_ablation(result: AblationResult, ax=None):
 
 
 def write_ablation(result: AblationResult, out: str | Path) -> Path:
-    folder = Path(out)
-    folder.mkdir(parents=True, exist_ok=True)
-    result.per_query.write_parquet(folder / "per_query.parquet")
-    (folder / "ablation.json").write_text(json.dumps(result.summary, indent=2))
-    (folder / "ablation.md").write_text(result.to_markdown())
-    ax = plot_ablation(result)
-    ax.figure.savefig(folder / "ablation.png", dpi=110, bbox_inches="tight")
-    return folder
+    from gbltr.evaluate.report import write_outputs
+
+    return write_outputs(out, "ablation", result.per_query, result.summary, result.to_markdown(), plot_ablation(result))

@@ -23,7 +23,6 @@ against the best single source in that bucket.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -133,7 +132,9 @@ def run_experiment(cfg: FitConfig, setups, seeds, out: str | Path | None = None,
 def summarise_experiment(per_query: pl.DataFrame, setups, seeds, *, metric: str, n_permutations: int = 10_000) -> dict:
     from gbltr.evaluate.significance import paired_test
 
-    long = pl.concat([per_query.with_columns(view=pl.lit("overall")), per_query.with_columns(view=pl.col("bucket"))])
+    from gbltr.evaluate.views import long_views
+
+    long = long_views(per_query)
     long = long.filter(pl.col(metric).is_not_nan())
     buckets = [b for b in ("overall", "high", "medium", "low") if b in set(long["view"].to_list())]
     per_seed = long.group_by("view", "setup", "seed").agg(pl.col(metric).mean())
@@ -184,11 +185,6 @@ def plot_experiment(result: ExperimentResult, ax=None):
 
 
 def write_experiment(result: ExperimentResult, out: str | Path) -> Path:
-    folder = Path(out)
-    folder.mkdir(parents=True, exist_ok=True)
-    result.per_query.write_parquet(folder / "per_query.parquet")
-    (folder / "experiment.json").write_text(json.dumps(result.summary, indent=2))
-    (folder / "experiment.md").write_text(result.to_markdown())
-    ax = plot_experiment(result)
-    ax.figure.savefig(folder / "experiment.png", dpi=110, bbox_inches="tight")
-    return folder
+    from gbltr.evaluate.report import write_outputs
+
+    return write_outputs(out, "experiment", result.per_query, result.summary, result.to_markdown(), plot_experiment(result))
