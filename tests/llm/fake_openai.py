@@ -137,6 +137,7 @@ class FakeOpenAI:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # headers and body are two writes: avoid the 40 ms delayed-ACK stall
 
             def log_message(self, *a):
                 pass
@@ -164,6 +165,9 @@ class FakeOpenAI:
 
         class Server(ThreadingHTTPServer):
             request_queue_size = 256  # many concurrent clients connect at once (benchmark)
+
+            def handle_error(self, request, client_address):  # clients that hang up (401 tests, kills)
+                pass
 
         self._httpd = Server(("127.0.0.1", 0), Handler)
         self._httpd.daemon_threads = True

@@ -1,0 +1,342 @@
+"""Robust chat-completion calls against any OpenAI-compatible endpoint.
+
+What one :meth:`LLMClient.ask` does, in order:
+
+1. look the request up in the :class:`~gbltr.labels.llm.cache.AnswerCache` (no network on a hit);
+2. wait for a concurrency slot and the RPM/TPM :class:`~gbltr.labels.llm.limiter.RateLimiter`;
+3. call with ``response_format=json_schema`` (structured outputs). A 400/422 that rejects the
+   response format downgrades the client, once for all later calls, to ``json_object`` with the
+   schema written into the system prompt (what llama.cpp-style servers accept), then to plain
+   text; answers are parsed tolerantly either way (:mod:`gbltr.labels.llm.parse`);
+4. the SDK retries 429 (honouring Retry-After), 5xx, timeouts and connection errors
+   (``sdk_retries``); on top of that a bounded outer loop (``outer_retries``) retries the same
+   errors and empty answers (a reasoning model that spent its budget thinking). Nothing loops
+   forever;
+5. 401, 403, 404 and ``insufficient_quota`` raise :class:`FatalAPIError` at once: the run stops
+   early instead of failing every remaining request;
+6. the response body is committed to the cache before it is returned.
+
+The API key is read from the environment (``api_key_env``, default ``OPENAI_API_KEY``) and
+handed to the SDK only; it is never part of a cache key, a cache value or a log line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+from dataclasses import dataclass, field
+
+from gbltr.errors import ConfigError, GbltrError
+from gbltr.labels.llm.cache import AnswerCache, request_key
+from gbltr.labels.llm.limiter import RateLimiter
+from gbltr.labels.llm.prompts import approx_tokens
+
+MODES = ("json_schema", "json_object", "text")
+
+
+class FatalAPIError(GbltrError, RuntimeError):
+    """The endpoint refuses every request (bad key, no access, unknown model, no quota)."""
+
+
+class CallFailed(Exception):
+    """One request failed after every retry; its labels are recorded as missing (``failed``)."""
+
+
+class Pending(Exception):
+    """Raised in collect mode (Batch API) for a request that is not in the cache yet."""
+
+
+@dataclass(frozen=True)
+class ClientConfig:
+    """How to reach the model and how hard to try. Sampling defaults are deterministic."""
+
+    model: str
+    base_url: str | None = None  # None = the SDK default (api.openai.com)
+    api_key_env: str = "OPENAI_API_KEY"
+    concurrency: int = 8
+    rpm: float | None = None
+    tpm: float | None = None
+    timeout: float = 60.0
+    sdk_retries: int = 2
+    outer_retries: int = 2
+    backoff: float = 0.5  # seconds, doubled per outer retry, with jitter
+    temperature: float = 0.0
+    max_tokens: int = 512
+    seed: int | None = None
+    logprobs: bool = False
+    top_logprobs: int = 5
+    mode: str = "json_schema"  # first response-format mode to try
+
+    def __post_init__(self):
+        if self.mode not in MODES:
+            raise ConfigError(f"unknown response mode {self.mode!r}; choose one of: {', '.join(MODES)}")
+        if self.concurrency < 1:
+            raise ConfigError(f"concurrency must be >= 1, found {self.concurrency}")
+        if self.outer_retries < 0 or self.sdk_retries < 0:
+            raise ConfigError("retries must be >= 0")
+
+    @property
+    def endpoint(self) -> str:
+        return (self.base_url or "https://api.openai.com/v1").rstrip("/")
+
+    def api_key(self) -> str:
+        key = os.environ.get(self.api_key_env)
+        if key:
+            return key
+        if self.base_url and ("127.0.0.1" in self.base_url or "localhost" in self.base_url):
+            return "sk-local-dummy"  # local servers ignore the key
+        raise ConfigError(
+            f"no API key: expected the environment variable {self.api_key_env} to be set, found it empty; "
+            "export it (keys are never read from flags or files, nor written anywhere)"
+        )
+
+
+@dataclass
+class Answer:
+    """One response: the body as returned (a dict), plus where it came from."""
+
+    body: dict
+    key: str
+    cached: bool
+
+    @property
+    def choice(self) -> dict:
+        choices = self.body.get("choices") or [{}]
+        return choices[0]
+
+    @property
+    def content(self) -> str:
+        return (self.choice.get("message") or {}).get("content") or ""
+
+    @property
+    def finish_reason(self) -> str | None:
+        return self.choice.get("finish_reason")
+
+    @property
+    def logprobs(self) -> list | None:
+        lp = self.choice.get("logprobs") or {}
+        return lp.get("content")
+
+    @property
+    def usage(self) -> dict:
+        return self.body.get("usage") or {}
+
+
+@dataclass
+class Usage:
+    """Token counts of fresh (non-cached) calls, for cost accounting."""
+
+    calls: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cached_tokens: int = 0
+    reasoning_tokens: int = 0
+    cache_hits: int = 0
+    failures: int = 0
+    retries: int = 0
+
+    def add(self, usage: dict) -> None:
+        self.calls += 1
+        self.prompt_tokens += int(usage.get("prompt_tokens") or 0)
+        self.completion_tokens += int(usage.get("completion_tokens") or 0)
+        self.cached_tokens += int((usage.get("prompt_tokens_details") or {}).get("cached_tokens") or 0)
+        self.reasoning_tokens += int((usage.get("completion_tokens_details") or {}).get("reasoning_tokens") or 0)
+
+
+def schema_response_format(name: str, schema: dict) -> dict:
+    return {"type": "json_schema", "json_schema": {"name": name, "schema": schema, "strict": True}}
+
+
+def _schema_hint(schema: dict) -> str:
+    return "\n\nRespond with a single JSON object that validates against this JSON schema:\n" + json.dumps(schema, ensure_ascii=False)
+
+
+def format_rejected(text: str) -> bool:
+    """Whether an error text says the server rejected the response format (structured outputs)."""
+    text = text.lower()
+    return any(w in text for w in ("response_format", "json_schema", "json_object", "schema", "structured"))
+
+
+def _is_format_rejection(exc) -> bool:
+    return format_rejected(str(getattr(exc, "message", "")) + " " + json.dumps(getattr(exc, "body", None) or {}, default=str))
+
+
+class LLMClient:
+    """Cached, rate-limited, retrying chat completions for one model at one endpoint."""
+
+    def __init__(self, config: ClientConfig, cache: AnswerCache, *, collect: list | None = None):
+        self.config = config
+        self.cache = cache
+        self.usage = Usage()
+        self.collect = collect  # Batch API: cache misses are appended here and raise Pending
+        self._sdk = None
+        self._sem: asyncio.Semaphore | None = None
+        self._limiter: RateLimiter | None = None
+        self._fatal: FatalAPIError | None = None
+        self._inflight: dict[str, asyncio.Future] = {}
+        self._mode_key = request_key(config.endpoint, {"model": config.model, "meta": "response_mode"}, prompt_version="")
+        stored = cache.get(self._mode_key)
+        self.mode = stored["mode"] if stored and stored.get("mode") in MODES else config.mode
+
+    # -- request construction -------------------------------------------------------------
+    def body(self, messages: list[dict], schema: dict, *, max_tokens: int | None = None, logprobs: bool | None = None, mode: str | None = None) -> dict:
+        """The chat-completions body for the current response mode (what the cache keys on)."""
+        c = self.config
+        mode = mode or self.mode
+        body: dict = {"model": c.model, "temperature": c.temperature, "max_tokens": max_tokens or c.max_tokens}
+        if c.seed is not None:
+            body["seed"] = c.seed
+        if logprobs if logprobs is not None else c.logprobs:
+            body["logprobs"] = True
+            body["top_logprobs"] = c.top_logprobs
+        if mode == "json_schema":
+            body["response_format"] = schema_response_format("relevance", schema)
+            body["messages"] = messages
+        else:
+            msgs = [dict(m) for m in messages]
+            msgs[0]["content"] = msgs[0]["content"] + _schema_hint(schema)
+            body["messages"] = msgs
+            if mode == "json_object":
+                body["response_format"] = {"type": "json_object"}
+        return body
+
+    def key(self, body: dict, *, prompt_version: str, sample: int = 0) -> str:
+        return request_key(self.config.endpoint, body, prompt_version=prompt_version, sample=sample)
+
+    # -- calling --------------------------------------------------------------------------
+    def _client(self):
+        if self._sdk is None:
+            try:
+                import openai
+            except ImportError as exc:  # pragma: no cover - openai is a core dependency
+                raise ConfigError("the LLM annotator needs the openai package; pip install openai") from exc
+            c = self.config
+            self._sdk = openai.AsyncOpenAI(api_key=c.api_key(), base_url=c.base_url, timeout=c.timeout, max_retries=c.sdk_retries)
+            self._sem = asyncio.Semaphore(c.concurrency)
+            self._limiter = RateLimiter(c.rpm, c.tpm)
+        return self._sdk
+
+    async def close(self) -> None:
+        if self._sdk is not None:
+            await self._sdk.close()
+            self._sdk = None
+
+    def _set_mode(self, mode: str) -> None:
+        if MODES.index(mode) > MODES.index(self.mode):
+            self.mode = mode
+            self.cache.put(self._mode_key, {"mode": mode})
+
+    def peek(self, messages: list[dict], schema: dict, *, prompt_version: str, sample: int = 0, max_tokens: int | None = None, logprobs: bool | None = None) -> Answer | None:
+        """The cached answer to exactly what :meth:`ask` would send now, or None (no network)."""
+        body = self.body(messages, schema, max_tokens=max_tokens, logprobs=logprobs)
+        key = self.key(body, prompt_version=prompt_version, sample=sample)
+        hit = self.cache.get(key)
+        if hit is None:
+            return None
+        self.usage.cache_hits += 1
+        return Answer(hit, key, True)
+
+    async def ask(self, messages: list[dict], schema: dict, *, prompt_version: str, sample: int = 0, max_tokens: int | None = None, logprobs: bool | None = None) -> Answer:
+        """One answer, from the cache or the endpoint. Raises :class:`CallFailed` or :class:`FatalAPIError`."""
+        attempt = 0
+        while True:
+            if self._fatal is not None:  # another request already proved the endpoint refuses us
+                raise self._fatal
+            mode = self.mode
+            body = self.body(messages, schema, max_tokens=max_tokens, logprobs=logprobs, mode=mode)
+            key = self.key(body, prompt_version=prompt_version, sample=sample)
+            hit = self.cache.get(key)
+            if hit is not None:
+                self.usage.cache_hits += 1
+                return Answer(hit, key, True)
+            if self.collect is not None:
+                self.collect.append((key, body))
+                raise Pending(key)
+            if key in self._inflight:  # the same request is already on its way: share its answer
+                data = await asyncio.shield(self._inflight[key])
+                if data is None:
+                    raise CallFailed("the identical concurrent request failed")
+                self.usage.cache_hits += 1
+                return Answer(data, key, True)
+            future = asyncio.get_running_loop().create_future()
+            self._inflight[key] = future
+            try:
+                answer = await self._send(body, key, mode)
+            except FatalAPIError as exc:
+                self._fatal = exc
+                raise
+            except _ModeChanged:
+                continue
+            except _Retry as exc:
+                error = str(exc)
+            else:
+                future.set_result(answer.body)
+                return answer
+            finally:
+                self._inflight.pop(key, None)
+                if not future.done():
+                    future.set_result(None)
+            if attempt >= self.config.outer_retries:
+                self.usage.failures += 1
+                raise CallFailed(error)
+            attempt += 1
+            self.usage.retries += 1
+            await asyncio.sleep(self.config.backoff * (2 ** (attempt - 1)) * (0.5 + random.random()))
+
+    async def _send(self, body: dict, key: str, mode: str) -> Answer:
+        """One request (SDK retries included); classifies every outcome."""
+        import openai
+
+        sdk = self._client()
+        try:
+            async with self._sem:
+                if self._fatal is not None:  # it happened while this request waited for a slot
+                    raise self._fatal
+                await self._limiter.acquire(approx_tokens(json.dumps(body["messages"], ensure_ascii=False)) + body["max_tokens"])
+                # the raw body as sent by the server: no pydantic round trip, and the cache keeps
+                # exactly what the endpoint said (fields the SDK does not model included)
+                raw = await sdk.chat.completions.with_raw_response.create(**body)
+            try:
+                data = json.loads(raw.http_response.content)
+            except ValueError:
+                data = None
+            if not isinstance(data, dict) or "choices" not in data:
+                raise _Retry(f"malformed response body (no 'choices'): {str(data)[:200]}")
+        except (openai.AuthenticationError, openai.PermissionDeniedError, openai.NotFoundError) as exc:
+            raise FatalAPIError(
+                f"the endpoint {self.config.endpoint} refused the request with HTTP {exc.status_code} "
+                f"({type(exc).__name__}); expected 200. Check the API key variable {self.config.api_key_env}, "
+                f"the model name {self.config.model!r} and --base-url"
+            ) from None
+        except (openai.BadRequestError, openai.UnprocessableEntityError) as exc:
+            if mode != "text" and _is_format_rejection(exc):
+                self._set_mode(MODES[MODES.index(mode) + 1])
+                raise _ModeChanged() from None
+            raise CallFailed(f"HTTP {exc.status_code}: {str(exc)[:300]}") from None
+        except openai.RateLimitError as exc:
+            if "insufficient_quota" in (str(exc) + json.dumps(exc.body or {}, default=str)):
+                raise FatalAPIError(
+                    f"the endpoint {self.config.endpoint} reports insufficient_quota; expected spare quota. "
+                    "Add credit or lower the request volume (--limit-queries), then rerun: answers so far are cached"
+                ) from None
+            error = f"HTTP 429 after {self.config.sdk_retries} SDK retries"
+        except (openai.APIConnectionError, openai.InternalServerError, openai.APIStatusError) as exc:
+            error = f"{type(exc).__name__}: {str(exc)[:200]}"
+        else:
+            answer = Answer(data, key, False)
+            if answer.finish_reason != "content_filter" and not answer.content.strip():
+                raise _Retry("empty answer (a reasoning model may have spent max_tokens thinking; raise max_tokens)")
+            self.cache.put(key, data)
+            self.usage.add(answer.usage)
+            return answer
+        raise _Retry(error)
+
+
+class _ModeChanged(Exception):
+    """The response format was rejected and the client moved to the next mode."""
+
+
+class _Retry(Exception):
+    """A retryable failure (after the SDK's own retries)."""

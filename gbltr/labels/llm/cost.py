@@ -1,0 +1,137 @@
+"""Token accounting and cost: a user-supplied price table and a dry run that spends nothing.
+
+Price table (TOML or JSON), USD per one million tokens::
+
+    batch_discount = 0.5            # factor applied to every price under --batch
+    [models."gpt-4o-mini"]
+    input = 0.15
+    cached_input = 0.075            # optional; defaults to input
+    output = 0.60                   # reasoning tokens are billed as output
+
+:func:`dry_run` runs the real strategy code against a stand-in client that renders each request
+body exactly as it would be sent and answers with a minimal valid answer, so every prompt of
+every window is rendered; prompt tokens are estimated with
+:func:`gbltr.labels.llm.prompts.approx_tokens` (about 4 characters or 1 CJK character per
+token) and completion tokens from the size of a valid answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+from gbltr.errors import ConfigError
+from gbltr.labels.llm.cache import AnswerCache
+from gbltr.labels.llm.client import Answer, ClientConfig, LLMClient, Usage
+from gbltr.labels.llm.prompts import approx_tokens
+
+
+@dataclass(frozen=True)
+class Price:
+    input: float
+    output: float
+    cached_input: float
+
+
+@dataclass(frozen=True)
+class PriceTable:
+    models: dict
+    batch_discount: float = 0.5
+
+    @classmethod
+    def load(cls, path: str | Path) -> "PriceTable":
+        path = Path(path)
+        if not path.exists():
+            raise ConfigError(f"price table {path} does not exist; expected a TOML or JSON file (see gbltr.labels.llm.cost)")
+        text = path.read_text(encoding="utf-8")
+        data = json.loads(text) if path.suffix.lower() == ".json" else tomllib.loads(text)
+        unknown = set(data) - {"models", "batch_discount"}
+        if unknown:
+            raise ConfigError(f"price table {path}: unknown key(s) {sorted(unknown)}; expected models, batch_discount")
+        models = {}
+        for name, p in (data.get("models") or {}).items():
+            if "input" not in p or "output" not in p:
+                raise ConfigError(f"price table {path}: model {name!r} needs input and output prices (USD per 1M tokens), found {sorted(p)}")
+            models[name] = Price(float(p["input"]), float(p["output"]), float(p.get("cached_input", p["input"])))
+        discount = float(data.get("batch_discount", 0.5))
+        if not 0 < discount <= 1:
+            raise ConfigError(f"price table {path}: batch_discount must be in (0, 1], found {discount}")
+        return cls(models, discount)
+
+    def price(self, model: str) -> Price:
+        if model not in self.models:
+            raise ConfigError(f"price table has no model {model!r}; found {sorted(self.models)}; add it")
+        return self.models[model]
+
+    def cost(self, usage: Usage, model: str, *, batch: bool = False) -> float:
+        """USD for the token counts in ``usage`` (cached prompt tokens at the cached price)."""
+        p = self.price(model)
+        fresh = usage.prompt_tokens - usage.cached_tokens
+        usd = (fresh * p.input + usage.cached_tokens * p.cached_input + usage.completion_tokens * p.output) / 1e6
+        return usd * (self.batch_discount if batch else 1.0)
+
+
+def _minimal_answer(schema: dict, body: dict) -> str:
+    props = schema.get("properties", {})
+    if "label" in props:
+        return json.dumps({"label": props["label"]["enum"][0]})
+    n = 0
+    for key in ("labels", "ranking", "relevant"):
+        if key in props:
+            items = props[key]["items"]
+            n = (items.get("properties", {}).get("id") or items).get("maximum", 0)
+            lo = items.get("properties", {}).get("label", {}).get("enum", [0])[0] if key == "labels" else 0
+            if key == "labels":
+                return json.dumps({"labels": [{"id": i, "label": lo} for i in range(1, n + 1)]})
+            if key == "ranking":
+                return json.dumps({"ranking": list(range(1, n + 1))})
+            return json.dumps({"relevant": list(range(1, n // 2 + 1))})
+    return "{}"
+
+
+class _DryClient(LLMClient):
+    """Renders bodies, answers locally, counts estimated tokens; never touches the network."""
+
+    def __init__(self, config: ClientConfig):
+        super().__init__(config, AnswerCache(None))
+        self.bodies: list[dict] = []
+
+    async def ask(self, messages, schema, *, prompt_version, sample=0, max_tokens=None, logprobs=None):
+        body = self.body(messages, schema, max_tokens=max_tokens, logprobs=logprobs)
+        self.bodies.append(body)
+        content = _minimal_answer(schema, body)
+        usage = {"prompt_tokens": approx_tokens(json.dumps(body["messages"], ensure_ascii=False)) + 8 * len(body["messages"]),
+                 "completion_tokens": approx_tokens(content)}
+        self.usage.add(usage)
+        return Answer({"choices": [{"message": {"role": "assistant", "content": content}, "finish_reason": "stop"}], "usage": usage}, "", False)
+
+    async def close(self):
+        return None
+
+
+@dataclass
+class DryRun:
+    calls: int
+    prompt_tokens: int
+    completion_tokens: int
+    cost_usd: float | None
+    example_prompt: list
+
+    def summary(self) -> str:
+        cost = "n/a (no --prices)" if self.cost_usd is None else f"${self.cost_usd:.4f}"
+        return f"dry run: {self.calls} call(s), ~{self.prompt_tokens} prompt + ~{self.completion_tokens} completion tokens, estimated cost {cost}"
+
+
+def dry_run(groups, strategy, client: ClientConfig, *, prices: PriceTable | None = None, batch: bool = False) -> DryRun:
+    """Render every request of ``groups`` (see :func:`gbltr.labels.llm.annotate.group_pairs`)."""
+    from gbltr.labels.llm.annotate import _annotate_async
+
+    dc = _DryClient(client)
+    counts = {"done": 0, "cached": 0, "failed": 0}
+    asyncio.run(_annotate_async(groups, strategy, dc, False, counts))
+    u = dc.usage
+    cost = prices.cost(u, client.model, batch=batch) if prices else None
+    return DryRun(u.calls, u.prompt_tokens, u.completion_tokens, cost, dc.bodies[0]["messages"] if dc.bodies else [])

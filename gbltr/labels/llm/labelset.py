@@ -1,0 +1,69 @@
+"""LLM label sets on disk: the LABELS contract plus provenance columns.
+
+Columns written by :func:`gbltr.labels.llm.annotate.annotate` (see :data:`PROVENANCE`):
+query_id, doc_id (String), label (Float64, null = missing), source (``"llm"``), model, strategy,
+prompt_version, permutation_seed (Int64, null = candidate order only), parse_status,
+expected_relevance and confidence (Float64, PointAnn with logprobs, else null), perm_agreement
+(Float64, share of permutations agreeing with the aggregate label, null with one permutation).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import polars as pl
+
+from gbltr.errors import DataError
+from gbltr.schema import LABELS, validate
+
+log = logging.getLogger(__name__)
+
+PROVENANCE = {
+    "model": pl.String,
+    "strategy": pl.String,
+    "prompt_version": pl.String,
+    "permutation_seed": pl.Int64,
+    "parse_status": pl.String,
+    "expected_relevance": pl.Float64,
+    "confidence": pl.Float64,
+    "perm_agreement": pl.Float64,
+}
+
+
+def write_labels(labels: pl.DataFrame, path: str | Path) -> Path:
+    """Validate against LABELS and write Parquet (atomically: temp file then rename)."""
+    path = Path(path)
+    labels = validate(labels, LABELS, where="LLM labels")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    labels.write_parquet(tmp)
+    tmp.replace(path)
+    return path
+
+
+def load_llm_labels(path: str | Path, *, return_dropped: bool = False):
+    """Read an LLM label set for training: LABELS contract, ``source == "llm"``, nulls dropped.
+
+    Rows whose label is null (parse failures, failed calls) are dropped and their number logged;
+    with ``return_dropped=True`` the result is ``(frame, n_dropped)``.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"LLM label file {path} does not exist; expected the Parquet written by `gbltr annotate --out`")
+    df = validate(pl.read_parquet(path), LABELS, where=str(path))
+    other = df.filter(pl.col("source") != "llm")["source"].unique().to_list()
+    if other:
+        raise DataError(f"LLM label file {path}: found source(s) {other}; expected only 'llm' (pass human or click labels elsewhere)")
+    n_null = df["label"].null_count()
+    if n_null:
+        log.warning("%s: dropped %d of %d LLM label(s) that are missing (null)", path, n_null, df.height)
+        df = df.filter(pl.col("label").is_not_null())
+    return (df, n_null) if return_dropped else df
+
+
+def write_llm_qrels(labels: pl.DataFrame, path: str | Path) -> Path:
+    """TREC qrels of the non-null labels (:func:`gbltr.data.qrels.write_qrels`; null rows dropped)."""
+    from gbltr.data.qrels import write_qrels
+
+    return write_qrels(labels.filter(pl.col("label").is_not_null()).select("query_id", "doc_id", "label", "source"), path)
