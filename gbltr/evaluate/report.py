@@ -76,6 +76,8 @@ def report_markdown(report: dict) -> str:
         for b, v in sorted(tr["no_gradient_click_queries"].items()):
             lines.append(f"- {b}: {v['no_gradient']} of {v['queries']}")
     lines += ["", "Training queries per bucket: " + json.dumps(tr.get("n_train_queries", {}))]
+    for source, counts in tr.get("n_labelled_train_queries", {}).items():
+        lines.append(f"Training queries with {source} labels: " + json.dumps(counts))
     return "\n".join(lines) + "\n"
 
 

@@ -65,17 +65,17 @@ def builtin_world(params) -> Path:
 
 
 def load_llm_labels(path: str | Path) -> pl.DataFrame:
-    """An LLM label set from Parquet (labels contract) or TREC qrels; rows with null labels are dropped (logged)."""
-    from gbltr.data.qrels import read_labels_parquet, read_qrels
+    """An LLM label set: the Parquet written by ``gbltr annotate`` (null labels dropped and
+    logged, :func:`gbltr.labels.llm.load_llm_labels`) or a TREC qrels file."""
+    from gbltr.data.qrels import read_qrels
+    from gbltr.labels.llm import load_llm_labels as load_parquet
 
     p = Path(path)
+    if p.suffix == ".parquet":
+        return load_parquet(p)
     if not p.exists():
-        raise DataError(f"LLM labels file {str(p)!r} not found")
-    frame = read_labels_parquet(p) if p.suffix == ".parquet" else read_qrels(p, source="llm")
-    missing = frame["label"].null_count()
-    if missing:
-        log.warning("LLM labels %s: %d pair(s) have no label (parse failures) and are left out", p, missing)
-    return frame.filter(pl.col("label").is_not_null())
+        raise DataError(f"LLM labels file {str(p)!r} not found; expected Parquet from 'gbltr annotate' or TREC qrels")
+    return read_qrels(p, source="llm")
 
 
 @dataclass
@@ -169,6 +169,7 @@ def prepare(cfg: FitConfig) -> Prepared:
     test = RankingDataset.build(frame, names, ds.candidates, ids["test"], human, stats,
                                 require_labels="human", where="test queries")
     info["n_train_queries"] = _per_bucket(train)
+    info["n_labelled_train_queries"] = {src: _per_bucket(train.labelled_by(src)) for src in labels}
     info["n_valid_queries"] = _per_bucket(valid)
     info["n_test_queries"] = _per_bucket(test)
     info["train_rows"] = train.n_rows
