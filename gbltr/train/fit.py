@@ -198,6 +198,20 @@ def _gain_for(*arrays: np.ndarray) -> tuple[float, ...]:
     return default_gain(max(top, 1))
 
 
+def validation_grades(valid: RankingDataset) -> np.ndarray:
+    """Human labels as the backends' early-stopping metric takes them: integer grades >= 0.
+
+    Negative labels (TREC spam, -2) become 0, as in evaluation; fractional labels (averaged
+    judgements) are rounded, with a log line. Evaluation itself uses the labels unrounded.
+    """
+    y = np.nan_to_num(valid.labels["human"], nan=0.0)
+    graded = np.clip(np.rint(y), 0, None)
+    changed = int(np.count_nonzero(graded != np.clip(y, 0, None)))
+    if changed:
+        log.info("validation: %d fractional human label(s) rounded for early stopping", changed)
+    return graded
+
+
 def train_model(prep: Prepared, cfg: FitConfig | None = None, *, seed: int | None = None) -> FittedRanker:
     """Train one model on ``prep`` for ``cfg.labels`` (click, llm or fused)."""
     from gbltr.train.backends import get_backend
@@ -208,7 +222,7 @@ def train_model(prep: Prepared, cfg: FitConfig | None = None, *, seed: int | Non
     train, valid = prep.train, prep.valid
     if tuple(train.feature_names) != tuple(prep.feature_names):
         raise ConfigError("prepared datasets and feature names disagree")
-    vy = valid.grades("human").astype(np.float64)
+    vy = validation_grades(valid)
     eval_at = max(k for k in cfg.eval.ks if k <= 10) if any(k <= 10 for k in cfg.eval.ks) else max(cfg.eval.ks)
     common = dict(cfg=cfg.train, seed=seed, eval_at=eval_at, feature_names=train.feature_names)
     if cfg.labels in ("click", "llm"):
