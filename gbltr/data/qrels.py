@@ -25,6 +25,7 @@ from pathlib import Path
 import polars as pl
 
 from gbltr.errors import ParseError, SchemaError, unknown_choice
+from gbltr.data.textfile import read_lines
 from gbltr.schema import LABEL_SOURCES, LABELS, validate
 
 __all__ = ["read_qrels", "write_qrels", "read_labels_parquet"]
@@ -46,19 +47,7 @@ def read_qrels(path: str | Path, *, source: str) -> pl.DataFrame:
     path = Path(path)
     if not path.is_file():
         raise ParseError(f"qrels file {path} does not exist (expected a file path)")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as e:
-        raise ParseError(f"{path}: expected UTF-8 text, found undecodable bytes at offset {e.start}") from e
-    lines = text.split("\n")
-    if lines and lines[-1] == "":
-        lines.pop()
-    df = (
-        pl.DataFrame({"text": lines}, schema={"text": pl.String})
-        .with_row_index("line", offset=1)
-        .with_columns(pl.col("text").str.extract_all(r"\S+").alias("tok"))
-        .filter(pl.col("tok").list.len() > 0)
-    )
+    df = read_lines(path).with_columns(pl.col("text").str.extract_all(r"\S+").alias("tok"))
     bad = df.filter(pl.col("tok").list.len() != 4)
     if bad.height:
         r = bad.row(0, named=True)

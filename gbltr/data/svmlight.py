@@ -39,6 +39,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from gbltr.data.textfile import read_lines
 from gbltr.errors import ParseError, SchemaError
 
 __all__ = ["SvmlightData", "read_svmlight", "read_group_file", "write_svmlight"]
@@ -105,21 +106,6 @@ def read_group_file(path: str | Path) -> np.ndarray:
     return np.asarray(sizes, dtype=np.int64)
 
 
-def _read_lines(path: Path) -> pl.DataFrame:
-    """Non-blank, non-comment lines with their 1-based line numbers."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as e:
-        raise ParseError(f"{path}: expected UTF-8 text, found undecodable bytes at offset {e.start}") from e
-    lines = text.split("\n")
-    if lines and lines[-1] == "":
-        lines.pop()
-    df = pl.DataFrame({"text": lines}, schema={"text": pl.String}).with_row_index("line", offset=1)
-    df = df.with_columns(pl.col("text").str.strip_chars_end("\r"))
-    stripped = pl.col("text").str.strip_chars()
-    return df.filter((stripped != "") & ~stripped.str.starts_with("#"))
-
-
 def read_svmlight(
     path: str | Path,
     *,
@@ -141,7 +127,7 @@ def read_svmlight(
         raise ParseError(f"SVMlight file {path} does not exist (expected a file path)")
     if n_features is not None and n_features < 0:
         raise ParseError(f"n_features must be >= 0, found {n_features}")
-    df = _read_lines(path)
+    df = read_lines(path)
 
     data = pl.col("text").str.splitn("#", 2)
     df = df.with_columns(
