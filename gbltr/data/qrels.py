@@ -24,8 +24,8 @@ from pathlib import Path
 
 import polars as pl
 
-from gbltr.errors import ParseError, SchemaError, unknown_choice
 from gbltr.data.textfile import read_lines
+from gbltr.errors import ParseError, SchemaError, unknown_choice
 from gbltr.schema import LABEL_SOURCES, LABELS, validate
 
 __all__ = ["read_qrels", "write_qrels", "read_labels_parquet"]
