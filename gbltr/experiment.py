@@ -7,6 +7,8 @@ and every setup trains on them. Setups, by name (:data:`SETUPS`):
 ``click``, ``llm``                    one label source, built-in objective
 ``fused:famol``                       FAMOL with the config's weight function (default sigmoid)
 ``fused:famol-stacked``               FAMOL as stacked groups with frequency-conditioned weights
+``fused:famol-bucket``, ``-log``      FAMOL with the ``bucket`` (0.8 / 0.5 / 0.2) or ``log`` weight
+                                      function and their default parameters
 ``fused:constant``                    FAMOL with the same mix for every query (w = 0.5): the
                                       constant-weight baseline, always included
 ``fused:famol-no-query-features``     FAMOL without the ``query`` feature group (query length,
@@ -50,6 +52,8 @@ SETUPS = {
     "fused:constant": lambda c: _fusion(c, method="famol", form="objective", weight_fn="constant",
                                         weight_params={"value": 0.5}),
     "fused:famol-no-query-features": lambda c: _fusion(c, method="famol", form="objective"),
+    "fused:famol-bucket": lambda c: _fusion(c, method="famol", form="objective", weight_fn="bucket", weight_params={}),
+    "fused:famol-log": lambda c: _fusion(c, method="famol", form="objective", weight_fn="log", weight_params={}),
     "fused:schedule": lambda c: _fusion(c, method="schedule"),
 }
 DROPS = {"fused:famol-no-query-features": ("query",)}
