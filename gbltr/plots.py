@@ -88,8 +88,6 @@ def plot_weight_function(prep, path=None, ax=None):
     """
     import numpy as np
 
-    from gbltr.train.fusion import famol_weights
-
     cfg = prep.config
     ax = ax if ax is not None else new_axes((6.0, 3.6))
     freq = prep.train.frequency if prep.train.frequency is not None else np.zeros(prep.train.n_queries)
@@ -99,14 +97,14 @@ def plot_weight_function(prep, path=None, ax=None):
     x = np.log1p(grid)
     ax.plot(x, w, label="click weight w(f)")
     ax.plot(x, 1 - w, label="LLM weight 1 - w(f)")
-    a, _ = famol_weights(prep, cfg)
     ax.plot(np.log1p(freq), np.full(freq.shape, -0.03), "|", color="grey", alpha=0.3, label="training queries")
     for t in (cfg.buckets.medium_min, cfg.buckets.high_min):
         ax.axvline(np.log1p(t), color="black", lw=0.5, ls=":")
     ax.set_xlabel("log(1 + frequency)")
     ax.set_ylabel("loss weight")
     ax.set_ylim(-0.06, 1.04)
-    ax.set_title(f"FAMOL weight function: {cfg.fusion.weight_fn} {cfg.fusion.resolved_params()}", fontsize=9)
+    shown = {k: round(v, 3) if isinstance(v, float) else v for k, v in cfg.fusion.resolved_params().items()}
+    ax.set_title(f"FAMOL weight function: {cfg.fusion.weight_fn} {shown}", fontsize=9)
     ax.legend(fontsize=8, loc="center right")
     if path is not None:
         ax.figure.savefig(path, dpi=110, bbox_inches="tight")
