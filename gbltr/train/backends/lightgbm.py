@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from gbltr.errors import DeviceError
+from gbltr.progress import lightgbm_callback
 from gbltr.train.model import FittedRanker
 
 
@@ -100,7 +101,8 @@ def train(
                          feature_name=names, free_raw_data=False, reference=reference)
     dvalid = lgb.Dataset(valid_X, label=valid_y, group=valid_groups, reference=dtrain)
     history: dict = {}
-    callbacks = [lgb.record_evaluation(history)]
+    bar = lightgbm_callback(rounds or cfg.rounds)
+    callbacks = [lgb.record_evaluation(history), bar]
     stop = cfg.early_stopping if early_stopping is None else early_stopping
     if stop:
         callbacks.append(lgb.early_stopping(stop, first_metric_only=True, verbose=False))
@@ -108,6 +110,7 @@ def train(
         params, dtrain, num_boost_round=rounds or cfg.rounds, valid_sets=[dvalid], valid_names=["valid"],
         callbacks=callbacks, init_model=init_model,
     )
+    bar.close()
     curve = list(history.get("valid", {}).get(f"ndcg@{eval_at}", []))
     best = booster.best_iteration if booster.best_iteration > 0 else booster.current_iteration()
     return FittedRanker("lightgbm", booster, tuple(map(str, booster.feature_name())), int(best), curve)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from gbltr.errors import ConfigError, DeviceError
+from gbltr.progress import xgboost_callback
 from gbltr.train.model import FittedRanker
 
 EXP_GAIN_MAX_LABEL = 31  # XGBoost's exponential gain 2^label - 1 is limited to labels < 32
@@ -119,6 +120,7 @@ def train(
     booster = xgb.train(
         params, dtrain, num_boost_round=rounds or cfg.rounds, evals=[(dvalid, "valid")], obj=obj,
         early_stopping_rounds=stop or None, evals_result=history, verbose_eval=False, xgb_model=init_model,
+        callbacks=[xgboost_callback(rounds or cfg.rounds)],
     )
     curve = list(history.get("valid", {}).get(f"ndcg@{eval_at}", []))
     best = booster.best_iteration + 1 if stop and hasattr(booster, "best_iteration") else booster.num_boosted_rounds()
