@@ -8,6 +8,7 @@ import click
 
 from gbltr.config import BACKENDS, DEVICES, LABEL_KINDS, PROTOCOLS, dotted, load_config
 from gbltr.errors import ConfigError
+from gbltr.labels.clicks import CLICK_MODELS
 from gbltr.labels.fusion import FUSION_METHODS, FAMOL_FORMS, WEIGHT_FUNCTIONS
 
 
@@ -26,7 +27,7 @@ def _choice(values):
 @click.option("--world-seed", type=int, help="seed of the built-in simulated world [default: 0]")
 @click.option("--protocol", type=_choice(PROTOCOLS), help="evaluation protocol [default: held_out]")
 @click.option("--llm-labels", type=click.Path(dir_okay=False), help="LLM label set (Parquet or TREC qrels)")
-@click.option("--click-model", type=click.Choice(["ctr", "pbm"]), help="click label model [default: pbm]")
+@click.option("--click-model", type=_choice(CLICK_MODELS), help="click label model [default: pbm]")
 @click.option("--fusion", type=_choice(FUSION_METHODS), help="with --labels fused: famol or schedule [default: famol]")
 @click.option("--famol-form", type=_choice(FAMOL_FORMS), help="FAMOL as a custom objective or stacked weights")
 @click.option("--weight-fn", type=_choice(WEIGHT_FUNCTIONS), help="FAMOL frequency weight function [default: sigmoid]")
