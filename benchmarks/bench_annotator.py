@@ -1,4 +1,8 @@
-"""Annotator speed against a local fake OpenAI server (tests/llm/fake_openai.py) with fixed latency.
+"""Annotator speed against a local OpenAI-compatible server (tests/llm/lean_openai.py) with fixed latency.
+
+The server is a real HTTP/1.1 server on 127.0.0.1 in its own process, answering like
+tests/llm/fake_openai.py, but on asyncio with one write per reply: it shares the machine's cores
+with the client being measured, so its own CPU time per request is kept small.
 
 Figures:
 * fresh calls: PointAnn requests per second at ``--concurrency`` against a server that answers
@@ -41,8 +45,8 @@ def make_pairs(n: int, docs_per_query: int = 20) -> pl.DataFrame:
 
 @contextlib.contextmanager
 def fake_server(latency: float):
-    """The fake server in its own process, so that its threads do not share the client's GIL."""
-    script = Path(__file__).resolve().parents[1] / "tests" / "llm" / "fake_openai.py"
+    """The lean server in its own process, so that it does not share the client's GIL."""
+    script = Path(__file__).resolve().parents[1] / "tests" / "llm" / "lean_openai.py"
     proc = subprocess.Popen([sys.executable, str(script), "--latency", str(latency)], stdout=subprocess.PIPE, text=True)
     try:
         yield proc.stdout.readline().strip()

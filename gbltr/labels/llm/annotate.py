@@ -37,7 +37,8 @@ class Annotation:
 def group_pairs(pairs: pl.DataFrame) -> list[tuple[str, str, list[Doc]]]:
     """``[(query_id, query, [Doc...])]`` in query order, docs in rank order."""
     out: dict[str, tuple[str, list[Doc]]] = {}
-    for q, query, d, text in pairs.select("query_id", "query", "doc_id", "text").iter_rows():
+    columns = (pairs[c].to_list() for c in ("query_id", "query", "doc_id", "text"))
+    for q, query, d, text in zip(*columns):  # column lists: much cheaper per row than iter_rows
         out.setdefault(q, (query, []))[1].append(Doc(d, text or ""))
     return [(q, query, docs) for q, (query, docs) in out.items()]
 

@@ -13,6 +13,7 @@ import hashlib
 import json
 import sqlite3
 import time
+from functools import lru_cache
 from pathlib import Path
 
 _SCHEMA = """
@@ -32,15 +33,62 @@ def request_key(endpoint: str, body: dict, *, prompt_version: str, sample: int =
     each message text is hashed as length-prefixed UTF-8 (no JSON escaping of long documents,
     which is what made hashing the slowest part of a cache hit).
     """
+    return message_key(key_prefix(endpoint, body, prompt_version=prompt_version, sample=sample), body.get("messages") or ())
+
+
+def key_prefix(endpoint: str, body: dict, *, prompt_version: str, sample: int = 0):
+    """The hash state of :func:`request_key` after everything but the messages (a ``hashlib``
+    object). Requests that differ only in their messages share it: hash it once, then finish
+    each key with :func:`message_key` (same keys, without re-serialising the schema per request)."""
     h = hashlib.sha256()
     meta = {k: v for k, v in body.items() if k != "messages"}
     h.update(json.dumps({"endpoint": endpoint.rstrip("/"), "body": meta, "prompt_version": prompt_version, "sample": sample}, sort_keys=True).encode())
-    for m in body.get("messages") or ():
-        h.update(json.dumps({k: v for k, v in m.items() if k != "content"}, sort_keys=True).encode())
-        text = str(m.get("content") or "").encode("utf-8")
-        h.update(len(text).to_bytes(8, "little"))
-        h.update(text)
+    return h
+
+
+def message_key(prefix, messages) -> str:
+    """Finish a :func:`key_prefix` state with ``messages``: the :func:`request_key` of the request."""
+    h = prefix.copy()
+    for m in messages:
+        _hash_message(h, m)
     return h.hexdigest()
+
+
+def message_keys(prefix, message_lists: list[list[dict]]) -> list[str]:
+    """:func:`message_key` of each message list (same keys); a first message that all lists share
+    (the system prompt) is hashed once."""
+    if not message_lists or not message_lists[0]:
+        return [message_key(prefix, ms) for ms in message_lists]
+    first = message_lists[0][0]
+    if not all(ms and ms[0] == first for ms in message_lists):
+        return [message_key(prefix, ms) for ms in message_lists]
+    shared = prefix.copy()
+    _hash_message(shared, first)
+    return [message_key(shared, ms[1:]) for ms in message_lists]
+
+
+def _hash_message(h, message: dict) -> None:
+    h.update(_message_head(message))
+    text = str(message.get("content") or "").encode("utf-8")
+    h.update(len(text).to_bytes(8, "little"))
+    h.update(text)
+
+
+def _message_head(message: dict) -> bytes:
+    """Sorted-key JSON of a message without its content (memoised for the usual ``{"role": ...}``)."""
+    if len(message) == 2 and "content" in message and isinstance(message.get("role"), str):
+        return _role_head(message["role"])
+    return json.dumps({k: v for k, v in message.items() if k != "content"}, sort_keys=True).encode()
+
+
+@lru_cache(maxsize=64)
+def _role_head(role: str) -> bytes:
+    return json.dumps({"role": role}, sort_keys=True).encode()
+
+
+@lru_cache(maxsize=512)
+def _select_in(n: int) -> str:
+    return f"SELECT key, response FROM answers WHERE key IN ({','.join('?' * n)})"
 
 
 class AnswerCache:
@@ -61,12 +109,13 @@ class AnswerCache:
         return json.loads(row[0]) if row else None
 
     def get_many(self, keys: list[str]) -> dict[str, dict]:
+        """``{key: response}`` of the keys that are stored (one query per 500 keys)."""
         out: dict[str, dict] = {}
+        loads = json.loads
         for i in range(0, len(keys), 500):
             chunk = keys[i : i + 500]
-            q = f"SELECT key, response FROM answers WHERE key IN ({','.join('?' * len(chunk))})"
-            for k, r in self._db.execute(q, chunk):
-                out[k] = json.loads(r)
+            for k, r in self._db.execute(_select_in(len(chunk)), chunk):
+                out[k] = loads(r)
         return out
 
     def put(self, key: str, response: dict) -> None:

@@ -29,11 +29,24 @@ import random
 from dataclasses import dataclass, field
 
 from gbltr.errors import ConfigError, GbltrError
-from gbltr.labels.llm.cache import AnswerCache, request_key
+from gbltr.labels.llm.cache import AnswerCache, key_prefix, message_keys, request_key
 from gbltr.labels.llm.limiter import RateLimiter
 from gbltr.labels.llm.prompts import approx_tokens
 
 MODES = ("json_schema", "json_object", "text")
+_BEARER = {"security": {"bearer_auth": True}}  # the request options the SDK's own chat.completions.create passes
+
+
+def _http_response_class():
+    """The HTTP response class of the SDK's transport (``httpx2`` for openai 3.x, ``httpx`` before)."""
+    try:
+        import httpx2
+
+        return httpx2.Response
+    except ImportError:  # pragma: no cover - older SDKs
+        import httpx
+
+        return httpx.Response
 
 
 class FatalAPIError(GbltrError, RuntimeError):
@@ -172,6 +185,7 @@ class LLMClient:
         self.usage = Usage()
         self.collect = collect  # Batch API: cache misses are appended here and raise Pending
         self._sdk = None
+        self._http_response = None  # the SDK transport's response class, set with the SDK client
         self._sem: asyncio.Semaphore | None = None
         self._limiter: RateLimiter | None = None
         self._fatal: FatalAPIError | None = None
@@ -214,6 +228,7 @@ class LLMClient:
                 raise ConfigError("the LLM annotator needs the openai package; pip install openai") from exc
             c = self.config
             self._sdk = openai.AsyncOpenAI(api_key=c.api_key(), base_url=c.base_url, timeout=c.timeout, max_retries=c.sdk_retries)
+            self._http_response = _http_response_class()
             self._sem = asyncio.Semaphore(c.concurrency)
             self._limiter = RateLimiter(c.rpm, c.tpm)
         return self._sdk
@@ -237,6 +252,18 @@ class LLMClient:
             return None
         self.usage.cache_hits += 1
         return Answer(hit, key, True)
+
+    def peek_many(self, messages_list: list[list[dict]], schema: dict, *, prompt_version: str, sample: int = 0, max_tokens: int | None = None, logprobs: bool | None = None) -> list[Answer | None]:
+        """:meth:`peek` for many requests that differ only in their messages: the same keys, but
+        the shared part of the key is hashed once and the cache is read with one query per chunk."""
+        if not messages_list:
+            return []
+        bodies = [self.body(m, schema, max_tokens=max_tokens, logprobs=logprobs) for m in messages_list]
+        prefix = key_prefix(self.config.endpoint, bodies[0], prompt_version=prompt_version, sample=sample)
+        keys = message_keys(prefix, [b["messages"] for b in bodies])
+        hits = self.cache.get_many(keys)
+        self.usage.cache_hits += len(hits)
+        return [Answer(hits[k], k, True) if k in hits else None for k in keys]
 
     async def ask(self, messages: list[dict], schema: dict, *, prompt_version: str, sample: int = 0, max_tokens: int | None = None, logprobs: bool | None = None) -> Answer:
         """One answer, from the cache or the endpoint. Raises :class:`CallFailed` or :class:`FatalAPIError`."""
@@ -294,12 +321,16 @@ class LLMClient:
             async with self._sem:
                 if self._fatal is not None:  # it happened while this request waited for a slot
                     raise self._fatal
-                await self._limiter.acquire(approx_tokens(json.dumps(body["messages"], ensure_ascii=False)) + body["max_tokens"])
-                # the raw body as sent by the server: no pydantic round trip, and the cache keeps
-                # exactly what the endpoint said (fields the SDK does not model included)
-                raw = await sdk.chat.completions.with_raw_response.create(**body)
+                if self._limiter.limited:
+                    await self._limiter.acquire(approx_tokens(json.dumps(body["messages"], ensure_ascii=False)) + body["max_tokens"])
+                # POST /chat/completions through the SDK's own request path (auth, retries with
+                # Retry-After, typed status errors) but without its per-call TypedDict transform of
+                # the parameters, which cost more CPU than everything else in a request: the body
+                # is plain JSON already. The raw response body is kept as sent by the server (no
+                # pydantic round trip; fields the SDK does not model included).
+                raw = await sdk.post("/chat/completions", body=body, cast_to=self._http_response, options=_BEARER)
             try:
-                data = json.loads(raw.http_response.content)
+                data = json.loads(raw.content)
             except ValueError:
                 data = None
             if not isinstance(data, dict) or "choices" not in data:

@@ -44,6 +44,11 @@ class RateLimiter:
             self._buckets.append((_Bucket(tpm), "t"))
         self._lock = asyncio.Lock() if self._buckets else None
 
+    @property
+    def limited(self) -> bool:
+        """Whether any budget is set (callers can skip estimating tokens when not)."""
+        return bool(self._buckets)
+
     async def acquire(self, tokens: int = 0) -> None:
         if not self._buckets:
             return

@@ -73,7 +73,7 @@ class StrategyConfig:
         return (0, 1) if self.strategy == "listsel" else self.scale
 
 
-@dataclass
+@dataclass(slots=True)
 class Doc:
     doc_id: str
     text: str
@@ -203,11 +203,12 @@ async def run_point(client: LLMClient, cfg: StrategyConfig, query: str, docs: li
         return result(parsed, answer, cached)
 
     # fast path: answers already in the cache that parse cleanly need no task and no await
+    # (one batched cache lookup for the whole query)
     res: list = [None] * len(docs)
     todo = []
-    for j, d in enumerate(docs):
-        messages = prompt.messages(query=query, document=truncate_tokens(d.text, cfg.doc_tokens), scale_min=lo, scale_max=hi)
-        hit = client.peek(messages, schema, prompt_version=prompt.version, sample=0, logprobs=cfg.logprobs)
+    all_messages = [prompt.messages(query=query, document=truncate_tokens(d.text, cfg.doc_tokens), scale_min=lo, scale_max=hi) for d in docs]
+    hits = client.peek_many(all_messages, schema, prompt_version=prompt.version, sample=0, logprobs=cfg.logprobs)
+    for j, (messages, hit) in enumerate(zip(all_messages, hits)):
         if hit is not None and hit.finish_reason != "content_filter":
             parsed = parse_point(hit.content, cfg.scale)
             if parsed.call_status in _GOOD:
