@@ -9,9 +9,10 @@ postings (doc_idx, term_id, tf), doc_lengths (doc_idx, length), term_stats (term
 bigrams (doc_idx, first_id, second_id) and the scalars n_docs, total_length, avg_length.
 ``doc_idx`` is the row of the document, ``term_id`` the row of the term in the vocabulary
 (:func:`build_vocabulary`: the distinct query tokens). It is built with lazy Polars (tokenize, explode,
-map terms to ids through an Enum cast, sort + run-length encode for tf), tokenizing each field once.
-Scoring is Polars too: explode query terms, join them to the pairs, left-join postings, term
-statistics and lengths, and sum per pair. No Python loop touches rows.
+map terms to ids through an Enum cast), then one numba pass over the hits counts tf and another
+finds the query bigrams; each field is tokenized once.
+Scoring is Polars too: explode query terms, join them to the pairs, look tf up in the document's
+postings (numba), gather term statistics and lengths, and sum per pair. No Python loop touches rows.
 
 Collection statistics (N, df, cf, |C|, avgdl) are computed from the documents table given to
 :func:`build_index` / :func:`text_features`, not from the candidate pairs: pass the whole corpus
@@ -51,6 +52,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import polars as pl
 
 from gbltr.errors import ConfigError, DataError
@@ -132,6 +134,94 @@ class FieldIndex:
     tokens: pl.DataFrame
 
 
+_kernels = None
+
+
+def _compile():
+    """Compile on first use (keeps ``import gbltr.features.text`` cheap) the three index kernels.
+
+    count(doc, term, V): (doc_idx, term_id) hits, each document's hits contiguous ->
+    (doc_idx, term_id, tf) UInt32 arrays, grouped by document, terms in order of first occurrence.
+    lookup(doc_ptr, post_term, post_tf, doc, term): tf of each (doc, term) row (0 if absent), with
+    the postings grouped by document and ``doc_ptr[d]:doc_ptr[d + 1]`` the postings of document d.
+    adjacent(g, doc, term, first_ptr, second): (doc_idx, j) for each distinct wanted bigram j found
+    in a document as two consecutive hits (g = stream position, advancing by one in the same
+    document); the wanted bigrams sorted by (first, second), ``first_ptr[f]:first_ptr[f + 1]`` those
+    starting with term f and ``second`` their second term ids. Each document's hits contiguous.
+    """
+    global _kernels
+    if _kernels is not None:
+        return _kernels
+    import numba
+
+    @numba.njit(cache=True, nogil=True)
+    def count(doc, term, n_terms):  # pragma: no cover - compiled
+        n = doc.shape[0]
+        out_doc = np.empty(n, np.uint32)
+        out_term = np.empty(n, np.uint32)
+        out_tf = np.empty(n, np.uint32)
+        counts = np.zeros(n_terms, np.uint32)
+        seen = np.empty(n_terms, np.uint32)  # distinct terms of the current document
+        k = 0
+        i = 0
+        while i < n:
+            d = doc[i]
+            m = 0
+            j = i
+            while j < n and doc[j] == d:
+                t = term[j]
+                if counts[t] == 0:
+                    seen[m] = t
+                    m += 1
+                counts[t] += 1
+                j += 1
+            for x in range(m):
+                t = seen[x]
+                out_doc[k] = d
+                out_term[k] = t
+                out_tf[k] = counts[t]
+                counts[t] = 0
+                k += 1
+            i = j
+        return out_doc[:k], out_term[:k], out_tf[:k]
+
+    @numba.njit(cache=True, nogil=True)
+    def lookup(doc_ptr, post_term, post_tf, doc, term):  # pragma: no cover - compiled
+        out = np.zeros(doc.shape[0], np.uint32)
+        for r in range(doc.shape[0]):
+            t = term[r]
+            for x in range(doc_ptr[doc[r]], doc_ptr[doc[r] + 1]):
+                if post_term[x] == t:
+                    out[r] = post_tf[x]
+                    break
+        return out
+
+    @numba.njit(cache=True, nogil=True)
+    def adjacent(g, doc, term, first_ptr, second):  # pragma: no cover - compiled
+        seen_in = np.full(second.shape[0], -1, np.int64)  # last document where bigram j was found
+        n = g.shape[0]
+        out_doc = np.empty(max(n - 1, 0), np.uint32)
+        out_j = np.empty(max(n - 1, 0), np.int64)
+        k = 0
+        for i in range(n - 1):
+            if g[i + 1] != g[i] + 1 or doc[i + 1] != doc[i]:
+                continue
+            lo = first_ptr[term[i]]
+            hi = first_ptr[term[i] + 1]
+            if lo == hi:
+                continue
+            j = lo + np.searchsorted(second[lo:hi], term[i + 1])
+            if j < hi and second[j] == term[i + 1] and seen_in[j] != doc[i]:
+                seen_in[j] = doc[i]
+                out_doc[k] = doc[i]
+                out_j[k] = j
+                k += 1
+        return out_doc[:k], out_j[:k]
+
+    _kernels = (count, lookup, adjacent)
+    return _kernels
+
+
 def build_vocabulary(token_lists: pl.LazyFrame | pl.DataFrame, column: str = "tokens") -> pl.DataFrame:
     """Distinct tokens of a List[String] column -> term, term_id (UInt32, 0..V-1, sorted by term)."""
     return (
@@ -156,14 +246,45 @@ def build_index(
 
     ``bigrams`` (first_id, second_id): the ordered term pairs whose adjacent occurrences are indexed.
     Lazy plans, materialised at two points so that nothing runs twice: the token lists, and the
-    vocabulary hits (exploded tokens mapped to ids); lengths, postings (sort + run-length encoding
-    of a doc*V+term key) and bigrams derive from them. df/cf are exact for
+    vocabulary hits (exploded tokens mapped to ids); lengths, postings (tf counted per document in
+    one numba pass) and bigrams derive from them. df/cf are exact for
     vocabulary terms: they depend only on the term's own postings.
     """
-    tokens = tokenize(pl.col(field))
-    # Tokenize and find the vocabulary hits once, then derive lengths, postings and bigrams from
-    # the materialised frames (collect_all does not reliably share such subplans).
-    token_frame = documents.lazy().select(tokens=tokens).with_row_index("doc_idx").collect()
+    return index_tokens(tokenize_fields(documents, [field])[field], field, vocabulary, bigrams)
+
+
+def tokenize_fields(documents: pl.DataFrame | pl.LazyFrame, fields: list[str]) -> dict[str, pl.DataFrame]:
+    """field -> token frame (doc_idx UInt32 = row number, tokens List[String]) by :func:`tokenize`.
+
+    The regex tokenizer runs on one thread per expression, so the fields are cut into row slices
+    (one per Polars thread) and all slices of all fields are tokenized in one ``collect_all``.
+    """
+    frame = documents.lazy().select(fields).collect()
+    k = max(1, min(pl.thread_pool_size(), frame.height))
+    step = max(1, -(-frame.height // k))
+    parts = pl.collect_all(
+        [frame.lazy().slice(i * step, step).select(tokens=tokenize(pl.col(f))) for f in fields for i in range(k)]
+    )
+    return {
+        f: pl.concat(parts[j * k : (j + 1) * k], rechunk=False).with_row_index("doc_idx")
+        for j, f in enumerate(fields)
+    }
+
+
+def index_tokens(
+    token_frame: pl.DataFrame,
+    field: str,
+    vocabulary: pl.DataFrame,
+    bigrams: pl.DataFrame | None = None,
+) -> FieldIndex:
+    """:func:`build_index` from already tokenized text: token_frame(doc_idx, tokens).
+
+    ``doc_idx`` (UInt32) must be the row number (0..n-1, in order); ``tokens`` (List[String]) the
+    output of :func:`tokenize`. For callers that hold tokens already (and for benchmarks that give
+    every library the same pre-tokenized input).
+    """
+    # The vocabulary hits are materialised once, then lengths, postings and bigrams derive from
+    # them (collect_all does not reliably share such subplans).
     docs = token_frame.lazy()
     doc_lengths = docs.select("doc_idx", length=pl.col("tokens").list.len().cast(pl.UInt32))
     if not vocabulary["term_id"].equals(pl.Series(range(vocabulary.height)), check_dtypes=False, check_names=False):
@@ -179,37 +300,39 @@ def build_index(
         .collect()
         .lazy()
     )
-    # Term frequencies by sorting one UInt64 key (doc_idx * V + term_id) and run-length encoding
-    # it: a hash group_by over ~15M (doc, term) groups is ~10x slower on two cores.
-    key = pl.col("doc_idx").cast(pl.UInt64) * n_terms + pl.col("term_id").cast(pl.UInt64)
-    postings = (
-        hits.select(run=key.sort().rle())
-        .unnest("run")
-        .select(
-            doc_idx=(pl.col("value") // n_terms).cast(pl.UInt32),
-            term_id=(pl.col("value") % n_terms).cast(pl.UInt32),
-            tf=pl.col("len").cast(pl.UInt32),
-        )
+    # Term frequencies: one pass over the hits with a dense per-document counter (numba); the hits
+    # of a document are contiguous because the explode keeps row order. Sorting a doc*V+term key
+    # and run-length encoding it gave the same postings ~8x slower.
+    hit_frame = hits.collect()
+    post_doc, post_term, post_tf = _compile()[0](
+        hit_frame["doc_idx"].cast(pl.UInt32).to_numpy(), hit_frame["term_id"].cast(pl.UInt32).to_numpy(), n_terms
     )
+    postings = pl.LazyFrame({"doc_idx": post_doc, "term_id": post_term, "tf": post_tf})
     if bigrams is None or bigrams.height == 0:
         found = pl.LazyFrame(schema={"doc_idx": pl.UInt32, "first_id": pl.UInt32, "second_id": pl.UInt32})
     else:
-        # filter keeps row order, so the next hit is the next token iff g advances by one in the same doc
-        found = (
-            hits.with_columns(
-                next_g=pl.col("g").shift(-1), next_doc=pl.col("doc_idx").shift(-1), second_id=pl.col("term_id").shift(-1)
-            )
-            .filter((pl.col("next_g") == pl.col("g") + 1) & (pl.col("next_doc") == pl.col("doc_idx")))
-            .select("doc_idx", first_id="term_id", second_id="second_id")
-            .join(
-                bigrams.lazy().select(pl.col("first_id", "second_id").cast(pl.UInt32)),
-                on=["first_id", "second_id"],
-                how="semi",
-            )
-            .unique()
+        # hits keep stream order, so the next hit is the next token iff g advances by one in the same doc
+        wanted = bigrams.select(pl.col("first_id", "second_id").cast(pl.UInt32)).unique().sort("first_id", "second_id")
+        first = wanted["first_id"].to_numpy()
+        second = wanted["second_id"].to_numpy()
+        first_ptr = np.searchsorted(first, np.arange(n_terms + 1, dtype=np.uint32), side="left")
+        found_doc, found_j = _compile()[2](
+            hit_frame["g"].cast(pl.UInt32).to_numpy(),
+            hit_frame["doc_idx"].cast(pl.UInt32).to_numpy(),
+            hit_frame["term_id"].cast(pl.UInt32).to_numpy(),
+            first_ptr,
+            second,
         )
+        found = pl.LazyFrame({"doc_idx": found_doc, "first_id": first[found_j], "second_id": second[found_j]})
     doc_lengths, postings, found = pl.collect_all([doc_lengths, postings, found])
-    term_stats = postings.group_by("term_id").agg(df=pl.len().cast(pl.UInt32), cf=pl.col("tf").sum())
+    term = postings["term_id"].to_numpy()
+    term_stats = pl.DataFrame(
+        {
+            "term_id": np.arange(n_terms, dtype=np.uint32),
+            "df": np.bincount(term, minlength=n_terms).astype(np.uint32),
+            "cf": np.bincount(term, weights=postings["tf"].to_numpy(), minlength=n_terms).astype(np.uint32),
+        }
+    ).filter(pl.col("df") > 0)
     n_docs = doc_lengths.height
     total = float(doc_lengths["length"].sum())
     return FieldIndex(
@@ -298,9 +421,10 @@ def text_features(
         ]
     )
 
-    indexes = [build_index(documents, f, vocab, qbigram_ids) for f in TEXT_FIELDS]
+    token_frames = tokenize_fields(documents, list(TEXT_FIELDS))
+    indexes = [index_tokens(token_frames[f], f, vocab, qbigram_ids) for f in TEXT_FIELDS]
     # Both fields' statistics are joined onto the same (pair, query term) rows, then one group_by.
-    scored = pair_terms.lazy()
+    scored = pair_terms
     aggs: list[pl.Expr] = []
     for index in indexes:
         scored = _attach_field(scored, index, vocab.height)
@@ -308,7 +432,7 @@ def text_features(
     out = (
         P.lazy()
         .join(q_info.lazy(), on="query_id", how="left")
-        .join(scored.group_by("pair").agg(aggs), on="pair", how="left")
+        .join(scored.lazy().group_by("pair").agg(aggs), on="pair", how="left")
     )
     for index in indexes:
         out = out.join(
@@ -330,31 +454,38 @@ def text_features(
     return out.select("query_id", "doc_id", *[f"{s}_{f}" for f in TEXT_FIELDS for s in SCORES])
 
 
-def _attach_field(rows: pl.LazyFrame, index: FieldIndex, n_vocab: int) -> pl.LazyFrame:
+def _attach_field(rows: pl.DataFrame, index: FieldIndex, n_vocab: int) -> pl.DataFrame:
     """rows(pair, doc_idx, term_id, qtf, ...) + tf_f, df_f, cf_f, len_f of field f (0 when absent).
 
-    tf by a join on one UInt64 key (doc_idx * V + term_id, as in :func:`build_index`); df, cf and
-    the length by gathering from dense per-term and per-document arrays.
+    tf by scanning the document's postings (numba; ~80 per document, cheaper than hashing the
+    whole postings table for a join); df, cf and the length by gathering from dense per-term and
+    per-document arrays.
     """
     f = index.field
     n_terms = max(n_vocab, 1)
-    key = pl.col("doc_idx").cast(pl.UInt64) * n_terms + pl.col("term_id").cast(pl.UInt64)
     dense = (
         pl.DataFrame({"term_id": pl.arange(0, n_terms, eager=True).cast(pl.UInt32)})
         .join(index.term_stats, on="term_id", how="left", maintain_order="left")
         .fill_null(0)
     )
     lengths = index.doc_lengths.sort("doc_idx")["length"]
-    return (
-        rows.with_columns(_key=key)
-        .join(index.postings.lazy().select(_key=key, **{f"tf_{f}": "tf"}), on="_key", how="left")
-        .drop("_key")
-        .with_columns(
-            pl.col(f"tf_{f}").fill_null(0),
-            pl.lit(dense["df"]).gather(pl.col("term_id")).alias(f"df_{f}"),
-            pl.lit(dense["cf"]).gather(pl.col("term_id")).alias(f"cf_{f}"),
-            pl.lit(lengths).gather(pl.col("doc_idx")).alias(f"len_{f}"),
-        )
+    postings = index.postings
+    if not postings["doc_idx"].is_sorted():
+        postings = postings.sort("doc_idx")
+    post_doc = postings["doc_idx"].cast(pl.UInt32).to_numpy()
+    doc_ptr = np.searchsorted(post_doc, np.arange(index.n_docs + 1, dtype=np.uint32), side="left")
+    tf = _compile()[1](
+        doc_ptr,
+        postings["term_id"].cast(pl.UInt32).to_numpy(),
+        postings["tf"].cast(pl.UInt32).to_numpy(),
+        rows["doc_idx"].cast(pl.UInt32).to_numpy(),
+        rows["term_id"].cast(pl.UInt32).to_numpy(),
+    )
+    return rows.with_columns(
+        pl.Series(f"tf_{f}", tf, dtype=pl.UInt32),
+        pl.lit(dense["df"]).gather(pl.col("term_id")).alias(f"df_{f}"),
+        pl.lit(dense["cf"]).gather(pl.col("term_id")).alias(f"cf_{f}"),
+        pl.lit(lengths).gather(pl.col("doc_idx")).alias(f"len_{f}"),
     )
 
 

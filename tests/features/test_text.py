@@ -192,3 +192,45 @@ def test_bigram_does_not_span_two_documents():
     feats = text_features(qs, docs, pairs)
     assert _scores(feats, "q1", "bigram_body") == [0.0, 0.0, 1.0]
     assert _scores(feats, "q1", "exact_body") == [0.0, 0.0, 1.0]
+
+
+def test_index_matches_python_reference_across_row_slices():
+    """Postings, term statistics and bigrams of the numba index equal a Counter-based reference.
+
+    Enough documents (with empty and null ones) that :func:`tokenize_fields` cuts them into one row
+    slice per Polars thread; the tokens must equal :func:`tokenize` row for row.
+    """
+    from gbltr.features.text import build_index, build_vocabulary, tokenize_fields
+
+    rng = np.random.default_rng(3)
+    words = ["a", "b", "c", "d", "Ünï", "中文", "42", "x"]
+    bodies = [
+        None if i % 17 == 0 else " ".join(rng.choice(words, rng.integers(0, 12)).tolist()) + ",.!"
+        for i in range(101)
+    ]
+    docs = pl.DataFrame({"body": bodies}, schema={"body": pl.String})
+    expected_tokens = tokenize_texts(bodies)
+    assert tokenize_fields(docs, ["body"])["body"]["tokens"].to_list() == expected_tokens
+
+    vocab = build_vocabulary(pl.DataFrame({"tokens": [["a", "c", "ünï", "中文", "zz"]]}))
+    ids = dict(zip(vocab["term"].to_list(), vocab["term_id"].to_list()))
+    bigrams = pl.DataFrame(
+        {"first_id": [ids["a"], ids["c"], ids["中文"]], "second_id": [ids["c"], ids["a"], ids["ünï"]]},
+        schema={"first_id": pl.UInt32, "second_id": pl.UInt32},
+    )
+    index = build_index(docs, "body", vocab, bigrams)
+
+    want_post, want_bi = set(), set()
+    for d, toks in enumerate(expected_tokens):
+        for t, tf in Counter(t for t in toks if t in ids).items():
+            want_post.add((d, ids[t], tf))
+        for a, b in zip(toks, toks[1:]):
+            if a in ids and b in ids and (ids[a], ids[b]) in set(bigrams.iter_rows()):
+                want_bi.add((d, ids[a], ids[b]))
+    assert set(index.postings.iter_rows()) == want_post and index.postings.height == len(want_post)
+    assert set(index.bigrams.iter_rows()) == want_bi and index.bigrams.height == len(want_bi)
+    stats = {t: (df, cf) for t, df, cf in index.term_stats.iter_rows()}
+    for t, tid in ids.items():
+        rows = [(d, tf) for d, term, tf in want_post if term == tid]
+        assert stats.get(tid, (0, 0)) == (len(rows), sum(tf for _, tf in rows)), t
+    assert index.doc_lengths.sort("doc_idx")["length"].to_list() == [len(t) for t in expected_tokens]
