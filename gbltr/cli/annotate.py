@@ -52,6 +52,7 @@ def _scale(text: str) -> tuple[int, int]:
 @click.option("--max-tokens", type=int, default=512, show_default=True)
 @click.option("--temperature", type=float, default=0.0, show_default=True)
 @click.option("--concurrency", type=int, default=8, show_default=True, help="requests in flight.")
+@click.option("--workers", type=int, default=1, show_default=True, help="processes that send requests (the --concurrency slots are split across them); >1 pays off only on a fast endpoint where the client's CPU is the limit.")
 @click.option("--rpm", type=float, default=None, help="requests-per-minute limit.")
 @click.option("--tpm", type=float, default=None, help="tokens-per-minute limit.")
 @click.option("--timeout", type=float, default=60.0, show_default=True, help="seconds per request.")

@@ -30,8 +30,12 @@ def run(srv, strategy="point", p=None, cache=None, client_kw=None, **kw):
     return annotate(p if p is not None else pairs(), StrategyConfig(strategy=strategy, **kw), client(srv, **(client_kw or {})), cache_path=cache, progress=False)
 
 
-def test_point_labels_with_logprobs(fake_server):
-    res = run(fake_server, "point")
+WORKERS = pytest.mark.parametrize("workers", [1, 2], ids=["in-process", "2-workers"])
+
+
+@WORKERS
+def test_point_labels_with_logprobs(fake_server, workers):
+    res = run(fake_server, "point", client_kw={"workers": workers})
     lab = res.labels
     assert lab.height == 6 and lab["label"].to_list() == [2.0] * 6
     assert set(lab["parse_status"]) == {"ok"} and set(lab["source"]) == {"llm"}
@@ -87,38 +91,41 @@ def test_permutations_aggregate_and_report_agreement(fake_server):
     assert len(shown) == 3
 
 
-def test_429_with_retry_after_is_retried(fake_server):
+@WORKERS
+def test_429_with_retry_after_is_retried(fake_server, workers):
     def script(req):
         if req.n == 1:
             return error(429, "slow down", code="rate_limit_exceeded", etype="requests", headers={"Retry-After": "0.2"})
     fake_server.script = script
     t0 = time.monotonic()
-    lab = run(fake_server, "point", p=pairs(1, 1)).labels
+    lab = run(fake_server, "point", p=pairs(1, 1), client_kw={"workers": workers}).labels
     assert lab["label"].to_list() == [2.0] and len(fake_server.chat_requests) == 2
     assert time.monotonic() - t0 >= 0.2
 
 
-def test_500s_and_timeouts_are_retried_then_fail_bounded(fake_server):
+@WORKERS
+def test_500s_and_timeouts_are_retried_then_fail_bounded(fake_server, workers):
     fake_server.script = lambda req: error(500, "boom", etype="server_error") if req.n <= 2 else (Reply(delay=2.0) if req.n == 3 else None)
-    lab = run(fake_server, "point", p=pairs(1, 1), client_kw={"timeout": 0.5}).labels
+    lab = run(fake_server, "point", p=pairs(1, 1), client_kw={"timeout": 0.5, "workers": workers}).labels
     assert lab["label"].to_list() == [2.0]
     # always failing: bounded attempts, label missing with status 'failed'
     fake_server.requests.clear()
     fake_server.script = lambda req: error(503, "down", etype="server_error")
-    res = run(fake_server, "point", p=pairs(1, 1), client_kw={"sdk_retries": 1, "outer_retries": 1})
+    res = run(fake_server, "point", p=pairs(1, 1), client_kw={"sdk_retries": 1, "outer_retries": 1, "workers": workers})
     assert res.labels["label"].to_list() == [None] and res.labels["parse_status"].to_list() == ["failed"]
     assert len(fake_server.chat_requests) == 4  # (1 + 1 SDK retry) x (1 + 1 outer)
 
 
-def test_malformed_json_is_reasked_never_defaulted(fake_server):
+@WORKERS
+def test_malformed_json_is_reasked_never_defaulted(fake_server, workers):
     fake_server.script = lambda req: Reply(content="I think it is relevant!") if req.n == 1 else None
-    lab = run(fake_server, "point", p=pairs(1, 1)).labels
+    lab = run(fake_server, "point", p=pairs(1, 1), client_kw={"workers": workers}).labels
     assert lab["label"].to_list() == [2.0] and lab["parse_status"].to_list() == ["reasked"]
     second = fake_server.chat_requests[1].body["messages"]
     assert second[-2] == {"role": "assistant", "content": "I think it is relevant!"}
     fake_server.requests.clear()
     fake_server.script = lambda req: Reply(content="still not json")
-    lab = run(fake_server, "point", p=pairs(1, 1, query="other")).labels
+    lab = run(fake_server, "point", p=pairs(1, 1, query="other"), client_kw={"workers": workers}).labels
     assert lab["label"].to_list() == [None] and lab["parse_status"].to_list() == ["invalid_json"]
     assert len(fake_server.chat_requests) == 2  # one ask + max_reask=1
 
@@ -162,33 +169,36 @@ def test_content_filter_marks_missing(fake_server):
 
 
 @pytest.mark.parametrize("status", [401, 403, 404])
-def test_auth_errors_stop_early(fake_server, status):
+@WORKERS
+def test_auth_errors_stop_early(fake_server, status, workers):
     fake_server.script = lambda req: error(status, "nope", code="invalid_api_key")
     with pytest.raises(FatalAPIError, match=str(status)):
-        run(fake_server, "point", p=pairs(20, 5), client_kw={"concurrency": 2})
+        run(fake_server, "point", p=pairs(20, 5), client_kw={"concurrency": 2, "workers": workers})
     assert len(fake_server.chat_requests) <= 4  # not 100 requests
 
 
-def test_insufficient_quota_stops_early(fake_server):
+@WORKERS
+def test_insufficient_quota_stops_early(fake_server, workers):
     fake_server.script = lambda req: error(429, "You exceeded your current quota", code="insufficient_quota", etype="insufficient_quota")
     with pytest.raises(FatalAPIError, match="insufficient_quota"):
-        run(fake_server, "point", p=pairs(10, 5), client_kw={"concurrency": 1, "sdk_retries": 0})
+        run(fake_server, "point", p=pairs(10, 5), client_kw={"concurrency": 1, "sdk_retries": 0, "workers": workers})
     assert len(fake_server.chat_requests) <= 2
 
 
-def test_json_schema_rejected_falls_back_to_json_object(fake_server, tmp_path):
+@WORKERS
+def test_json_schema_rejected_falls_back_to_json_object(fake_server, tmp_path, workers):
     def script(req):
         if (req.body.get("response_format") or {}).get("type") == "json_schema":
             return error(400, "response_format.json_schema is not supported by this server")
     fake_server.script = script
     cache = tmp_path / "c.sqlite"
-    lab = run(fake_server, "list", p=pairs(2, 3), cache=cache).labels
+    lab = run(fake_server, "list", p=pairs(2, 3), cache=cache, client_kw={"workers": workers}).labels
     assert lab["label"].null_count() == 0
     fallback = [r for r in fake_server.chat_requests if (r.body.get("response_format") or {}).get("type") == "json_object"]
     assert fallback and "JSON schema" in fallback[0].body["messages"][0]["content"]
     # the downgrade is remembered in the cache: a rerun sends nothing at all
     n = len(fake_server.requests)
-    run(fake_server, "list", p=pairs(2, 3), cache=cache)
+    run(fake_server, "list", p=pairs(2, 3), cache=cache, client_kw={"workers": workers})
     assert len(fake_server.requests) == n
 
 
@@ -218,3 +228,21 @@ def test_documents_are_truncated_to_the_budget(fake_server):
     run(fake_server, "point", p=p, doc_tokens=50)
     user = fake_server.chat_requests[0].body["messages"][1]["content"]
     assert len(user) < 1500 and "word word" in user
+
+
+def test_worker_pool_starts_only_for_fresh_requests_and_reports_a_dead_worker(fake_server, tmp_path):
+    from gbltr.labels.llm.workers import WorkerError, WorkerPool
+
+    cache = tmp_path / "c.sqlite"
+    cfg = client(fake_server, workers=2)
+    first = annotate(pairs(), StrategyConfig(), cfg, cache_path=cache, progress=False)
+    lazy = WorkerPool(cfg)
+    again = annotate(pairs(), StrategyConfig(), cfg, cache_path=cache, progress=False, pool=lazy)
+    assert not lazy.started and again.labels.equals(first.labels)  # all cached: no process spawned
+    with WorkerPool(cfg) as pool:
+        pool._procs[0].kill()
+        pool._procs[0].join(5)
+        with pytest.raises(WorkerError, match="--workers 1"):
+            annotate(pairs(3, 4, query="new"), StrategyConfig(), cfg, cache_path=None, progress=False, pool=pool)
+    with pytest.raises(ConfigError, match="another client config"):
+        annotate(pairs(), StrategyConfig(), client(fake_server), cache_path=None, progress=False, pool=lazy)

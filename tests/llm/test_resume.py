@@ -1,4 +1,5 @@
-"""Kill -9 the annotator mid-run, rerun: nothing answered is asked again, no label is lost."""
+"""Kill -9 the annotator mid-run, rerun: nothing answered is asked again, no label is lost
+(in one process, and with worker processes sending the requests while the parent owns the cache)."""
 
 from __future__ import annotations
 
@@ -35,13 +36,14 @@ def _rows_in_cache(path) -> int:
 
 
 @pytest.mark.slow
-def test_sigkill_then_resume_repeats_nothing_loses_nothing(fake_server, tmp_path):
+@pytest.mark.parametrize("workers", [1, 2], ids=["in-process", "2-workers"])
+def test_sigkill_then_resume_repeats_nothing_loses_nothing(fake_server, tmp_path, workers):
     recs = [{"query_id": f"q{q}", "query": f"query number {q}", "doc_id": f"d{q}-{d}", "text": f"document {d} of query {q}"} for q in range(N_QUERIES) for d in range(N_DOCS)]
     pairs = tmp_path / "pairs.jsonl"
     pairs.write_text("".join(json.dumps(r) + "\n" for r in recs))
     out, cache = tmp_path / "labels.parquet", tmp_path / "cache.sqlite"
     args = ["--strategy", "point", "--pairs", str(pairs), "--model", "fake", "--base-url", fake_server.base_url,
-            "--out", str(out), "--cache", str(cache), "--concurrency", "3", "--no-progress"]
+            "--out", str(out), "--cache", str(cache), "--concurrency", "3", "--workers", str(workers), "--no-progress"]
 
     release = threading.Event()
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import polars as pl
 
+from gbltr.errors import ConfigError
 from gbltr.labels.llm.cache import AnswerCache
 from gbltr.labels.llm.client import ClientConfig, FatalAPIError, LLMClient, Pending, Usage
 from gbltr.labels.llm.labelset import PROVENANCE
@@ -121,29 +122,42 @@ def annotate(
     cache_path: str | Path | None,
     progress: bool = True,
     batch=None,
+    pool=None,
 ) -> Annotation:
     """Label every pair of ``pairs`` (query_id, query, doc_id, text, rank; see
     :mod:`gbltr.labels.llm.pairs`) with ``strategy`` through ``client``.
 
     ``cache_path`` is the SQLite answer cache (None = in memory, nothing survives). ``batch``
     (a :class:`gbltr.labels.llm.batch.BatchConfig`) sends the requests through the Batch API.
+    With ``client.workers > 1`` fresh requests are sent by that many worker processes
+    (:mod:`gbltr.labels.llm.workers`), started for this call unless a started
+    :class:`~gbltr.labels.llm.workers.WorkerPool` for the same config is passed as ``pool``.
     Raises :class:`~gbltr.labels.llm.client.FatalAPIError` on 401/403/404/insufficient_quota;
     everything answered before that is in the cache.
     """
+    if pool is not None and pool.config != client:
+        raise ConfigError("the worker pool was started for another client config; expected the config passed to annotate. Start one with WorkerPool(client)")
     groups = group_pairs(pairs)
     cache = AnswerCache(cache_path)
     rounds = 0
+    own_pool = None
     try:
         if batch is not None:
             from gbltr.labels.llm.batch import run_batch_rounds
 
             rounds = run_batch_rounds(groups, strategy, client, cache, batch, _annotate_async)
-        llm = LLMClient(client, cache, collect=[] if batch is not None else None)  # batch: never call directly
+        elif pool is None and client.workers > 1:
+            from gbltr.labels.llm.workers import WorkerPool
+
+            pool = own_pool = WorkerPool(client)
+        llm = LLMClient(client, cache, collect=[] if batch is not None else None, pool=pool if batch is None else None)  # batch: never call directly
         counts = {"done": 0, "cached": 0, "failed": 0}
         results = asyncio.run(_annotate_async(groups, strategy, llm, progress, counts))
         labels = _rows(groups, results, strategy, client.model)
         return Annotation(labels, llm.usage, counts, rounds)
     finally:
+        if own_pool is not None:
+            own_pool.close()
         cache.close()
 
 

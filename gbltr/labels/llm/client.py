@@ -16,6 +16,10 @@ What one :meth:`LLMClient.ask` does, in order:
    early instead of failing every remaining request;
 6. the response body is committed to the cache before it is returned.
 
+Step 3-5's HTTP call is :func:`post_chat`, which turns every SDK outcome into a small tuple that
+:meth:`LLMClient._settle` classifies; with ``workers > 1`` the same function runs in worker
+processes (:mod:`gbltr.labels.llm.workers`) while steps 1, 2 and 6 stay in this process.
+
 The API key is read from the environment (``api_key_env``, default ``OPENAI_API_KEY``) and
 handed to the SDK only; it is never part of a cache key, a cache value or a log line.
 """
@@ -37,7 +41,7 @@ MODES = ("json_schema", "json_object", "text")
 _BEARER = {"security": {"bearer_auth": True}}  # the request options the SDK's own chat.completions.create passes
 
 
-def _http_response_class():
+def http_response_class():
     """The HTTP response class of the SDK's transport (``httpx2`` for openai 3.x, ``httpx`` before)."""
     try:
         import httpx2
@@ -81,12 +85,15 @@ class ClientConfig:
     logprobs: bool = False
     top_logprobs: int = 5
     mode: str = "json_schema"  # first response-format mode to try
+    workers: int = 1  # processes that send requests (1 = in this process; see gbltr.labels.llm.workers)
 
     def __post_init__(self):
         if self.mode not in MODES:
             raise ConfigError(f"unknown response mode {self.mode!r}; choose one of: {', '.join(MODES)}")
         if self.concurrency < 1:
             raise ConfigError(f"concurrency must be >= 1, found {self.concurrency}")
+        if self.workers < 1:
+            raise ConfigError(f"workers must be >= 1, found {self.workers}")
         if self.outer_retries < 0 or self.sdk_retries < 0:
             raise ConfigError("retries must be >= 0")
 
@@ -179,11 +186,12 @@ def _is_format_rejection(exc) -> bool:
 class LLMClient:
     """Cached, rate-limited, retrying chat completions for one model at one endpoint."""
 
-    def __init__(self, config: ClientConfig, cache: AnswerCache, *, collect: list | None = None):
+    def __init__(self, config: ClientConfig, cache: AnswerCache, *, collect: list | None = None, pool=None):
         self.config = config
         self.cache = cache
         self.usage = Usage()
         self.collect = collect  # Batch API: cache misses are appended here and raise Pending
+        self.pool = pool  # a gbltr.labels.llm.workers.WorkerPool: requests are sent by its processes
         self._sdk = None
         self._http_response = None  # the SDK transport's response class, set with the SDK client
         self._sem: asyncio.Semaphore | None = None
@@ -228,15 +236,26 @@ class LLMClient:
                 raise ConfigError("the LLM annotator needs the openai package; pip install openai") from exc
             c = self.config
             self._sdk = openai.AsyncOpenAI(api_key=c.api_key(), base_url=c.base_url, timeout=c.timeout, max_retries=c.sdk_retries)
-            self._http_response = _http_response_class()
-            self._sem = asyncio.Semaphore(c.concurrency)
-            self._limiter = RateLimiter(c.rpm, c.tpm)
+            self._http_response = http_response_class()
         return self._sdk
+
+    def _ready(self) -> None:
+        """The semaphore and limiter of this event loop; the SDK client only without a pool."""
+        if self._sem is None:
+            c = self.config
+            self._sem = asyncio.Semaphore(c.concurrency)  # with a pool: the total over its workers
+            self._limiter = RateLimiter(c.rpm, c.tpm)
+        if self.pool is None:
+            self._client()
 
     async def close(self) -> None:
         if self._sdk is not None:
             await self._sdk.close()
             self._sdk = None
+        if self.pool is not None:
+            self.pool.detach()
+        self._sem = None  # both belong to the event loop that is ending
+        self._limiter = None
 
     def _set_mode(self, mode: str) -> None:
         if MODES.index(mode) > MODES.index(self.mode):
@@ -313,56 +332,88 @@ class LLMClient:
             await asyncio.sleep(self.config.backoff * (2 ** (attempt - 1)) * (0.5 + random.random()))
 
     async def _send(self, body: dict, key: str, mode: str) -> Answer:
-        """One request (SDK retries included); classifies every outcome."""
-        import openai
+        """One request (SDK retries included), here or in a worker process; classifies the outcome."""
+        self._ready()
+        async with self._sem:
+            if self._fatal is not None:  # it happened while this request waited for a slot
+                raise self._fatal
+            if self._limiter.limited:
+                await self._limiter.acquire(approx_tokens(json.dumps(body["messages"], ensure_ascii=False)) + body["max_tokens"])
+            if self.pool is None:
+                outcome = await post_chat(self._sdk, body, self._http_response)
+            else:
+                outcome = await self.pool.post(body)
+        return self._settle(outcome, key, mode)
 
-        sdk = self._client()
-        try:
-            async with self._sem:
-                if self._fatal is not None:  # it happened while this request waited for a slot
-                    raise self._fatal
-                if self._limiter.limited:
-                    await self._limiter.acquire(approx_tokens(json.dumps(body["messages"], ensure_ascii=False)) + body["max_tokens"])
-                # POST /chat/completions through the SDK's own request path (auth, retries with
-                # Retry-After, typed status errors) but without its per-call TypedDict transform of
-                # the parameters, which cost more CPU than everything else in a request: the body
-                # is plain JSON already. The raw response body is kept as sent by the server (no
-                # pydantic round trip; fields the SDK does not model included).
-                raw = await sdk.post("/chat/completions", body=body, cast_to=self._http_response, options=_BEARER)
+    def _settle(self, outcome: tuple, key: str, mode: str) -> Answer:
+        """The answer of a :func:`post_chat` outcome, or the exception it stands for."""
+        kind = outcome[0]
+        if kind == "ok":
             try:
-                data = json.loads(raw.content)
+                data = json.loads(outcome[1])
             except ValueError:
                 data = None
             if not isinstance(data, dict) or "choices" not in data:
                 raise _Retry(f"malformed response body (no 'choices'): {str(data)[:200]}")
-        except (openai.AuthenticationError, openai.PermissionDeniedError, openai.NotFoundError) as exc:
-            raise FatalAPIError(
-                f"the endpoint {self.config.endpoint} refused the request with HTTP {exc.status_code} "
-                f"({type(exc).__name__}); expected 200. Check the API key variable {self.config.api_key_env}, "
-                f"the model name {self.config.model!r} and --base-url"
-            ) from None
-        except (openai.BadRequestError, openai.UnprocessableEntityError) as exc:
-            if mode != "text" and _is_format_rejection(exc):
-                self._set_mode(MODES[MODES.index(mode) + 1])
-                raise _ModeChanged() from None
-            raise CallFailed(f"HTTP {exc.status_code}: {str(exc)[:300]}") from None
-        except openai.RateLimitError as exc:
-            if "insufficient_quota" in (str(exc) + json.dumps(exc.body or {}, default=str)):
-                raise FatalAPIError(
-                    f"the endpoint {self.config.endpoint} reports insufficient_quota; expected spare quota. "
-                    "Add credit or lower the request volume (--limit-queries), then rerun: answers so far are cached"
-                ) from None
-            error = f"HTTP 429 after {self.config.sdk_retries} SDK retries"
-        except (openai.APIConnectionError, openai.InternalServerError, openai.APIStatusError) as exc:
-            error = f"{type(exc).__name__}: {str(exc)[:200]}"
-        else:
             answer = Answer(data, key, False)
             if answer.finish_reason != "content_filter" and not answer.content.strip():
                 raise _Retry("empty answer (a reasoning model may have spent max_tokens thinking; raise max_tokens)")
             self.cache.put(key, data)
             self.usage.add(answer.usage)
             return answer
-        raise _Retry(error)
+        if kind == "refused":
+            _, status, name = outcome
+            raise FatalAPIError(
+                f"the endpoint {self.config.endpoint} refused the request with HTTP {status} "
+                f"({name}); expected 200. Check the API key variable {self.config.api_key_env}, "
+                f"the model name {self.config.model!r} and --base-url"
+            )
+        if kind == "bad_request":
+            _, status, text, rejected = outcome
+            if mode != "text" and rejected:
+                self._set_mode(MODES[MODES.index(mode) + 1])
+                raise _ModeChanged()
+            raise CallFailed(f"HTTP {status}: {text}")
+        if kind == "rate_limited":
+            if outcome[1]:
+                raise FatalAPIError(
+                    f"the endpoint {self.config.endpoint} reports insufficient_quota; expected spare quota. "
+                    "Add credit or lower the request volume (--limit-queries), then rerun: answers so far are cached"
+                )
+            raise _Retry(f"HTTP 429 after {self.config.sdk_retries} SDK retries")
+        if kind == "error":
+            raise _Retry(outcome[1])
+        raise GbltrError(f"an annotator worker process failed unexpectedly: {outcome[1]}; rerun with --workers 1 for the full traceback")
+
+
+async def post_chat(sdk, body: dict, response_cls) -> tuple:
+    """POST one chat-completions ``body`` with the SDK ``sdk``; the outcome as a picklable tuple
+    (what a worker process sends back, see :mod:`gbltr.labels.llm.workers`):
+
+    * ``("ok", raw_body_bytes)``
+    * ``("refused", status, error_class)``: 401 / 403 / 404, the run stops
+    * ``("bad_request", status, text, format_rejected)``: 400 / 422
+    * ``("rate_limited", insufficient_quota)``: 429 after the SDK's retries (Retry-After honoured)
+    * ``("error", text)``: 5xx, timeouts, connection errors after the SDK's retries (retryable)
+    """
+    import openai
+
+    try:
+        # POST /chat/completions through the SDK's own request path (auth, retries with
+        # Retry-After, typed status errors) but without its per-call TypedDict transform of
+        # the parameters, which cost more CPU than everything else in a request: the body
+        # is plain JSON already. The raw response body is kept as sent by the server (no
+        # pydantic round trip; fields the SDK does not model included).
+        raw = await sdk.post("/chat/completions", body=body, cast_to=response_cls, options=_BEARER)
+    except (openai.AuthenticationError, openai.PermissionDeniedError, openai.NotFoundError) as exc:
+        return ("refused", exc.status_code, type(exc).__name__)
+    except (openai.BadRequestError, openai.UnprocessableEntityError) as exc:
+        return ("bad_request", exc.status_code, str(exc)[:300], _is_format_rejection(exc))
+    except openai.RateLimitError as exc:
+        return ("rate_limited", "insufficient_quota" in (str(exc) + json.dumps(exc.body or {}, default=str)))
+    except (openai.APIConnectionError, openai.InternalServerError, openai.APIStatusError) as exc:
+        return ("error", f"{type(exc).__name__}: {str(exc)[:200]}")
+    return ("ok", raw.content)
 
 
 class _ModeChanged(Exception):

@@ -44,6 +44,7 @@ class AnnotateRequest:
     max_tokens: int = 512
     temperature: float = 0.0
     concurrency: int = 8
+    workers: int = 1
     rpm: float | None = None
     tpm: float | None = None
     timeout: float = 60.0
@@ -97,7 +98,7 @@ def run_annotate(req: AnnotateRequest, echo=print) -> dict:
 
     def client_for(base_url):
         return ClientConfig(
-            model=model, base_url=base_url, api_key_env=req.api_key_env, concurrency=req.concurrency,
+            model=model, base_url=base_url, api_key_env=req.api_key_env, concurrency=req.concurrency, workers=req.workers,
             rpm=req.rpm, tpm=req.tpm, timeout=req.timeout, sdk_retries=req.retries, outer_retries=req.retries,
             temperature=req.temperature, max_tokens=req.max_tokens, logprobs=strategy.logprobs,
         )
