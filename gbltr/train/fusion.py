@@ -26,7 +26,6 @@ from __future__ import annotations
 import logging
 import tomllib
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 
 import numpy as np

@@ -32,11 +32,7 @@ import numpy as np
 
 from gbltr.errors import DataError, DeviceError
 from gbltr.train.objectives import (
-    _check_common,
-    _check_gain,
-    check_group_ptr,
-    check_labels,
-    check_query_weights,
+    check_famol_inputs,
     check_scores,
     discount_table,
     sigmoid_table,
@@ -280,17 +276,11 @@ class FamolGpuObjective:
                  click_gain, llm_gain, truncation_level: int = 30, sigmoid: float = 1.0,
                  norm: bool = True):
         cp = _import_cupy()
-        cg = _check_gain(click_gain, "click_gain")
-        lg = _check_gain(llm_gain, "llm_gain")
-        _check_common(truncation_level, sigmoid)
-        gp = np.asarray(group_ptr)
-        gp = check_group_ptr(gp, int(gp[-1]) if gp.ndim == 1 and gp.size else -1)
+        cl, ll, gp, cw, lw, cg, lg = check_famol_inputs(
+            click_labels, llm_labels, group_ptr, click_weight, llm_weight, click_gain=click_gain,
+            llm_gain=llm_gain, truncation_level=truncation_level, sigmoid=sigmoid)
         n = int(gp[-1])
-        cl = check_labels(click_labels, n, cg, "click_labels")
-        ll = check_labels(llm_labels, n, lg, "llm_labels")
         nq = gp.shape[0] - 1
-        cw = check_query_weights(click_weight, nq, "click_weight")
-        lw = check_query_weights(llm_weight, nq, "llm_weight")
         cap = int(np.max(np.diff(gp))) if nq else 0
         n_gain_max = max(cg.shape[0], lg.shape[0])
         self.smem_bytes = 8 * (3 * cap + _THREADS) + 4 * (2 * cap + n_gain_max)

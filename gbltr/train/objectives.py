@@ -246,6 +246,28 @@ def _check_common(truncation_level, sigmoid):
 # --------------------------------------------------------------------------------------------
 
 
+def check_famol_inputs(click_labels, llm_labels, group_ptr, click_weight, llm_weight, *,
+                       click_gain, llm_gain, truncation_level, sigmoid):
+    """Validate FAMOL's inputs once (CPU factory and GPU objective alike).
+
+    Returns ``(click_labels, llm_labels, group_ptr, click_weight, llm_weight, click_gain,
+    llm_gain)`` as checked arrays; ``group_ptr`` is checked against its own last entry and the
+    label arrays against it.
+    """
+    cg = _check_gain(click_gain, "click_gain")
+    lg = _check_gain(llm_gain, "llm_gain")
+    _check_common(truncation_level, sigmoid)
+    gp = np.asarray(group_ptr)
+    gp = check_group_ptr(gp, int(gp[-1]) if gp.ndim == 1 and gp.shape[0] > 0 else -1)
+    n = int(gp[-1])
+    cl = check_labels(click_labels, n, cg, "click_labels")
+    ll = check_labels(llm_labels, n, lg, "llm_labels")
+    nq = gp.shape[0] - 1
+    cw = check_query_weights(click_weight, nq, "click_weight")
+    lw = check_query_weights(llm_weight, nq, "llm_weight")
+    return cl, ll, gp, cw, lw, cg, lg
+
+
 @njit(cache=True, inline="always")
 def _r32(x):
     return np.float64(np.float32(x))

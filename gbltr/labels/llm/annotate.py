@@ -19,7 +19,6 @@ import polars as pl
 from gbltr.errors import ConfigError
 from gbltr.labels.llm.cache import AnswerCache
 from gbltr.labels.llm.client import ClientConfig, FatalAPIError, LLMClient, Pending, Usage
-from gbltr.labels.llm.labelset import PROVENANCE
 from gbltr.labels.llm.prompts import detect_language, load_prompt
 from gbltr.labels.llm.strategies import STRATEGIES, Doc, StrategyConfig
 

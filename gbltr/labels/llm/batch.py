@@ -103,7 +103,7 @@ def run_batch_rounds(groups, strategy, client: ClientConfig, cache: AnswerCache,
         if not collect:
             break
         jsonl = folder / f"round{r:02d}.jsonl"
-        n = write_batch_jsonl(collect, jsonl)
+        write_batch_jsonl(collect, jsonl)
         stored, errors = submit_and_collect(sdk, jsonl, cache, cfg, folder / f"round{r:02d}.errors.jsonl")
         rounds += 1
         if errors and any(format_rejected(json.dumps(e)) for e in errors[:5]) and llm.mode != MODES[-1]:

@@ -30,7 +30,7 @@ import asyncio
 import json
 import os
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from gbltr.errors import ConfigError, GbltrError
 from gbltr.labels.llm.cache import AnswerCache, key_prefix, message_keys, request_key

@@ -21,6 +21,7 @@ from gbltr.errors import SchemaError
 from gbltr.train.objectives import (
     _check_common,
     _check_gain,
+    check_famol_inputs,
     check_group_ptr,
     check_labels,
     check_query_weights,
@@ -137,16 +138,10 @@ def make_famol_objective(click_labels, llm_labels, group_ptr, click_weight, llm_
     returned ``kernel(scores, group_ptr) -> (grad, hess)`` checks only that the backend's groups
     equal these and that the scores have no NaN.
     """
-    cg = _check_gain(click_gain, "click_gain")
-    lg = _check_gain(llm_gain, "llm_gain")
-    _check_common(truncation_level, sigmoid)
-    gp0 = _own_group_ptr(group_ptr)
+    cl, ll, gp0, cw, lw, cg, lg = check_famol_inputs(
+        click_labels, llm_labels, group_ptr, click_weight, llm_weight, click_gain=click_gain,
+        llm_gain=llm_gain, truncation_level=truncation_level, sigmoid=sigmoid)
     n = int(gp0[-1])
-    cl = check_labels(click_labels, n, cg, "click_labels")
-    ll = check_labels(llm_labels, n, lg, "llm_labels")
-    nq = gp0.shape[0] - 1
-    cw = check_query_weights(click_weight, nq, "click_weight")
-    lw = check_query_weights(llm_weight, nq, "llm_weight")
 
     def kernel(scores, gp):
         gp = np.asarray(gp)
