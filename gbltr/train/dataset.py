@@ -202,9 +202,8 @@ class RankingDataset:
         """
         parts = []
         for source, w in ((first, w_first), (second, w_second)):
-            part = self.labelled_by(source)
-            idx = np.searchsorted(self.query_ids, part.query_ids) if _sorted(self.query_ids) else _index(self.query_ids, part.query_ids)
-            parts.append((part, source, np.asarray(w, float)[idx]))
+            labelled = np.bincount(self.row_query()[~np.isnan(self.labels[source])], minlength=self.n_queries) > 0
+            parts.append((self.labelled_by(source), source, np.asarray(w, float)[labelled]))
         X = np.concatenate([p.X for p, _, _ in parts])
         sizes = np.concatenate([p.group_sizes for p, _, _ in parts])
         group_w = np.concatenate([w for _, _, w in parts])
@@ -221,15 +220,6 @@ class RankingDataset:
             notes={"stacked_from": [first, second]},
         )
         return StackedDataset(ds, np.repeat(group_w, sizes), group_w)
-
-
-def _sorted(a: np.ndarray) -> bool:
-    return bool(np.all(a[1:] >= a[:-1])) if a.size > 1 else True
-
-
-def _index(haystack: np.ndarray, needles: np.ndarray) -> np.ndarray:
-    pos = {v: i for i, v in enumerate(haystack)}
-    return np.array([pos[v] for v in needles], dtype=np.int64)
 
 
 @dataclass(frozen=True)

@@ -84,7 +84,6 @@ def test_query_with_llm_labels_but_no_clicks_is_allowed(prep):
     """Missing click labels (NaN) for some queries: the click side contributes nothing there."""
     train = prep.train
     click = train.labels["click"].copy()
-    first = train.group_ptr[1:6]
     for q in range(5):
         click[train.group_ptr[q]:train.group_ptr[q + 1]] = np.nan
     p = replace(prep, train=replace(train, labels={**train.labels, "click": click}))
@@ -92,7 +91,6 @@ def test_query_with_llm_labels_but_no_clicks_is_allowed(prep):
         cfg = load_config(TINY, {"labels": "fused", "fusion": {"form": form}, "train": {"rounds": 5}})
         model = train_model(p, cfg)
         assert np.isfinite(model.predict(p.test.X)).all()
-    assert first.size == 5
 
 
 def test_fractional_labels_are_refused_with_a_hint(prep):
