@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from gbltr.errors import ConfigError, unknown_choice
+from gbltr.labels.fusion import default_gain
 
 log = logging.getLogger("gbltr")
 
@@ -107,7 +108,7 @@ def train_fused(prep, cfg, backend, valid_y, common):
         return _train_schedule(prep, cfg, backend, valid_y, common)
     train = prep.train
     a, b = famol_weights(prep, cfg)
-    human_gain = tuple(float(2**g - 1) for g in range(int(max(valid_y.max(initial=0), 1)) + 1))
+    human_gain = default_gain(int(max(valid_y.max(initial=0), 1)))
     if cfg.fusion.form == "objective":
         from gbltr.train.backends.custom import make_famol_objective
 
@@ -165,20 +166,12 @@ def _train_schedule(prep, cfg, backend, valid_y, common):
             log.warning("schedule stage %d (%s on %s) has no queries: skipped", i + 1, stage.source, stage.queries)
             continue
         y = part.grades(stage.source)
-        gain = tuple(float(2**g - 1) for g in range(int(max(y.max(initial=0), valid_y.max(initial=0), 1)) + 1))
+        gain = default_gain(int(max(y.max(initial=0), valid_y.max(initial=0), 1)))
         prev_rounds = 0 if model is None else model.best_iteration
-        stage_common = dict(common)
-        init = None
-        if model is not None:
-            init = model.booster if cfg.train.backend == "lightgbm" else model.booster[: model.best_iteration]
-            if cfg.train.backend == "lightgbm" and model.best_iteration < model.booster.current_iteration():
-                init = model.booster.model_to_string(num_iteration=model.best_iteration)
-                import lightgbm as lgb
-
-                init = lgb.Booster(model_str=init)
+        init = None if model is None else model.kept_booster()
         model = backend.train(part.X, y, part.group_sizes, prep.valid.X, valid_y, prep.valid.group_sizes,
                               label_gain=gain, init_model=init, rounds=stage.rounds,
-                              early_stopping=stage.early_stopping, **stage_common)
+                              early_stopping=stage.early_stopping, **common)
         log.info("schedule stage %d: %s on %s, %d rounds after %d", i + 1, stage.source, stage.queries,
                  model.best_iteration - prev_rounds, prev_rounds)
     if model is None:

@@ -30,6 +30,16 @@ class FittedRanker:
         dm = xgb.DMatrix(X, feature_names=list(self.feature_names) or None)
         return np.asarray(self.booster.predict(dm, iteration_range=(0, self.best_iteration), output_margin=True), dtype=np.float64)
 
+    def kept_booster(self):
+        """The native booster cut at ``best_iteration`` (to continue boosting from, or to ship)."""
+        if self.backend == "lightgbm":
+            if self.best_iteration >= self.booster.current_iteration():
+                return self.booster
+            import lightgbm as lgb
+
+            return lgb.Booster(model_str=self.booster.model_to_string(num_iteration=self.best_iteration))
+        return self.booster[: self.best_iteration]
+
     @property
     def model_file(self) -> str:
         return "model.txt" if self.backend == "lightgbm" else "model.json"
@@ -39,5 +49,5 @@ class FittedRanker:
         if self.backend == "lightgbm":
             self.booster.save_model(str(path), num_iteration=self.best_iteration)
         else:
-            self.booster[: self.best_iteration].save_model(str(path))
+            self.kept_booster().save_model(str(path))
         return path

@@ -93,19 +93,20 @@ def test_query_with_llm_labels_but_no_clicks_is_allowed(prep):
         assert np.isfinite(model.predict(p.test.X)).all()
 
 
+def with_first_llm_label(prep, value):
+    """``prep`` with the first training row's LLM label replaced by ``value``."""
+    llm = prep.train.labels["llm"].copy()
+    llm[0] = value
+    return replace(prep, train=replace(prep.train, labels={**prep.train.labels, "llm": llm}))
+
+
 def test_fractional_labels_are_refused_with_a_hint(prep):
-    train = prep.train
-    llm = train.labels["llm"].copy()
-    llm[0] = 2.5
-    p = replace(prep, train=replace(train, labels={**train.labels, "llm": llm}))
+    p = with_first_llm_label(prep, 2.5)
     with pytest.raises(SchemaError, match="integer grades >= 0; found 2.5"):
         train_model(p, load_config(TINY, {"labels": "llm"}))
 
 
 def test_xgboost_exponential_gain_limit_is_a_clear_error(prep):
-    train = prep.train
-    llm = train.labels["llm"].copy()
-    llm[0] = 40
-    p = replace(prep, train=replace(train, labels={**train.labels, "llm": llm}))
+    p = with_first_llm_label(prep, 40)
     with pytest.raises(ConfigError, match="accepts labels up to 31; found 40"):
         train_model(p, load_config(TINY, {"labels": "llm", "train": {"backend": "xgboost"}}))
