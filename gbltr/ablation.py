@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from gbltr.buckets import VIEWS
 from gbltr.config import FitConfig
 from gbltr.errors import ConfigError, unknown_choice
 from gbltr.progress import progress
@@ -77,7 +78,8 @@ def run_ablation(cfg: FitConfig, labels=("click", "llm", "fused"), groups=("docu
                  out: str | Path | None = None, *, metric: str = "ndcg@10") -> AblationResult:
     from gbltr.evaluate.significance import paired_test
     from gbltr.experiment import setup_config
-    from gbltr.train.fit import evaluate, prepare, train_model
+    from gbltr.pipeline import prepare
+    from gbltr.train.fit import evaluate, train_model
 
     base = replace(cfg, labels="fused", fusion=replace(cfg.fusion, explicit=True))
     prep = prepare(base)
@@ -110,7 +112,7 @@ def run_ablation(cfg: FitConfig, labels=("click", "llm", "fused"), groups=("docu
     from gbltr.evaluate.views import long_views
 
     long = long_views(per_query)
-    buckets = [b for b in ("overall", "high", "medium", "low") if b in set(long["view"].to_list())]
+    buckets = [b for b in VIEWS if b in set(long["view"].to_list())]
     results: dict = {}
     for lab in labels:
         results[lab] = {}

@@ -26,13 +26,16 @@ import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from gbltr.data.frequency import BucketSpec
+from gbltr.buckets import DEFAULT_HIGH_MIN, DEFAULT_MEDIUM_MIN, BucketSpec
 from gbltr.data.simulate import WorldParams
 from gbltr.errors import ConfigError, unknown_choice
 from gbltr.labels.clicks import ClickLabelConfig
 from gbltr.labels.fusion import FusionConfig
 
-LABEL_KINDS = ("click", "llm", "fused")
+LABEL_SOURCES_OF = {"click": ("click",), "llm": ("llm",), "fused": ("click", "llm")}
+"""Each ``--labels`` choice and the label sources (:data:`gbltr.schema.LABEL_SOURCES`) it trains on."""
+LABEL_KINDS = tuple(LABEL_SOURCES_OF)
+FUSED_SOURCES = LABEL_SOURCES_OF["fused"]
 PROTOCOLS = ("held_out", "log_covered")
 BACKENDS = ("lightgbm", "xgboost")
 DEVICES = ("cpu", "cuda")
@@ -92,8 +95,8 @@ class EvalConfig:
 
 @dataclass(frozen=True)
 class BucketConfig:
-    high_min: int = 100
-    medium_min: int = 10
+    high_min: int = DEFAULT_HIGH_MIN
+    medium_min: int = DEFAULT_MEDIUM_MIN
 
     def __post_init__(self):
         BucketSpec(self.high_min, self.medium_min)

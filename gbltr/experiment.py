@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from gbltr.buckets import VIEWS
 from gbltr.config import FitConfig
 from gbltr.errors import ConfigError, unknown_choice
 from gbltr.progress import progress
@@ -99,7 +100,8 @@ class ExperimentResult:
 
 def run_experiment(cfg: FitConfig, setups, seeds, out: str | Path | None = None, *, metric: str = "ndcg@10",
                    n_permutations: int = 10_000) -> ExperimentResult:
-    from gbltr.train.fit import evaluate, prepare, train_model
+    from gbltr.pipeline import prepare
+    from gbltr.train.fit import evaluate, train_model
 
     setups = list(dict.fromkeys(list(setups) + list(ALWAYS)))
     for name in setups:
@@ -140,7 +142,7 @@ def summarise_experiment(per_query: pl.DataFrame, setups, seeds, *, metric: str,
 
     long = long_views(per_query)
     long = long.filter(pl.col(metric).is_not_nan())
-    buckets = [b for b in ("overall", "high", "medium", "low") if b in set(long["view"].to_list())]
+    buckets = [b for b in VIEWS if b in set(long["view"].to_list())]
     per_seed = long.group_by("view", "setup", "seed").agg(pl.col(metric).mean())
     results: dict = {}
     best_single: dict = {}

@@ -83,7 +83,7 @@ def plot_report_buckets(summary: dict, metric: str = "ndcg@10", ax=None):
 def plot_weight_function(prep, path=None, ax=None):
     """FAMOL's click weight w(f) and LLM weight 1 - w(f) against training-query frequency.
 
-    ``prep``: a :class:`gbltr.train.fit.Prepared`; the training queries are drawn as a rug so
+    ``prep``: a :class:`gbltr.pipeline.Prepared`; the training queries are drawn as a rug so
     the reader sees where the weight function actually acts. Saves to ``path`` when given.
     """
     import numpy as np

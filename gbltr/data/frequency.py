@@ -1,9 +1,7 @@
 """Query frequency and frequency buckets.
 
 A query's frequency is its number of sessions in the search log (distinct ``session_id``).
-Buckets follow the seed paper's high / medium / low split (Yu, Bi, Guo et al., arXiv 2511.06635)
-by fixed thresholds on that count; the defaults are ``high >= 100`` and ``medium >= 10``
-sessions, so ``low`` holds queries with 0-9 sessions, including queries never seen in the log.
+Bucket names and thresholds live in :mod:`gbltr.buckets`.
 
 Buckets are a column of a query-statistics table (``query_id, frequency, bucket``); every
 per-bucket view joins with it, so there is one code path for all views.
@@ -11,39 +9,9 @@ per-bucket view joins with it, so there is one code path for all views.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import polars as pl
 
-from gbltr.errors import ConfigError
-
-BUCKETS = ("high", "medium", "low")
-
-
-@dataclass(frozen=True)
-class BucketSpec:
-    """Frequency thresholds: ``high`` if frequency >= high_min, ``medium`` if >= medium_min."""
-
-    high_min: int = 100
-    medium_min: int = 10
-
-    def __post_init__(self):
-        if not (0 < self.medium_min < self.high_min):
-            raise ConfigError(
-                f"bucket thresholds must satisfy 0 < medium_min < high_min; found "
-                f"medium_min={self.medium_min}, high_min={self.high_min}"
-            )
-
-    def expr(self, column: str = "frequency") -> pl.Expr:
-        f = pl.col(column)
-        return (
-            pl.when(f >= self.high_min)
-            .then(pl.lit("high"))
-            .when(f >= self.medium_min)
-            .then(pl.lit("medium"))
-            .otherwise(pl.lit("low"))
-            .alias("bucket")
-        )
+from gbltr.buckets import BucketSpec
 
 
 def query_frequency(impressions: pl.DataFrame | None, query_ids: pl.Series) -> pl.DataFrame:

@@ -58,7 +58,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from gbltr.data.frequency import BUCKETS, BucketSpec
+from gbltr.buckets import BUCKETS, DEFAULT_HIGH_MIN, DEFAULT_MEDIUM_MIN, BucketSpec
 from gbltr.data.store import SearchDataset, write_dataset
 from gbltr.errors import ConfigError, DataError
 from gbltr.progress import progress
@@ -102,8 +102,8 @@ class WorldParams:
     test_queries_per_bucket: int = 100
     valid_queries_per_bucket: int = 50
     min_train_queries_per_bucket: int = 20
-    high_min: int = 100
-    medium_min: int = 10
+    high_min: int = DEFAULT_HIGH_MIN
+    medium_min: int = DEFAULT_MEDIUM_MIN
 
     def __post_init__(self):
         checks = [

@@ -17,10 +17,8 @@ from collections.abc import Sequence
 
 import polars as pl
 
+from gbltr.buckets import BUCKETS as BUCKET_ORDER, OVERALL
 from gbltr.errors import SchemaError
-
-OVERALL = "overall"
-BUCKET_ORDER = ("high", "medium", "low")
 
 
 def view_order(buckets) -> list[str]:

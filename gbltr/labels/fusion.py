@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from gbltr.buckets import BUCKETS
 from gbltr.errors import ConfigError, unknown_choice
 
 FUSION_METHODS = ("famol", "schedule")
@@ -45,7 +46,7 @@ def _constant(freq, params, ctx):
 
 
 def _bucket(freq, params, ctx):
-    for b in ("high", "medium", "low"):
+    for b in BUCKETS:
         _check("bucket", params, b, lambda v: 0 <= v <= 1, "a number in [0, 1]")
     hi, med = ctx["high_min"], ctx["medium_min"]
     return np.where(freq >= hi, params["high"], np.where(freq >= med, params["medium"], params["low"])).astype(float)

@@ -30,12 +30,13 @@ from pathlib import Path
 
 import numpy as np
 
+from gbltr.buckets import BUCKETS
+from gbltr.config import FUSED_SOURCES
 from gbltr.errors import ConfigError, unknown_choice
 from gbltr.labels.fusion import default_gain
 
 log = logging.getLogger("gbltr")
 
-SOURCES = ("click", "llm")
 
 
 @dataclass(frozen=True)
@@ -46,11 +47,11 @@ class Stage:
     early_stopping: int = 0
 
     def __post_init__(self):
-        if self.source not in SOURCES:
-            raise unknown_choice("stage source", self.source, SOURCES)
+        if self.source not in FUSED_SOURCES:
+            raise unknown_choice("stage source", self.source, FUSED_SOURCES)
         if self.rounds < 1:
             raise ConfigError(f"stage rounds={self.rounds}; expected >= 1")
-        allowed = {"all", "high", "medium", "low"}
+        allowed = {"all", *BUCKETS}
         bad = [q for q in self.queries if q not in allowed]
         if bad or not self.queries:
             raise ConfigError(f"stage queries={list(self.queries)}; expected 'all' or buckets from {sorted(allowed - {'all'})}")

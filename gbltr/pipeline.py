@@ -1,0 +1,188 @@
+"""The data pipeline: dataset -> query statistics -> splits -> features -> labels -> ranking datasets.
+
+:func:`prepare` does everything up to the ranking datasets once, so that ``fit``, experiments
+and ablations train many models on the same prepared data.
+
+Evaluation protocols (``protocol``):
+
+``held_out`` (default)
+    Validation and test queries contribute no training labels: click and LLM labels come from
+    training queries only.
+``log_covered``
+    As in a production log: every query, test queries included, has click and LLM training
+    labels. Human labels are still used only for validation (early stopping) and test.
+
+Query frequency (the ``query`` feature group and the buckets) is the query's session count in
+the whole log. It is a popularity counter observable at serving time; the clicks of held-out
+queries are never read.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from gbltr.config import LABEL_SOURCES_OF, FitConfig
+from gbltr.data.frequency import query_stats
+from gbltr.data.store import SearchDataset, read_dataset
+from gbltr.errors import DataError
+from gbltr.labels.clicks import ClickLabels, click_labels, zero_click_report
+from gbltr.train.dataset import RankingDataset
+
+log = logging.getLogger("gbltr")
+
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("GBLTR_CACHE", Path.home() / ".cache" / "gbltr"))
+
+
+def builtin_world(params) -> Path:
+    """The built-in simulated world for ``params``, generated on first use and cached."""
+    from gbltr.data.simulate import write_world
+
+    key = hashlib.sha1(json.dumps(params.to_json(), sort_keys=True).encode()).hexdigest()[:12]
+    folder = cache_dir() / "worlds" / f"world-{key}"
+    if not (folder / "dataset.json").exists():
+        log.info("simulating the built-in world into %s", folder)
+        tmp = folder.with_name(folder.name + ".tmp")
+        write_world(params, tmp)
+        tmp.rename(folder)
+    return folder
+
+
+def load_llm_labels(path: str | Path) -> pl.DataFrame:
+    """An LLM label set: the Parquet written by ``gbltr annotate`` (null labels dropped and
+    logged, :func:`gbltr.labels.llm.load_llm_labels`) or a TREC qrels file."""
+    from gbltr.data.qrels import read_qrels
+    from gbltr.labels.llm import load_llm_labels as load_parquet
+
+    p = Path(path)
+    if p.suffix == ".parquet":
+        return load_parquet(p)
+    if not p.exists():
+        raise DataError(f"LLM labels file {str(p)!r} not found; expected Parquet from 'gbltr annotate' or TREC qrels")
+    return read_qrels(p, source="llm")
+
+
+@dataclass
+class Prepared:
+    """Everything one configuration's models train and evaluate on."""
+
+    config: FitConfig
+    dataset_path: str
+    stats: pl.DataFrame
+    feature_names: tuple[str, ...]
+    feature_groups: dict[str, tuple[str, ...]]
+    train: RankingDataset
+    valid: RankingDataset
+    test: RankingDataset
+    info: dict = field(default_factory=dict)
+
+
+def _splits(ds: SearchDataset, stats: pl.DataFrame, seed: int) -> pl.DataFrame:
+    """query_id, split. Uses the queries' split column, else a seeded 70/15/15 split per bucket."""
+    if "split" in ds.queries.columns and ds.queries["split"].null_count() == 0:
+        return ds.queries.select("query_id", "split")
+    log.warning("queries have no complete 'split' column: drawing a seeded 70/15/15 split per bucket")
+    rng = np.random.default_rng(seed)
+    parts = []
+    for bucket in stats.partition_by("bucket"):
+        ids = bucket["query_id"].sort().to_numpy()
+        ids = ids[rng.permutation(ids.size)]
+        n_test = int(round(0.15 * ids.size))
+        n_valid = int(round(0.15 * ids.size))
+        split = np.array(["test"] * n_test + ["valid"] * n_valid + ["train"] * (ids.size - n_test - n_valid))
+        parts.append(pl.DataFrame({"query_id": ids, "split": split}))
+    return pl.concat(parts)
+
+
+def _llm_labels(ds: SearchDataset, cfg: FitConfig) -> pl.DataFrame:
+    if cfg.llm_labels:
+        return load_llm_labels(cfg.llm_labels)
+    if "llm" not in ds.labels:
+        raise DataError(
+            f"--labels {cfg.labels} needs LLM labels: the dataset has no 'llm' label set "
+            f"(found {sorted(ds.labels) or 'none'}); pass --llm-labels FILE (Parquet or qrels) "
+            "or run 'gbltr annotate'"
+        )
+    return ds.labels["llm"].filter(pl.col("label").is_not_null())
+
+
+def prepare(cfg: FitConfig) -> Prepared:
+    """Load data, compute features and labels, and build the train/valid/test ranking datasets."""
+    from gbltr.features.build import build_features
+
+    t0 = time.perf_counter()
+    path = cfg.data or str(builtin_world(cfg.world))
+    ds = read_dataset(path)
+    spec = cfg.buckets.spec()
+    stats = query_stats(ds.impressions, ds.queries["query_id"], spec)
+    splits = _splits(ds, stats, cfg.seed)
+    ids = {s: splits.filter(pl.col("split") == s)["query_id"] for s in ("train", "valid", "test")}
+    for s in ("valid", "test"):
+        if ids[s].len() == 0:
+            raise DataError(f"no {s} queries; expected some queries with split={s!r} and human labels")
+    if "human" not in ds.labels:
+        raise DataError(
+            f"model selection and evaluation need human labels on valid/test queries; dataset "
+            f"{path} has label sets {sorted(ds.labels) or 'none'}"
+        )
+    train_ids = ids["train"] if cfg.protocol == "held_out" else ds.queries["query_id"]
+    feats = build_features(
+        ds.queries, ds.documents, ds.candidates.select("query_id", "doc_id"),
+        stats.select("query_id", "frequency"), params=_feature_params(cfg),
+    )
+    if cfg.features.drop_groups:
+        feats = feats.select_groups(drop=cfg.features.drop_groups)
+    names = feats.features
+    labels: dict[str, pl.DataFrame] = {}
+    info: dict = {"dataset": path, "protocol": cfg.protocol}
+    sources = LABEL_SOURCES_OF[cfg.labels]
+    if "click" in sources:
+        cl: ClickLabels = click_labels(ds.impressions, ds.candidates, train_ids, cfg.click)
+        labels["click"] = cl.frame
+        info["click_model"] = cfg.click.model
+        if cl.propensities is not None:
+            info["propensities"] = [round(float(x), 4) for x in cl.propensities]
+        info["no_gradient_click_queries"] = zero_click_report(cl.frame, stats)
+    if "llm" in sources:
+        labels["llm"] = _llm_labels(ds, cfg).join(pl.DataFrame({"query_id": train_ids}), on="query_id", how="semi")
+    frame = feats.frame
+    train = RankingDataset.build(frame, names, ds.candidates, train_ids, labels, stats, where="training queries")
+    human = {"human": ds.labels["human"]}
+    valid = RankingDataset.build(frame, names, ds.candidates, ids["valid"], human, stats,
+                                 require_labels="human", where="validation queries")
+    test = RankingDataset.build(frame, names, ds.candidates, ids["test"], human, stats,
+                                require_labels="human", where="test queries")
+    info["n_train_queries"] = _per_bucket(train)
+    info["n_labelled_train_queries"] = {src: _per_bucket(train.labelled_by(src)) for src in labels}
+    info["n_valid_queries"] = _per_bucket(valid)
+    info["n_test_queries"] = _per_bucket(test)
+    info["train_rows"] = train.n_rows
+    info["notes"] = {"train": train.notes, "valid": valid.notes, "test": test.notes}
+    info["prepare_seconds"] = round(time.perf_counter() - t0, 2)
+    groups = {g: feats.features_in(g) for g in feats.catalogue.selectors}
+    return Prepared(cfg, path, stats, names, groups, train, valid, test, info)
+
+
+def _feature_params(cfg: FitConfig):
+    from gbltr.features.text import TextParams
+
+    f = cfg.features
+    return TextParams(k1=f.bm25_k1, b=f.bm25_b, mu=f.lm_mu, jm_lambda=f.lm_lambda)
+
+
+def _per_bucket(ds: RankingDataset) -> dict[str, int]:
+    if ds.bucket is None:
+        return {"all": ds.n_queries}
+    b, c = np.unique(ds.bucket, return_counts=True)
+    return {str(k): int(v) for k, v in zip(b, c)}
