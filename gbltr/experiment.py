@@ -28,12 +28,13 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-import numpy as np
 import polars as pl
 
 from gbltr.buckets import VIEWS
 from gbltr.config import FitConfig
 from gbltr.errors import ConfigError, unknown_choice
+from gbltr.evaluate.significance import paired_by_view
+from gbltr.evaluate.views import long_views
 from gbltr.progress import progress
 
 ALWAYS = ("fused:constant", "fused:famol-no-query-features")
@@ -90,9 +91,9 @@ class ExperimentResult:
             for setup in s["setups"]:
                 r = s["results"][bucket][setup]
                 test = r.get("vs_best")
-                d = "" if test is None else f"{test['delta']:+.4f}"
-                tp = "" if test is None else f"{test['t_p']:.3g}"
-                rp = "" if test is None else f"{test['rand_p']:.3g}"
+                d = "" if test is None else test["status"] if test["delta"] is None else f"{test['delta']:+.4f}"
+                tp = "" if test is None or test["t_p"] is None else f"{test['t_p']:.3g}"
+                rp = "" if test is None or test["rand_p"] is None else f"{test['rand_p']:.3g}"
                 lines.append(f"| {setup} | {r['mean']:.4f} ± {r['std']:.4f} | {d} | {tp} | {rp} |")
             lines.append("")
         return "\n".join(lines)
@@ -116,13 +117,7 @@ def run_experiment(cfg: FitConfig, setups, seeds, out: str | Path | None = None,
             prep = prepare(base)
             for name in setups:
                 run_cfg = setup_config(name, replace(base, fusion=cfg.fusion))
-                p = prep
-                drop = DROPS.get(name, ())
-                if drop:
-                    names = [f for g in drop for f in prep.feature_groups.get(g, ())]
-                    p = replace(prep, train=prep.train.without_features(names),
-                                valid=prep.valid.without_features(names), test=prep.test.without_features(names),
-                                feature_names=tuple(f for f in prep.feature_names if f not in names))
+                p = prep.without_groups([g for g in DROPS.get(name, ()) if g in prep.feature_groups])
                 model = train_model(p, run_cfg, seed=seed)
                 pq = evaluate(p, model).with_columns(setup=pl.lit(name), seed=pl.lit(seed))
                 frames.append(pq)
@@ -136,10 +131,6 @@ def run_experiment(cfg: FitConfig, setups, seeds, out: str | Path | None = None,
 
 
 def summarise_experiment(per_query: pl.DataFrame, setups, seeds, *, metric: str, n_permutations: int = 10_000) -> dict:
-    from gbltr.evaluate.significance import paired_test
-
-    from gbltr.evaluate.views import long_views
-
     long = long_views(per_query)
     long = long.filter(pl.col(metric).is_not_nan())
     buckets = [b for b in VIEWS if b in set(long["view"].to_list())]
@@ -154,43 +145,18 @@ def summarise_experiment(per_query: pl.DataFrame, setups, seeds, *, metric: str,
             res[s] = {"mean": float(vals.mean()), "std": float(vals.std(ddof=1)) if vals.size > 1 else 0.0,
                       "per_seed": [float(v) for v in vals]}
         singles = [s for s in SINGLE if s in res]
-        best = max(singles, key=lambda s: res[s]["mean"]) if singles else setups[0]
-        best_single[b] = best
-        ref = long.filter((pl.col("view") == b) & (pl.col("setup") == best)).select("seed", "query_id", metric)
-        for s in setups:
-            if s == best:
-                continue
-            other = long.filter((pl.col("view") == b) & (pl.col("setup") == s)).select("seed", "query_id", metric)
-            j = ref.join(other, on=["seed", "query_id"], suffix="_b")
-            t = paired_test(j[metric].to_numpy(), j[f"{metric}_b"].to_numpy(), n_permutations=n_permutations)
-            res[s]["vs_best"] = t.to_dict()
+        best_single[b] = max(singles, key=lambda s: res[s]["mean"]) if singles else setups[0]
         results[b] = res
+    for t in paired_by_view(per_query, system="setup", baseline=best_single, metric=metric, keys=("seed", "query_id"),
+                            systems=list(setups), n_permutations=n_permutations):
+        if t.view in results:
+            results[t.view][t.system]["vs_best"] = t.to_dict()
     return {"setups": list(setups), "seeds": list(seeds), "metric": metric, "buckets": buckets,
             "best_single": best_single, "results": results}
 
 
-def plot_experiment(result: ExperimentResult, ax=None):
-    from gbltr.plots import new_axes
-
-    s = result.summary
-    ax = ax if ax is not None else new_axes((8.5, 4.2))
-    n = len(s["setups"])
-    width = 0.8 / n
-    x = np.arange(len(s["buckets"]))
-    for i, setup in enumerate(s["setups"]):
-        means = [s["results"][b][setup]["mean"] for b in s["buckets"]]
-        stds = [s["results"][b][setup]["std"] for b in s["buckets"]]
-        ax.bar(x + (i - (n - 1) / 2) * width, means, width, yerr=stds, capsize=2, label=setup)
-    ax.set_xticks(x, s["buckets"])
-    ax.set_ylabel(f"{result.metric} (mean ± std over seeds)")
-    lo = min(s["results"][b][st]["mean"] for b in s["buckets"] for st in s["setups"])
-    ax.set_ylim(max(0.0, lo - 0.08), None)
-    ax.legend(fontsize=7, ncol=2)
-    ax.set_title(f"{len(s['seeds'])} seeds per setup", fontsize=9)
-    return ax
-
-
 def write_experiment(result: ExperimentResult, out: str | Path) -> Path:
     from gbltr.evaluate.report import write_outputs
+    from gbltr.plots import plot_experiment
 
     return write_outputs(out, "experiment", result.per_query, result.summary, result.to_markdown(), plot_experiment(result))

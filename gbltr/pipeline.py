@@ -24,7 +24,7 @@ import json
 import logging
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -33,7 +33,7 @@ import polars as pl
 from gbltr.config import LABEL_SOURCES_OF, FitConfig
 from gbltr.data.frequency import query_stats
 from gbltr.data.store import SearchDataset, read_dataset
-from gbltr.errors import DataError
+from gbltr.errors import ConfigError, DataError, unknown_choice
 from gbltr.labels.clicks import ClickLabels, click_labels, zero_click_report
 from gbltr.train.dataset import RankingDataset
 
@@ -87,6 +87,26 @@ class Prepared:
     test: RankingDataset
     info: dict = field(default_factory=dict)
 
+    def without_features(self, names) -> "Prepared":
+        """The same prepared data without the feature columns ``names`` (ablation; the rows,
+        labels and groups are shared, nothing is rebuilt). Removing every feature is an error."""
+        drop = set(names)
+        kept = tuple(f for f in self.feature_names if f not in drop)
+        if not kept:
+            raise ConfigError(
+                f"removing {sorted(drop)} leaves no feature; expected at least one of {list(self.feature_names)} "
+                "to remain (remove fewer groups)"
+            )
+        return replace(self, train=self.train.without_features(drop), valid=self.valid.without_features(drop),
+                       test=self.test.without_features(drop), feature_names=kept)
+
+    def without_groups(self, groups) -> "Prepared":
+        """:meth:`without_features` for feature groups or subgroups named in :attr:`feature_groups`."""
+        for g in groups:
+            if g not in self.feature_groups:
+                raise unknown_choice("feature group", g, self.feature_groups)
+        return self.without_features([f for g in groups for f in self.feature_groups[g]])
+
 
 def _splits(ds: SearchDataset, stats: pl.DataFrame, seed: int) -> pl.DataFrame:
     """query_id, split. Uses the queries' split column, else a seeded 70/15/15 split per bucket."""
@@ -119,8 +139,6 @@ def _llm_labels(ds: SearchDataset, cfg: FitConfig) -> pl.DataFrame:
 
 def prepare(cfg: FitConfig) -> Prepared:
     """Load data, compute features and labels, and build the train/valid/test ranking datasets."""
-    from gbltr.features.build import build_features
-
     t0 = time.perf_counter()
     path = cfg.data or str(builtin_world(cfg.world))
     ds = read_dataset(path)
@@ -137,12 +155,7 @@ def prepare(cfg: FitConfig) -> Prepared:
             f"{path} has label sets {sorted(ds.labels) or 'none'}"
         )
     train_ids = ids["train"] if cfg.protocol == "held_out" else ds.queries["query_id"]
-    feats = build_features(
-        ds.queries, ds.documents, ds.candidates.select("query_id", "doc_id"),
-        stats.select("query_id", "frequency"), params=_feature_params(cfg),
-    )
-    if cfg.features.drop_groups:
-        feats = feats.select_groups(drop=cfg.features.drop_groups)
+    feats = pair_features(cfg, ds, stats, ds.candidates.select("query_id", "doc_id"))
     names = feats.features
     labels: dict[str, pl.DataFrame] = {}
     info: dict = {"dataset": path, "protocol": cfg.protocol}
@@ -172,6 +185,20 @@ def prepare(cfg: FitConfig) -> Prepared:
     info["prepare_seconds"] = round(time.perf_counter() - t0, 2)
     groups = {g: feats.features_in(g) for g in feats.catalogue.selectors}
     return Prepared(cfg, path, stats, names, groups, train, valid, test, info)
+
+
+def pair_features(cfg: FitConfig, ds: SearchDataset, stats: pl.DataFrame, pairs: pl.DataFrame):
+    """The :class:`~gbltr.features.build.FeatureTable` of ``pairs`` (query_id, doc_id), built as
+    :func:`prepare` builds the candidates' features (same parameters, query statistics and
+    dropped groups). Pairs need not be candidates: the true-negative analysis featurises
+    (query, document from another query) pairs through here."""
+    from gbltr.features.build import build_features
+
+    feats = build_features(ds.queries, ds.documents, pairs, stats.select("query_id", "frequency"),
+                           params=_feature_params(cfg))
+    if cfg.features.drop_groups:
+        feats = feats.select_groups(drop=cfg.features.drop_groups)
+    return feats
 
 
 def _feature_params(cfg: FitConfig):

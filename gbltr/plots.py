@@ -29,7 +29,7 @@ def plot_bucket_bars(comparison, metric: str | None = None, ax=None):
     """
     import numpy as np
 
-    from gbltr.evaluate.compare import stars
+    from gbltr.evaluate.significance import stars
 
     if metric is not None and metric != comparison.metric:
         raise ConfigError(
@@ -108,4 +108,210 @@ def plot_weight_function(prep, path=None, ax=None):
     ax.legend(fontsize=8, loc="center right")
     if path is not None:
         ax.figure.savefig(path, dpi=110, bbox_inches="tight")
+    return ax
+
+
+def _panels(n: int, size=(4.2, 3.4), ncols: int | None = None):
+    """``n`` Axes on one Agg-backed Figure (for report files; notebooks pass their own ``ax``)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    ncols = ncols or n
+    nrows = -(-n // ncols)
+    fig = Figure(figsize=(size[0] * ncols, size[1] * nrows))
+    FigureCanvasAgg(fig)
+    return [fig.add_subplot(nrows, ncols, i + 1) for i in range(n)]
+
+
+def heatmap(matrix, rows, cols, ax=None, *, text=None, cmap="RdBu", center: float | None = 0.0, label: str = ""):
+    """A heatmap of ``matrix`` [len(rows), len(cols)] (NaN = no value, drawn grey) with cell
+    ``text`` (same shape; default: the values to 3 decimals). ``center``: the value at the middle
+    of a diverging colour map (None: the data range). Returns the Axes."""
+    import numpy as np
+
+    m = np.asarray(matrix, dtype=float)
+    ax = ax if ax is not None else new_axes((1.6 + 1.3 * len(cols), 0.9 + 0.42 * len(rows)))
+    finite = m[np.isfinite(m)]
+    if center is not None:
+        span = float(np.abs(finite - center).max()) if finite.size else 1.0
+        span = span or 1.0
+        vmin, vmax = center - span, center + span
+    else:
+        vmin, vmax = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+    import matplotlib
+
+    cm = matplotlib.colormaps[cmap].copy()
+    cm.set_bad("#d9d9d9")
+    im = ax.imshow(np.ma.masked_invalid(m), cmap=cm, vmin=vmin, vmax=vmax, aspect="auto")
+    for i in range(m.shape[0]):
+        for j in range(m.shape[1]):
+            t = text[i][j] if text is not None else ("n/a" if not np.isfinite(m[i, j]) else f"{m[i, j]:.3f}")
+            ax.text(j, i, t, ha="center", va="center", fontsize=7)
+    ax.set_xticks(range(len(cols)), cols)
+    ax.set_yticks(range(len(rows)), rows)
+    ax.figure.colorbar(im, ax=ax, label=label, fraction=0.046, pad=0.04)
+    return ax
+
+
+def plot_ablation_heatmap(result, ax=None):
+    """Δ metric when a group is removed: rows (label source, group), columns views (overall and
+    buckets); cells carry the Δ and randomisation-test stars, or ``n/a`` where a view has too few
+    queries for a test. ``result``: a :class:`gbltr.analysis.ablation.AblationResult`."""
+    from gbltr.evaluate.significance import stars
+
+    views = result.views
+    rows, matrix, text = [], [], []
+    for lab in result.labels:
+        for g in result.groups:
+            rows.append(f"{lab}: -{g}")
+            tests = [result.delta(lab, g, v) for v in views]
+            matrix.append([t.delta if t.ok else float("nan") for t in tests])
+            text.append([f"{t.delta:+.3f}{stars(t.rand_p)}" if t.ok else "n/a" for t in tests])
+    ax = heatmap(matrix, rows, views, ax, text=text, label=f"Δ {result.metric} when the group is removed")
+    ax.set_title(f"Feature-group ablation: Δ {result.metric} (label source × group × bucket)", fontsize=9)
+    return ax
+
+
+def plot_shap_shares(result, ax=None, *, within: bool = False):
+    """TreeSHAP share per (label source, group) and view (``within``: within-query centred)."""
+    col = "shap_share_within" if within else "shap_share"
+    sg = {(r["labels"], r["group"], r["view"]): r[col] for r in result.shap_groups().iter_rows(named=True)}
+    views = result.views
+    keys = list(dict.fromkeys((lab, g) for lab, g, _ in sg))
+    matrix = [[sg.get((lab, g, v), float("nan")) for v in views] for lab, g in keys]
+    ax = heatmap(matrix, [f"{lab}: {g}" for lab, g in keys], views, ax, cmap="viridis", center=None,
+                 text=[[f"{x:.0%}" for x in row] for row in matrix], label="share of mean |SHAP|")
+    ax.set_title("TreeSHAP share by group" + (" (within-query)" if within else ""), fontsize=9)
+    return ax
+
+
+def plot_permutation(result, ax=None):
+    """Δ nDCG@k when each group's columns are permuted, per (label source, group) and view."""
+    from gbltr.evaluate.significance import stars
+
+    views = result.views
+    rows, matrix, text = [], [], []
+    for lab, p in result.permutation.items():
+        for g in dict.fromkeys(t.system for t in p.tests):
+            tests = [next(t for t in p.tests if t.system == g and t.view == v) for v in views]
+            rows.append(f"{lab}: {g}")
+            matrix.append([t.delta if t.ok else float("nan") for t in tests])
+            text.append([f"{t.delta:+.3f}{stars(t.rand_p)}" if t.ok else "n/a" for t in tests])
+    k = next(iter(result.permutation.values())).k if result.permutation else 10
+    ax = heatmap(matrix, rows, views, ax, text=text, label=f"Δ nDCG@{k} when permuted")
+    ax.set_title("Permutation importance", fontsize=9)
+    return ax
+
+
+def plot_attribution(result):
+    """The attribution figure of the report: TreeSHAP shares and permutation importance side by
+    side; returns the first Axes (its ``figure`` holds both)."""
+    n = (result.shap is not None) + bool(result.permutation)
+    axes = _panels(max(n, 1), size=(6.5, 0.9 + 0.42 * len(result.labels) * 3))
+    i = 0
+    if result.shap is not None:
+        plot_shap_shares(result, ax=axes[i])
+        i += 1
+    if result.permutation:
+        plot_permutation(result, ax=axes[i])
+    axes[0].figure.tight_layout()
+    return axes[0]
+
+
+def plot_true_negatives(tn, ax=None, *, top: int = 10):
+    """Share of test queries with a true negative in the top ``top``, per label source and view.
+    ``tn``: a :class:`gbltr.analysis.true_negatives.TrueNegatives`. Without ``ax`` one panel per
+    depth (1, 3, 10) is drawn and the first returned."""
+    import numpy as np
+
+    from gbltr.analysis.true_negatives import TOPS
+
+    if ax is None:
+        axes = _panels(len(TOPS), size=(4.0, 3.2))
+        for a, t in zip(axes, TOPS):
+            plot_true_negatives(tn, ax=a, top=t)
+        axes[0].figure.tight_layout()
+        return axes[0]
+    s = tn.summary
+    labels = list(dict.fromkeys(s["labels"].to_list()))
+    views = list(dict.fromkeys(s["view"].to_list()))
+    x = np.arange(len(views))
+    width = 0.8 / max(1, len(labels))
+    for i, lab in enumerate(labels):
+        part = s.filter(s["labels"] == lab)
+        vals = dict(zip(part["view"].to_list(), part[f"reach@{top}"].to_list()))
+        ax.bar(x - 0.4 + width * (i + 0.5), [vals.get(v, np.nan) for v in views], width, label=lab)
+    ax.set_xticks(x, views)
+    ax.set_ylim(0, 1)
+    ax.set_ylabel(f"queries with a true negative in the top {top}")
+    ax.set_title(f"{tn.k} true negatives per list: reach top {top}", fontsize=9)
+    ax.legend(fontsize=7)
+    return ax
+
+
+def plot_label_distributions(ld, ax=None, *, view: str = "overall"):
+    """Share of labelled pairs per grade and source in one view. ``ld``: a
+    :class:`gbltr.analysis.label_distributions.LabelDistributions`. Without ``ax`` one panel per
+    view plus a kappa heatmap is drawn and the first returned."""
+    import numpy as np
+
+    h = ld.histograms
+    if ax is None:
+        views = list(dict.fromkeys(h["view"].to_list()))
+        axes = _panels(len(views) + 1, size=(3.8, 3.2), ncols=min(3, len(views) + 1))
+        for a, v in zip(axes, views):
+            plot_label_distributions(ld, ax=a, view=v)
+        plot_agreement(ld, ax=axes[-1])
+        axes[0].figure.tight_layout()
+        return axes[0]
+    part = h.filter(h["view"] == view)
+    sources = list(dict.fromkeys(part["source"].to_list()))
+    grades = sorted(set(h["grade"].to_list()))
+    x = np.arange(len(grades))
+    width = 0.8 / max(1, len(sources))
+    for i, src in enumerate(sources):
+        p = part.filter(part["source"] == src)
+        share = dict(zip(p["grade"].to_list(), p["share"].to_list()))
+        ax.bar(x - 0.4 + width * (i + 0.5), [share.get(g, 0.0) for g in grades], width, label=src)
+    ax.set_xticks(x, [str(g) for g in grades])
+    ax.set_xlabel("grade")
+    ax.set_ylabel("share of labelled pairs")
+    ax.set_title(f"label grades: {view}", fontsize=9)
+    ax.legend(fontsize=7)
+    return ax
+
+
+def plot_agreement(ld, ax=None):
+    """Cohen's kappa per pair of label sources (rows) and view (columns); ``n/a`` where a view
+    has too few shared pairs."""
+    kt = ld.kappa_table()
+    pairs = list(dict.fromkeys(kt["pair"].to_list()))
+    views = list(dict.fromkeys(kt["view"].to_list()))
+    val = {(r["pair"], r["view"]): r["kappa"] for r in kt.iter_rows(named=True)}
+    matrix = [[float("nan") if val.get((p, v)) is None else val[(p, v)] for v in views] for p in pairs]
+    ax = heatmap(matrix, pairs, views, ax, cmap="viridis", center=None, label="Cohen's kappa")
+    ax.set_title("agreement on shared pairs", fontsize=9)
+    return ax
+
+
+def plot_experiment(result, ax=None):
+    """Each setup's mean (± std over seeds) per view. ``result``: a
+    :class:`gbltr.experiment.ExperimentResult`."""
+    import numpy as np
+
+    s = result.summary
+    ax = ax if ax is not None else new_axes((8.5, 4.2))
+    n = len(s["setups"])
+    width = 0.8 / n
+    x = np.arange(len(s["buckets"]))
+    for i, setup in enumerate(s["setups"]):
+        means = [s["results"][b][setup]["mean"] for b in s["buckets"]]
+        stds = [s["results"][b][setup]["std"] for b in s["buckets"]]
+        ax.bar(x + (i - (n - 1) / 2) * width, means, width, yerr=stds, capsize=2, label=setup)
+    ax.set_xticks(x, s["buckets"])
+    ax.set_ylabel(f"{result.metric} (mean ± std over seeds)")
+    lo = min(s["results"][b][st]["mean"] for b in s["buckets"] for st in s["setups"])
+    ax.set_ylim(max(0.0, lo - 0.08), None)
+    ax.legend(fontsize=7, ncol=2)
+    ax.set_title(f"{len(s['seeds'])} seeds per setup", fontsize=9)
     return ax

@@ -1,4 +1,5 @@
-"""``gbltr ablation``: retrain without each feature group and report per bucket."""
+"""``gbltr ablation``: retrain without each feature group; attribution, true negatives and label
+distributions beside it, in one report folder."""
 
 from __future__ import annotations
 
@@ -18,14 +19,26 @@ from gbltr.config import BACKENDS, dotted, load_config
 @click.option("--config", "config_file", type=click.Path(dir_okay=False))
 @click.option("--out", required=True, type=click.Path(file_okay=False))
 @click.option("--metric", default="ndcg@10", show_default=True)
-def ablation(labels, groups, data, backend, config_file, out, metric):
-    """Feature-group ablation: retrain without each feature group and report."""
-    from gbltr.ablation import run_ablation
+@click.option("--attribution/--no-attribution", default=True, show_default=True,
+              help="TreeSHAP shares and permutation importance of the full models")
+@click.option("--permutation-repeats", default=3, show_default=True, type=click.IntRange(min=0),
+              help="seeded permutations per group (0: no permutation importance)")
+@click.option("--true-negatives", "true_negatives", default=0, show_default=True, type=click.IntRange(min=0),
+              help="add K documents from other queries (label 0) to each test list and report how high they rank")
+@click.option("--label-stats/--no-label-stats", default=True, show_default=True,
+              help="grade histograms and pairwise kappa of human, click and LLM labels per bucket")
+def ablation(labels, groups, data, backend, config_file, out, metric, attribution, permutation_repeats,
+             true_negatives, label_stats):
+    """Feature-group ablation with attribution, true negatives and label distributions."""
+    from gbltr.analysis.ablation import run_ablation
 
     cfg = load_config(config_file, dotted({"data": data, "train.backend": backend}))
     result = run_ablation(cfg, [x.strip() for x in labels.split(",") if x.strip()],
-                          [x.strip() for x in groups.split(",") if x.strip()], out, metric=metric)
+                          [x.strip() for x in groups.split(",") if x.strip()], out, metric=metric,
+                          attribution=attribution, permutation_repeats=permutation_repeats,
+                          true_negatives_k=true_negatives, label_stats=label_stats)
     click.echo(result.to_markdown())
-    click.echo(f"wrote {out}/ablation.md, ablation.json, ablation.png, per_query.parquet")
-    click.echo("RESULT " + json.dumps({lab: {g: round(v["overall"][g]["delta"], 4) for g in result.summary["groups"]}
-                                       for lab, v in result.summary["results"].items()}))
+    click.echo(f"wrote {out}/ablation.md, ablation.json, ablation.png, per_query.parquet and the analysis figures")
+    click.echo("RESULT " + json.dumps({lab: {g: None if result.delta(lab, g, "overall").delta is None
+                                             else round(result.delta(lab, g, "overall").delta, 4)
+                                             for g in result.groups} for lab in result.labels}))

@@ -26,18 +26,11 @@ import numpy as np
 import polars as pl
 
 from gbltr.errors import ConfigError, DataError, SchemaError
-from gbltr.evaluate.significance import DEFAULT_PERMUTATIONS, paired_test
+from gbltr.evaluate.significance import DEFAULT_PERMUTATIONS, paired_by_view, stars
 from gbltr.evaluate.views import long_views, view_order
 
 REPORT_FILE = "report.json"
 PER_QUERY_FILE = "per_query.parquet"
-
-
-def stars(p: float | None) -> str:
-    """Significance marks: ``***`` p < 0.001, ``**`` p < 0.01, ``*`` p < 0.05, else ``""``."""
-    if p is None or not math.isfinite(p):
-        return ""
-    return "***" if p < 0.001 else "**" if p < 0.01 else "*" if p < 0.05 else ""
 
 
 @dataclass(frozen=True)
@@ -289,30 +282,32 @@ def compare_runs(
     _check_same_queries(runs, base, metric)
 
     cols = ["query_id"] + (["bucket"] if "bucket" in base.per_query.columns else [])
-    wide = base.per_query.select(cols)
-    for i, run in enumerate(runs):
-        wide = wide.join(
-            run.per_query.select("query_id", pl.col(metric).cast(pl.Float64).fill_null(float("nan")).alias(f"_r{i}")),
+    frames = [
+        base.per_query.select(cols).join(
+            run.per_query.select("query_id", pl.col(metric).cast(pl.Float64).fill_null(float("nan"))),
             on="query_id",
-        )
-    long = long_views(wide, bucket_col="bucket")
-    b_idx = runs.index(base)
+        ).with_columns(pl.lit(run.name).alias("_run"))
+        for run in runs
+    ]
+    per_query = pl.concat(frames, how="vertical_relaxed")
+    tests = {(t.view, t.system): t for t in paired_by_view(
+        per_query, system="_run", baseline=base.name, metric=metric, n_permutations=n_permutations, seed=seed)}
+    long = long_views(per_query, bucket_col="bucket")
     results: list[BucketResult] = []
     for view in view_order(long["view"].unique().to_list()):
         part = long.filter(pl.col("view") == view)
-        base_vals = part[f"_r{b_idx}"].to_numpy()
-        for i, run in enumerate(runs):
-            vals = part[f"_r{i}"].to_numpy()
+        for run in runs:
+            vals = part.filter(pl.col("_run") == run.name)[metric].to_numpy()
             mean, lo, hi = _mean_ci(vals)
             extra: dict = {}
-            if i != b_idx and np.isfinite(vals).any() and (np.isfinite(vals) & np.isfinite(base_vals)).any():
-                t = paired_test(base_vals, vals, n_permutations=n_permutations, seed=seed)
-                extra = {"delta": t.delta, "t_p": _clean(t.t_p), "rand_p": t.rand_p, "n_paired": t.n}
+            t = tests.get((view, run.name))
+            if t is not None and t.ok:
+                extra = {"delta": t.delta, "t_p": t.t_p, "rand_p": t.rand_p, "n_paired": t.n}
             results.append(
                 BucketResult(
                     bucket=view,
                     run=run.name,
-                    n_queries=int(part.height),
+                    n_queries=int(vals.size),
                     n_no_relevant=int((~np.isfinite(vals)).sum()),
                     mean=mean,
                     ci_low=lo,

@@ -97,12 +97,16 @@ def write_run(folder, prep, model, per_query: pl.DataFrame, *, name=None, train_
     return out
 
 
-def write_outputs(out, stem: str, per_query: pl.DataFrame, summary: dict, markdown: str, ax) -> Path:
-    """The files of a multi-run report (experiment, ablation): STEM.json, STEM.md, STEM.png, per_query.parquet."""
+def write_outputs(out, stem: str, per_query: pl.DataFrame, summary: dict, markdown: str, ax,
+                  extra_figures: dict | None = None) -> Path:
+    """The files of a multi-run report (experiment, ablation): STEM.json, STEM.md, STEM.png, per_query.parquet,
+    and NAME.png for each NAME -> Axes of ``extra_figures``."""
     folder = Path(out)
     folder.mkdir(parents=True, exist_ok=True)
     per_query.write_parquet(folder / "per_query.parquet")
     (folder / f"{stem}.json").write_text(json.dumps(summary, indent=2))
     (folder / f"{stem}.md").write_text(markdown)
     ax.figure.savefig(folder / f"{stem}.png", dpi=110, bbox_inches="tight")
+    for name, extra in (extra_figures or {}).items():
+        extra.figure.savefig(folder / f"{name}.png", dpi=110, bbox_inches="tight")
     return folder

@@ -13,18 +13,32 @@ counts the observed pattern and is never 0.
 Only queries where both values are finite enter (NaN = no relevant document, see
 :mod:`gbltr.evaluate.metrics`); :func:`paired_test_frames` first joins two per-query frames on
 the query_ids both have.
+
+:func:`paired_by_view` is the one paired comparison per view (overall and each frequency
+bucket) that ``compare``, ``experiment`` and ``ablation`` share: a long per-query frame with a
+column naming the system goes in, typed :class:`ViewTest` results come out. A view with fewer
+than ``min_queries`` paired queries gets no test and says so (``status``), never a NaN.
+
+The randomisation test is checked against ``scipy.stats.permutation_test(permutation_type=
+"samples")`` (which swaps each query's pair of values, i.e. flips the sign of its difference):
+the exact p-values are equal, and ``benchmarks/bench_significance.py`` measures the speed of
+both side by side.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 
 import numpy as np
 import polars as pl
 
 from gbltr.errors import DataError, SchemaError
+from gbltr.evaluate.views import long_views, view_order
 
 DEFAULT_PERMUTATIONS = 10_000
+MIN_PAIRED_QUERIES = 2
+"""Fewest paired queries a view needs for a test (the paired t-test needs two differences)."""
 _CHUNK_CELLS = 4_000_000  # sign-matrix cells per chunk (~32 MB of float64)
 
 
@@ -146,3 +160,107 @@ def paired_test_frames(
         n_permutations=n_permutations,
         seed=seed,
     )
+
+
+def stars(p: float | None) -> str:
+    """Significance marks: ``***`` p < 0.001, ``**`` p < 0.01, ``*`` p < 0.05, else ``""``."""
+    if p is None or not math.isfinite(p):
+        return ""
+    return "***" if p < 0.001 else "**" if p < 0.01 else "*" if p < 0.05 else ""
+
+
+@dataclass(frozen=True)
+class ViewTest:
+    """System ``system`` against ``baseline`` in one view (overall / high / medium / low).
+
+    ``n`` counts the queries where both have a finite value. With ``n >= min_queries``
+    ``status`` is ``"ok"`` and ``test`` holds the :class:`PairedTest`; otherwise ``status``
+    says why there is no test and ``test`` is None.
+    """
+
+    view: str
+    baseline: str
+    system: str
+    n: int
+    status: str
+    test: PairedTest | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.test is not None
+
+    @property
+    def delta(self) -> float | None:
+        return None if self.test is None else self.test.delta
+
+    @property
+    def rand_p(self) -> float | None:
+        return None if self.test is None else self.test.rand_p
+
+    @property
+    def t_p(self) -> float | None:
+        if self.test is None or not math.isfinite(self.test.t_p):
+            return None
+        return self.test.t_p
+
+    def cell(self, spec: str = "+.4f") -> str:
+        """A table cell: ``+0.0123 (p 0.004)**``, or the reason there is no test."""
+        if self.test is None:
+            return self.status
+        return f"{format(self.test.delta, spec)} (p {self.test.rand_p:.3g}){stars(self.test.rand_p)}"
+
+    def to_dict(self) -> dict:
+        return {"view": self.view, "baseline": self.baseline, "system": self.system, "n": self.n,
+                "status": self.status, "mean_a": None if self.test is None else self.test.mean_a,
+                "mean_b": None if self.test is None else self.test.mean_b,
+                "delta": self.delta, "t_p": self.t_p, "rand_p": self.rand_p}
+
+
+def paired_by_view(
+    per_query: pl.DataFrame,
+    *,
+    system: str,
+    baseline: str | dict[str, str],
+    metric: str = "ndcg@10",
+    keys: tuple[str, ...] = ("query_id",),
+    systems=None,
+    bucket_col: str = "bucket",
+    n_permutations: int = DEFAULT_PERMUTATIONS,
+    seed: int = 0,
+    min_queries: int = MIN_PAIRED_QUERIES,
+) -> list[ViewTest]:
+    """Each system against the baseline in every view, paired by ``keys``.
+
+    ``per_query``: one row per (system, keys...) with columns ``system`` (String), ``keys``,
+    ``metric`` (Float64, NaN = no relevant document) and optionally ``bucket_col``; views are
+    :func:`gbltr.evaluate.views.long_views`. ``baseline``: a system name, or view -> name (the
+    experiment's best single source differs per bucket). ``systems``: which to test (default:
+    every system but the baseline, in first-seen order). Returns views in
+    :func:`~gbltr.evaluate.views.view_order`, systems in order within each view.
+    """
+    missing = [c for c in (system, metric, *keys) if c not in per_query.columns]
+    if missing:
+        raise SchemaError(f"paired_by_view: missing column(s) {missing}; found {per_query.columns}")
+    names = list(dict.fromkeys(per_query[system].to_list()))
+    frame = per_query.with_columns(pl.col(metric).cast(pl.Float64).fill_null(float("nan")))
+    long = long_views(frame, bucket_col=bucket_col)
+    out: list[ViewTest] = []
+    for view in view_order(long["view"].unique().to_list()):
+        part = long.filter(pl.col("view") == view)
+        base = baseline if isinstance(baseline, str) else baseline[view]
+        if base not in names:
+            raise DataError(f"paired_by_view: baseline {base!r} has no rows; systems found: {names}")
+        ref = part.filter(pl.col(system) == base).select(*keys, pl.col(metric).alias("_a"))
+        for name in (systems if systems is not None else names):
+            if name == base:
+                continue
+            other = part.filter(pl.col(system) == name).select(*keys, pl.col(metric).alias("_b"))
+            j = ref.join(other, on=list(keys), how="inner")
+            a, b = j["_a"].to_numpy(), j["_b"].to_numpy()
+            n = int((np.isfinite(a) & np.isfinite(b)).sum())
+            if n < min_queries:
+                out.append(ViewTest(view, base, name, n, f"too few queries (n={n} < {min_queries})"))
+                continue
+            t = paired_test(a, b, n_permutations=n_permutations, seed=seed)
+            out.append(ViewTest(view, base, name, n, "ok", t))
+    return out

@@ -30,6 +30,19 @@ class FittedRanker:
         dm = xgb.DMatrix(X, feature_names=list(self.feature_names) or None)
         return np.asarray(self.booster.predict(dm, iteration_range=(0, self.best_iteration), output_margin=True), dtype=np.float64)
 
+    def contributions(self, X: np.ndarray) -> np.ndarray:
+        """TreeSHAP contributions (Lundberg et al. 2020) of the kept rounds, from the backend:
+        [n_rows, n_features + 1], the last column the expected value; each row sums to
+        :meth:`predict` of that row (LightGBM ``pred_contrib``, XGBoost ``pred_contribs``)."""
+        if self.backend == "lightgbm":
+            out = self.booster.predict(X, num_iteration=self.best_iteration, pred_contrib=True)
+            return np.asarray(out, dtype=np.float64)
+        import xgboost as xgb
+
+        dm = xgb.DMatrix(X, feature_names=list(self.feature_names) or None)
+        out = self.booster.predict(dm, iteration_range=(0, self.best_iteration), pred_contribs=True)
+        return np.asarray(out, dtype=np.float64)
+
     def kept_booster(self):
         """The native booster cut at ``best_iteration`` (to continue boosting from, or to ship)."""
         if self.backend == "lightgbm":
