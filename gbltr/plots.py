@@ -140,13 +140,13 @@ def heatmap(matrix, rows, cols, ax=None, *, text=None, cmap="RdBu", center: floa
         vmin, vmax = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
     import matplotlib
 
-    cm = matplotlib.colormaps[cmap].copy()
-    cm.set_bad("#d9d9d9")
+    cm = matplotlib.colormaps[cmap].with_extremes(bad="#d9d9d9")
     im = ax.imshow(np.ma.masked_invalid(m), cmap=cm, vmin=vmin, vmax=vmax, aspect="auto")
     for i in range(m.shape[0]):
         for j in range(m.shape[1]):
             t = text[i][j] if text is not None else ("n/a" if not np.isfinite(m[i, j]) else f"{m[i, j]:.3f}")
-            ax.text(j, i, t, ha="center", va="center", fontsize=7)
+            dark = np.isfinite(m[i, j]) and abs(m[i, j] - (vmin + vmax) / 2) > 0.35 * (vmax - vmin)
+            ax.text(j, i, t, ha="center", va="center", fontsize=7, color="white" if dark and center is not None else "black")
     ax.set_xticks(range(len(cols)), cols)
     ax.set_yticks(range(len(rows)), rows)
     ax.figure.colorbar(im, ax=ax, label=label, fraction=0.046, pad=0.04)

@@ -34,6 +34,7 @@ from gbltr.errors import ConfigError, unknown_choice
 from gbltr.evaluate.significance import ViewTest, paired_by_view
 from gbltr.evaluate.views import long_views, view_order
 from gbltr.experiment import setup_config
+from gbltr.features.build import drop_choices
 from gbltr.pipeline import prepare
 from gbltr.progress import progress
 from gbltr.train.fit import evaluate, train_model
@@ -254,6 +255,10 @@ def run_ablation(cfg: FitConfig, labels=("click", "llm", "fused"), groups=("docu
                           f"groups={list(groups)}")
     if permutation_repeats < 0 or true_negatives_k < 0:
         raise ConfigError("permutation repeats and --true-negatives must be >= 0")
+    known = drop_choices()
+    for g in groups:  # before any work: the catalogue's names (prepare checks again on the data)
+        if g not in known:
+            raise unknown_choice("feature group", g, known)
     clock = _Clock()
     base = replace(cfg, labels="fused", fusion=replace(cfg.fusion, explicit=True))
     with clock("prepare"):

@@ -120,9 +120,9 @@ class TrueNegatives:
     seed: int
 
 
-def true_negatives(prep: Prepared, models: dict[str, FittedRanker], k: int, *, ds: SearchDataset,
-                   seed: int = 0, metric_k: int = 10, n_permutations: int = 2000) -> TrueNegatives:
-    """Add ``k`` true negatives to each test list of ``prep`` and rank them with each model."""
+def negative_features(prep: Prepared, ds: SearchDataset, k: int, seed: int) -> pl.DataFrame:
+    """The drawn negatives of the test queries with their features: query_id, doc_id, then
+    ``prep.feature_names``; ``k`` rows per query in ``prep.test.query_ids`` order."""
     test = prep.test
     pairs = draw_negatives(ds, test.query_ids, k, seed)
     feats = pair_features(prep.config, ds, prep.stats, pairs)
@@ -130,10 +130,17 @@ def true_negatives(prep: Prepared, models: dict[str, FittedRanker], k: int, *, d
     if missing:
         raise DataError(f"true negatives: features {missing} of the prepared data were not computed for the new pairs")
     order = pl.DataFrame({"query_id": test.query_ids.astype(str)}).with_row_index("_q")
-    neg = pairs.with_row_index("_i").join(order, on="query_id").sort("_q", "_i")
-    neg = neg.join(feats.frame, on=["query_id", "doc_id"], how="left").sort("_q", "_i")
+    neg = pairs.with_row_index("_i").join(order, on="query_id").join(feats.frame, on=["query_id", "doc_id"], how="left")
+    return neg.sort("_q", "_i").select("query_id", "doc_id", *prep.feature_names)
+
+
+def true_negatives(prep: Prepared, models: dict[str, FittedRanker], k: int, *, ds: SearchDataset,
+                   seed: int = 0, metric_k: int = 10, n_permutations: int = 2000) -> TrueNegatives:
+    """Add ``k`` true negatives to each test list of ``prep`` and rank them with each model."""
+    test = prep.test
+    neg = negative_features(prep, ds, k, seed)
     enlarged, is_neg = enlarge(test, neg.select(prep.feature_names).to_numpy().astype(test.X.dtype), k)
-    frames, rows, tests = [], [], {}
+    frames, tests = [], {}
     for lab, model in models.items():
         features = model.feature_names or prep.feature_names
         cols = [prep.feature_names.index(f) for f in features]

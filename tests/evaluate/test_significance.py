@@ -11,7 +11,7 @@ import pytest
 from scipy import stats
 
 from gbltr.errors import DataError
-from gbltr.evaluate.significance import paired_test, paired_test_frames, randomisation_p
+from gbltr.evaluate.significance import paired_by_view, paired_test, paired_test_frames, randomisation_p, stars
 
 
 def _exact(d) -> float:
@@ -69,3 +69,72 @@ def test_frames_use_shared_queries():
     assert r.n == 2 and r.mean_a == pytest.approx(0.25) and r.mean_b == pytest.approx(0.35)
     with pytest.raises(DataError, match="no query"):
         paired_test([np.nan], [0.5])
+
+
+# --- against scipy.stats.permutation_test and the shared paired comparison per view -------------
+
+
+def _scipy_p(d, n_resamples, seed=0):
+    """scipy's paired permutation test (permutation_type='samples' swaps each query's pair,
+    i.e. flips the sign of its difference); two-sided on the mean difference."""
+    d = np.asarray(d, dtype=float)
+    res = stats.permutation_test((d, np.zeros_like(d)), lambda x, y, axis: np.mean(x - y, axis=axis),
+                                 permutation_type="samples", n_resamples=n_resamples, vectorized=True,
+                                 alternative="two-sided", random_state=seed)
+    return res.pvalue
+
+
+@pytest.mark.parametrize("n", [3, 6, 9, 12])
+def test_exact_p_equals_scipy_permutation_test(n):
+    rng = np.random.default_rng(n)
+    d = rng.normal(0.03, 0.1, size=n)
+    # 2^n <= 10000: both enumerate every sign pattern, so the p-values are equal
+    assert randomisation_p(d, n_permutations=10_000) == pytest.approx(_scipy_p(d, 10_000), rel=1e-12)
+
+
+def test_sampled_p_agrees_with_scipy_within_monte_carlo_error():
+    rng = np.random.default_rng(7)
+    d = rng.normal(0.02, 0.15, size=60)
+    ours = randomisation_p(d, n_permutations=20_000, seed=2)
+    theirs = _scipy_p(d, 20_000, seed=5)
+    assert 0.01 < theirs < 0.99
+    assert abs(ours - theirs) < 5 * math.sqrt(2 * theirs * (1 - theirs) / 20_000)
+
+
+def _long(values: dict[str, list[float]], buckets: list[str]) -> pl.DataFrame:
+    return pl.concat([pl.DataFrame({"system": s, "query_id": [f"q{i}" for i in range(len(v))], "bucket": buckets,
+                                    "ndcg@10": v}) for s, v in values.items()])
+
+
+def test_paired_by_view_matches_paired_test_and_reports_too_few_queries():
+    rng = np.random.default_rng(0)
+    buckets = ["high"] * 20 + ["medium"] * 20 + ["low"] * 1
+    a = rng.random(41)
+    b = np.clip(a + rng.normal(0.05, 0.05, 41), 0, 1)
+    b[3] = np.nan  # no relevant document: dropped from the pairs
+    tests = paired_by_view(_long({"a": list(a), "b": list(b)}, buckets), system="system", baseline="a",
+                           n_permutations=500)
+    by_view = {t.view: t for t in tests}
+    assert list(by_view) == ["overall", "high", "medium", "low"]
+    ref = paired_test(a[:20], b[:20], n_permutations=500)
+    assert by_view["high"].test == ref and by_view["high"].n == 19
+    assert by_view["overall"].n == 40
+    low = by_view["low"]
+    assert not low.ok and low.n == 1 and low.delta is None and "too few queries (n=1 < 2)" == low.status
+    assert low.cell() == low.status  # a table shows the reason, never NaN
+
+
+def test_paired_by_view_takes_a_baseline_per_view():
+    buckets = ["high"] * 4 + ["low"] * 4
+    vals = {"x": [0.5] * 8, "y": [0.6] * 4 + [0.4] * 4, "z": [0.1] * 8}
+    tests = paired_by_view(_long(vals, buckets), system="system", baseline={"overall": "x", "high": "y", "low": "x"},
+                           n_permutations=100)
+    got = {(t.view, t.system): round(t.delta, 6) for t in tests}
+    assert got == {("overall", "y"): 0.0, ("overall", "z"): -0.4, ("high", "x"): -0.1, ("high", "z"): -0.5,
+                   ("low", "y"): -0.1, ("low", "z"): -0.4}
+    with pytest.raises(DataError, match="baseline 'w' has no rows"):
+        paired_by_view(_long(vals, buckets), system="system", baseline="w")
+
+
+def test_stars():
+    assert [stars(p) for p in (0.0005, 0.005, 0.02, 0.2, None, float("nan"))] == ["***", "**", "*", "", "", ""]

@@ -1,0 +1,69 @@
+"""The figures draw the numbers of the typed results (checked on the Axes' data, not on files)."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import numpy as np
+import polars as pl
+import pytest
+
+from gbltr import plots
+from gbltr.analysis.ablation import FULL, AblationResult
+from gbltr.analysis.label_distributions import LabelDistributions
+from gbltr.evaluate.significance import paired_by_view
+
+pytest.importorskip("matplotlib")
+
+
+@pytest.fixture
+def result():
+    rng = np.random.default_rng(0)
+    buckets = ["high"] * 12 + ["medium"] * 12 + ["low"]  # one low query: too few for a test
+    frames = []
+    for lab, shift in (("click", 0.1), ("llm", 0.02)):
+        base = rng.random(25)
+        for dropped, d in ((FULL, 0.0), ("document", -shift), ("query_document", -0.05)):
+            frames.append(pl.DataFrame({"labels": lab, "dropped": dropped, "query_id": [f"q{i}" for i in range(25)],
+                                        "bucket": buckets, "ndcg@10": base + d + rng.normal(0, 0.01, 25)}))
+    pq = pl.concat(frames)
+    deltas = {lab: tuple(paired_by_view(pq.filter(pl.col("labels") == lab), system="dropped", baseline=FULL,
+                                        n_permutations=200)) for lab in ("click", "llm")}
+    return AblationResult(("click", "llm"), ("document", "query_document"), "ndcg@10", pq, deltas, {})
+
+
+def test_heatmap_cells_are_the_deltas(result):
+    ax = plots.plot_ablation_heatmap(result)
+    shown = ax.images[0].get_array()
+    assert shown.shape == (4, 4)  # (label, group) x (overall, high, medium, low)
+    for i, (lab, g) in enumerate([(lab, g) for lab in result.labels for g in result.groups]):
+        for j, view in enumerate(["overall", "high", "medium", "low"]):
+            t = result.delta(lab, g, view)
+            if view == "low":
+                assert not t.ok and shown.mask[i, j]  # grey, no NaN-coloured cell
+            else:
+                assert shown[i, j] == pytest.approx(t.delta)
+    texts = [t.get_text() for t in ax.texts]
+    assert texts.count("n/a") == 4
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["click: -document", "click: -query_document",
+                                                            "llm: -document", "llm: -query_document"]
+    table = result.delta_table()
+    assert table.filter(pl.col("view") == "low")["delta"].null_count() == 4
+    assert not table["delta"].is_nan().any()
+
+
+def test_true_negative_bars_are_the_reach_shares():
+    summary = pl.DataFrame({"labels": ["click", "click", "llm", "llm"], "view": ["overall", "high"] * 2,
+                            "n_queries": [4, 2, 4, 2], "reach@1": [0.5, 0.0, 0.0, 0.0],
+                            "reach@3": [0.5, 0.5, 0.25, 0.0], "reach@10": [0.75, 1.0, 0.25, 0.5],
+                            "negatives_in_top10": [1.0, 1.5, 0.25, 0.5]})
+    tn = SimpleNamespace(summary=summary, k=5)
+    ax = plots.plot_true_negatives(tn, ax=plots.new_axes(), top=10)
+    assert [p.get_height() for p in ax.patches] == [0.75, 1.0, 0.25, 0.5]
+
+
+def test_label_distribution_bars_are_the_shares():
+    h = pl.DataFrame({"source": ["human", "human", "llm", "llm"], "view": ["overall"] * 4, "grade": [0, 1, 0, 1],
+                      "count": [3, 1, 1, 1], "share": [0.75, 0.25, 0.5, 0.5]})
+    ax = plots.plot_label_distributions(LabelDistributions(h, ()), ax=plots.new_axes(), view="overall")
+    assert [p.get_height() for p in ax.patches] == [0.75, 0.25, 0.5, 0.5]
