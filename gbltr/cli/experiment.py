@@ -22,10 +22,14 @@ from gbltr.config import BACKENDS, dotted, load_config
 @click.option("--control", is_flag=True, help="built-in control world (intent independent of frequency)")
 def experiment(setups, seeds, data, backend, config_file, out, metric, control):
     """Run several label setups over several seeds and report per bucket."""
+    from gbltr.evaluate.report import check_run_folder
     from gbltr.experiment import run_experiment
+    from gbltr.validate import check_metric
 
     overrides = dotted({"data": data, "train.backend": backend, "world.intent_coupling": 0.0 if control else None})
     cfg = load_config(config_file, overrides)
+    check_metric(metric, cfg.eval.ks)  # before any model is trained
+    check_run_folder(out, overwrite=True, marker="experiment.json")
     result = run_experiment(cfg, [s.strip() for s in setups.split(",") if s.strip()], list(range(seeds)), out,
                             metric=metric)
     click.echo(result.to_markdown())
