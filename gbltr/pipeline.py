@@ -166,6 +166,7 @@ def prepare(cfg: FitConfig) -> Prepared:
     labels: dict[str, pl.DataFrame] = {}
     info: dict = {"dataset": path, "protocol": cfg.protocol}
     sources = LABEL_SOURCES_OF[cfg.labels]
+    label_counts: dict[str, int] = {}
     if "click" in sources:
         cl: ClickLabels = click_labels(ds.impressions, ds.candidates, train_ids, cfg.click)
         labels["click"] = cl.frame
@@ -173,6 +174,9 @@ def prepare(cfg: FitConfig) -> Prepared:
         if cl.propensities is not None:
             info["propensities"] = [round(float(x), 4) for x in cl.propensities]
         info["no_gradient_click_queries"] = zero_click_report(cl.frame, stats)
+        if "impressions" in cl.frame.columns:
+            fate = "dropped" if cfg.click.unshown == "drop" else "labelled_0"
+            label_counts[f"click_candidates_never_shown_{fate}"] = int((cl.frame["impressions"] == 0).sum())
     llm_rows, llm_nulls = None, 0
     if "llm" in sources:
         llm_all, llm_nulls = _llm_labels(ds, cfg)
@@ -193,8 +197,8 @@ def prepare(cfg: FitConfig) -> Prepared:
     info["notes"] = {"train": train.notes, "valid": valid.notes, "test": test.notes}
     dropped = check_prepared(cfg, train, valid, test, sources, split_given=split_given,
                              llm_rows=llm_rows, llm_nulls=llm_nulls)
-    info["dropped"] = dropped
-    report(summarise(cfg, path, train, valid, test, sources, dropped), dropped)
+    info["dropped"] = {**label_counts, **dropped}
+    report(summarise(cfg, path, train, valid, test, sources, dropped), info["dropped"])
     info["prepare_seconds"] = round(time.perf_counter() - t0, 2)
     groups = {g: feats.features_in(g) for g in feats.catalogue.selectors}
     return Prepared(cfg, path, stats, names, groups, train, valid, test, info)

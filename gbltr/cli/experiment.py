@@ -13,7 +13,7 @@ from gbltr.config import BACKENDS, dotted, load_config
 @click.option("--setups", default="click,llm,fused:schedule,fused:famol", show_default=True,
               help="comma-separated setups (see gbltr.experiment); fused:constant and "
                    "fused:famol-no-query-features are always added")
-@click.option("--seeds", default=5, show_default=True, type=int, help="number of seeds (0..N-1)")
+@click.option("--seeds", default=5, show_default=True, type=click.IntRange(min=1), help="number of seeds (0..N-1)")
 @click.option("--data", type=click.Path(file_okay=False), help="dataset folder (default: the built-in world, one per seed)")
 @click.option("--backend", type=click.Choice(sorted(BACKENDS)))
 @click.option("--config", "config_file", type=click.Path(dir_okay=False))

@@ -158,3 +158,22 @@ def test_dropped_counts_in_report_and_on_stderr(world, tmp_path, capsys, caplog)
     assert "llm_label_rows_null=2" in caplog.text
     assert "training on" in caplog.text and "testing on" in caplog.text
     assert report["dataset_fingerprint"]["sha1"]
+
+
+def test_exit_code_and_one_line_error_from_the_command(world, tmp_path):
+    """The real command (a subprocess): exit 2, one `error:` line, no traceback, no run folder."""
+    import os
+    import subprocess
+    import sys
+
+    path = _llm_file(world, tmp_path, lambda f: f.with_columns(pl.col("query_id") + " "))
+    out = tmp_path / "run"
+    proc = subprocess.run(
+        [sys.executable, "-m", "gbltr.cli", "fit", "--data", str(world), "--labels", "fused", "--llm-labels", str(path),
+         "--out", str(out)], capture_output=True, text=True, timeout=300,
+        env={**os.environ, "GBLTR_CACHE": str(tmp_path / "cache")})
+    assert proc.returncode == 2, proc.stderr
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "--labels fused: none of the" in errors[0]
+    assert "Traceback" not in proc.stderr
+    assert not out.exists() and list(tmp_path.glob(".run*")) == []
