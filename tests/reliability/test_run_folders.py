@@ -81,7 +81,7 @@ def test_a_run_failing_while_writing_leaves_the_old_folder_whole(first_run, worl
     real = report.build_report
 
     def crash_after_report(*a, **k):
-        r = real(*a, **k)
+        real(*a, **k)
         raise KeyboardInterrupt  # as if killed half-way through writing
     monkeypatch.setattr(report, "build_report", crash_after_report)
     with pytest.raises(KeyboardInterrupt):
@@ -99,6 +99,14 @@ def test_two_fits_to_one_folder_one_fails_clearly(world, tmp_path):
     assert not (out / "report.json").exists()  # the holder's (empty) run, not the refused one
 
 
+def _twice_at_once(fn):
+    threads = [threading.Thread(target=fn) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+
 def test_two_concurrent_fits_in_threads(world, tmp_path):
     out = tmp_path / "run"
     errors, done = [], []
@@ -109,11 +117,7 @@ def test_two_concurrent_fits_in_threads(world, tmp_path):
         except ConfigError as exc:
             errors.append(str(exc))
 
-    threads = [threading.Thread(target=one) for _ in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    _twice_at_once(one)
     assert len(done) == 1 and len(errors) == 1, (done, errors)
     assert "being written by another gbltr process" in errors[0] or "already exists" in errors[0]
     assert (out / "report.json").exists() and _siblings(out) == []
@@ -159,11 +163,7 @@ def test_first_use_fits_racing_to_simulate_the_builtin_world(tmp_path, monkeypat
         except Exception as exc:  # noqa: BLE001 - the test reports any failure
             errors.append(repr(exc))
 
-    threads = [threading.Thread(target=one) for _ in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    _twice_at_once(one)
     assert errors == [] and len(results) == 2 and results[0] == results[1]
     worlds = sorted(p.name for p in (tmp_path / "cache" / "worlds").iterdir())
     assert worlds == [results[0].name]  # no temporary folder left

@@ -67,6 +67,12 @@ def _test_ids(world, n):
     return q.filter(pl.col("split") == "test")["query_id"].sort().head(n).to_list()
 
 
+def _set_on_query(world, table, column, query_id, value):
+    """Set ``column`` to ``value`` on the rows of one query of ``table``."""
+    edit_table(world, table, lambda f: f.with_columns(
+        pl.when(pl.col("query_id") == query_id).then(value).otherwise(pl.col(column)).alias(column)))
+
+
 def test_test_queries_losing_their_human_labels_are_refused(world_copy):
     """Human labels whose ids match no candidate of a test query used to shrink the test set
     silently (75 -> 45 queries). With a given split, a test query without human labels is refused."""
@@ -81,8 +87,7 @@ def test_test_queries_losing_their_human_labels_are_refused(world_copy):
 def test_one_null_in_split_is_refused_naming_the_row(world_copy):
     """It used to redraw the whole split (test set 75 -> 18 queries) with one warning."""
     q = _test_ids(world_copy, 1)[0]
-    edit_table(world_copy, "queries", lambda f: f.with_columns(
-        pl.when(pl.col("query_id") == q).then(None).otherwise(pl.col("split")).alias("split")))
+    _set_on_query(world_copy, "queries", "split", q, None)
     with pytest.raises(DataError, match=rf"1 of \d+ queries have no split \(null\), e.g. query_id \['{q}'\]; expected "
                                         r"train/valid/test on every query, or no 'split' column at all"):
         prepare(_cfg(world_copy))
@@ -126,9 +131,7 @@ def test_feature_overflow_refused_before_training(world_copy):
 
 @pytest.mark.parametrize("label", [100.0, 2000.0])
 def test_human_label_out_of_range_refused_before_training(world_copy, label):
-    q = _test_ids(world_copy, 1)[0]
-    edit_table(world_copy, "labels/human", lambda f: f.with_columns(
-        pl.when(pl.col("query_id") == q).then(label).otherwise(pl.col("label")).alias("label")))
+    _set_on_query(world_copy, "labels/human", "label", _test_ids(world_copy, 1)[0], label)
     with pytest.raises(Exception, match=rf"human labels for test queries: \d+ label\(s\) that are not finite or above 30, "
                                         rf"e.g. {label}"):
         prepare(_cfg(world_copy))
