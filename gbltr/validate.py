@@ -126,6 +126,7 @@ def check_prepared(cfg, train, valid, test, sources, *, split_given: bool, llm_r
         part = train.labelled_by(source)
         n_lab = part.n_queries
         dropped[f"train_queries_without_{source}_labels"] = train.n_queries - n_lab
+        dropped[f"train_rows_without_{source}_label"] = int(np.isnan(train.labels[source]).sum())
         if n_lab == 0:
             hint = ""
             if source == "llm" and llm_rows is not None:
