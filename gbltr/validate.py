@@ -192,7 +192,7 @@ def report(summary: str, dropped: dict[str, int]) -> None:
     shown = {k: v for k, v in dropped.items()
              if v and k not in flat and not k.endswith(("_label_rows", "_label_rows_used"))}
     if shown:
-        log.warning("left out: %s", ", ".join(f"{k}={v}" for k, v in sorted(shown.items())))
+        log.warning("left out or defaulted: %s", ", ".join(f"{k}={v}" for k, v in sorted(shown.items())))
     if flat:
         log.info("no ranking signal (all labels of the query equal): %s",
                  ", ".join(f"{k}={v}" for k, v in sorted(flat.items())))

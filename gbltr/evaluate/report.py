@@ -225,7 +225,7 @@ def report_markdown(report: dict) -> str:
         lines.append(f"Training queries with {source} labels: " + json.dumps(counts))
     dropped = {k: v for k, v in report.get("dropped", {}).items() if v}
     if dropped:
-        lines += ["", "Counted by the validation pass (rows and queries left out; gbltr.validate):", ""]
+        lines += ["", "Counted by the validation pass (rows and queries left out or defaulted; gbltr.validate):", ""]
         lines += [f"- {k}: {v}" for k, v in sorted(dropped.items())]
     fp = report.get("dataset_fingerprint")
     if fp:
