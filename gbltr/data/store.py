@@ -136,9 +136,9 @@ def _check_references(ds: SearchDataset) -> None:
             if unknown.height:
                 rows = frame.join(unknown, on=col, how="semi").height
                 raise SchemaError(
-                    f"{name}: {rows} row(s) with {unknown.height} {col}(s) not in the {table} table, "
-                    f"e.g. {unknown[col].head(3).to_list()}; expected every {col} to be defined "
-                    "(look for stray spaces or typos in the ids)"
+                    f"{name}: {unknown.height} {col}(s) not in the {table} table, e.g. {unknown[col][0]!r} "
+                    f"({rows} row(s)); expected every {col} to be defined (look for stray spaces or typos "
+                    "in the ids)"
                 )
     imp = ds.impressions
     if imp is not None and imp.height:
