@@ -143,6 +143,8 @@ def run_folder(folder, *, overwrite: bool = False, marker: str = "report.json"):
     except ConfigError:
         lock.unlink(missing_ok=True)
         raise
+    for leftover in (*parent.glob(f".{out.name}.tmp-*"), *parent.glob(f".{out.name}.old-*")):
+        shutil.rmtree(leftover, ignore_errors=True)  # of runs that were killed: a live run holds the lock
     tmp = parent / f".{out.name}.tmp-{uuid.uuid4().hex[:8]}"
     try:
         try:

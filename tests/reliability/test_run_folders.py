@@ -124,8 +124,11 @@ def test_two_concurrent_fits_in_threads(world, tmp_path):
 
 
 def test_stale_lock_of_a_dead_process_is_taken_over(world, tmp_path):
+    """A run killed outright (SIGKILL) leaves its lock and temporary folder: the next run cleans up."""
     out = tmp_path / "run"
     (tmp_path / ".run.lock").write_text("999999999\n")
+    (tmp_path / ".run.tmp-deadbeef").mkdir()
+    (tmp_path / ".run.tmp-deadbeef" / "report.json").write_text("{}")
     assert fit(_cfg(world), out) == out and _siblings(out) == []
 
 
