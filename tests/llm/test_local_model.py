@@ -46,7 +46,7 @@ def _data(shared_data, name, tmp_path):
 def test_each_strategy_on_real_data_with_agreement(local_url, shared_data, tmp_path, dataset):
     pairs, qrels = _data(shared_data, dataset, tmp_path)
     human = read_qrels(qrels)
-    client = ClientConfig(model=LOCAL_MODEL_NAME, base_url=local_url, max_tokens=64, concurrency=1, timeout=120, sdk_retries=0, outer_retries=1, backoff=0.01)
+    client = ClientConfig(model=LOCAL_MODEL_NAME, base_url=local_url, max_tokens=64, concurrency=1, timeout=120, retries=0)
     summary = {}
     for name in STRATEGIES:
         cfg = StrategyConfig(strategy=name, window=3, stride=2, doc_tokens=48, max_reask=1)
