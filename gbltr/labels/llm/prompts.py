@@ -66,7 +66,7 @@ def load_prompt(strategy: str, lang: str) -> Prompt:
 def delimit(text: str) -> str:
     """``text`` between ``<passage>`` and ``</passage>`` tags, the delimiters every shipped prompt
     (version 2 and later) names as data-not-instructions. A tag written inside the text is
-    defused (``<passage`` -> ``<_passage``) so a document cannot close its own delimiter."""
+    defused (``</passage`` -> ``</_passage``, ``<passage`` -> ``<_passage``) so a document cannot close its own delimiter."""
     return "<passage>" + _TAG.sub(r"<\1_\2", text) + "</passage>"
 
 
