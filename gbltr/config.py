@@ -69,7 +69,15 @@ class FeatureConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Booster settings shared by both backends (each maps them to its own names)."""
+    """Booster settings. Each backend maps them to its own names (``params_for`` in
+    :mod:`gbltr.train.backends.lightgbm` / ``.xgboost``): learning_rate (``eta``), num_leaves
+    (``max_leaves``, lossguide growth), max_depth (XGBoost only; LightGBM's leaves bound the tree),
+    feature_fraction (``colsample_bytree``), lambda_l2 (``lambda``), truncation_level
+    (``lambdarank_num_pair_per_sample``). ``min_data_in_leaf`` is LightGBM's only: XGBoost's
+    nearest knob, ``min_child_weight``, bounds a leaf's hessian sum, and lambdarank hessians are
+    pair-dependent, so no count maps onto it; :class:`FitConfig` refuses a non-default value with
+    the xgboost backend rather than ignore it.
+    """
 
     backend: str = "lightgbm"
     device: str = "cpu"
@@ -152,6 +160,13 @@ class FitConfig:
             raise ConfigError(
                 f"fusion settings were given with --labels {self.labels}; fusion applies only to "
                 "--labels fused"
+            )
+        default_min_data = TrainConfig.__dataclass_fields__["min_data_in_leaf"].default
+        if self.train.backend == "xgboost" and self.train.min_data_in_leaf != default_min_data:
+            raise ConfigError(
+                f"train.min_data_in_leaf={self.train.min_data_in_leaf} with the xgboost backend; it is a "
+                "LightGBM setting (rows per leaf) that XGBoost has no equivalent for (min_child_weight "
+                f"bounds a hessian sum). Leave it at {default_min_data} or use --backend lightgbm"
             )
 
     def to_json(self) -> dict:

@@ -61,13 +61,7 @@ class LazyGroup(click.Group):
         import importlib
 
         module, attr = target.split(":")
-        try:
-            mod = importlib.import_module(module)
-        except ModuleNotFoundError as exc:  # a command whose module is not written yet
-            if exc.name == module:
-                return None
-            raise
-        return getattr(mod, attr)
+        return getattr(importlib.import_module(module), attr)
 
     def format_commands(self, ctx, formatter):
         rows = [(name, _HELP.get(name, "")) for name in self.list_commands(ctx)]
