@@ -65,6 +65,7 @@ class AblationResult:
     label_distributions: LabelDistributions | None = None
     features: dict[str, list[str]] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
+    weight_choice: dict[str, dict] = field(default_factory=dict)
 
     @property
     def views(self) -> list[str]:
@@ -111,7 +112,8 @@ class AblationResult:
         """The JSON report (ablation.json)."""
         out = {"labels": list(self.labels), "groups": list(self.groups), "metric": self.metric, "views": self.views,
                "features": self.features, "full": self.full_means().to_dicts(),
-               "deltas": self.delta_table().to_dicts(), "gain_share": self.gain_share, "timings": self.timings}
+               "deltas": self.delta_table().to_dicts(), "gain_share": self.gain_share, "timings": self.timings,
+               "weight_choice": self.weight_choice}
         if self.shap is not None:
             out["shap_groups"] = self.shap_groups().to_dicts()
             out["shap_features"] = self.shap.to_dicts()
@@ -148,6 +150,9 @@ class AblationResult:
             lines.append("")
             shares = self.gain_share.get(lab, {})
             lines.append("Split-gain share (kept rounds): " + ", ".join(f"{g} {v:.1%}" for g, v in shares.items()))
+            if lab in self.weight_choice:
+                lines.append(f"FAMOL weights chosen on validation for the full model and kept for the models "
+                             f"without a group: {self.weight_choice[lab]}")
             lines.append("")
         if self.shap is not None:
             lines += ["## TreeSHAP share by group (mean |SHAP|; within-query centred in brackets)", "",
@@ -221,6 +226,19 @@ def _label_config(lab: str, cfg: FitConfig, base: FitConfig) -> FitConfig:
     return replace(base, labels=lab, fusion=replace(base.fusion, explicit=False))
 
 
+def _searched(run_cfg: FitConfig, model, searches: dict, lab: str) -> FitConfig:
+    """After the full model: a FAMOL weight function chosen on validation (``weight_fn = "auto"``,
+    recorded in ``model.info["weight_search"]``) is fixed for the models without a group, so the
+    search runs once per label setup, not once per removed group."""
+    search = getattr(model, "info", {}).get("weight_search")
+    if not search:
+        return run_cfg
+    choice = search["choice"]
+    searches[lab] = {"weight_fn": choice["weight_fn"], "params": choice["params"]}
+    return replace(run_cfg, fusion=replace(run_cfg.fusion, weight_fn=choice["weight_fn"],
+                                           weight_params=dict(choice["params"])))
+
+
 class _Clock:
     def __init__(self):
         self.timings: dict[str, float] = {}
@@ -265,7 +283,7 @@ def run_ablation(cfg: FitConfig, labels=("click", "llm", "fused"), groups=("docu
         prep = prepare(base)
     drops = {g: prep.without_groups([g]) for g in groups}  # unknown names and 'no feature left' fail here
     top = {g: prep.feature_groups[g] for g in TOP_GROUPS if g in prep.feature_groups}
-    frames, gain, shap, perm, models = [], {}, [], {}, {}
+    frames, gain, shap, perm, models, searches = [], {}, [], {}, {}, {}
     with progress(total=len(labels) * (len(groups) + 1), desc="ablation", unit="model") as bar:
         for lab in labels:
             run_cfg = _label_config(lab, cfg, base)
@@ -276,6 +294,7 @@ def run_ablation(cfg: FitConfig, labels=("click", "llm", "fused"), groups=("docu
                 frames.append(evaluate(p, model).with_columns(labels=pl.lit(lab), dropped=pl.lit(dropped)))
                 if dropped == FULL:
                     models[lab] = model
+                    run_cfg = _searched(run_cfg, model, searches, lab)
                     gain[lab] = gain_by_group(model, top)
                     if attribution:
                         with clock("shap"):
@@ -303,7 +322,7 @@ def run_ablation(cfg: FitConfig, labels=("click", "llm", "fused"), groups=("docu
     shap_frame = pl.concat(shap).select("labels", pl.exclude("labels")) if shap else None
     result = AblationResult(labels, groups, metric, per_query, deltas, gain, shap_frame, perm, tn, ld,
                             features={g: list(prep.feature_groups[g]) for g in groups},
-                            timings={k: round(v, 2) for k, v in clock.timings.items()})
+                            timings={k: round(v, 2) for k, v in clock.timings.items()}, weight_choice=searches)
     if out is not None:
         write_ablation(result, out)
     return result
