@@ -28,7 +28,7 @@ import polars as pl
 from gbltr.analysis.attribution import PermutationImportance, gain_by_group, group_shares, permutation_importance, shap_shares
 from gbltr.analysis.label_distributions import LabelDistributions, label_distributions
 from gbltr.analysis.true_negatives import TOPS, TrueNegatives, true_negatives
-from gbltr.config import LABEL_KINDS, FitConfig
+from gbltr.config import LABEL_KINDS, LABEL_SOURCES_OF, FitConfig
 from gbltr.data.store import read_dataset
 from gbltr.errors import ConfigError, unknown_choice
 from gbltr.evaluate.significance import ViewTest, paired_by_view
@@ -279,16 +279,23 @@ def run_ablation(cfg: FitConfig, labels=("click", "llm", "fused"), groups=("docu
             raise unknown_choice("feature group", g, known)
     clock = _Clock()
     base = replace(cfg, labels="fused", fusion=replace(cfg.fusion, explicit=True))
+    fused_sources = set(LABEL_SOURCES_OF["fused"])
     with clock("prepare"):
-        prep = prepare(base)
-    drops = {g: prep.without_groups([g]) for g in groups}  # unknown names and 'no feature left' fail here
+        # click, LLM and fused training share one preparation (both label sources); a label kind
+        # outside them (human training labels) gets its own: same features and test queries
+        shared = prepare(base) if any(set(LABEL_SOURCES_OF[lab]) <= fused_sources for lab in labels) else None
+        own = {lab: prepare(replace(cfg, labels=lab, fusion=replace(cfg.fusion, explicit=False)))
+               for lab in labels if not set(LABEL_SOURCES_OF[lab]) <= fused_sources}
+    preps = {lab: own.get(lab, shared) for lab in labels}
+    prep = preps[labels[0]]
+    drops = {id(p): {g: p.without_groups([g]) for g in groups} for p in {id(p): p for p in preps.values()}.values()}
     top = {g: prep.feature_groups[g] for g in TOP_GROUPS if g in prep.feature_groups}
     frames, gain, shap, perm, models, searches = [], {}, [], {}, {}, {}
     with progress(total=len(labels) * (len(groups) + 1), desc="ablation", unit="model") as bar:
         for lab in labels:
-            run_cfg = _label_config(lab, cfg, base)
+            run_cfg = _label_config(lab, cfg, preps[lab].config)
             for dropped in [FULL, *groups]:
-                p = prep if dropped == FULL else drops[dropped]
+                p = preps[lab] if dropped == FULL else drops[id(preps[lab])][dropped]
                 with clock("train"):
                     model = train_model(p, run_cfg)
                 frames.append(evaluate(p, model).with_columns(labels=pl.lit(lab), dropped=pl.lit(dropped)))
@@ -298,10 +305,10 @@ def run_ablation(cfg: FitConfig, labels=("click", "llm", "fused"), groups=("docu
                     gain[lab] = gain_by_group(model, top)
                     if attribution:
                         with clock("shap"):
-                            shap.append(shap_shares(model, prep.test, top).with_columns(labels=pl.lit(lab)))
+                            shap.append(shap_shares(model, preps[lab].test, top).with_columns(labels=pl.lit(lab)))
                         if permutation_repeats:
                             with clock("permutation"):
-                                perm[lab] = permutation_importance(model, prep.test, top, repeats=permutation_repeats,
+                                perm[lab] = permutation_importance(model, preps[lab].test, top, repeats=permutation_repeats,
                                                                    seed=cfg.seed, n_permutations=n_permutations)
                 bar.update(1)
     per_query = pl.concat(frames, how="vertical_relaxed")
