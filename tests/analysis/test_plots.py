@@ -67,3 +67,25 @@ def test_label_distribution_bars_are_the_shares():
                       "count": [3, 1, 1, 1], "share": [0.75, 0.25, 0.5, 0.5]})
     ax = plots.plot_label_distributions(LabelDistributions(h, ()), ax=plots.new_axes(), view="overall")
     assert [p.get_height() for p in ax.patches] == [0.75, 0.25, 0.5, 0.5]
+
+
+def test_experiment_bars_are_the_means_with_their_std():
+    s = {"setups": ["click", "llm"], "seeds": [0, 1], "buckets": ["overall", "high"],
+         "results": {"overall": {"click": {"mean": 0.7, "std": 0.01}, "llm": {"mean": 0.75, "std": 0.02}},
+                     "high": {"click": {"mean": 0.8, "std": 0.03}, "llm": {"mean": 0.72, "std": 0.0}}}}
+    ax = plots.plot_experiment(SimpleNamespace(summary=s, metric="ndcg@10"))
+    assert [p.get_height() for p in ax.patches] == [0.7, 0.8, 0.75, 0.72]  # click's bars, then llm's
+    assert ax.get_legend().get_texts()[1].get_text() == "llm"
+
+
+def test_comparison_bars_are_the_run_means_with_stars():
+    from gbltr.evaluate.compare import BucketResult, Comparison
+
+    res = (BucketResult("overall", "a", 10, 0, 0.5, 0.45, 0.55),
+           BucketResult("overall", "b", 10, 0, 0.6, 0.56, 0.64, delta=0.1, t_p=0.001, rand_p=0.004, n_paired=10),
+           BucketResult("high", "a", 5, 0, 0.4, 0.3, 0.5),
+           BucketResult("high", "b", 5, 0, None, None, None))
+    ax = plots.plot_bucket_bars(Comparison("ndcg@10", "a", ("a", "b"), res, 100, 0))
+    heights = [p.get_height() for p in ax.patches]
+    assert heights[:3] == [0.5, 0.4, 0.6] and np.isnan(heights[3])  # a's bars, then b's; no mean: no bar
+    assert [t.get_text() for t in ax.texts] == ["**"]  # b overall: rand p 0.004
