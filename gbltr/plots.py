@@ -145,8 +145,11 @@ def heatmap(matrix, rows, cols, ax=None, *, text=None, cmap="RdBu", center: floa
     for i in range(m.shape[0]):
         for j in range(m.shape[1]):
             t = text[i][j] if text is not None else ("n/a" if not np.isfinite(m[i, j]) else f"{m[i, j]:.3f}")
-            dark = np.isfinite(m[i, j]) and abs(m[i, j] - (vmin + vmax) / 2) > 0.35 * (vmax - vmin)
-            ax.text(j, i, t, ha="center", va="center", fontsize=7, color="white" if dark and center is not None else "black")
+            if center is not None:  # diverging: dark at both ends
+                dark = np.isfinite(m[i, j]) and abs(m[i, j] - (vmin + vmax) / 2) > 0.35 * (vmax - vmin)
+            else:  # sequential (viridis): dark at the low end
+                dark = np.isfinite(m[i, j]) and m[i, j] < vmin + 0.5 * (vmax - vmin)
+            ax.text(j, i, t, ha="center", va="center", fontsize=7, color="white" if dark else "black")
     ax.set_xticks(range(len(cols)), cols)
     ax.set_yticks(range(len(rows)), rows)
     ax.figure.colorbar(im, ax=ax, label=label, fraction=0.046, pad=0.04)
