@@ -26,7 +26,7 @@ import click
 from gbltr.config import dotted
 from gbltr.errors import ConfigError
 from gbltr.labels.llm.client import MODES, ClientConfig
-from gbltr.labels.llm.config import AnnotateConfig
+from gbltr.labels.llm.config import AnnotateConfig, load_annotate_config
 from gbltr.labels.llm.local import LOCAL_CLIENT_DEFAULTS
 from gbltr.labels.llm.strategies import LANGUAGE_CHOICES, STRATEGIES, StrategyConfig
 
@@ -104,8 +104,7 @@ def _choice(values):
 @click.option("--progress/--no-progress", default=None, help=_help("progress bar.", "progress"))
 def annotate(config_file, **kw):
     """Label query-document pairs with an LLM (Yu, Bi, Guo et al. 2025)."""
-    from gbltr.labels.llm.config import load_annotate_config
-    from gbltr.labels.llm.run import run_annotate
+    from gbltr.labels.llm.run import run_annotate  # polars and the annotator load when the command runs
 
     kw["scale"] = _scale(kw["scale"])
     sections = {name: section for section in ("strategy", "client") for name in _DEFAULTS[section]}
