@@ -78,7 +78,7 @@ def _choice(values):
 @click.option("--scale", help=_help("graded label scale LO-HI (ListSel is always 0-1).", "strategy.scale"))
 @click.option("--window", type=int, help=_help("documents per call (list strategies).", "strategy.window"))
 @click.option("--stride", type=int, help=_help("ListRank sliding-window stride, 0 < stride <= window.", "strategy.stride"))
-@click.option("--permutations", type=int, help=_help("K orders per list (0 = candidate order, others seeded shuffles).", "strategy.permutations"))
+@click.option("--permutations", type=int, help=_help("K orders per list (the first is the candidate order, the others seeded shuffles).", "strategy.permutations"))
 @click.option("--seed", type=int, help=_help("seed of the permutations.", "strategy.seed"))
 @click.option("--doc-tokens", type=int, help=_help("token budget per document (approximate).", "strategy.doc_tokens"))
 @click.option("--max-reask", type=int, help=_help("content re-asks after an unusable answer (bad JSON, missing ids, length, empty).", "strategy.max_reask"))
