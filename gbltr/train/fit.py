@@ -43,8 +43,12 @@ def validation_grades(valid: RankingDataset) -> np.ndarray:
     return graded
 
 
-def train_model(prep: Prepared, cfg: FitConfig | None = None, *, seed: int | None = None) -> FittedRanker:
-    """Train one model on ``prep`` for ``cfg.labels`` (click, llm or fused)."""
+def train_model(prep: Prepared, cfg: FitConfig | None = None, *, seed: int | None = None,
+                reuse: dict | None = None) -> FittedRanker:
+    """Train one model on ``prep`` for ``cfg.labels`` (click, llm or fused).
+
+    ``reuse``: FAMOL models already trained on ``prep`` with the same settings, which the
+    ``auto`` weight search may take instead of training them again (:mod:`gbltr.train.weight_search`)."""
     from gbltr.train.backends import get_backend
 
     cfg = cfg or prep.config
@@ -64,7 +68,7 @@ def train_model(prep: Prepared, cfg: FitConfig | None = None, *, seed: int | Non
                              label_gain=gain, **common)
     from gbltr.train.fusion import train_fused
 
-    return train_fused(prep, cfg, backend, vy, common)
+    return train_fused(prep, cfg, backend, vy, common, reuse=reuse)
 
 
 def evaluate(prep: Prepared, model: FittedRanker, ks=None) -> pl.DataFrame:
