@@ -40,6 +40,7 @@ train the very same model (same data, settings and weight function).
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -193,6 +194,8 @@ def run_experiment(cfg: FitConfig, setups, seeds, out: str | Path | None = None,
                 folder = Path(out) / "seeds"
                 folder.mkdir(parents=True, exist_ok=True)
                 pl.concat(seed_frames, how="vertical_relaxed").write_parquet(folder / f"seed-{seed}.parquet")
+                done = {name: rec[str(seed)] for name, rec in searches.items() if str(seed) in rec}
+                (folder / f"seed-{seed}.json").write_text(json.dumps({"weight_search": done}, indent=1))
     per_query = pl.concat(frames, how="vertical_relaxed")
     summary = summarise_experiment(per_query, setups, list(seeds), metric=metric, n_permutations=n_permutations,
                                    pair_by=pair_by)
@@ -255,6 +258,30 @@ def summarise_experiment(per_query: pl.DataFrame, setups, seeds, *, metric: str,
         results[b] = res
     return {"setups": list(setups), "seeds": list(seeds), "metric": metric, "buckets": buckets,
             "pair_by": pair_by, "best_single": best_single, "results": results}
+
+
+def from_checkpoints(folders, setups, *, metric: str = "ndcg@10", n_permutations: int = 10_000,
+                     pair_by: str = "seed_query") -> ExperimentResult:
+    """An experiment summarised from the per-seed checkpoints (``OUT/seeds/seed-N.parquet`` and
+    ``.json``) of one or more runs: seeds split over several processes, or a run stopped early."""
+    frames, searches = [], {}
+    for folder in folders:
+        for path in sorted((Path(folder) / "seeds").glob("seed-*.parquet")):
+            frames.append(pl.read_parquet(path))
+            side = path.with_suffix(".json")
+            if side.exists():
+                seed = path.stem.split("-", 1)[1]
+                for name, rec in json.loads(side.read_text())["weight_search"].items():
+                    searches.setdefault(name, {})[seed] = rec
+    if not frames:
+        raise ConfigError(f"no per-seed checkpoints (seeds/seed-N.parquet) under {[str(f) for f in folders]}")
+    per_query = pl.concat(frames, how="vertical_relaxed")
+    seeds = sorted(set(per_query["seed"].to_list()))
+    summary = summarise_experiment(per_query, setups, seeds, metric=metric, n_permutations=n_permutations,
+                                   pair_by=pair_by)
+    if searches:
+        summary["weight_search"] = {k: dict(sorted(v.items(), key=lambda kv: int(kv[0]))) for k, v in searches.items()}
+    return ExperimentResult(per_query, summary, metric)
 
 
 def plot_experiment(result: ExperimentResult, ax=None):
