@@ -129,7 +129,7 @@ def search_weights(prep, cfg, backend, valid_y, common, *, train_one, reuse: dic
 
     ``train_one(cfg, **backend_kw)`` trains one FAMOL model for a fixed-weight ``cfg``.
     """
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     valid = prep.valid
     k = int(common.get("eval_at", 10))
     r1 = rung_rounds(cfg.train.rounds)
@@ -198,6 +198,7 @@ def search_weights(prep, cfg, backend, valid_y, common, *, train_one, reuse: dic
                    "valid": choice["valid"]},
         "rounds_trained": int(rounds_trained),
         "seconds": round(time.perf_counter() - t0, 2),
+        "cpu_seconds": round(time.process_time() - c0, 2),
     }
     log.info("weight search chose %s (validation ndcg@%d %.4f) after %d rounds in %.1f s", choice["name"], k,
              choice["valid"]["overall"], rounds_trained, record["seconds"])
