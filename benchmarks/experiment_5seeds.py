@@ -1,7 +1,7 @@
 """Record the 5-seed experiment with auto-FAMOL (issue 10) from per-seed checkpoints.
 
 The experiment itself is ``gbltr experiment`` (one or several processes, each with its own
-``--seeds`` list and ``--out``); this script summarises their ``OUT/seeds/seed-N.*`` checkpoints
+``--seeds`` list and ``--out``); this script summarises their ``OUT-seeds/seed-N.*`` checkpoints
 into one report (:func:`gbltr.experiment.from_checkpoints`) and writes it to
 ``benchmarks/results/experiment-5seeds-auto.{md,json,png}``. Usage::
 

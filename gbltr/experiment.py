@@ -34,6 +34,9 @@ queries are paired by (seed, query). On a user's dataset the seeds see the same 
 repeated seeds are not independent samples: each query's metric is first averaged over the
 seeds it was tested in, and the test pairs by query.
 
+With ``out``, each finished seed is also written to ``OUT-seeds/`` (:func:`checkpoint_dir`), so a
+long run split over processes or stopped early can still be summarised (:func:`from_checkpoints`).
+
 The ``auto`` search reuses the fixed-weight setups' models of the same seed when it would
 train the very same model (same data, settings and weight function).
 """
@@ -191,7 +194,7 @@ def run_experiment(cfg: FitConfig, setups, seeds, out: str | Path | None = None,
                 bar.update(1)
             frames += seed_frames
             if out is not None:  # a checkpoint per seed: a long run that is stopped keeps its finished seeds
-                folder = Path(out) / "seeds"
+                folder = checkpoint_dir(out)
                 folder.mkdir(parents=True, exist_ok=True)
                 pl.concat(seed_frames, how="vertical_relaxed").write_parquet(folder / f"seed-{seed}.parquet")
                 done = {name: rec[str(seed)] for name, rec in searches.items() if str(seed) in rec}
@@ -260,13 +263,22 @@ def summarise_experiment(per_query: pl.DataFrame, setups, seeds, *, metric: str,
             "pair_by": pair_by, "best_single": best_single, "results": results}
 
 
+def checkpoint_dir(out) -> Path:
+    """``OUT-seeds/``: ``seed-N.parquet`` (per-query results) and ``seed-N.json`` (weight searches),
+    written after each seed. Beside the report folder, which is written atomically at the end."""
+    return Path(f"{Path(out)}-seeds")
+
+
 def from_checkpoints(folders, setups, *, metric: str = "ndcg@10", n_permutations: int = 10_000,
                      pair_by: str = "seed_query") -> ExperimentResult:
-    """An experiment summarised from the per-seed checkpoints (``OUT/seeds/seed-N.parquet`` and
-    ``.json``) of one or more runs: seeds split over several processes, or a run stopped early."""
+    """An experiment summarised from the per-seed checkpoints (:func:`checkpoint_dir`) of one or
+    more runs, given by their ``OUT`` folders: seeds split over several processes, or a run stopped early."""
     frames, searches = [], {}
-    for folder in folders:
-        for path in sorted((Path(folder) / "seeds").glob("seed-*.parquet")):
+    for out in folders:
+        folder = checkpoint_dir(out)
+        if not folder.is_dir():
+            folder = Path(out) / "seeds"  # the layout of the first recorded run (benchmarks/results)
+        for path in sorted(folder.glob("seed-*.parquet")):
             frames.append(pl.read_parquet(path))
             side = path.with_suffix(".json")
             if side.exists():
@@ -274,7 +286,7 @@ def from_checkpoints(folders, setups, *, metric: str = "ndcg@10", n_permutations
                 for name, rec in json.loads(side.read_text())["weight_search"].items():
                     searches.setdefault(name, {})[seed] = rec
     if not frames:
-        raise ConfigError(f"no per-seed checkpoints (seeds/seed-N.parquet) under {[str(f) for f in folders]}")
+        raise ConfigError(f"no per-seed checkpoints (OUT-seeds/seed-N.parquet) for {[str(f) for f in folders]}")
     per_query = pl.concat(frames, how="vertical_relaxed")
     seeds = sorted(set(per_query["seed"].to_list()))
     summary = summarise_experiment(per_query, setups, seeds, metric=metric, n_permutations=n_permutations,

@@ -16,8 +16,8 @@ def parse_seeds(text: str) -> list[int]:
         values = [int(x) for x in text.split(",") if x.strip()]
     except ValueError:
         raise ConfigError(f"--seeds {text!r}; expected a number of seeds (5) or a list of seeds (0,2,4)") from None
-    if not values or any(v < 0 for v in values):
-        raise ConfigError(f"--seeds {text!r}; expected a positive number of seeds or seeds >= 0")
+    if not values or any(v < 0 for v in values) or ("," not in text and values[0] < 1):
+        raise ConfigError(f"--seeds {text!r}; expected a number of seeds >= 1, or a list of seeds >= 0")
     return list(range(values[0])) if "," not in text else values
 
 
@@ -35,11 +35,15 @@ def parse_seeds(text: str) -> list[int]:
 @click.option("--control", is_flag=True, help="built-in control world (intent independent of frequency)")
 def experiment(setups, seeds, data, backend, config_file, out, metric, control):
     """Run several label setups over several seeds and report per bucket."""
+    from gbltr.evaluate.report import check_run_folder
     from gbltr.experiment import run_experiment
+    from gbltr.validate import check_metric
 
     seed_list = parse_seeds(seeds)
     overrides = dotted({"data": data, "train.backend": backend, "world.intent_coupling": 0.0 if control else None})
     cfg = load_config(config_file, overrides)
+    check_metric(metric, cfg.eval.ks)  # before any model is trained
+    check_run_folder(out, overwrite=True, marker="experiment.json")
     result = run_experiment(cfg, [s.strip() for s in setups.split(",") if s.strip()], seed_list, out,
                             metric=metric)
     click.echo(result.to_markdown())

@@ -97,10 +97,12 @@ DEFAULT_WEIGHT_PARAMS = {
     "sigmoid": {"alpha": 1.5, "beta": math.log1p(30.0)},
     "piecewise": {"high": 0.8, "medium": 0.5, "low": 0.2},
 }
-WEIGHT_PARAM_KEYS = {"constant": ("value",), "bucket": BUCKETS, "log": ("f_max",), "sigmoid": ("alpha", "beta"),
-                     "piecewise": BUCKETS}
 AUTO = "auto"
 WEIGHT_CHOICES = {AUTO: None, **WEIGHT_FUNCTIONS}  # CLI choices: the search or one fixed function
+
+WEIGHT_PARAMS = {"constant": ("value",), "bucket": BUCKETS, "log": ("f_max",), "sigmoid": ("alpha", "beta"),
+                 "piecewise": BUCKETS}
+"""The parameters each weight function reads; any other key is an error (a typo must not be ignored)."""
 
 
 def default_gain(max_grade: int = 4) -> tuple[float, ...]:
@@ -141,11 +143,12 @@ class FusionConfig:
                 "weight function and its parameters on validation queries; name a fixed weight function "
                 f"({', '.join(sorted(WEIGHT_FUNCTIONS))}) to set them"
             )
-        if self.weight_fn != AUTO:
-            unknown = sorted(set(self.weight_params) - set(WEIGHT_PARAM_KEYS[self.weight_fn]))
-            if unknown:
-                raise ConfigError(f"weight function {self.weight_fn!r}: unknown parameter(s) {unknown}; expected "
-                                  f"{list(WEIGHT_PARAM_KEYS[self.weight_fn])}")
+        unknown = sorted(set(self.weight_params) - set(WEIGHT_PARAMS.get(self.weight_fn, ())))
+        if unknown:
+            raise ConfigError(
+                f"weight function {self.weight_fn!r}: unknown parameter(s) {unknown}; "
+                f"expected some of {list(WEIGHT_PARAMS[self.weight_fn])}"
+            )
         for name in ("click_scale", "llm_scale"):
             v = getattr(self, name)
             if not (v >= 0 and math.isfinite(v)):

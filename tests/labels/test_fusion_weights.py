@@ -67,5 +67,5 @@ def test_auto_is_the_default_and_takes_no_parameters():
 
 
 def test_unknown_weight_parameter_is_an_error():
-    with pytest.raises(ConfigError, match=r"unknown parameter\(s\) \['alpah'\]; expected \['alpha', 'beta'\]"):
+    with pytest.raises(ConfigError, match=r"unknown parameter\(s\) \['alpah'\]; expected some of \['alpha', 'beta'\]"):
         FusionConfig(weight_fn="sigmoid", weight_params={"alpah": 9.0})
