@@ -26,8 +26,8 @@ Successive halving over two rungs (:func:`search_weights`):
    rounds, early stopping on validation); the best by validation nDCG@k is the chosen model.
    Its booster is returned as is, so ``auto`` costs no retraining of the winner.
 
-Cost: ``n_candidates * rung_rounds + keep * (a normal fit)`` rounds; 12 x 30 + 3 full fits with
-the defaults. ``reuse`` lets ``gbltr experiment`` hand over full-rung models it already trained
+Cost: ``n_candidates * rung_rounds + keep * (a normal fit)`` rounds; 11 x 30 rounds + 3 full fits with
+the defaults (11 = 10 grid candidates + the learnt one). ``reuse`` lets ``gbltr experiment`` hand over full-rung models it already trained
 for the same data and settings (the fixed-weight setups), keyed by :func:`candidate_key`.
 """
 
