@@ -193,7 +193,7 @@ def click_labels(
     else:
         cuts = tuple(float(x) for x in quantile_cuts(score, config.quantiles))
     per_pair = per_pair.with_columns(
-        label=pl.Series(threshold_grades(score, cuts)),
+        label=pl.Series(np.where(per_pair["clicks"].to_numpy() > 0, threshold_grades(score, cuts), 0.0)),
         ips_weight=pl.Series(ips_weights(per_pair["propensity"].to_numpy(), config.min_propensity)),
     )
     frame = cand.join(per_pair, on=["query_id", "doc_id"], how="left")

@@ -12,6 +12,9 @@ Grading (``[click] grading``):
     shown training pairs (default 0.5, 0.75, 0.9, 0.97: the top 3% get grade 4, the bottom half
     grade 0), the same share of each grade whatever the model's scale.
 
+A pair never clicked gets grade 0 whatever its smoothed relevance: the prior alone is no evidence
+of relevance (and a query without clicks keeps giving no ranking gradient).
+
 Inverse-propensity weights: a pair's propensity is the model's examination probability (relative
 to position 1) averaged over the positions it was shown at; its weight is
 ``1 / max(propensity, min_propensity)`` (Joachims, Swaminathan & Schnabel, WSDM 2017), so
