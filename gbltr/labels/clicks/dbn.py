@@ -199,20 +199,20 @@ class DBN(ClickModel):
         gamma = 0.5
         state = {}
 
-        def step():
+        def step():  # the log-posterior at the parameters the E-step starts from
             nonlocal alpha, sigma, gamma
             a_num, a_den, s_num, s_den = (np.zeros(n) for _ in range(4))
-            g_num, g_den, _ = _dbn_estep(doc, click, alpha, sigma, gamma, a_num, a_den, s_num, s_den)
+            g_num, g_den, ll = _dbn_estep(doc, click, alpha, sigma, gamma, a_num, a_den, s_num, s_den)
+            obj = (ll + priors.attractiveness.log_density(alpha) + priors.satisfaction.log_density(sigma)
+                   + priors.continuation.log_density([gamma]))
             alpha = priors.attractiveness.update(a_num, a_den)
             sigma = priors.satisfaction.update(s_num, s_den)
             gamma = float(priors.continuation.update(g_num, g_den))
-            # log-likelihood at the new parameters (a second pass without accumulation)
-            _, _, ll = _dbn_estep(doc, click, alpha, sigma, gamma, a_num * 0, a_den * 0, s_num * 0, s_den * 0)
-            state["ll"] = ll
-            return (ll + priors.attractiveness.log_density(alpha) + priors.satisfaction.log_density(sigma)
-                    + priors.continuation.log_density([gamma]))
+            return obj
 
         its, conv, hist = EMLoop(self.name, em, log_.n_sessions).run(step)
+        _, _, ll = _dbn_estep(doc, click, alpha, sigma, gamma, *(np.zeros(n) for _ in range(4)))
+        state["ll"] = ll
         return FittedClickModel(
             self.name, pairs_frame(log_, alpha * sigma, attractiveness=alpha, satisfaction=sigma),
             {"examination": mean_examination(log_, alpha, sigma, gamma), "continuation": gamma},

@@ -16,6 +16,7 @@ examination theta_r / theta_1 (see the base module).
 from __future__ import annotations
 
 import numpy as np
+from numba import njit
 
 from gbltr.labels.clicks.base import ClickModel, EMLoop, FitInfo, FittedClickModel, Priors, EMSettings, pairs_frame
 from gbltr.labels.clicks.sessions import SessionLog
@@ -30,34 +31,47 @@ def aggregate(pair: np.ndarray, cell: np.ndarray, click: np.ndarray, n_cells: in
     return uniq // n_cells, uniq % n_cells, n, c
 
 
+@njit(cache=True, nogil=True)
+def _em_pass(pair, cell, n, c, alpha, theta, attr_num, exam_num):
+    """E-step on aggregated counts at (alpha, theta): accumulates expected attractive and
+    examined impressions in place; returns the log-likelihood at (alpha, theta)."""
+    ll = 0.0
+    for i in range(pair.size):
+        t = theta[cell[i]]
+        g = alpha[pair[i]]
+        p = t * g
+        skip = n[i] - c[i]
+        ll += c[i] * np.log(max(p, 1e-300)) + skip * np.log(max(1.0 - p, 1e-300))
+        denom = max(1.0 - p, 1e-300)
+        exam_num[cell[i]] += c[i] + skip * t * (1.0 - g) / denom
+        attr_num[pair[i]] += c[i] + skip * (1.0 - t) * g / denom
+    return ll
+
+
 def em_examination_attractiveness(pair, cell, n, c, n_pairs, n_cells, priors: Priors, em: EMSettings,
                                   n_sessions: int, name: str):
     """EM for P(C) = theta_cell * alpha_pair on aggregated counts. Returns alpha [n_pairs],
-    theta [n_cells], (iterations, converged, history), mean log-likelihood per session."""
+    theta [n_cells], (iterations, converged, history), mean log-likelihood per session.
+    The convergence check uses the log-posterior at the parameters each E-step starts from."""
     alpha = np.full(n_pairs, 0.5)
     theta = np.full(n_cells, 0.5)
-    skip = n - c
+    pair = np.ascontiguousarray(pair, np.int64)
+    cell = np.ascontiguousarray(cell, np.int64)
     pair_n = np.bincount(pair, weights=n, minlength=n_pairs)
     cell_n = np.bincount(cell, weights=n, minlength=n_cells)
-    state = {}
-
-    def loglik(t, g):
-        p = np.clip(t * g, 1e-300, 1 - 1e-16)
-        return float((c * np.log(p) + skip * np.log1p(-p)).sum())
 
     def step():
         nonlocal alpha, theta
-        t, g = theta[cell], alpha[pair]
-        denom = np.maximum(1.0 - t * g, 1e-300)
-        exam = c + skip * t * (1.0 - g) / denom
-        attr = c + skip * (1.0 - t) * g / denom
-        theta = priors.examination.update(np.bincount(cell, weights=exam, minlength=n_cells), cell_n)
-        alpha = priors.attractiveness.update(np.bincount(pair, weights=attr, minlength=n_pairs), pair_n)
-        state["ll"] = loglik(theta[cell], alpha[pair])
-        return state["ll"] + priors.examination.log_density(theta) + priors.attractiveness.log_density(alpha)
+        attr_num, exam_num = np.zeros(n_pairs), np.zeros(n_cells)
+        ll = _em_pass(pair, cell, n, c, alpha, theta, attr_num, exam_num)
+        obj = ll + priors.examination.log_density(theta) + priors.attractiveness.log_density(alpha)
+        theta = priors.examination.update(exam_num, cell_n)
+        alpha = priors.attractiveness.update(attr_num, pair_n)
+        return obj
 
     its, conv, hist = EMLoop(name, em, n_sessions).run(step)
-    return alpha, theta, (its, conv, hist), state["ll"] / max(n_sessions, 1)
+    ll = _em_pass(pair, cell, n, c, alpha, theta, np.zeros(n_pairs), np.zeros(n_cells))
+    return alpha, theta, (its, conv, hist), ll / max(n_sessions, 1)
 
 
 class PBM(ClickModel):
