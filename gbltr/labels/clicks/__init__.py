@@ -30,16 +30,9 @@ gradient; :func:`zero_click_report` counts them per bucket.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
-import numpy as np
-import polars as pl
-
-from gbltr.errors import ConfigError, DataError, unknown_choice
-from gbltr.labels.clicks.base import BetaPrior, EMSettings, FitInfo, FittedClickModel, Priors
-from gbltr.labels.clicks.grades import ips_weights, quantile_cuts, threshold_grades
+from gbltr.labels.clicks.config import GRADINGS, UNSHOWN_POLICIES, ClickLabelConfig, ClickPriors
+from gbltr.labels.clicks.priors import BetaPrior, EMSettings, Priors
 from gbltr.labels.clicks.registry import CLICK_MODELS, MODELS, get_model, parse_models
-from gbltr.labels.clicks.sessions import SessionLog, sessions_from_impressions
 
 __all__ = [
     "CLICK_MODELS", "MODELS", "GRADINGS", "UNSHOWN_POLICIES", "ClickLabelConfig", "ClickPriors", "ClickLabels",
@@ -47,175 +40,16 @@ __all__ = [
     "fit_click_model", "get_model", "parse_models", "sessions_from_impressions", "zero_click_report",
 ]
 
-UNSHOWN_POLICIES = ("zero", "drop")
-GRADINGS = ("threshold", "quantile")
+# Heavier names (polars, numba) load on first use, so that the config and ``--help`` stay light.
+_LAZY = {
+    "ClickLabels": "labels", "click_labels": "labels", "fit_click_model": "labels", "zero_click_report": "labels",
+    "FittedClickModel": "base", "FitInfo": "base", "SessionLog": "sessions", "sessions_from_impressions": "sessions",
+}
 
 
-def _pair(v, name):
-    v = tuple(float(x) for x in v)
-    if len(v) != 2:
-        raise ConfigError(f"click.priors.{name}={list(v)}; expected two pseudo-counts [a, b]")
-    BetaPrior(*v)
-    return v
+def __getattr__(name):
+    if name in _LAZY:
+        from importlib import import_module
 
-
-@dataclass(frozen=True)
-class ClickPriors:
-    """Beta pseudo-counts [a, b] per parameter kind (``[click.priors]``). Defaults are
-    (1, 1) everywhere but attractiveness, whose (1, 3) (prior mean 0.25) was chosen on
-    trec-session-2014's validation split (see the ``clicks`` hand-over note)."""
-
-    attractiveness: tuple[float, ...] = (1.0, 3.0)
-    examination: tuple[float, ...] = (1.0, 1.0)
-    satisfaction: tuple[float, ...] = (1.0, 1.0)
-    continuation: tuple[float, ...] = (1.0, 1.0)
-
-    def __post_init__(self):
-        for name in ("attractiveness", "examination", "satisfaction", "continuation"):
-            _pair(getattr(self, name), name)
-
-    def priors(self) -> Priors:
-        return Priors.from_pairs(attractiveness=self.attractiveness, examination=self.examination,
-                                 satisfaction=self.satisfaction, continuation=self.continuation)
-
-
-@dataclass(frozen=True)
-class ClickLabelConfig:
-    """How click labels are made from the log (``[click]`` in a config)."""
-
-    model: str = "pbm"
-    unshown: str = "zero"
-    grading: str = "threshold"
-    thresholds: tuple[float, ...] = (0.05, 0.15, 0.30, 0.50)
-    quantiles: tuple[float, ...] = (0.5, 0.75, 0.9, 0.97)
-    priors: ClickPriors = field(default_factory=ClickPriors)
-    em_iterations: int = 200
-    em_tolerance: float = 1e-6
-    max_positions: int = 10
-    min_propensity: float = 0.05
-    ips_weights: bool = False
-    debias: bool = False
-
-    def __post_init__(self):
-        if self.model not in MODELS:
-            raise unknown_choice("click model", self.model, MODELS)
-        if self.unshown not in UNSHOWN_POLICIES:
-            raise unknown_choice("unshown-candidate policy", self.unshown, UNSHOWN_POLICIES)
-        if self.grading not in GRADINGS:
-            raise unknown_choice("click grading", self.grading, GRADINGS)
-        for name in ("thresholds", "quantiles"):
-            t = list(getattr(self, name))
-            if not t or t != sorted(t) or not all(0 < x < 1 for x in t):
-                raise ConfigError(f"click.{name}={t}; expected increasing numbers in (0, 1)")
-        EMSettings(self.em_iterations, self.em_tolerance)
-        if self.max_positions < 1:
-            raise ConfigError(f"click.max_positions={self.max_positions}; expected >= 1")
-        if not 0 < self.min_propensity <= 1:
-            raise ConfigError(f"click.min_propensity={self.min_propensity}; expected a number in (0, 1]")
-
-    @property
-    def em(self) -> EMSettings:
-        return EMSettings(self.em_iterations, self.em_tolerance)
-
-
-@dataclass(frozen=True)
-class ClickLabels:
-    """Click labels of the candidates of some queries.
-
-    ``frame``: query_id, doc_id, label (Float64 grade; null = missing under ``unshown='drop'``),
-    source='click', score (model relevance, pinned scale; null when unshown), impressions,
-    clicks, position (the pair's most frequent displayed position; null when unshown),
-    propensity (examination averaged over its displayed positions) and ips_weight
-    (:mod:`gbltr.labels.clicks.grades`; 1 when unshown).
-    ``propensities``: the model's examination by position; ``model``: the fitted click model;
-    ``sessions``: the counts of what reading the log skipped or noticed (``sessions.py``).
-    """
-
-    frame: pl.DataFrame
-    propensities: np.ndarray | None
-    config: ClickLabelConfig
-    model: FittedClickModel | None = None
-    sessions: dict = field(default_factory=dict)
-    cuts: tuple[float, ...] = ()
-
-
-def fit_click_model(log_: SessionLog, config: ClickLabelConfig = ClickLabelConfig(), name: str | None = None
-                    ) -> FittedClickModel:
-    """Fit ``name`` (default ``config.model``) on ``log_`` with the config's priors and EM settings."""
-    return get_model(name or config.model).fit(log_, config.priors.priors(), config.em)
-
-
-def click_labels(
-    impressions: pl.DataFrame,
-    candidates: pl.DataFrame,
-    query_ids: pl.Series,
-    config: ClickLabelConfig = ClickLabelConfig(),
-) -> ClickLabels:
-    """Click labels for every candidate of ``query_ids`` from ``impressions``.
-
-    Only impressions of ``query_ids`` are read: the clicks of held-out queries never enter.
-    """
-    if impressions is None or impressions.height == 0:
-        raise DataError(
-            "click labels need a search log, but the impressions table is empty or absent; "
-            "expected rows of session_id, query_id, position, doc_id, clicked"
-        )
-    ids = pl.DataFrame({"query_id": query_ids.unique()})
-    log_rows = impressions.join(ids, on="query_id", how="semi")
-    cand = candidates.join(ids, on="query_id", how="semi").select("query_id", "doc_id")
-    stray = log_rows.select("query_id", "doc_id").unique().join(cand, on=["query_id", "doc_id"], how="anti")
-    if stray.height:
-        raise DataError(
-            f"{stray.height} (query_id, doc_id) pair(s) were shown in the log but are not candidates "
-            f"of their query, e.g. {stray.row(0)}; expected every shown document among the candidates"
-        )
-    if log_rows.height == 0:
-        raise DataError("no impressions of the training queries; expected some sessions to fit a click model on")
-    sessions = sessions_from_impressions(log_rows, max_positions=config.max_positions, where="training impressions")
-    fitted = fit_click_model(sessions, config)
-    exam = fitted.examination()
-    # per pair: most frequent displayed position and mean examination over its impressions
-    s, r = np.nonzero(sessions.shown)
-    d = sessions.doc[s, r]
-    n_pairs = sessions.pairs.height
-    imp = np.bincount(d, minlength=n_pairs)
-    prop = np.bincount(d, weights=np.nan_to_num(exam[r], nan=1.0), minlength=n_pairs) / np.maximum(imp, 1)
-    counts = np.zeros((n_pairs, sessions.n_positions), np.int64)
-    np.add.at(counts, (d, r), 1)
-    mode = counts.argmax(axis=1) + 1
-    per_pair = fitted.pairs.select("query_id", "doc_id", pl.col("relevance").alias("score"), "impressions", "clicks")
-    per_pair = per_pair.join(
-        sessions.pairs.with_columns(position=pl.Series(mode.astype(np.int32)), propensity=pl.Series(prop)),
-        on=["query_id", "doc_id"], how="left")
-    score = per_pair["score"].to_numpy()
-    if config.grading == "threshold":
-        cuts = tuple(config.thresholds)
-    else:
-        cuts = tuple(float(x) for x in quantile_cuts(score, config.quantiles))
-    per_pair = per_pair.with_columns(
-        label=pl.Series(np.where(per_pair["clicks"].to_numpy() > 0, threshold_grades(score, cuts), 0.0)),
-        ips_weight=pl.Series(ips_weights(per_pair["propensity"].to_numpy(), config.min_propensity)),
-    )
-    frame = cand.join(per_pair, on=["query_id", "doc_id"], how="left")
-    unshown_label = pl.lit(0.0) if config.unshown == "zero" else pl.lit(None, dtype=pl.Float64)
-    frame = frame.with_columns(
-        label=pl.when(pl.col("score").is_null()).then(unshown_label).otherwise(pl.col("label")),
-        impressions=pl.col("impressions").fill_null(0),
-        clicks=pl.col("clicks").fill_null(0),
-        ips_weight=pl.col("ips_weight").fill_null(1.0),
-        source=pl.lit("click"),
-    ).select("query_id", "doc_id", "label", "source", "score", "impressions", "clicks", "position",
-             "propensity", "ips_weight")
-    return ClickLabels(frame.sort("query_id", "doc_id"), exam, config, fitted, sessions.issues, cuts)
-
-
-def zero_click_report(labels: pl.DataFrame, stats: pl.DataFrame) -> dict[str, dict[str, int]]:
-    """Per bucket: training queries, and those whose click labels are all equal (no gradient)."""
-    per_query = labels.group_by("query_id").agg(
-        flat=(pl.col("label").drop_nulls().n_unique() <= 1)
-    )
-    joined = per_query.join(stats.select("query_id", "bucket"), on="query_id", how="left")
-    out = {}
-    for row in joined.group_by("bucket").agg(queries=pl.len(), no_gradient=pl.col("flat").sum()).iter_rows(named=True):
-        out[row["bucket"]] = {"queries": int(row["queries"]), "no_gradient": int(row["no_gradient"])}
-    return out
+        return getattr(import_module(f"gbltr.labels.clicks.{_LAZY[name]}"), name)
+    raise AttributeError(f"module 'gbltr.labels.clicks' has no attribute {name!r}")

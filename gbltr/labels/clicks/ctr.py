@@ -21,8 +21,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from gbltr.labels.clicks.base import (ClickModel, EMSettings, FitInfo, FittedClickModel, Priors,
+from gbltr.labels.clicks.base import (ClickModel, FitInfo, FittedClickModel,
                                       click_log_likelihood, pair_counts, pairs_frame)
+from gbltr.labels.clicks.priors import Priors
 from gbltr.labels.clicks.sessions import SessionLog
 
 

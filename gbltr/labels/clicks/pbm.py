@@ -18,7 +18,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from gbltr.labels.clicks.base import ClickModel, EMLoop, FitInfo, FittedClickModel, Priors, EMSettings, pairs_frame
+from gbltr.labels.clicks.base import ClickModel, EMLoop, FitInfo, FittedClickModel, pairs_frame
+from gbltr.labels.clicks.priors import EMSettings, Priors
 from gbltr.labels.clicks.sessions import SessionLog
 
 

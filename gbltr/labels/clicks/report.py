@@ -190,7 +190,7 @@ def fit_log(path, models, out, *, fmt: str = "auto", config: ClickLabelConfig = 
         raise DataError(f"{path}: the held-out split left {train_imp.height} training and {test_imp.height} "
                         "test rows; expected both non-empty")
     train = sessions_from_impressions(train_imp, max_positions=config.max_positions, where="training sessions")
-    test_all = sessions_from_impressions(test_imp, max_positions=config.max_positions, where="held-out sessions")
+    test_all = sessions_from_impressions(test_imp, max_positions=train.n_positions, where="held-out sessions")
     test, unseen_query_sessions = split_seen_queries(train, test_all)
     if unseen_query_sessions:
         log.warning("%d held-out session(s) of queries never seen in training are not scored", unseen_query_sessions)

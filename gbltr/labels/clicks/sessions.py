@@ -2,6 +2,8 @@
 
 :class:`SessionLog` holds ``S`` sessions (SERPs) of at most ``P`` positions as dense matrices:
 
+``P`` is the deepest position the log shows, at most ``max_positions``.
+
 - ``doc`` [S, P] int64: the (query, doc) pair shown at position ``r + 1``, an index into
   ``pairs``; -1 where the position holds nothing (a gap, or a SERP shorter than ``P``);
 - ``click`` [S, P] bool: clicked (always False where ``doc == -1``);
@@ -157,8 +159,9 @@ def sessions_from_impressions(impressions: pl.DataFrame, *, max_positions: int =
     pairs = df.select("query_id", "doc_id").unique().sort("query_id", "doc_id").with_row_index("p")
     rows = df.join(sessions.select("session_id", "s"), on="session_id").join(pairs, on=["query_id", "doc_id"])
     S = sessions.height
-    doc = np.full((S, max_positions), -1, np.int64)
-    click = np.zeros((S, max_positions), bool)
+    P = int(df["position"].max())  # matrices as wide as the log's deepest position (<= max_positions)
+    doc = np.full((S, P), -1, np.int64)
+    click = np.zeros((S, P), bool)
     si = rows["s"].to_numpy().astype(np.int64)
     ri = rows["position"].to_numpy().astype(np.int64) - 1
     doc[si, ri] = rows["p"].to_numpy()

@@ -1,0 +1,51 @@
+"""``gbltr clicks fit``: a report from an impressions file, held-out split by session, errors."""
+
+import json
+
+import pytest
+
+from gbltr.cli import main
+from gbltr.labels.clicks.simulate import simulate_log
+
+
+@pytest.fixture
+def log_file(tmp_path):
+    imp = simulate_log("dbn", 600, n_queries=20, docs_per_query=8, n_positions=6, seed=1).log.to_impressions()
+    path = tmp_path / "log.parquet"
+    imp.write_parquet(path)
+    return path
+
+
+def test_clicks_fit_writes_report_and_models(log_file, tmp_path, capsys):
+    out = tmp_path / "report"
+    main(["clicks", "fit", "--log", str(log_file), "--models", "dctr,pbm,dbn", "--out", str(out), "--seed", "3"])
+    rep = json.loads((out / "report.json").read_text())
+    assert [m["model"] for m in rep["models"]] == ["dctr", "pbm", "dbn"]
+    assert rep["held_out"].startswith("seeded split by session (seed 3")
+    assert rep["train_sessions"] + rep["held_out_sessions_scored"] + rep["held_out_sessions_unseen_query"] == 600
+    for m in rep["models"]:
+        assert 1 < m["perplexity"] < 2 and len(m["perplexity_by_position"]) == 6
+    assert (out / "examination.png").stat().st_size > 0 and (out / "models" / "dbn" / "pairs.parquet").exists()
+    assert "| pbm |" in (out / "report.md").read_text()
+    assert capsys.readouterr().out.splitlines()[-1].startswith("RESULT ")
+
+
+def test_clicks_fit_errors_name_the_choices(log_file, tmp_path, capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["clicks", "fit", "--log", str(log_file), "--models", "pbm,dbm", "--out", str(tmp_path / "x")])
+    assert e.value.code == 2 and "unknown click model 'dbm'; choose one of: cascade, ctr, dbn" in capsys.readouterr().err
+    (tmp_path / "folder").mkdir()
+    with pytest.raises(SystemExit) as e:
+        main(["clicks", "fit", "--log", str(tmp_path / "folder"), "--out", str(tmp_path / "y")])
+    assert e.value.code == 2 and "cannot tell the log format" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_clicks_fit_on_sogou(shared_data, tmp_path):
+    out = tmp_path / "sogou"
+    main(["clicks", "fit", "--log", str(shared_data("sogou-pscm")), "--models", "dctr,pbm,ubm,dbn", "--out", str(out)])
+    rep = json.loads((out / "report.json").read_text())
+    perp = {m["model"]: m["perplexity"] for m in rep["models"]}
+    assert rep["held_out"] == "the log's own split: train vs test" and rep["held_out_sessions_scored"] == 1791
+    assert all(perp[m] < perp["dctr"] for m in ("pbm", "ubm", "dbn")), perp
+    assert rep["train_issues"]["sessions_clicks_out_of_order"] > 0  # counted, not dropped
