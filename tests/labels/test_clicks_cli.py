@@ -2,6 +2,8 @@
 
 import json
 
+import numpy as np
+
 import pytest
 
 from gbltr.cli import main
@@ -49,3 +51,26 @@ def test_clicks_fit_on_sogou(shared_data, tmp_path):
     assert rep["held_out"] == "the log's own split: train vs test" and rep["held_out_sessions_scored"] == 1791
     assert all(perp[m] < perp["dctr"] for m in ("pbm", "ubm", "dbn")), perp
     assert rep["train_issues"]["sessions_clicks_out_of_order"] > 0  # counted, not dropped
+
+
+def test_agreement_by_hand():
+    import polars as pl
+
+    from gbltr.labels.clicks import ClickLabelConfig, ClickPriors, fit_click_model, sessions_from_impressions
+    from gbltr.labels.clicks.report import agreement, agreement_by_bucket
+
+    # a (pos 1) never clicked, b (pos 2) clicked 1 of 3, c (pos 3) 2 of 3; human grades 0, 1, 2
+    rows = [(f"s{s}", "q", p, d, (d == "b" and s == 0) or (d == "c" and s < 2))
+            for s in range(3) for p, d in ((1, "a"), (2, "b"), (3, "c"))]
+    imp = pl.DataFrame(rows, schema=["session_id", "query_id", "position", "doc_id", "clicked"], orient="row")
+    train = sessions_from_impressions(imp.with_columns(pl.col("position").cast(pl.Int32)))
+    fitted = fit_click_model(train, ClickLabelConfig(priors=ClickPriors(attractiveness=(0.0, 0.0))), "dctr")
+    human = pl.DataFrame({"query_id": ["q"] * 3, "doc_id": ["a", "b", "c"], "label": [0.0, 1.0, 2.0]})
+    per_query = agreement(fitted, train, human, pl.DataFrame({"query_id": ["q"], "frequency": [3]}))
+    row = per_query.row(0, named=True)
+    # displayed order a, b, c: DCG = 1/log2(3) + 3/2; ideal c, b, a: 3 + 1/log2(3)
+    ideal = 3 + 1 / np.log2(3)
+    assert row["kendall_tau"] == pytest.approx(1.0) and row["ndcg_model"] == pytest.approx(1.0)
+    assert row["ndcg_displayed"] == pytest.approx((1 / np.log2(3) + 1.5) / ideal)
+    low = [r for r in agreement_by_bucket(per_query) if r["bucket"] == "low"][0]
+    assert low["queries"] == 1 and low["kendall_tau"] == pytest.approx(1.0)

@@ -15,7 +15,8 @@ about them); unseen (query, doc) pairs of seen queries get the prior
 Agreement with human labels (when the log has them), per query-frequency bucket
 (:mod:`gbltr.buckets`; a query's frequency is its number of sessions in the whole log): over the
 judged documents a query showed in training, Kendall's tau-b between model relevance and the
-human grade (queries whose grades or relevances are all tied are left out and counted), and
+human grade over the queries whose human grades differ (the same queries for every model; a
+model whose relevances are all tied there scores 0, no ordering), and
 nDCG@10 (exponential gain, negative grades as 0) of the ranking by model relevance, beside the
 same nDCG of the displayed order (documents by their mean displayed position).
 """
@@ -152,8 +153,8 @@ def agreement(fitted, train: SessionLog, labels: pl.DataFrame, frequency: pl.Dat
     for i in range(ptr.size - 1):
         a, b = ptr[i], ptr[i + 1]
         tau = np.nan
-        if b - a >= 2 and np.unique(hum[a:b]).size > 1 and np.unique(rel[a:b]).size > 1:
-            tau = float(kendalltau(rel[a:b], hum[a:b]).statistic)
+        if b - a >= 2 and np.unique(hum[a:b]).size > 1:  # the same queries for every model
+            tau = float(kendalltau(rel[a:b], hum[a:b]).statistic) if np.unique(rel[a:b]).size > 1 else 0.0
         out.append((qids[a], tau, nd_model[i], nd_disp[i]))
     frame = pl.DataFrame(out, schema={"query_id": pl.String, "kendall_tau": pl.Float64, "ndcg_model": pl.Float64,
                                       "ndcg_displayed": pl.Float64}, orient="row")
