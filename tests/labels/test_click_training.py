@@ -67,3 +67,17 @@ def test_ips_weights_reach_lightgbm_and_are_refused_by_xgboost():
     xgb = load_config(TINY, {"labels": "click", "click": {"ips_weights": True}, "train": {"backend": "xgboost", "rounds": 5}})
     with pytest.raises(ConfigError, match="one weight per query group"):
         train_model(prep, xgb)
+
+
+@pytest.mark.slow
+def test_clicks_fit_reads_a_dataset_folder_with_human_labels(tmp_path):
+    from gbltr.labels.clicks.report import fit_log
+    from gbltr.pipeline import builtin_world
+
+    world = builtin_world(load_config(TINY).world)
+    rep = fit_log(world, ["dctr", "pbm"], tmp_path / "r", test_share=0.25, seed=1)
+    assert rep["held_out"].startswith("seeded split by session") and rep["held_out_sessions_scored"] > 0
+    assert {r["bucket"] for r in rep["agreement"]["pbm"]} == {"overall", "high", "medium", "low"}
+    # the simulated world's clicks follow a PBM: it beats the document-CTR baseline
+    perp = {m["model"]: m["perplexity"] for m in rep["models"]}
+    assert perp["pbm"] < perp["dctr"]
