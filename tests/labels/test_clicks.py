@@ -104,3 +104,15 @@ def test_bad_config_lists_choices():
         ClickPriors(attractiveness=(1.0,))
     with pytest.raises(ConfigError, match=r"pseudo-counts must be finite and >= 0"):
         ClickPriors(examination=(-1.0, 1.0))
+
+
+def test_example_click_config_loads():
+    from pathlib import Path
+
+    from gbltr.config import load_config
+
+    cfg = load_config(Path(__file__).resolve().parents[2] / "configs" / "clicks-dbn-debias.toml")
+    assert (cfg.click.model, cfg.click.grading, cfg.click.debias) == ("dbn", "quantile", True)
+    assert cfg.click.priors.priors().attractiveness.mean == pytest.approx(0.25)
+    with pytest.raises(ConfigError, match="pseudo-counts"):
+        load_config(None, {"click": {"priors": {"attractiveness": [1.0, 2.0, 3.0]}}})
