@@ -74,3 +74,17 @@ def test_agreement_by_hand():
     assert row["ndcg_displayed"] == pytest.approx((1 / np.log2(3) + 1.5) / ideal)
     low = [r for r in agreement_by_bucket(per_query) if r["bucket"] == "low"][0]
     assert low["queries"] == 1 and low["kendall_tau"] == pytest.approx(1.0)
+
+
+def test_kendall_tau_b_matches_scipy():
+    from scipy.stats import kendalltau
+
+    from gbltr.labels.clicks.report import kendall_tau_b
+
+    rng = np.random.default_rng(0)
+    for n in (2, 3, 5, 10):
+        for _ in range(20):
+            x, y = rng.integers(0, 4, n).astype(float), rng.integers(-2, 3, n).astype(float)
+            ref = kendalltau(x, y).statistic
+            got = kendall_tau_b(x, y)
+            assert (np.isnan(ref) and np.isnan(got)) or got == pytest.approx(ref, abs=1e-12)
