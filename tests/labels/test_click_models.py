@@ -249,3 +249,14 @@ def test_trec_session_2014_held_out_perplexity(shared_data):
     perp = {m: evaluate_held_out(get_model(m).fit(train, PRIORS, EMSettings(500, 1e-6)), test).perplexity
             for m in ("dctr", "pbm", "ubm", "dbn")}
     assert perp["pbm"] <= 1.30 and perp["ubm"] <= 1.29 and perp["dbn"] < perp["dctr"], perp
+
+
+def test_empty_slots_are_transparent_to_cascade_type_models():
+    # a gap at position 2 changes nothing for DBN/SDBN/cascade (they read the order, not positions)
+    lg = small_log("dbn", n=200)
+    gappy = SessionLog.from_arrays(np.insert(lg.doc, 1, -1, axis=1)[:, :6], np.insert(lg.click, 1, False, axis=1)[:, :6],
+                                   lg.query, pairs=lg.pairs)
+    for name in ("dbn", "sdbn", "cascade"):
+        a = get_model(name).fit(lg, PRIORS, EMSettings(50, 1e-300))
+        b = get_model(name).fit(gappy, PRIORS, EMSettings(50, 1e-300))
+        np.testing.assert_allclose(a.pairs["relevance"].to_numpy(), b.pairs["relevance"].to_numpy(), rtol=1e-12)
