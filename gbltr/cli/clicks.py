@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from gbltr.labels.clicks.config import LOG_FORMATS
 from gbltr.labels.clicks.registry import CLICK_MODELS
 
 
@@ -19,7 +20,7 @@ def clicks():
 @click.option("--log", "log_path", required=True, type=click.Path(),
               help="dataset folder, impressions Parquet file, or a real log folder (TREC Session / NCM, Sogou)")
 @click.option("--format", "fmt", default="auto", show_default=True,
-              type=click.Choice(["auto", "dataset", "impressions", "trec-session", "ncm", "sogou"]),
+              type=click.Choice(LOG_FORMATS),
               help="log format (auto: told apart by the files)")
 @click.option("--models", default="dctr,pbm,ubm,dbn", show_default=True,
               help=f"comma-separated click models, from: {', '.join(CLICK_MODELS)}")

@@ -9,6 +9,8 @@ from gbltr.labels.clicks.priors import BetaPrior, EMSettings, Priors
 from gbltr.labels.clicks.registry import MODELS
 
 UNSHOWN_POLICIES = ("zero", "drop")
+LOG_FORMATS = ("auto", "dataset", "impressions", "trec-session", "ncm", "sogou")
+"""Log formats ``gbltr clicks fit --format`` reads (:mod:`gbltr.labels.clicks.report`)."""
 GRADINGS = ("threshold", "quantile")
 
 

@@ -34,12 +34,12 @@ import polars as pl
 
 from gbltr.errors import ConfigError, DataError, unknown_choice
 from gbltr.labels.clicks import ClickLabelConfig, fit_click_model
+from gbltr.labels.clicks.config import LOG_FORMATS
 from gbltr.labels.clicks.evaluate import evaluate_held_out, split_seen_queries
 from gbltr.labels.clicks.sessions import SessionLog, sessions_from_impressions
 
 log = logging.getLogger("gbltr")
 
-LOG_FORMATS = ("auto", "dataset", "impressions", "trec-session", "ncm", "sogou")
 
 
 @dataclass(frozen=True)
