@@ -30,7 +30,8 @@ def clicks():
 @click.option("--test-share", default=0.2, show_default=True, type=float,
               help="share of sessions held out when the log has no split of its own")
 @click.option("--seed", default=0, show_default=True, type=int, help="seed of that split")
-def fit(log_path, fmt, models, out, config_file, test_share, seed):
+@click.option("--overwrite", is_flag=True, help="replace an existing report folder (whole) instead of refusing")
+def fit(log_path, fmt, models, out, config_file, test_share, seed, overwrite):
     """Fit click models on LOG and compare them on held-out sessions (Markdown + JSON + PNG)."""
     from gbltr.config import load_config
     from gbltr.labels.clicks.registry import parse_models
@@ -39,7 +40,7 @@ def fit(log_path, fmt, models, out, config_file, test_share, seed):
     names = parse_models(models)
     cfg = load_config(config_file, {}).click if config_file else None
     kwargs = {"config": cfg} if cfg is not None else {}
-    report = fit_log(log_path, names, out, fmt=fmt, test_share=test_share, seed=seed, **kwargs)
+    report = fit_log(log_path, names, out, fmt=fmt, test_share=test_share, seed=seed, overwrite=overwrite, **kwargs)
     click.echo((Path(out) / "report.md").read_text())
     summary = {m["model"]: {"perplexity": m["perplexity"], "log_likelihood": m["log_likelihood"],
                             "fit_seconds": m["fit_seconds"], "iterations": m["iterations"]} for m in report["models"]}

@@ -30,6 +30,14 @@ def test_clicks_fit_writes_report_and_models(log_file, tmp_path, capsys):
     assert (out / "examination.png").stat().st_size > 0 and (out / "models" / "dbn" / "pairs.parquet").exists()
     assert "| pbm |" in (out / "report.md").read_text()
     assert capsys.readouterr().out.splitlines()[-1].startswith("RESULT ")
+    # the folder is claimed before any work: a second run is refused unless --overwrite
+    args = ["clicks", "fit", "--log", str(log_file), "--models", "dctr", "--out", str(out)]
+    with pytest.raises(SystemExit) as e:
+        main(args)
+    assert e.value.code == 2 and "--overwrite" in capsys.readouterr().err
+    main(args + ["--overwrite"])
+    assert [m["model"] for m in json.loads((out / "report.json").read_text())["models"]] == ["dctr"]
+    assert not (out / "models" / "dbn").exists()  # replaced whole
 
 
 def test_clicks_fit_errors_name_the_choices(log_file, tmp_path, capsys):

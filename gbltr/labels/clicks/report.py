@@ -189,11 +189,13 @@ def agreement_by_bucket(per_query: pl.DataFrame) -> list[dict]:
 
 
 def fit_log(path, models, out, *, fmt: str = "auto", config: ClickLabelConfig = ClickLabelConfig(),
-            test_share: float = 0.2, seed: int = 0) -> dict:
-    """Fit ``models`` on ``path``'s training sessions, score the held-out ones, write ``out``."""
-    from gbltr.progress import progress
+            test_share: float = 0.2, seed: int = 0, overwrite: bool = False) -> dict:
+    """Fit ``models`` on ``path``'s training sessions, score the held-out ones, write ``out``
+    atomically (:func:`gbltr.folders.run_folder`: an existing non-empty ``out`` is refused
+    before any work unless ``overwrite``)."""
+    from gbltr.folders import check_run_folder, run_folder
 
-    out = Path(out)
+    check_run_folder(out, overwrite=overwrite, kind="click-model report folder")
     loaded = load_log(path, fmt)
     train_imp, test_imp, split_note = held_out_split(loaded, test_share=test_share, seed=seed)
     if train_imp.height == 0 or test_imp.height == 0:
@@ -206,17 +208,23 @@ def fit_log(path, models, out, *, fmt: str = "auto", config: ClickLabelConfig = 
         log.warning("%d held-out session(s) of queries never seen in training are not scored", unseen_query_sessions)
     if test.n_sessions == 0:
         raise DataError(f"{path}: no held-out session has a query seen in training; nothing to score")
+    with run_folder(out, overwrite=overwrite, kind="click-model report folder") as tmp:
+        return _fit_and_write(loaded, path, models, Path(tmp), train, test, test_all, unseen_query_sessions,
+                              split_note, config)
+
+
+def _fit_and_write(loaded, path, models, out: Path, train, test, test_all, unseen_query_sessions, split_note,
+                   config) -> dict:
+    from gbltr.progress import progress
+
     frequency = loaded.impressions.group_by("query_id").agg(frequency=pl.col("session_id").n_unique())
     results, agree = [], {}
-    out.mkdir(parents=True, exist_ok=True)
-    fitted_models = {}
     for name in progress(models, desc="click models", unit="model"):
         t0 = time.perf_counter()
         fitted = fit_click_model(train, config, name)
         fit_s = time.perf_counter() - t0
         score = evaluate_held_out(fitted, test)
         fitted.save(out / "models" / name)
-        fitted_models[name] = fitted
         results.append({"model": name, "citation": fitted.model.citation, "fit_seconds": round(fit_s, 3),
                         "iterations": fitted.info.iterations, "converged": fitted.info.converged,
                         "train_log_likelihood": fitted.info.log_likelihood,
