@@ -6,12 +6,12 @@ every run (``config.json``) and reloads to the same object.
 
 Sections (keys in a config file use the same names)::
 
-    seed, data, labels, llm_labels, protocol, out
+    seed, data, labels, llm_labels, protocol, split, out
     [world]     parameters of the built-in simulated world (gbltr.data.simulate.WorldParams)
-    [buckets]   high_min, medium_min
+    [buckets]   high_min, medium_min, or quantiles = [q_medium, q_high] of the log's query frequency
     [click]     gbltr.labels.clicks.ClickLabelConfig
     [fusion]    gbltr.labels.fusion.FusionConfig
-    [features]  drop_groups, bm25_k1, bm25_b, lm_mu, lm_lambda
+    [features]  catalogue (TOML file grouping a dataset's precomputed columns), drop_groups, bm25_k1, bm25_b, lm_mu, lm_lambda
     [train]     backend, device, rounds, learning_rate, ... (TrainConfig)
     [eval]      ks
 """
@@ -26,17 +26,23 @@ import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from gbltr.buckets import DEFAULT_HIGH_MIN, DEFAULT_MEDIUM_MIN, BucketSpec
+from gbltr.buckets import DEFAULT_HIGH_MIN, DEFAULT_MEDIUM_MIN, BucketSpec, check_quantiles
 from gbltr.data.simulate import WorldParams
 from gbltr.errors import ConfigError, unknown_choice
 from gbltr.labels.clicks import ClickLabelConfig
 from gbltr.labels.fusion import FusionConfig
 
-LABEL_SOURCES_OF = {"click": ("click",), "llm": ("llm",), "fused": ("click", "llm")}
-"""Each ``--labels`` choice and the label sources (:data:`gbltr.schema.LABEL_SOURCES`) it trains on."""
+LABEL_SOURCES_OF = {"click": ("click",), "llm": ("llm",), "fused": ("click", "llm"), "human": ("human",)}
+"""Each ``--labels`` choice and the label sources (:data:`gbltr.schema.LABEL_SOURCES`) it trains on.
+``human`` trains on the human labels of the training queries: the supervised reference that
+click and LLM training are read against (real datasets, ``gbltr simulate --over``)."""
 LABEL_KINDS = tuple(LABEL_SOURCES_OF)
 FUSED_SOURCES = LABEL_SOURCES_OF["fused"]
 PROTOCOLS = ("held_out", "log_covered")
+SPLITS = ("source", "random")
+"""``source``: the queries' own split column (a seeded random split when the source has none,
+with a warning); ``random``: always a seeded 70/15/15 query split, valid/test drawn among the
+queries with human labels."""
 BACKENDS = ("lightgbm", "xgboost")
 DEVICES = ("cpu", "cuda")
 
@@ -46,6 +52,7 @@ class FeatureConfig:
     """Feature parameters; ``drop_groups`` removes catalogue groups or subgroups (ablation)."""
 
     drop_groups: tuple[str, ...] = ()
+    catalogue: str | None = None
     bm25_k1: float = 1.2
     bm25_b: float = 0.75
     lm_mu: float = 2000.0
@@ -95,11 +102,15 @@ class EvalConfig:
 
 @dataclass(frozen=True)
 class BucketConfig:
+    """Fixed thresholds, or (when ``quantiles`` is given) quantiles of the log's query frequency."""
+
     high_min: int = DEFAULT_HIGH_MIN
     medium_min: int = DEFAULT_MEDIUM_MIN
+    quantiles: tuple[float, ...] = ()
 
     def __post_init__(self):
         BucketSpec(self.high_min, self.medium_min)
+        object.__setattr__(self, "quantiles", check_quantiles(self.quantiles))
 
     def spec(self) -> BucketSpec:
         return BucketSpec(self.high_min, self.medium_min)
@@ -114,6 +125,7 @@ class FitConfig:
     labels: str = "click"
     llm_labels: str | None = None
     protocol: str = "held_out"
+    split: str = "source"
     out: str | None = None
     world: WorldParams = field(default_factory=WorldParams)
     buckets: BucketConfig = field(default_factory=BucketConfig)
@@ -128,6 +140,8 @@ class FitConfig:
             raise unknown_choice("--labels value", self.labels, LABEL_KINDS)
         if self.protocol not in PROTOCOLS:
             raise unknown_choice("protocol", self.protocol, PROTOCOLS)
+        if self.split not in SPLITS:
+            raise unknown_choice("split", self.split, SPLITS)
         if self.fusion.explicit and self.labels != "fused":
             raise ConfigError(
                 f"fusion settings were given with --labels {self.labels}; fusion applies only to "

@@ -21,6 +21,7 @@ COMMANDS = {
     "experiment": "gbltr.cli.experiment:experiment",
     "ablation": "gbltr.cli.ablation:ablation",
     "annotate": "gbltr.cli.annotate:annotate",
+    "import": "gbltr.cli.importer:importer",
 }
 
 _HELP = {
@@ -30,6 +31,7 @@ _HELP = {
     "experiment": "Run several label setups over several seeds and report per bucket.",
     "ablation": "Feature-group ablation: retrain without each feature group and report.",
     "annotate": "Label query-document pairs with an LLM through an OpenAI-compatible API.",
+    "import": "Import real data (click log, feature file, corpus, qrels) as a dataset folder.",
 }
 
 
