@@ -21,7 +21,7 @@ import numpy as np
 import polars as pl
 
 from gbltr.buckets import VIEWS
-from gbltr.config import FitConfig
+from gbltr.config import LABEL_KINDS, LABEL_SOURCES_OF, FitConfig
 from gbltr.errors import ConfigError, unknown_choice
 from gbltr.progress import progress
 
@@ -82,11 +82,11 @@ def run_ablation(cfg: FitConfig, labels=("click", "llm", "fused"), groups=("docu
     from gbltr.train.fit import evaluate, train_model
 
     base = replace(cfg, labels="fused", fusion=replace(cfg.fusion, explicit=True))
-    prep = prepare(base)
+    prep = prepare(base, sources=tuple(dict.fromkeys(s for lab in labels for s in LABEL_SOURCES_OF.get(lab, ()))))
     for g in groups:
         if g not in prep.feature_groups:
             raise unknown_choice("feature group", g, prep.feature_groups)
-    known = ("click", "llm", "fused")
+    known = LABEL_KINDS
     for lab in labels:
         if lab not in known:
             raise unknown_choice("--labels value", lab, known)

@@ -32,7 +32,7 @@ import numpy as np
 import polars as pl
 
 from gbltr.buckets import VIEWS
-from gbltr.config import FitConfig
+from gbltr.config import LABEL_SOURCES_OF, FitConfig
 from gbltr.errors import ConfigError, unknown_choice
 from gbltr.progress import progress
 
@@ -48,6 +48,7 @@ def _fusion(cfg: FitConfig, **kw) -> FitConfig:
 SETUPS = {
     "click": lambda c: replace(c, labels="click", fusion=replace(c.fusion, explicit=False)),
     "llm": lambda c: replace(c, labels="llm", fusion=replace(c.fusion, explicit=False)),
+    "human": lambda c: replace(c, labels="human", fusion=replace(c.fusion, explicit=False)),
     "fused:famol": lambda c: _fusion(c, method="famol", form="objective"),
     "fused:famol-stacked": lambda c: _fusion(c, method="famol", form="stacked"),
     "fused:constant": lambda c: _fusion(c, method="famol", form="objective", weight_fn="constant",
@@ -113,7 +114,8 @@ def run_experiment(cfg: FitConfig, setups, seeds, out: str | Path | None = None,
         for seed in seeds:
             base = replace(cfg, seed=seed, world=replace(cfg.world, seed=seed) if cfg.data is None else cfg.world,
                            labels="fused", fusion=replace(cfg.fusion, explicit=True))
-            prep = prepare(base)
+            prep = prepare(base, sources=tuple(dict.fromkeys(
+                s for name in setups for s in LABEL_SOURCES_OF[setup_config(name, base).labels])))
             for name in setups:
                 run_cfg = setup_config(name, replace(base, fusion=cfg.fusion))
                 p = prep

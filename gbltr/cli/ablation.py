@@ -6,23 +6,27 @@ import json
 
 import click
 
-from gbltr.config import BACKENDS, dotted, load_config
+from gbltr.config import BACKENDS, SPLITS, dotted, load_config
 
 
 @click.command()
 @click.option("--labels", default="click,llm,fused", show_default=True, help="comma-separated label setups")
 @click.option("--groups", default="document,query_document,query", show_default=True,
-              help="feature groups or subgroups of features/catalogue.toml to remove one at a time")
+              help="feature groups or subgroups (features/catalogue.toml, or --catalogue's) to remove one at a time")
 @click.option("--data", type=click.Path(file_okay=False), help="dataset folder (default: the built-in world)")
 @click.option("--backend", type=click.Choice(sorted(BACKENDS)))
 @click.option("--config", "config_file", type=click.Path(dir_okay=False))
 @click.option("--out", required=True, type=click.Path(file_okay=False))
 @click.option("--metric", default="ndcg@10", show_default=True)
-def ablation(labels, groups, data, backend, config_file, out, metric):
+@click.option("--split", type=click.Choice(sorted(SPLITS)), help="source (the dataset's query split) or random (seeded)")
+@click.option("--catalogue", help="TOML file (or packaged name, e.g. letor4) grouping the dataset's precomputed features")
+@click.option("--rounds", type=int, help="maximum boosting rounds")
+def ablation(labels, groups, data, backend, config_file, out, metric, split, catalogue, rounds):
     """Feature-group ablation: retrain without each feature group and report."""
     from gbltr.ablation import run_ablation
 
-    cfg = load_config(config_file, dotted({"data": data, "train.backend": backend}))
+    cfg = load_config(config_file, dotted({"data": data, "train.backend": backend, "split": split,
+                                           "features.catalogue": catalogue, "train.rounds": rounds}))
     result = run_ablation(cfg, [x.strip() for x in labels.split(",") if x.strip()],
                           [x.strip() for x in groups.split(",") if x.strip()], out, metric=metric)
     click.echo(result.to_markdown())

@@ -6,7 +6,7 @@ import json
 
 import click
 
-from gbltr.config import BACKENDS, DEVICES, LABEL_KINDS, PROTOCOLS, dotted, load_config
+from gbltr.config import BACKENDS, DEVICES, LABEL_KINDS, PROTOCOLS, SPLITS, dotted, load_config
 from gbltr.errors import ConfigError
 from gbltr.labels.clicks import CLICK_MODELS
 from gbltr.labels.fusion import FUSION_METHODS, FAMOL_FORMS, WEIGHT_FUNCTIONS
@@ -34,9 +34,11 @@ def _choice(values):
 @click.option("--weight-param", multiple=True, metavar="KEY=VALUE", help="weight function parameter, repeatable")
 @click.option("--schedule", help="data-scheduling schedule: a name in configs/schedules or a TOML file")
 @click.option("--rounds", type=int, help="maximum boosting rounds")
+@click.option("--split", type=_choice(SPLITS), help="source: the dataset's own query split; random: a seeded one [default: source]")
+@click.option("--catalogue", help="TOML file (or packaged name, e.g. letor4) grouping the dataset's precomputed features")
 def fit(labels, data, backend, device, config_file, out, seed, world_seed, protocol, llm_labels, click_model,
-        fusion, famol_form, weight_fn, weight_param, schedule, rounds):
-    """Train a ranker on click, LLM or fused labels; evaluate nDCG per frequency bucket."""
+        fusion, famol_form, weight_fn, weight_param, schedule, rounds, split, catalogue):
+    """Train a ranker on click, LLM, fused or human labels; evaluate nDCG per frequency bucket."""
     from gbltr.train.fit import fit as run_fit
 
     fusion_flags = {"fusion.method": fusion, "fusion.form": famol_form, "fusion.weight_fn": weight_fn,
@@ -56,7 +58,8 @@ def fit(labels, data, backend, device, config_file, out, seed, world_seed, proto
     overrides = dotted({
         "labels": labels, "data": data, "out": out, "seed": seed, "protocol": protocol,
         "llm_labels": llm_labels, "world.seed": world_seed, "click.model": click_model,
-        "train.backend": backend, "train.device": device, "train.rounds": rounds, **given,
+        "train.backend": backend, "train.device": device, "train.rounds": rounds, "split": split,
+        "features.catalogue": catalogue, **given,
     })
     cfg = load_config(config_file, overrides)
     folder = run_fit(cfg)

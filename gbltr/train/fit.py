@@ -44,7 +44,7 @@ def validation_grades(valid: RankingDataset) -> np.ndarray:
 
 
 def train_model(prep: Prepared, cfg: FitConfig | None = None, *, seed: int | None = None) -> FittedRanker:
-    """Train one model on ``prep`` for ``cfg.labels`` (click, llm or fused)."""
+    """Train one model on ``prep`` for ``cfg.labels`` (click, llm, human or fused)."""
     from gbltr.train.backends import get_backend
 
     cfg = cfg or prep.config
@@ -56,7 +56,7 @@ def train_model(prep: Prepared, cfg: FitConfig | None = None, *, seed: int | Non
     vy = validation_grades(valid)
     eval_at = max(k for k in cfg.eval.ks if k <= 10) if any(k <= 10 for k in cfg.eval.ks) else max(cfg.eval.ks)
     common = dict(cfg=cfg.train, seed=seed, eval_at=eval_at, feature_names=train.feature_names)
-    if cfg.labels in ("click", "llm"):
+    if cfg.labels in ("click", "llm", "human"):
         part = train.labelled_by(cfg.labels)
         y = part.grades(cfg.labels)
         gain = _gain_for(part.labels[cfg.labels], valid.labels["human"])
