@@ -11,6 +11,14 @@
       model.txt | model.json   the native LightGBM / XGBoost model
       config.json        the resolved configuration (reloads with --config)
       weights.png        FAMOL only: the frequency weight function over the training queries
+      dataset.json       the dataset's manifest as the run saw it: what its sources lack (``missing``), where
+                         it came from (``sources``), and what the run skipped (``skipped`` built features,
+                         ``empty_groups``); the same facts are in report.json under ``training``
+      catalogue.toml     the user feature catalogue the run grouped precomputed features with (if any)
+      labels/SOURCE.parquet  the training labels of each source it trained on (query_id, doc_id, label, source)
+
+Every bucket is listed with its query count, zero included; a bucket with fewer than
+:data:`gbltr.buckets.MIN_TEST_QUERIES` test queries is flagged as too small for a test.
 
 Metric convention: :mod:`gbltr.evaluate.metrics` (exponential gain, queries without a relevant
 document excluded from means and counted in ``n_no_relevant``).
@@ -23,13 +31,17 @@ from pathlib import Path
 
 import polars as pl
 
-from gbltr.evaluate.views import summarise
+from gbltr.buckets import BUCKETS, bucket_notes
+from gbltr.evaluate.views import summarise, view_order
 
 
 def build_report(prep, model, per_query: pl.DataFrame, *, name: str | None = None, train_seconds: float = 0.0) -> dict:
     cfg = prep.config
     metrics_cols = [c for c in per_query.columns if c.startswith("ndcg@")]
     views = summarise(per_query, metrics=metrics_cols)
+    for b in BUCKETS:  # every bucket is listed, zero included
+        views.setdefault(b, {**{m: None for m in metrics_cols}, "n_queries": 0, "n_no_relevant": 0})
+    views = {v: views[v] for v in view_order(views)}
     metrics = {v: {m: vals[m] for m in metrics_cols} for v, vals in views.items()}
     label_tag = cfg.labels if cfg.labels != "fused" else f"fused:{cfg.fusion.method}"
     report = {
@@ -47,6 +59,8 @@ def build_report(prep, model, per_query: pl.DataFrame, *, name: str | None = Non
         "features": list(prep.feature_names),
         "training": prep.info,
         "train_seconds": round(train_seconds, 2),
+        "bucket_notes": bucket_notes({v: vals["n_queries"] - vals["n_no_relevant"] for v, vals in views.items()},
+                                     "test queries with a relevant document"),
     }
     return report
 
@@ -75,6 +89,20 @@ def report_markdown(report: dict) -> str:
         lines += ["", "Training queries whose click labels are all equal (no ranking gradient):", ""]
         for b, v in sorted(tr["no_gradient_click_queries"].items()):
             lines.append(f"- {b}: {v['no_gradient']} of {v['queries']}")
+    for note in report.get("bucket_notes", []):
+        lines.append(f"- note: {note}")
+    if tr.get("missing") or tr.get("skipped"):
+        lines += ["", "Missing from the dataset or skipped by this run:", ""]
+        for k, v in tr.get("missing", {}).items():
+            lines.append(f"- no {k}: {v}")
+        for why in sorted(set(tr.get("skipped", {}).values())):
+            n = sum(1 for v in tr["skipped"].values() if v == why)
+            lines.append(f"- skipped {n} built feature(s): {why}")
+    if "buckets" in tr:
+        b = tr["buckets"]
+        lines.append("")
+        lines.append(f"Buckets: high >= {b['high_min']}, medium >= {b['medium_min']} sessions"
+                     + (f" (quantiles {b['quantiles']} of the log's query frequency)" if b.get("quantiles") else ""))
     lines += ["", "Training queries per bucket: " + json.dumps(tr.get("n_train_queries", {}))]
     for source, counts in tr.get("n_labelled_train_queries", {}).items():
         lines.append(f"Training queries with {source} labels: " + json.dumps(counts))
@@ -90,11 +118,28 @@ def write_run(folder, prep, model, per_query: pl.DataFrame, *, name=None, train_
     per_query.write_parquet(out / "per_query.parquet")
     model.save(out)
     (out / "config.json").write_text(json.dumps(prep.config.to_json(), indent=2))
+    write_data_records(out, prep)
     if prep.config.labels == "fused" and prep.config.fusion.method == "famol":
         from gbltr.plots import plot_weight_function
 
         plot_weight_function(prep, path=out / "weights.png")
     return out
+
+
+def write_data_records(out: Path, prep) -> None:
+    """The dataset's manifest (plus what this run skipped), the user catalogue, the training label sets."""
+    manifest = dict(getattr(prep, "manifest", {}) or {})
+    manifest["skipped"] = prep.info.get("skipped", {})
+    manifest["empty_groups"] = prep.info.get("empty_groups", [])
+    manifest["dataset"] = prep.dataset_path
+    (out / "dataset.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False, default=str))
+    if getattr(prep, "catalogue", None):
+        (out / "catalogue.toml").write_text(prep.catalogue)
+    labels = getattr(prep, "train_labels", {}) or {}
+    if labels:
+        (out / "labels").mkdir(exist_ok=True)
+        for source, frame in labels.items():
+            frame.write_parquet(out / "labels" / f"{source}.parquet")
 
 
 def write_outputs(out, stem: str, per_query: pl.DataFrame, summary: dict, markdown: str, ax) -> Path:
