@@ -166,8 +166,6 @@ def prepare(cfg: FitConfig, sources: tuple[str, ...] | None = None) -> Prepared:
 
     ``sources``: the training label sources to prepare; default those of ``cfg.labels``
     (:data:`gbltr.config.LABEL_SOURCES_OF`). Experiments and ablations pass the union of theirs."""
-    from gbltr.features.build import build_features
-
     t0 = time.perf_counter()
     path = cfg.data or str(builtin_world(cfg.world))
     ds = read_dataset(path)

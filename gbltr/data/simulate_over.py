@@ -27,8 +27,10 @@ Click model (``--click-matrix FILE`` replaces it)
     matrix, read at run time), grades rescaled to 0..4 by ``round(4 r / r_max)``.
 LLM labels
     A documented noisy view of the human labels: with probability ``llm_accuracy`` the human
-    grade, else the grade moved by ±1 or ±2 (a draw from N(0, llm_noise^2) rounded, redrawn while 0),
-    clipped to 0..r_max. ``llm_labels=FILE`` (Parquet from ``gbltr annotate``, or qrels) is used
+    grade, else the grade moved by a shift drawn from N(0, llm_noise^2), rounded, redrawn while 0
+    and capped at r_max in size; a move that would leave 0..r_max goes the other way (then
+    clipped), so a changed label always differs from the human one and the agreement is
+    ``llm_accuracy`` in expectation. ``llm_labels=FILE`` (Parquet from ``gbltr annotate``, or qrels) is used
     instead where the dataset has text and was annotated.
 
 Everything is seeded by ``seed``. Human labels are untouched: evaluation reads them as before.
@@ -171,7 +173,10 @@ def simulate_over(src: str | Path, out: str | Path, params: OverParams = OverPar
         shift = np.rint(rng.normal(0, params.llm_noise, h.size))
         while np.any(bad := (~keep) & (shift == 0)):
             shift[bad] = np.rint(rng.normal(0, params.llm_noise, int(bad.sum())))
-        llm_grade = np.where(keep, h, np.clip(h + shift, 0, r_max))
+        shift = np.sign(shift) * np.minimum(np.abs(shift), r_max)
+        moved = h + shift
+        moved = np.clip(np.where((moved < 0) | (moved > r_max), h - shift, moved), 0, r_max)
+        llm_grade = np.where(keep, h, moved)
         llm = human.select("query_id", "doc_id").with_columns(label=pl.Series(llm_grade), source=pl.lit("llm"))
         llm_how = f"noisy view of human labels: accuracy {params.llm_accuracy}, noise sd {params.llm_noise}"
     record = {"over": str(src), **asdict(params), "llm_labels_how": llm_how, "n_sessions": sid,

@@ -122,6 +122,8 @@ def _candidates(parts: list[Part], impressions, labels, features) -> pl.DataFram
 
 def combine(parts: list[Part]) -> SearchDataset:
     """Merge ``parts`` (in order) into one validated dataset (rules in the module docstring)."""
+    queries = _union([p.queries for p in parts], "query_id", "queries")
+    documents = _union([p.documents for p in parts], "doc_id", "documents")
     logs = [p.impressions for p in parts if p.impressions is not None]
     impressions = pl.concat(logs, how="diagonal_relaxed") if logs else None
     labels: dict[str, pl.DataFrame] = {}
@@ -166,7 +168,6 @@ def combine(parts: list[Part]) -> SearchDataset:
                 "expected the same query and document ids in both (map the log's columns with --map)"
             )
     candidates = _candidates(parts, impressions, labels, features)
-    queries = _union([p.queries for p in parts], "query_id", "queries")
     ids = candidates.select("query_id").unique()
     if queries is None:
         queries = queries_frame([])
@@ -176,7 +177,6 @@ def combine(parts: list[Part]) -> SearchDataset:
     no_cand = queries.join(ids, on="query_id", how="anti")
     if no_cand.height:
         queries = queries.join(ids, on="query_id", how="semi")
-    documents = _union([p.documents for p in parts], "doc_id", "documents")
     if documents is None:
         documents = documents_frame([])
     dids = pl.concat([candidates.select("doc_id"), *( [impressions.select("doc_id")] if impressions is not None else [])]).unique()
