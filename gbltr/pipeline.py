@@ -40,7 +40,9 @@ import hashlib
 import json
 import logging
 import os
+import shutil
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -54,6 +56,7 @@ from gbltr.data.store import SearchDataset, read_dataset
 from gbltr.errors import DataError
 from gbltr.labels.clicks import ClickLabels, click_labels, zero_click_report
 from gbltr.train.dataset import RankingDataset
+from gbltr.validate import check_prepared, check_split_column, label_rows, report, summarise
 
 log = logging.getLogger("gbltr")
 
@@ -71,9 +74,18 @@ def builtin_world(params) -> Path:
     folder = cache_dir() / "worlds" / f"world-{key}"
     if not (folder / "dataset.json").exists():
         log.info("simulating the built-in world into %s", folder)
-        tmp = folder.with_name(folder.name + ".tmp")
-        write_world(params, tmp)
-        tmp.rename(folder)
+        # A unique temporary folder and an atomic rename: two first-use runs may race; the first
+        # rename wins and the other run uses its (identical, seeded) world.
+        tmp = folder.with_name(f"{folder.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+        try:
+            write_world(params, tmp)
+            try:
+                tmp.rename(folder)
+            except OSError:
+                if not (folder / "dataset.json").exists():
+                    raise
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
     return folder
 
 
@@ -111,12 +123,12 @@ class Prepared:
 
 def _splits(ds: SearchDataset, stats: pl.DataFrame, seed: int, mode: str = "source") -> pl.DataFrame:
     """query_id, split: the queries' split column (``source``) or a seeded 70/15/15 split per
-    bucket (``random``, or ``source`` without a complete split column). Valid/test queries are
-    drawn among the queries with human labels; the others train."""
+    bucket (``random``, or ``source`` without a split column). Valid/test queries are drawn
+    among the queries with human labels; the others train."""
     if mode == "source":
-        if "split" in ds.queries.columns and ds.queries["split"].null_count() == 0:
+        if _source_split(ds):
             return ds.queries.select("query_id", "split")
-        why = ds.missing.get("split", "the queries have no complete 'split' column")
+        why = ds.missing.get("split", "the queries have no 'split' column")
         log.warning("--split source: %s; drawing a seeded 70/15/15 query split per bucket (--split random)", why)
     rng = np.random.default_rng(seed)
     parts = []
@@ -137,6 +149,16 @@ def _splits(ds: SearchDataset, stats: pl.DataFrame, seed: int, mode: str = "sour
     return pl.concat(parts)
 
 
+def _source_split(ds: SearchDataset) -> bool:
+    """The queries' own split column is usable (:func:`gbltr.validate.check_split_column`); a
+    partial one is an error that also gives the import's reason and the way out."""
+    try:
+        return check_split_column(ds.queries)
+    except DataError as exc:
+        why = ds.missing.get("split")
+        raise DataError(f"{exc}{'. ' + why if why else ''}; or use --split random") from exc
+
+
 def _human_training_labels(ds: SearchDataset, info: dict) -> pl.DataFrame:
     """Human labels as training grades: negative -> 0, fractional -> rounded (counted in ``info``)."""
     lab = ds.labels["human"].filter(pl.col("label").is_not_null() & pl.col("label").is_not_nan())
@@ -148,9 +170,14 @@ def _human_training_labels(ds: SearchDataset, info: dict) -> pl.DataFrame:
     return lab.with_columns(pl.col("label").round().clip(0, None))
 
 
-def _llm_labels(ds: SearchDataset, cfg: FitConfig) -> pl.DataFrame:
+def _llm_labels(ds: SearchDataset, cfg: FitConfig) -> tuple[pl.DataFrame, int]:
+    """The LLM label set to train on (non-null rows) and the number of null labels dropped."""
     if cfg.llm_labels:
-        return load_llm_labels(cfg.llm_labels)
+        if Path(cfg.llm_labels).suffix == ".parquet":
+            from gbltr.labels.llm import load_llm_labels as load_parquet
+
+            return load_parquet(cfg.llm_labels, return_dropped=True)
+        return load_llm_labels(cfg.llm_labels), 0
     if "llm" not in ds.labels:
         raise DataError(
             f"--labels {cfg.labels} needs LLM labels: the dataset has no 'llm' label set "
@@ -158,7 +185,8 @@ def _llm_labels(ds: SearchDataset, cfg: FitConfig) -> pl.DataFrame:
             "run 'gbltr annotate' (datasets with text), or simulate them over the human labels with "
             "'gbltr simulate --over DIR --out NEW'"
         )
-    return ds.labels["llm"].filter(pl.col("label").is_not_null())
+    llm = ds.labels["llm"]
+    return llm.filter(pl.col("label").is_not_null()), llm["label"].null_count()
 
 
 def prepare(cfg: FitConfig, sources: tuple[str, ...] | None = None) -> Prepared:
@@ -172,6 +200,7 @@ def prepare(cfg: FitConfig, sources: tuple[str, ...] | None = None) -> Prepared:
     freq = query_frequency(ds.impressions, ds.queries["query_id"])["frequency"]
     spec = resolve_spec(cfg.buckets.spec(), cfg.buckets.quantiles, freq.filter(freq > 0) if (freq > 0).any() else freq)
     stats = query_stats(ds.impressions, ds.queries["query_id"], spec)
+    split_given = cfg.split == "source" and _source_split(ds)
     splits = _splits(ds, stats, cfg.seed, cfg.split)
     ids = {s: splits.filter(pl.col("split") == s)["query_id"] for s in ("train", "valid", "test")}
     for s in ("train", "valid", "test"):
@@ -192,6 +221,7 @@ def prepare(cfg: FitConfig, sources: tuple[str, ...] | None = None) -> Prepared:
     frame, names, groups, catalogue_text = _features(ds, stats, cfg, info)
     labels: dict[str, pl.DataFrame] = {}
     sources = tuple(sources) if sources is not None else LABEL_SOURCES_OF[cfg.labels]
+    label_counts: dict[str, int] = {}
     if "click" in sources:
         cl: ClickLabels = click_labels(ds.impressions, ds.candidates, train_ids, cfg.click)
         labels["click"] = cl.frame
@@ -199,8 +229,14 @@ def prepare(cfg: FitConfig, sources: tuple[str, ...] | None = None) -> Prepared:
         if cl.propensities is not None:
             info["propensities"] = [round(float(x), 4) for x in cl.propensities]
         info["no_gradient_click_queries"] = zero_click_report(cl.frame, stats)
+        if "impressions" in cl.frame.columns:
+            fate = "dropped" if cfg.click.unshown == "drop" else "labelled_0"
+            label_counts[f"click_candidates_never_shown_{fate}"] = int((cl.frame["impressions"] == 0).sum())
+    llm_rows, llm_nulls = None, 0
     if "llm" in sources:
-        labels["llm"] = _llm_labels(ds, cfg).join(pl.DataFrame({"query_id": train_ids}), on="query_id", how="semi")
+        llm_all, llm_nulls = _llm_labels(ds, cfg)
+        llm_rows = label_rows(llm_all, ds.queries, train_ids, "llm")
+        labels["llm"] = llm_all.join(pl.DataFrame({"query_id": train_ids}), on="query_id", how="semi")
     if "human" in sources:
         labels["human"] = _human_training_labels(ds, info).join(pl.DataFrame({"query_id": ids["train"]}),
                                                                on="query_id", how="semi")
@@ -217,6 +253,10 @@ def prepare(cfg: FitConfig, sources: tuple[str, ...] | None = None) -> Prepared:
     info["n_test_queries"] = _per_bucket(test)
     info["train_rows"] = train.n_rows
     info["notes"] = {"train": train.notes, "valid": valid.notes, "test": test.notes}
+    dropped = check_prepared(cfg, train, valid, test, sources, split_given=split_given,
+                             llm_rows=llm_rows, llm_nulls=llm_nulls)
+    info["dropped"] = {**label_counts, **dropped}
+    report(summarise(cfg, path, train, valid, test, sources, dropped), info["dropped"])
     info["prepare_seconds"] = round(time.perf_counter() - t0, 2)
     info["n_queries_per_bucket"] = bucket_counts(stats["bucket"])
     manifest = {"missing": dict(ds.missing), "sources": ds.sources, "metadata": ds.metadata}

@@ -34,10 +34,11 @@ def _choice(values):
 @click.option("--weight-param", multiple=True, metavar="KEY=VALUE", help="weight function parameter, repeatable")
 @click.option("--schedule", help="data-scheduling schedule: a name in configs/schedules or a TOML file")
 @click.option("--rounds", type=int, help="maximum boosting rounds")
+@click.option("--overwrite", is_flag=True, help="replace an existing run folder (whole) instead of refusing")
 @click.option("--split", type=_choice(SPLITS), help="source: the dataset's own query split; random: a seeded one [default: source]")
 @click.option("--catalogue", help="TOML file (or packaged name, e.g. letor4) grouping the dataset's precomputed features")
 def fit(labels, data, backend, device, config_file, out, seed, world_seed, protocol, llm_labels, click_model,
-        fusion, famol_form, weight_fn, weight_param, schedule, rounds, split, catalogue):
+        fusion, famol_form, weight_fn, weight_param, schedule, rounds, overwrite, split, catalogue):
     """Train a ranker on click, LLM, fused or human labels; evaluate nDCG per frequency bucket."""
     from gbltr.train.fit import fit as run_fit
 
@@ -62,7 +63,7 @@ def fit(labels, data, backend, device, config_file, out, seed, world_seed, proto
         "features.catalogue": catalogue, **given,
     })
     cfg = load_config(config_file, overrides)
-    folder = run_fit(cfg)
+    folder = run_fit(cfg, overwrite=overwrite)
     report = json.loads((folder / "report.json").read_text())
     click.echo((folder / "report.md").read_text())
     click.echo(f"run folder: {folder}")
