@@ -149,6 +149,7 @@ def _svmlight_prepare(tmp_path, lines, labels="human"):
     from gbltr.data.importers import import_dataset
     from gbltr.pipeline import prepare
 
+    tmp_path.mkdir(exist_ok=True)
     f = tmp_path / "train.txt"
     f.write_text("".join(lines))
     import_dataset([("svmlight", [f])], tmp_path / "ds")
