@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from gbltr.buckets import VIEWS
+from gbltr.buckets import VIEWS, bucket_counts, bucket_notes
 from gbltr.config import LABEL_KINDS, LABEL_SOURCES_OF, FitConfig
 from gbltr.errors import ConfigError, unknown_choice
 from gbltr.progress import progress
@@ -40,6 +40,12 @@ class AblationResult:
         lines = ["# Feature-group ablation", "",
                  f"{self.metric} of the full model and the change when a feature group is removed "
                  "(paired randomisation-test p-value against the full model in brackets).", ""]
+        counts = s.get("n_queries", {})
+        if counts:
+            lines.append("Test queries with a relevant document per bucket: "
+                         + ", ".join(f"{b} {n}" for b, n in counts.items()) + ".")
+            lines += [f"- note: {n}" for n in s.get("bucket_notes", [])]
+            lines.append("")
         for labels in s["labels"]:
             lines.append(f"## labels: {labels}")
             lines.append("")
@@ -128,7 +134,10 @@ def run_ablation(cfg: FitConfig, labels=("click", "llm", "fused"), groups=("docu
             results[lab][b] = res
     gain_share = {lab: {r["group"]: r["gain_share"] for r in importance.filter(pl.col("labels") == lab).iter_rows(named=True)}
                   for lab in labels}
+    ref = per_query.filter((pl.col("labels") == labels[0]) & (pl.col("dropped") == FULL) & pl.col(metric).is_not_nan())
+    counts = bucket_counts(ref["bucket"].drop_nulls()) if "bucket" in ref.columns else {}
     summary = {"labels": list(labels), "groups": list(groups), "buckets": buckets, "metric": metric,
+               "n_queries": counts, "bucket_notes": bucket_notes(counts, "test queries with a relevant document"),
                "results": results, "gain_share": gain_share, "features": {g: list(prep.feature_groups[g]) for g in groups}}
     result = AblationResult(per_query, importance, summary, metric)
     if out is not None:

@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from gbltr.buckets import VIEWS
+from gbltr.buckets import VIEWS, bucket_counts, bucket_notes
 from gbltr.config import LABEL_SOURCES_OF, FitConfig
 from gbltr.errors import ConfigError, unknown_choice
 from gbltr.progress import progress
@@ -82,6 +82,12 @@ class ExperimentResult:
                      "single source in the bucket (paired over (seed, query); t = paired t-test, "
                      "rand = randomisation test).")
         lines.append("")
+        counts = s.get("n_queries", {})
+        if counts:
+            lines.append("Test queries with a relevant document per bucket: "
+                         + ", ".join(f"{b} {n}" for b, n in counts.items()) + ".")
+            lines += [f"- note: {n}" for n in s.get("bucket_notes", [])]
+            lines.append("")
         for bucket in s["buckets"]:
             best = s["best_single"][bucket]
             lines.append(f"## {bucket} (best single source: {best})")
@@ -167,8 +173,11 @@ def summarise_experiment(per_query: pl.DataFrame, setups, seeds, *, metric: str,
             t = paired_test(j[metric].to_numpy(), j[f"{metric}_b"].to_numpy(), n_permutations=n_permutations)
             res[s]["vs_best"] = t.to_dict()
         results[b] = res
+    ref = per_query.filter((pl.col("setup") == setups[0]) & (pl.col("seed") == seeds[0]) & pl.col(metric).is_not_nan())
+    counts = bucket_counts(ref["bucket"].drop_nulls()) if "bucket" in ref.columns else {}
     return {"setups": list(setups), "seeds": list(seeds), "metric": metric, "buckets": buckets,
-            "best_single": best_single, "results": results}
+            "best_single": best_single, "results": results, "n_queries": counts,
+            "bucket_notes": bucket_notes(counts, "test queries with a relevant document")}
 
 
 def plot_experiment(result: ExperimentResult, ax=None):
