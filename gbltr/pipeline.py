@@ -129,7 +129,7 @@ def _splits(ds: SearchDataset, stats: pl.DataFrame, seed: int, mode: str = "sour
         if _source_split(ds):
             return ds.queries.select("query_id", "split")
         why = ds.missing.get("split", "the queries have no 'split' column")
-        log.warning("--split source: %s; drawing a seeded 70/15/15 query split per bucket (--split random)", why)
+        log.warning("--split source: %s; drawing a seeded 70/15/15 split of the queries per bucket (--split random)", why)
     rng = np.random.default_rng(seed)
     parts = []
     eligible = stats

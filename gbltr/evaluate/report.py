@@ -15,7 +15,7 @@
                          it came from (``sources``), and what the run skipped (``skipped`` built features,
                          ``empty_groups``); the same facts are in report.json under ``training``
       catalogue.toml     the user feature catalogue the run grouped precomputed features with (if any)
-      labels/SOURCE.parquet  the training labels of each source it trained on (query_id, doc_id, label, source)
+      train_labels.parquet   the training labels it trained on, every source (query_id, doc_id, label, source)
 
 Every bucket is listed with its query count, zero included; a bucket with fewer than
 :data:`gbltr.buckets.MIN_TEST_QUERIES` test queries is flagged as too small for a test.
@@ -299,9 +299,7 @@ def write_data_records(out: Path, prep) -> None:
         (out / "catalogue.toml").write_text(prep.catalogue)
     labels = getattr(prep, "train_labels", {}) or {}
     if labels:
-        (out / "labels").mkdir(exist_ok=True)
-        for source, frame in labels.items():
-            frame.write_parquet(out / "labels" / f"{source}.parquet")
+        pl.concat(list(labels.values()), how="vertical_relaxed").write_parquet(out / "train_labels.parquet")
 
 
 def write_outputs(out, stem: str, per_query: pl.DataFrame, summary: dict, markdown: str, ax) -> Path:

@@ -121,7 +121,8 @@ def test_letor_human_labels_train_and_beat_random(shared_data, tmp_path, capsys)
     run = tmp_path / "run"
     assert "text" in json.loads((run / "dataset.json").read_text())["missing"]
     assert "f46" in (run / "catalogue.toml").read_text()
-    lab = pl.read_parquet(run / "labels" / "human.parquet")
+    lab = pl.read_parquet(run / "train_labels.parquet")
+    assert set(lab["source"]) == {"human"}
     train_q = set(prep.train.query_ids)
     assert set(lab["query_id"].unique()) <= train_q  # human labels of training queries only
     assert {"high", "medium", "low"} <= set(report["n_queries"])  # every bucket listed, zero included

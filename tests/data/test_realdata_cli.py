@@ -36,7 +36,7 @@ def test_fit_every_label_source_on_letor_simulated_over(letor_sim, tmp_path, cap
         report = json.loads((tmp_path / labels / "report.json").read_text())
         assert report["labels"] == labels
         assert list(report["n_queries"]) == ["overall", "high", "medium", "low"]
-        sources = {p.stem for p in (tmp_path / labels / "labels").glob("*.parquet")}
+        sources = set(pl.read_parquet(tmp_path / labels / "train_labels.parquet")["source"])
         assert sources == ({"click", "llm"} if labels == "fused" else {labels})
         assert 0 < report["metrics"]["overall"]["ndcg@10"] <= 1
 
