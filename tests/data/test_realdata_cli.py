@@ -21,9 +21,9 @@ LABELS = ("human", "click", "llm", "fused")
 
 @pytest.fixture
 def letor_sim(shared_data, tmp_path):
-    src = letor_slice(shared_data("letor"), tmp_path, 1200)
+    src = letor_slice(shared_data("letor"), tmp_path, 900)
     import_dataset([("svmlight", [src])], tmp_path / "letor")
-    simulate_over(tmp_path / "letor", tmp_path / "letor-sim", OverParams(seed=3, sessions=6000))
+    simulate_over(tmp_path / "letor", tmp_path / "letor-sim", OverParams(seed=3, sessions=4000))
     return tmp_path / "letor-sim"
 
 
@@ -31,7 +31,7 @@ def letor_sim(shared_data, tmp_path):
 def test_fit_every_label_source_on_letor_simulated_over(letor_sim, tmp_path, capsys):
     for labels in LABELS:
         code, out, err = gbltr("fit", "--labels", labels, "--data", letor_sim, "--split", "random", "--catalogue",
-                               "letor4", "--rounds", "15", "--out", tmp_path / labels, capsys=capsys)
+                               "letor4", "--rounds", "8", "--out", tmp_path / labels, capsys=capsys)
         assert code == 0, err
         report = json.loads((tmp_path / labels / "report.json").read_text())
         assert report["labels"] == labels
@@ -45,7 +45,7 @@ def test_fit_every_label_source_on_letor_simulated_over(letor_sim, tmp_path, cap
 def test_ablation_with_the_letor4_catalogue(letor_sim, tmp_path, capsys):
     code, out, err = gbltr("ablation", "--data", letor_sim, "--split", "random", "--catalogue",
                            "features/catalogues/letor4.toml", "--labels", "human,click", "--groups",
-                           "document,query_document", "--rounds", "10", "--out", tmp_path / "abl", capsys=capsys)
+                           "document,query_document", "--rounds", "5", "--out", tmp_path / "abl", capsys=capsys)
     assert code == 0, err
     summary = json.loads((tmp_path / "abl" / "ablation.json").read_text())
     assert summary["features"]["document"] == [f"f{i}" for i in (16, 17, 18, 19, 20, 41, 42, 43, 44, 45, 46)]
