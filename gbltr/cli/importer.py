@@ -22,10 +22,11 @@ _DOC = ("Import real data (a log, a feature file, a corpus, judgements) as a dat
               help="another source to combine, joined on (query, doc); repeatable, e.g. --also qrels=qrels.txt")
 @click.option("--map", "mapping", multiple=True, metavar="NAME=COLUMN,...",
               help="impressions: column names, e.g. session=sid,query=qid,doc=url,position=pos,clicked=click")
-def importer(format, src, out, also, mapping):
+@click.option("--overwrite", is_flag=True, help="replace an existing dataset folder (whole) instead of refusing")
+def importer(format, src, out, also, mapping, overwrite):
     from gbltr.data.importers import import_dataset, parse_also
 
-    folder, ds = import_dataset([(format, list(src)), *parse_also(also)], out, {"map": mapping})
+    folder, ds = import_dataset([(format, list(src)), *parse_also(also)], out, {"map": mapping}, overwrite=overwrite)
     summary = {"queries": ds.queries.height, "documents": ds.documents.height, "candidates": ds.candidates.height,
                "impressions": 0 if ds.impressions is None else ds.impressions.height,
                "labels": {k: v.height for k, v in ds.labels.items()}, "features": list(ds.feature_columns)[:3] +

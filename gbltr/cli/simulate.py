@@ -47,8 +47,9 @@ def _options(func):
 @click.option("--llm-accuracy", type=float, help="with --over: P(LLM label = human label) [default: 0.6]")
 @click.option("--llm-labels", type=click.Path(dir_okay=False, exists=True),
               help="with --over: LLM labels from gbltr annotate (Parquet) or qrels instead of the noisy view")
+@click.option("--overwrite", is_flag=True, help="replace an existing dataset folder (whole) instead of refusing")
 @_options
-def simulate(out, seed, control, over, frequencies, click_matrix, ranker_noise, llm_accuracy, llm_labels, **overrides):
+def simulate(out, seed, control, overwrite, over, frequencies, click_matrix, ranker_noise, llm_accuracy, llm_labels, **overrides):
     """Write a simulated search world (dataset folder + world.json), or with --over DIR a
     semi-synthetic log over a real dataset's judgements.
 
@@ -66,7 +67,8 @@ def simulate(out, seed, control, over, frequencies, click_matrix, ranker_noise, 
         given = {"sessions": overrides.get("sessions"), "exponent": overrides.get("frequency_exponent"),
                  "frequencies": frequencies, "click_matrix": click_matrix, "ranker_noise": ranker_noise,
                  "llm_accuracy": llm_accuracy, "llm_labels": llm_labels}
-        folder = simulate_over(over, out, OverParams(seed=seed, **{k: v for k, v in given.items() if v is not None}))
+        folder = simulate_over(over, out, OverParams(seed=seed, **{k: v for k, v in given.items() if v is not None}),
+                               overwrite=overwrite)
         click.echo(f"wrote a semi-synthetic dataset over {over} to {folder}")
         return
     if any(v is not None for v in (frequencies, click_matrix, ranker_noise, llm_accuracy, llm_labels)):
@@ -74,5 +76,5 @@ def simulate(out, seed, control, over, frequencies, click_matrix, ranker_noise, 
     params = WorldParams(seed=seed, **{k: v for k, v in overrides.items() if v is not None})
     if control:
         params = control_world(params)
-    folder = write_world(params, out)
+    folder = write_world(params, out, overwrite=overwrite)
     click.echo(f"wrote simulated world to {folder}")

@@ -92,7 +92,7 @@ def _click_matrix(path: str) -> np.ndarray:
     return m
 
 
-def simulate_over(src: str | Path, out: str | Path, params: OverParams = OverParams()) -> Path:
+def simulate_over(src: str | Path, out: str | Path, params: OverParams = OverParams(), *, overwrite: bool = False) -> Path:
     """Write ``out``: the dataset ``src`` with a simulated log and LLM labels (module docstring)."""
     ds = read_dataset(src)
     if "human" not in ds.labels:
@@ -186,4 +186,4 @@ def simulate_over(src: str | Path, out: str | Path, params: OverParams = OverPar
     out_ds = replace(ds, impressions=impressions, labels={**ds.labels, "llm": llm}, missing=missing,
                      sources=[*ds.sources, {"format": "simulate --over", **record}],
                      metadata={**ds.metadata, "simulated_over": str(src)})
-    return write_dataset(out_ds, out, extra_json={"simulation.json": record})
+    return write_dataset(out_ds, out, extra_json={"simulation.json": record}, overwrite=overwrite)

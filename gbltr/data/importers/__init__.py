@@ -69,11 +69,13 @@ def parse_also(items) -> list[tuple[str, list[str]]]:
     return out
 
 
-def import_dataset(sources: list[tuple[str, list[str]]], out: str | Path, options: dict | None = None) -> tuple[Path, SearchDataset]:
-    """Read each (format, paths), combine them and write the dataset folder ``out``."""
+def import_dataset(sources: list[tuple[str, list[str]]], out: str | Path, options: dict | None = None, *,
+                   overwrite: bool = False) -> tuple[Path, SearchDataset]:
+    """Read each (format, paths), combine them and write the dataset folder ``out`` (atomically;
+    an existing one only with ``overwrite``)."""
     parts = [read_part(fmt, paths, options) for fmt, paths in sources]
     ds = combine(parts)
-    folder = write_dataset(ds, out)
+    folder = write_dataset(ds, out, overwrite=overwrite)
     for k, v in ds.missing.items():
         log.warning("import: no %s: %s", k, v)
     return folder, ds
