@@ -41,7 +41,6 @@ import polars as pl
 
 from gbltr.buckets import BUCKETS, bucket_notes
 from gbltr.data.store import fingerprint
-from gbltr.errors import ConfigError
 from gbltr.evaluate.views import summarise, view_order
 from gbltr.folders import check_run_folder, run_folder
 
