@@ -37,6 +37,7 @@ One path for every dataset: simulated worlds, imported logs and feature-file dat
 from __future__ import annotations
 
 import hashlib
+import importlib.resources
 import json
 import logging
 import os
@@ -53,7 +54,8 @@ from gbltr.buckets import bucket_counts, resolve_spec
 from gbltr.config import LABEL_SOURCES_OF, FitConfig
 from gbltr.data.frequency import query_frequency, query_stats
 from gbltr.data.store import SearchDataset, read_dataset
-from gbltr.errors import DataError
+from gbltr.errors import DataError, unknown_choice
+from gbltr.features.catalogue import load_user_catalogue
 from gbltr.labels.clicks import ClickLabels, click_labels, zero_click_report
 from gbltr.train.dataset import RankingDataset
 from gbltr.validate import check_prepared, check_split_column, label_rows, report, summarise
@@ -293,7 +295,6 @@ def _features(ds: SearchDataset, stats: pl.DataFrame, cfg: FitConfig, info: dict
     """(frame, names, groups, catalogue TOML text): built features for the inputs present, plus the
     precomputed columns grouped by the user catalogue; ``info["skipped"]`` names what was left out."""
     from gbltr.features.build import build_features
-    from gbltr.features.catalogue import load_user_catalogue
 
     present = _present(ds)
     skipped: dict[str, str] = {}
@@ -347,8 +348,6 @@ def _features(ds: SearchDataset, stats: pl.DataFrame, cfg: FitConfig, info: dict
     if cfg.features.drop_groups:
         for g in cfg.features.drop_groups:
             if g not in groups:
-                from gbltr.errors import unknown_choice
-
                 raise unknown_choice("feature group or subgroup", g, groups)
         gone = {n for g in cfg.features.drop_groups for n in groups[g]}
         names = [n for n in names if n not in gone]
@@ -365,11 +364,7 @@ def _features(ds: SearchDataset, stats: pl.DataFrame, cfg: FitConfig, info: dict
 
 
 def _catalogue_text(path: str) -> str:
-    from pathlib import Path as _P
-
-    import importlib.resources
-
-    p = _P(path)
+    p = Path(path)
     if p.is_file():
         return p.read_text(encoding="utf-8")
     return (importlib.resources.files("gbltr.catalogue") / "catalogues" / f"{path}.toml").read_text(encoding="utf-8")

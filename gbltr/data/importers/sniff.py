@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from gbltr.errors import DataError
+
 _PATTERNS = (
     ("svmlight", re.compile(r"^-?[\d.]+\s+(qid:\S+\s+)?\d+:\S")),
     ("qrels", re.compile(r"^\S+\s+\S+\s+\S+\s+-?[\d.]+\s*$")),
@@ -37,8 +39,6 @@ def files_of(paths: list[Path], fmt: str, accepted: tuple[str, ...], suffixes: t
     out: list[Path] = []
     for p in paths:
         if not p.exists():
-            from gbltr.errors import DataError
-
             raise DataError(f"{fmt}: {p} does not exist; expected a file or folder")
         if not p.is_dir():
             out.append(p)
@@ -50,8 +50,6 @@ def files_of(paths: list[Path], fmt: str, accepted: tuple[str, ...], suffixes: t
         ours = [f for f, k in kinds.items() if k in accepted]
         other = {f.name: k for f, k in kinds.items() if k is not None and k not in accepted}
         if other:
-            from gbltr.errors import DataError
-
             raise DataError(
                 f"{fmt}: folder {p} holds mixed formats: {[f.name for f in ours]} look like {fmt} but "
                 f"{', '.join(f'{n} ({k})' for n, k in other.items())} do not; expected one format per folder "
