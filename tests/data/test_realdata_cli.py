@@ -22,8 +22,8 @@ LABELS = ("human", "click", "llm", "fused")
 @pytest.fixture
 def letor_sim(shared_data, tmp_path):
     src = letor_slice(shared_data("letor"), tmp_path, 900)
-    import_dataset([("svmlight", [src])], tmp_path / "letor")
-    simulate_over(tmp_path / "letor", tmp_path / "letor-sim", OverParams(seed=3, sessions=4000))
+    import_dataset([("svmlight", [src])], tmp_path / "letor-ds")
+    simulate_over(tmp_path / "letor-ds", tmp_path / "letor-sim", OverParams(seed=3, sessions=4000))
     return tmp_path / "letor-sim"
 
 
