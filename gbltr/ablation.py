@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from gbltr.buckets import VIEWS, bucket_counts, bucket_notes
+from gbltr.buckets import VIEWS, bucket_counts, bucket_lines, bucket_notes
 from gbltr.config import LABEL_KINDS, LABEL_SOURCES_OF, FitConfig
 from gbltr.errors import ConfigError, unknown_choice
 from gbltr.progress import progress
@@ -40,12 +40,7 @@ class AblationResult:
         lines = ["# Feature-group ablation", "",
                  f"{self.metric} of the full model and the change when a feature group is removed "
                  "(paired randomisation-test p-value against the full model in brackets).", ""]
-        counts = s.get("n_queries", {})
-        if counts:
-            lines.append("Test queries with a relevant document per bucket: "
-                         + ", ".join(f"{b} {n}" for b, n in counts.items()) + ".")
-            lines += [f"- note: {n}" for n in s.get("bucket_notes", [])]
-            lines.append("")
+        lines += bucket_lines(s.get("n_queries", {}), s.get("bucket_notes", []))
         for labels in s["labels"]:
             lines.append(f"## labels: {labels}")
             lines.append("")

@@ -114,3 +114,11 @@ def bucket_notes(counts: dict[str, int], what: str = "test queries") -> list[str
         elif n < MIN_TEST_QUERIES:
             notes.append(f"bucket {b!r} has {n} {what}, fewer than {MIN_TEST_QUERIES}: too few for a significance test")
     return notes
+
+
+def bucket_lines(counts: dict[str, int], notes) -> list[str]:
+    """Markdown lines of a multi-run report: test queries per bucket (zero included) and the notes."""
+    if not counts:
+        return []
+    return (["Test queries with a relevant document per bucket: " + ", ".join(f"{b} {n}" for b, n in counts.items()) + "."]
+            + [f"- note: {n}" for n in notes] + [""])

@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from gbltr.buckets import VIEWS, bucket_counts, bucket_notes
+from gbltr.buckets import VIEWS, bucket_counts, bucket_lines, bucket_notes
 from gbltr.config import LABEL_SOURCES_OF, FitConfig
 from gbltr.errors import ConfigError, unknown_choice
 from gbltr.progress import progress
@@ -82,12 +82,7 @@ class ExperimentResult:
                      "single source in the bucket (paired over (seed, query); t = paired t-test, "
                      "rand = randomisation test).")
         lines.append("")
-        counts = s.get("n_queries", {})
-        if counts:
-            lines.append("Test queries with a relevant document per bucket: "
-                         + ", ".join(f"{b} {n}" for b, n in counts.items()) + ".")
-            lines += [f"- note: {n}" for n in s.get("bucket_notes", [])]
-            lines.append("")
+        lines += bucket_lines(s.get("n_queries", {}), s.get("bucket_notes", []))
         for bucket in s["buckets"]:
             best = s["best_single"][bucket]
             lines.append(f"## {bucket} (best single source: {best})")
