@@ -118,6 +118,7 @@ class Prepared:
     valid: RankingDataset
     test: RankingDataset
     info: dict = field(default_factory=dict)
+    click: ClickLabels | None = None
     manifest: dict = field(default_factory=dict)
     catalogue: str | None = None
     train_labels: dict[str, pl.DataFrame] = field(default_factory=dict)
@@ -223,17 +224,20 @@ def prepare(cfg: FitConfig, sources: tuple[str, ...] | None = None) -> Prepared:
     frame, names, groups, catalogue_text = _features(ds, stats, cfg, info)
     labels: dict[str, pl.DataFrame] = {}
     sources = tuple(sources) if sources is not None else LABEL_SOURCES_OF[cfg.labels]
+    cl: ClickLabels | None = None
+    row_columns = order_by = None
     label_counts: dict[str, int] = {}
     if "click" in sources:
-        cl: ClickLabels = click_labels(ds.impressions, ds.candidates, train_ids, cfg.click)
-        labels["click"] = cl.frame
-        info["click_model"] = cfg.click.model
-        if cl.propensities is not None:
-            info["propensities"] = [round(float(x), 4) for x in cl.propensities]
+        cl = click_labels(ds.impressions, ds.candidates, train_ids, cfg.click)
+        labels["click"] = cl.frame.select("query_id", "doc_id", "label", "source")
+        info.update(_click_info(cl))
         info["no_gradient_click_queries"] = zero_click_report(cl.frame, stats)
-        if "impressions" in cl.frame.columns:
-            fate = "dropped" if cfg.click.unshown == "drop" else "labelled_0"
-            label_counts[f"click_candidates_never_shown_{fate}"] = int((cl.frame["impressions"] == 0).sum())
+        row_columns = cl.frame.select("query_id", "doc_id", "position", "ips_weight")
+        order_by = "position" if cfg.click.debias else None
+        fate = "dropped" if cfg.click.unshown == "drop" else "labelled_0"
+        label_counts[f"click_candidates_never_shown_{fate}"] = int((cl.frame["impressions"] == 0).sum())
+    elif cfg.click.debias or cfg.click.ips_weights:
+        raise DataError(f"click debiasing (debias / ips_weights) needs click labels; --labels {cfg.labels} has none")
     llm_rows, llm_nulls = None, 0
     if "llm" in sources:
         llm_all, llm_nulls = _llm_labels(ds, cfg)
@@ -242,7 +246,8 @@ def prepare(cfg: FitConfig, sources: tuple[str, ...] | None = None) -> Prepared:
     if "human" in sources:
         labels["human"] = _human_training_labels(ds, info).join(pl.DataFrame({"query_id": ids["train"]}),
                                                                on="query_id", how="semi")
-    train = RankingDataset.build(frame, names, ds.candidates, train_ids, labels, stats, where="training queries")
+    train = RankingDataset.build(frame, names, ds.candidates, train_ids, labels, stats, where="training queries",
+                                 row_columns=row_columns, order_by=order_by)
     human = {"human": ds.labels["human"]}
     valid = RankingDataset.build(frame, names, ds.candidates, ids["valid"], human, stats,
                                  require_labels="human", where="validation queries")
@@ -263,7 +268,8 @@ def prepare(cfg: FitConfig, sources: tuple[str, ...] | None = None) -> Prepared:
     info["n_queries_per_bucket"] = bucket_counts(stats["bucket"])
     manifest = {"missing": dict(ds.missing), "sources": ds.sources, "metadata": ds.metadata}
     train_labels = {src: lab.select("query_id", "doc_id", "label", "source") for src, lab in labels.items()}
-    return Prepared(cfg, path, stats, names, groups, train, valid, test, info, manifest, catalogue_text, train_labels)
+    return Prepared(cfg, path, stats, names, groups, train, valid, test, info, click=cl, manifest=manifest,
+                    catalogue=catalogue_text, train_labels=train_labels)
 
 
 #: Built feature groups/subgroups that need an input the dataset may lack: input -> selectors.
@@ -396,6 +402,20 @@ def _check_can_rank(train: RankingDataset, valid: RankingDataset, names, info: d
         log.warning("%d feature(s) are constant within every query and cannot rank on their own: %s",
                     len(constant), constant[:8])
         info["constant_within_queries"] = constant
+
+
+def _click_info(cl: ClickLabels) -> dict:
+    """What the run report says about the click model behind the click labels."""
+    fitted = cl.model
+    return {
+        "click_model": fitted.name,
+        "propensities": [round(float(x), 4) for x in cl.propensities],
+        "click_fit": {"iterations": fitted.info.iterations, "converged": fitted.info.converged,
+                      "log_likelihood": round(fitted.info.log_likelihood, 6), "seconds": fitted.info.seconds},
+        "click_grading": {"grading": cl.config.grading, "cuts": [round(float(c), 6) for c in cl.cuts],
+                          "debias": cl.config.debias, "ips_weights": cl.config.ips_weights},
+        "click_sessions": cl.sessions,
+    }
 
 
 def _feature_params(cfg: FitConfig):
