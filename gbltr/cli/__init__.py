@@ -21,6 +21,8 @@ COMMANDS = {
     "experiment": "gbltr.cli.experiment:experiment",
     "ablation": "gbltr.cli.ablation:ablation",
     "annotate": "gbltr.cli.annotate:annotate",
+    "rerank": "gbltr.cli.rerank:rerank",
+    "export": "gbltr.cli.export:export",
 }
 
 _HELP = {
@@ -30,6 +32,8 @@ _HELP = {
     "experiment": "Run several label setups over several seeds and report per bucket.",
     "ablation": "Feature-group ablation: retrain without each feature group and report.",
     "annotate": "Label query-document pairs with an LLM through an OpenAI-compatible API.",
+    "rerank": "Score new candidates with a trained run; write a TREC run file and a Parquet.",
+    "export": "Write a run's model and feature definitions for OpenSearch, Solr or Elasticsearch LTR.",
 }
 
 

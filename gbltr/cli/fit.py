@@ -32,7 +32,7 @@ def _choice(values):
 @click.option("--famol-form", type=_choice(FAMOL_FORMS), help="FAMOL as a custom objective or stacked weights")
 @click.option("--weight-fn", type=_choice(WEIGHT_FUNCTIONS), help="FAMOL frequency weight function [default: sigmoid]")
 @click.option("--weight-param", multiple=True, metavar="KEY=VALUE", help="weight function parameter, repeatable")
-@click.option("--schedule", help="data-scheduling schedule: a name in configs/schedules or a TOML file")
+@click.option("--schedule", help="data-scheduling schedule: a packaged name (click-then-llm, llm-then-click, frequency-staged) or a TOML file")
 @click.option("--rounds", type=int, help="maximum boosting rounds")
 def fit(labels, data, backend, device, config_file, out, seed, world_seed, protocol, llm_labels, click_model,
         fusion, famol_form, weight_fn, weight_param, schedule, rounds):
