@@ -39,6 +39,7 @@ FUSED_SOURCES = LABEL_SOURCES_OF["fused"]
 PROTOCOLS = ("held_out", "log_covered")
 BACKENDS = ("lightgbm", "xgboost")
 DEVICES = ("cpu", "cuda")
+ENGINES = ("single", "dask")
 
 
 @dataclass(frozen=True)
@@ -68,8 +69,17 @@ class TrainConfig:
     early_stopping: int = 30
     truncation_level: int = 30
     threads: int = 0
+    engine: str = "single"  # "dask": train on a Dask cluster (gbltr.train.backends.dask)
+    scheduler: str = "local"  # with engine dask: "local" (a LocalCluster) or a scheduler address
+    workers: int = 2  # with engine dask and scheduler local: worker processes
 
     def __post_init__(self):
+        if self.engine not in ENGINES:
+            raise unknown_choice("engine", self.engine, ENGINES)
+        if self.workers < 1:
+            raise ConfigError(f"train.workers={self.workers}; expected >= 1")
+        if self.engine == "dask" and self.device != "cpu":
+            raise ConfigError("--engine dask trains on CPU workers; expected --device cpu")
         if self.backend not in BACKENDS:
             raise unknown_choice("backend", self.backend, BACKENDS)
         if self.device not in DEVICES:

@@ -6,7 +6,7 @@ import json
 
 import click
 
-from gbltr.config import BACKENDS, DEVICES, LABEL_KINDS, PROTOCOLS, dotted, load_config
+from gbltr.config import BACKENDS, DEVICES, ENGINES, LABEL_KINDS, PROTOCOLS, dotted, load_config
 from gbltr.errors import ConfigError
 from gbltr.labels.clicks import CLICK_MODELS
 from gbltr.labels.fusion import FUSION_METHODS, FAMOL_FORMS, WEIGHT_FUNCTIONS
@@ -34,8 +34,11 @@ def _choice(values):
 @click.option("--weight-param", multiple=True, metavar="KEY=VALUE", help="weight function parameter, repeatable")
 @click.option("--schedule", help="data-scheduling schedule: a packaged name (click-then-llm, llm-then-click, frequency-staged) or a TOML file")
 @click.option("--rounds", type=int, help="maximum boosting rounds")
+@click.option("--engine", type=_choice(ENGINES), help="single machine, or dask (lightgbm.dask / xgboost.dask) [default: single]")
+@click.option("--scheduler", help="with --engine dask: 'local' (a LocalCluster) or a scheduler address tcp://HOST:8786")
+@click.option("--workers", type=int, help="with --engine dask --scheduler local: worker processes [default: 2]")
 def fit(labels, data, backend, device, config_file, out, seed, world_seed, protocol, llm_labels, click_model,
-        fusion, famol_form, weight_fn, weight_param, schedule, rounds):
+        fusion, famol_form, weight_fn, weight_param, schedule, rounds, engine, scheduler, workers):
     """Train a ranker on click, LLM or fused labels; evaluate nDCG per frequency bucket."""
     from gbltr.train.fit import fit as run_fit
 
@@ -56,7 +59,8 @@ def fit(labels, data, backend, device, config_file, out, seed, world_seed, proto
     overrides = dotted({
         "labels": labels, "data": data, "out": out, "seed": seed, "protocol": protocol,
         "llm_labels": llm_labels, "world.seed": world_seed, "click.model": click_model,
-        "train.backend": backend, "train.device": device, "train.rounds": rounds, **given,
+        "train.backend": backend, "train.device": device, "train.rounds": rounds, "train.engine": engine, "train.scheduler": scheduler,
+        "train.workers": workers, **given,
     })
     cfg = load_config(config_file, overrides)
     folder = run_fit(cfg)

@@ -50,6 +50,10 @@ def train_model(prep: Prepared, cfg: FitConfig | None = None, *, seed: int | Non
     cfg = cfg or prep.config
     seed = cfg.seed if seed is None else seed
     backend = get_backend(cfg.train.backend)
+    if cfg.train.engine == "dask":
+        from gbltr.train.backends.dask import DaskBackend
+
+        backend = DaskBackend(cfg.train.backend, cfg.train.scheduler, cfg.train.workers)
     train, valid = prep.train, prep.valid
     if tuple(train.feature_names) != tuple(prep.feature_names):
         raise ConfigError("prepared datasets and feature names disagree")
