@@ -138,6 +138,11 @@ class FitConfig:
             raise unknown_choice("--labels value", self.labels, LABEL_KINDS)
         if self.protocol not in PROTOCOLS:
             raise unknown_choice("protocol", self.protocol, PROTOCOLS)
+        if self.train.engine == "dask" and self.labels == "fused" and self.fusion.method == "schedule":
+            raise ConfigError(
+                "--engine dask cannot run --fusion schedule (its stages continue boosting from the previous "
+                "stage's model, which lightgbm.dask/xgboost.dask do not take); use --fusion famol or --engine single"
+            )
         if self.fusion.explicit and self.labels != "fused":
             raise ConfigError(
                 f"fusion settings were given with --labels {self.labels}; fusion applies only to "

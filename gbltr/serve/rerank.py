@@ -142,11 +142,12 @@ def rerank_features(run: TrainedRun, data: str | Path, pairs: pl.DataFrame | Non
 
 
 def _frequency(root: Path, queries: pl.DataFrame) -> pl.DataFrame | None:
-    """query_id, frequency: sessions per query in DIR's impressions, else the queries' frequency column."""
-    from gbltr.data.frequency import query_frequency
+    """query_id, frequency: sessions per query in DIR's impressions (streamed: the log may exceed
+    memory), else the queries' frequency column."""
+    from gbltr.data.frequency import query_frequency_scan
 
     if (root / "impressions.parquet").is_file():
-        return query_frequency(pl.read_parquet(root / "impressions.parquet"), queries["query_id"])
+        return query_frequency_scan(root / "impressions.parquet", queries["query_id"])
     if "frequency" in queries.columns:
         return queries.select("query_id", pl.col("frequency").cast(pl.Int64).fill_null(0))
     return None

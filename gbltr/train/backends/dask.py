@@ -15,10 +15,10 @@ spread over Dask workers:
 
 Custom objectives (FAMOL, weighted LambdaRank) are kernels closing over the labels of every
 training row (:mod:`gbltr.train.backends.custom`). On a worker, the objective sees only its own
-rows; so the training label sent to the library is the global row number, and the objective
-re-makes the kernel for those rows from the kernel's recorded inputs (``kernel.maker``,
-``kernel.inputs``), sliced to the rows and queries of the worker. Row numbers travel as float32
-labels, exact up to 2**24 rows; more is refused.
+rows; so each row carries its global row number (XGBoost: as the label; LightGBM: as the
+weight), and the objective re-makes the kernel for those rows from the kernel's recorded inputs
+(``kernel.maker``, ``kernel.inputs``), sliced to the rows and queries of the worker. Row numbers
+travel as float32, exact up to 2**24 rows; more is refused.
 
 Distributed tree learning bins features per worker and merges histograms, so the model is not
 bit-identical to single-machine training; ``tests/train/test_dask.py`` states the tolerance.
@@ -43,6 +43,7 @@ from gbltr.train.model import FittedRanker
 log = logging.getLogger("gbltr")
 
 MAX_ROWS = 2**24  # row numbers travel as float32 labels
+CONNECT_TIMEOUT = "10s"
 
 
 # ---------------------------------------------------------------- partitions
@@ -116,10 +117,10 @@ def connect(scheduler: str, workers: int, threads: int):
         raise DeviceError("--engine dask needs Dask: pip install 'gbltr[dask]'") from exc
     if scheduler == "local":
         cluster = LocalCluster(n_workers=workers, threads_per_worker=max(1, threads), processes=True,
-                               dashboard_address=None, silence_logs=logging.ERROR)
+                               dashboard_address=":0", silence_logs=logging.ERROR)
         return Client(cluster)
     try:
-        return Client(scheduler, timeout="10s")
+        return Client(scheduler, timeout=CONNECT_TIMEOUT)
     except (OSError, TimeoutError) as exc:
         raise DeviceError(
             f"cannot reach the Dask scheduler at {scheduler!r} ({exc}); expected a running scheduler "
@@ -152,7 +153,9 @@ def _restrict(kernel, rows: np.ndarray, group_ptr: np.ndarray):
 
 
 class _RowObjective:
-    """A custom objective for distributed workers: labels are global row numbers."""
+    """A custom objective for distributed workers. The global row numbers ride on the training
+    rows: as XGBoost's labels, and as LightGBM's weights (row + 1; its labels stay the grades,
+    which its ndcg metric checks, and a custom objective's gradients are not reweighted)."""
 
     def __init__(self, kernel):
         self.kernel = kernel
@@ -166,7 +169,7 @@ class _RowObjective:
         return self._local
 
     def lightgbm(self, y_true, y_pred, weight, group):
-        rows = np.rint(np.asarray(y_true, dtype=np.float64)).astype(np.int64)
+        rows = np.rint(np.asarray(weight, dtype=np.float64)).astype(np.int64) - 1
         gp = np.concatenate([[0], np.cumsum(np.asarray(group, dtype=np.int64))])
         return self.local(rows, gp)(np.asarray(y_pred, dtype=np.float64), gp)
 
@@ -187,11 +190,14 @@ def _lgb_objective(obj):
 class DaskBackend:
     """A backend with the single-machine ``train`` signature that trains on a Dask cluster."""
 
-    def __init__(self, name: str, scheduler: str = "local", workers: int = 2, partitions: int | None = None):
+    def __init__(self, name: str, scheduler: str = "local", workers: int = 2, partitions: int | None = None,
+                 client=None):
+        """``client``: an open ``distributed.Client`` to use (and leave open) instead of connecting."""
         self.name = name
         self.scheduler = scheduler
         self.workers = workers
         self.partitions = partitions or workers
+        self.client = client
 
     def load(self, path):
         from gbltr.train.backends import get_backend
@@ -214,11 +220,17 @@ class DaskBackend:
             weight = row_weight
             if group_weight is not None:  # XGBoost: one weight per query, carried on each row
                 weight = np.repeat(np.asarray(group_weight, dtype=np.float64), np.asarray(train_groups))
-            label = np.arange(n, dtype=np.float64) if objective is not None else np.asarray(train_y, dtype=np.float64)
+            label = np.asarray(train_y, dtype=np.float64)
+            if objective is not None:  # the row numbers the objective needs (see _RowObjective)
+                rows = np.arange(n, dtype=np.float64)
+                if self.name == "lightgbm":
+                    weight = rows + 1
+                else:
+                    label = rows
             parts = write_partitions(work / "train", np.asarray(train_X), train_groups, self.partitions,
                                      label=label, weight=weight)
             check_partitions([p.path for p in parts])
-            client = connect(self.scheduler, self.workers, cfg.threads or 1)
+            client = self.client or connect(self.scheduler, self.workers, cfg.threads or 1)
             try:
                 fit = _fit_lightgbm if self.name == "lightgbm" else _fit_xgboost
                 return fit(client, parts, np.asarray(valid_X), np.asarray(valid_y), np.asarray(valid_groups), cfg,
@@ -234,7 +246,8 @@ class DaskBackend:
                                       "no model was saved. Retry, or give workers more memory") from None
                 raise
             finally:
-                _close(client)
+                if self.client is None:
+                    _close(client)
         finally:
             shutil.rmtree(work, ignore_errors=True)
 
