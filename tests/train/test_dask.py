@@ -110,3 +110,44 @@ def test_distributed_and_single_machine_reach_the_same_ndcg(prep, cluster, backe
     assert abs(a - b) <= TOLERANCE, f"single {a:.4f} vs distributed {b:.4f}"
     corr = np.corrcoef(single.predict(p.test.X), dist.predict(p.test.X))[0, 1]
     assert corr > 0.9  # the same model up to binning, not merely a similar metric
+
+
+def _dying_maker(*args, **kw):
+    """A kernel maker whose kernels end their worker process at the first gradient."""
+
+    def kernel(scores, gp):
+        os._exit(1)
+
+    return kernel
+
+
+@pytest.mark.slow
+def test_a_worker_dying_mid_fit_is_an_error_and_no_run_is_saved(tmp_path, monkeypatch):
+    import sys
+
+    import cloudpickle
+    import dask
+    from distributed import Client, LocalCluster
+
+    import gbltr.train.backends.custom as custom
+    from gbltr.train.fit import fit
+
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])  # workers cannot import this test module
+    real = custom.make_famol_objective
+
+    def famol_that_kills_workers(*args, **kw):
+        kernel = real(*args, **kw)
+        kernel.maker = _dying_maker
+        return kernel
+
+    monkeypatch.setattr(custom, "make_famol_objective", famol_that_kills_workers)
+    with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
+        with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as lc, \
+                Client(lc) as client:
+            monkeypatch.setattr("gbltr.train.backends.dask.connect", lambda *a, **k: client)
+            monkeypatch.setattr("gbltr.train.backends.dask._close", lambda c: None)
+            cfg = load_config(TINY, {"labels": "fused", "fusion": {"method": "famol", "form": "objective"},
+                                     "train": {"rounds": 5, "backend": "xgboost", "engine": "dask"}})
+            with pytest.raises(DeviceError, match="Dask worker was lost during training"):
+                fit(cfg, tmp_path / "run")
+    assert not (tmp_path / "run").exists()
