@@ -247,3 +247,15 @@ def test_export_of_a_run_with_a_missing_or_corrupt_model(tmp_path, tiny_fixture_
     with pytest.raises(SystemExit) as exc:
         main(["export", str(run), "--format", "elasticsearch", "--out", str(tmp_path / "out")])
     assert exc.value.code == 2
+
+
+def test_export_command_writes_every_format(tmp_path, tiny_fixture_run, capsys):
+    from gbltr.cli import main
+
+    for fmt in sorted(FORMATS):
+        main(["export", str(tiny_fixture_run), "--format", fmt, "--out", str(tmp_path / fmt), "--name", "tiny"])
+        out = capsys.readouterr().out
+        assert out.splitlines()[-1].startswith("RESULT ") and "doc_pagerank" in out
+        manifest = json.loads((tmp_path / fmt / "manifest.json").read_text())
+        assert manifest["model_name"] == "tiny" and manifest["format"] == fmt
+        assert all((tmp_path / fmt / f).is_file() for f in manifest["files"])
