@@ -37,8 +37,9 @@ def _choice(values):
 @click.option("--engine", type=_choice(ENGINES), help="single machine, or dask (lightgbm.dask / xgboost.dask) [default: single]")
 @click.option("--scheduler", help="with --engine dask: 'local' (a LocalCluster) or a scheduler address tcp://HOST:8786")
 @click.option("--workers", type=int, help="with --engine dask --scheduler local: worker processes [default: 2]")
+@click.option("--overwrite", is_flag=True, help="replace an existing run folder (whole) instead of refusing")
 def fit(labels, data, backend, device, config_file, out, seed, world_seed, protocol, llm_labels, click_model,
-        fusion, famol_form, weight_fn, weight_param, schedule, rounds, engine, scheduler, workers):
+        fusion, famol_form, weight_fn, weight_param, schedule, rounds, engine, scheduler, workers, overwrite):
     """Train a ranker on click, LLM or fused labels; evaluate nDCG per frequency bucket."""
     from gbltr.train.fit import fit as run_fit
 
@@ -63,7 +64,7 @@ def fit(labels, data, backend, device, config_file, out, seed, world_seed, proto
         "train.workers": workers, **given,
     })
     cfg = load_config(config_file, overrides)
-    folder = run_fit(cfg)
+    folder = run_fit(cfg, overwrite=overwrite)
     report = json.loads((folder / "report.json").read_text())
     click.echo((folder / "report.md").read_text())
     click.echo(f"run folder: {folder}")

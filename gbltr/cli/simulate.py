@@ -33,7 +33,7 @@ def _options(func):
 
 @click.command()
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="dataset folder to write")
-@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--seed", default=0, show_default=True, type=click.IntRange(0, 2**32 - 1))
 @click.option("--control", is_flag=True, help="control world: intent independent of frequency")
 @_options
 def simulate(out, seed, control, **overrides):

@@ -52,7 +52,7 @@ feature or label reads it.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -107,6 +107,7 @@ class WorldParams:
 
     def __post_init__(self):
         checks = [
+            ("seed", 0 <= self.seed < 2**32, "in [0, 2**32 - 1]"),
             ("queries", self.queries >= 10, ">= 10"),
             ("sessions", self.sessions >= 0, ">= 0"),
             ("frequency_exponent", self.frequency_exponent > 0, "> 0"),
@@ -158,16 +159,6 @@ def _zipf_cdf(n: int, s: float) -> np.ndarray:
 
 def _grades(u: np.ndarray, thresholds) -> np.ndarray:
     return np.searchsorted(np.asarray(thresholds), u, side="right").astype(np.int64)
-
-
-@dataclass
-class _World:
-    """Arrays of one simulated world, before they become tables."""
-
-    p: WorldParams
-    rng: np.random.Generator
-    q_arrays: dict = field(default_factory=dict)
-    d_arrays: dict = field(default_factory=dict)
 
 
 def _draw_queries(p: WorldParams, rng: np.random.Generator, topic_terms: np.ndarray):
@@ -333,7 +324,9 @@ def _simulate_sessions(p, rng, q, d, retrieval, utility, authority):
 
 
 def simulate_world(params: WorldParams | None = None) -> tuple[SearchDataset, dict[str, pl.DataFrame]]:
-    """Generate a world: the dataset and the latent truth tables (``queries``, ``documents``, ``pairs``)."""
+    """Generate a world: the dataset and the latent truth tables ``queries`` (intent, topic,
+    popularity, frequency) and ``pairs`` (match, authority, utility; each document belongs to one
+    query, so its authority is on its pair)."""
     p = params or WorldParams()
     rng = np.random.default_rng(p.seed)
     # Topic-term table: topic k's r-th most likely term; the last row is the background order.
