@@ -312,18 +312,49 @@ def _fit_lightgbm(client, parts, vX, vy, vgroups, cfg, *, seed, label_gain, eval
         params["objective"] = _lgb_objective(_RowObjective(objective))
     n_features = vX.shape[1]
     X, y, g, w = _dask_arrays(parts, n_features, weighted=weighted)
-    dvX = da.from_array(vX.astype(np.float32), chunks=vX.shape)
-    dvy = da.from_array(np.asarray(vy, dtype=np.float64), chunks=vy.shape)
-    dvg = da.from_array(np.asarray(vgroups, dtype=np.int64), chunks=len(vgroups))
-    callbacks = [lgb.early_stopping(early_stopping, first_metric_only=True, verbose=False)] if early_stopping else []
+    # No eval set and no early stopping inside the cluster: lightgbm.dask evaluates on each worker's
+    # own part only, so workers would decide to stop at different rounds and the others would wait
+    # for them forever. All rounds are trained, then the best iteration is chosen here on the whole
+    # validation set with LightGBM's early-stopping rule (see _best_iteration).
     model = lgb.DaskLGBMRanker(client=client, n_estimators=rounds, tree_learner="data", **params)
     names = list(feature_names) if feature_names is not None else "auto"
-    model.fit(X, y, group=g, sample_weight=w, eval_set=[(dvX, dvy)], eval_group=[dvg], eval_at=[eval_at],
-              feature_name=names, callbacks=callbacks)
+    model.fit(X, y, group=g, sample_weight=w, feature_name=names)
     booster = model.booster_
-    curve = list(model.evals_result_.get("valid_0", {}).get(f"ndcg@{eval_at}", []))
-    best = booster.best_iteration if booster.best_iteration > 0 else booster.current_iteration()
-    return FittedRanker("lightgbm", booster, tuple(map(str, booster.feature_name())), int(best), curve)
+    curve = _validation_curve(booster, vX, vy, vgroups, eval_at)
+    best = _best_iteration(curve, early_stopping)
+    return FittedRanker("lightgbm", booster, tuple(map(str, booster.feature_name())), int(best), curve[:best])
+
+
+def _validation_curve(booster, vX, vy, vgroups, eval_at: int) -> list[float]:
+    """nDCG@eval_at of the validation queries after each boosting round, as LightGBM's ndcg
+    metric scores it with gbltr's exponential gain table (a query without a relevant document
+    scores 1)."""
+    from gbltr.evaluate.metrics import ndcg_per_query
+
+    gp = np.concatenate([[0], np.cumsum(np.asarray(vgroups, dtype=np.int64))])
+    scores = np.zeros(vX.shape[0])
+    curve = []
+    for k in range(booster.current_iteration()):
+        scores += booster.predict(vX, start_iteration=k, num_iteration=1, raw_score=True)
+        per_query = ndcg_per_query(scores, vy, gp, ks=(eval_at,))[:, 0]
+        curve.append(float(np.mean(np.nan_to_num(per_query, nan=1.0))))
+    return curve
+
+
+def _best_iteration(curve: list[float], patience: int) -> int:
+    """LightGBM's early stopping on a finished curve: the best round seen before ``patience``
+    rounds pass without improvement (1-based); the last round when ``patience`` is 0."""
+    if not curve:
+        return 0
+    if not patience:
+        return len(curve)
+    best, best_i = -np.inf, 0
+    for i, v in enumerate(curve):
+        if v > best:
+            best, best_i = v, i
+        elif i - best_i >= patience:
+            break
+    return best_i + 1
 
 
 def _fit_xgboost(client, parts, vX, vy, vgroups, cfg, *, seed, label_gain, eval_at, objective, rounds,
