@@ -243,7 +243,7 @@ def test_export_of_a_run_with_a_missing_or_corrupt_model(tmp_path, tiny_fixture_
     model_file.unlink()
     with pytest.raises(ModelError, match="has no model file"):
         export_run(run, "solr", tmp_path / "out")
-    assert not (tmp_path / "out").exists()
+    assert not (tmp_path / "out").exists() and not list(tmp_path.glob(".out.*"))
     with pytest.raises(SystemExit) as exc:
         main(["export", str(run), "--format", "elasticsearch", "--out", str(tmp_path / "out")])
     assert exc.value.code == 2
@@ -259,3 +259,7 @@ def test_export_command_writes_every_format(tmp_path, tiny_fixture_run, capsys):
         manifest = json.loads((tmp_path / fmt / "manifest.json").read_text())
         assert manifest["model_name"] == "tiny" and manifest["format"] == fmt
         assert all((tmp_path / fmt / f).is_file() for f in manifest["files"])
+    with pytest.raises(SystemExit) as exc:  # an existing export is replaced only with --overwrite
+        main(["export", str(tiny_fixture_run), "--format", "solr", "--out", str(tmp_path / "solr")])
+    assert exc.value.code == 2 and "--overwrite" in capsys.readouterr().err
+    main(["export", str(tiny_fixture_run), "--format", "solr", "--out", str(tmp_path / "solr"), "--overwrite"])

@@ -43,7 +43,7 @@ def trained(tmp_path_factory):
         c = replace(cfg, train=replace(cfg.train, backend=backend))
         p = replace(prep, config=c)
         models[backend] = train_model(p, c)
-        folders[backend] = write_run(tmp_path_factory.mktemp(backend), p, models[backend], evaluate(p, models[backend]))
+        folders[backend] = write_run(tmp_path_factory.mktemp(backend) / "run", p, models[backend], evaluate(p, models[backend]))
     yield prep, models, folders
     if old is None:
         os.environ.pop("GBLTR_CACHE", None)

@@ -12,7 +12,7 @@ One module per format, registered in :data:`FORMATS` (the CLI's choices come fro
 
 Every export writes ``manifest.json`` (format, run, each feature's definition kind and
 fidelity, placeholders, split semantics) beside the engine files, into a temporary sibling that
-is renamed into place only when complete. Models the format cannot express (categorical
+is renamed into place only when complete (an existing folder is replaced only with ``--overwrite``). Models the format cannot express (categorical
 splits, zero-as-missing, features without a definition, missing-value routes an engine cannot
 take) are refused with :class:`gbltr.errors.ModelError`.
 """
@@ -22,7 +22,6 @@ from __future__ import annotations
 import importlib
 import json
 import logging
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,8 +50,12 @@ def get_format(name: str):
 
 
 def export_run(run, fmt: str, out: str | Path, *, definitions: str | Path | dict | None = None,
-               allow_missing_definitions: bool = False, name: str | None = None) -> Exported:
-    """Export the model of ``run`` (a run folder or :class:`~gbltr.serve.run.TrainedRun`) to ``out``."""
+               allow_missing_definitions: bool = False, name: str | None = None, overwrite: bool = False) -> Exported:
+    """Export the model of ``run`` (a run folder or :class:`~gbltr.serve.run.TrainedRun`) to ``out``.
+
+    ``out`` is claimed and written atomically like a run folder (:func:`gbltr.evaluate.report.run_folder`):
+    an existing non-empty folder is refused unless ``overwrite`` and it holds a ``manifest.json``."""
+    from gbltr.evaluate.report import run_folder
     from gbltr.serve.export.definitions import read_user_definitions, resolve
     from gbltr.serve.run import TrainedRun, load_run
     from gbltr.serve.trees import forest_of, with_base_folded
@@ -64,13 +67,9 @@ def export_run(run, fmt: str, out: str | Path, *, definitions: str | Path | dict
     defs = resolve(forest.feature_names, run.catalogue, user, allow_missing=allow_missing_definitions, fmt=fmt)
     model_name = name or run.folder.resolve().name
     folder = Path(out)
-    tmp = folder.with_name(folder.name + ".tmp-export")
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir(parents=True)
-    try:
+    placeholders = [d.feature for d in defs if d.kind == "missing"]
+    with run_folder(folder, overwrite=overwrite, marker="manifest.json") as tmp:
         files, notes = module.write(with_base_folded(forest), defs, tmp, name=model_name, catalogue=run.catalogue)
-        placeholders = [d.feature for d in defs if d.kind == "missing"]
         manifest = {
             "format": fmt,
             "run": str(run.folder),
@@ -84,12 +83,6 @@ def export_run(run, fmt: str, out: str | Path, *, definitions: str | Path | dict
             "notes": notes,
         }
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2))
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    if folder.exists():
-        shutil.rmtree(folder)
-    tmp.rename(folder)
     if placeholders:
         log.warning("export %s: NO DEFINITION for %s; they are placeholders that score 0 in the engine, so its "
                     "scores differ from the model's (listed in %s/manifest.json)", fmt, placeholders, folder)
