@@ -387,7 +387,7 @@ def _fit_xgboost(client, parts, vX, vy, vgroups, cfg, *, seed, label_gain, eval_
     dvalid = dxgb.DaskDMatrix(client, da.from_array(vX.astype(np.float32)), da.from_array(np.asarray(vy, dtype=np.float64)),
                               qid=da.from_array(vq), feature_names=names)
     out = dxgb.train(client, params, dtrain, num_boost_round=rounds, evals=[(dvalid, "valid")], obj=obj,
-                     early_stopping_rounds=early_stopping or None)
+                     early_stopping_rounds=early_stopping or None, verbose_eval=False)
     booster, history = out["booster"], out["history"]
     curve = list(history.get("valid", {}).get(f"ndcg@{eval_at}", []))
     best = booster.best_iteration + 1 if early_stopping and hasattr(booster, "best_iteration") else booster.num_boosted_rounds()
