@@ -297,7 +297,6 @@ def _dask_arrays(parts, n_features: int, *, weighted: bool):
 
 def _fit_lightgbm(client, parts, vX, vy, vgroups, cfg, *, seed, label_gain, eval_at, objective, rounds,
                   early_stopping, min_data_in_leaf, feature_names, weighted, group_weight):
-    import dask.array as da
     import lightgbm as lgb
 
     from gbltr.train.backends.lightgbm import params_for
