@@ -445,14 +445,13 @@ def simulate_world(params: WorldParams | None = None) -> tuple[SearchDataset, di
     return ds, latent
 
 
-def write_world(params: WorldParams, out: str | Path) -> Path:
-    """Simulate and write a dataset folder with ``world.json`` and ``latent/``."""
+def write_world(params: WorldParams, out: str | Path, *, overwrite: bool = False) -> Path:
+    """Simulate and write a dataset folder with ``world.json`` and ``latent/``, atomically
+    (an existing folder only with ``overwrite``: :func:`gbltr.data.store.write_dataset`)."""
     ds, latent = simulate_world(params)
-    out = write_dataset(ds, out, extra_json={WORLD_FILE: params.to_json()})
-    (out / "latent").mkdir(exist_ok=True)
-    for name, frame in latent.items():
-        frame.write_parquet(out / "latent" / f"{name}.parquet")
-    return out
+    return write_dataset(ds, out, extra_json={WORLD_FILE: params.to_json()},
+                         extra_parquet={f"latent/{name}": frame for name, frame in latent.items()},
+                         overwrite=overwrite)
 
 
 def read_world_params(folder: str | Path) -> WorldParams:

@@ -34,6 +34,7 @@ import polars as pl
 
 from gbltr import schema
 from gbltr.errors import DataError, SchemaError
+from gbltr.folders import run_folder
 
 FORMAT_VERSION = 1
 MAX_POSITION = 10_000
@@ -151,10 +152,22 @@ def _check_references(ds: SearchDataset) -> None:
             )
 
 
-def write_dataset(ds: SearchDataset, path: str | Path, *, extra_json: dict[str, dict] | None = None) -> Path:
-    """Write ``ds`` as a dataset folder (see module docstring) and return the folder."""
-    out = Path(path)
-    out.mkdir(parents=True, exist_ok=True)
+def write_dataset(ds: SearchDataset, path: str | Path, *, extra_json: dict[str, dict] | None = None,
+                  extra_parquet: dict[str, pl.DataFrame] | None = None, overwrite: bool = False) -> Path:
+    """Write ``ds`` as a dataset folder (see module docstring) and return the folder.
+
+    Written atomically (:func:`gbltr.folders.run_folder`): an existing non-empty folder is refused
+    unless ``overwrite``, which replaces it whole (only a folder holding ``dataset.json``), so no
+    table or label set of an older dataset survives beside the new ones. ``extra_json``: file
+    name -> JSON content; ``extra_parquet``: relative path without suffix -> frame (e.g.
+    ``latent/documents``), written inside the same atomic folder.
+    """
+    with run_folder(path, overwrite=overwrite, marker="dataset.json", kind="dataset folder") as tmp:
+        _write_dataset_files(ds, tmp, extra_json, extra_parquet)
+    return Path(path)
+
+
+def _write_dataset_files(ds: SearchDataset, out: Path, extra_json, extra_parquet) -> Path:
     tables = {"queries": ds.queries, "documents": ds.documents, "candidates": ds.candidates}
     if ds.impressions is not None:
         tables["impressions"] = ds.impressions
@@ -174,6 +187,10 @@ def write_dataset(ds: SearchDataset, path: str | Path, *, extra_json: dict[str, 
     (out / "dataset.json").write_text(json.dumps(manifest, indent=2, sort_keys=True))
     for name, content in (extra_json or {}).items():
         (out / name).write_text(json.dumps(content, indent=2, sort_keys=True))
+    for name, frame in (extra_parquet or {}).items():
+        file = out / f"{name}.parquet"
+        file.parent.mkdir(parents=True, exist_ok=True)
+        frame.write_parquet(file)
     return out
 
 

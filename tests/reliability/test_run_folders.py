@@ -190,3 +190,22 @@ def test_compare_accepts_runs_on_the_same_dataset(first_run, world, tmp_path):
     fit(_cfg(world, seed=1), second)
     result = compare_runs([first_run, second], n_permutations=10)
     assert len(result.runs) == 2
+
+
+def test_dataset_folders_are_atomic_too(world, tmp_path, capsys):
+    """`gbltr simulate` into an existing dataset used to leave its other tables and label sets
+    beside the new ones (a mixed dataset). Refused without --overwrite; replaced whole with it."""
+    out = tmp_path / "w"
+    shutil.copytree(world, out)
+    (out / "labels" / "from-an-older-annotate.parquet").write_bytes((world / "labels" / "llm.parquet").read_bytes())
+    args = ["simulate", "--out", str(out), "--queries", str(TINY["queries"]), "--sessions", str(TINY["sessions"]),
+            "--test-queries-per-bucket", "8", "--valid-queries-per-bucket", "6",
+            "--min-train-queries-per-bucket", "5", "--vocab-size", "800", "--topics", "8",
+            "--candidates-min", "6", "--candidates-max", "10", "--seed", "1"]
+    code, _, err = run_cli(args, capsys)
+    assert code == 2 and f"error: dataset folder '{out}' already exists; pass --overwrite" in err
+    code, _, err = run_cli(args + ["--overwrite"], capsys)
+    assert code == 0, err
+    assert sorted(p.name for p in (out / "labels").iterdir()) == ["human.parquet", "llm.parquet"]
+    assert json.loads((out / "world.json").read_text())["seed"] == 1
+    assert (out / "latent").is_dir() and _siblings(out) == []
