@@ -53,9 +53,9 @@ def export_run(run, fmt: str, out: str | Path, *, definitions: str | Path | dict
                allow_missing_definitions: bool = False, name: str | None = None, overwrite: bool = False) -> Exported:
     """Export the model of ``run`` (a run folder or :class:`~gbltr.serve.run.TrainedRun`) to ``out``.
 
-    ``out`` is claimed and written atomically like a run folder (:func:`gbltr.evaluate.report.run_folder`):
+    ``out`` is claimed and written atomically like a run folder (:func:`gbltr.folders.run_folder`):
     an existing non-empty folder is refused unless ``overwrite`` and it holds a ``manifest.json``."""
-    from gbltr.evaluate.report import run_folder
+    from gbltr.folders import run_folder
     from gbltr.serve.export.definitions import read_user_definitions, resolve
     from gbltr.serve.run import TrainedRun, load_run
     from gbltr.serve.trees import forest_of, with_base_folded
@@ -68,7 +68,7 @@ def export_run(run, fmt: str, out: str | Path, *, definitions: str | Path | dict
     model_name = name or run.folder.resolve().name
     folder = Path(out)
     placeholders = [d.feature for d in defs if d.kind == "missing"]
-    with run_folder(folder, overwrite=overwrite, marker="manifest.json") as tmp:
+    with run_folder(folder, overwrite=overwrite, marker="manifest.json", kind="export folder") as tmp:
         files, notes = module.write(with_base_folded(forest), defs, tmp, name=model_name, catalogue=run.catalogue)
         manifest = {
             "format": fmt,
