@@ -66,10 +66,6 @@ class Forest:
                 out[r] += tree[_leaf(tree, X[r])].value
         return out
 
-    def used_features(self) -> tuple[str, ...]:
-        idx = sorted({n.feature for t in self.trees for n in t if not n.is_leaf})
-        return tuple(self.feature_names[i] for i in idx)
-
 
 def _leaf(tree, row) -> int:
     i = 0

@@ -137,6 +137,22 @@ def test_exported_model_matches_the_booster_on_held_out_rows(backend, fmt, tmp_p
                      "doc_inlinks_log1p": "field", "query_len": "param", "doc_title_len": "field"}
 
 
+@pytest.mark.parametrize("backend", ["lightgbm", "xgboost"])
+def test_tree_reading_reproduces_the_booster(backend):
+    """gbltr.serve.trees reads every split, threshold, missing route and base score: its own
+    walk over the trees gives the booster's scores (float32 inputs)."""
+    from gbltr.serve.trees import forest_of, with_base_folded
+
+    X, y, g = make_data(8)
+    model = train(backend, X, y, g, rounds=8)
+    held_out, _, _ = make_data(9, n_queries=10, nan_rate=0.3)
+    forest = forest_of(model)
+    np.testing.assert_allclose(forest.predict(held_out), model.predict(held_out), rtol=0, atol=1e-5)
+    folded = with_base_folded(forest)
+    assert folded.base_score == 0.0
+    np.testing.assert_allclose(folded.predict(held_out), model.predict(held_out), rtol=0, atol=1e-5)
+
+
 def test_thresholds_at_split_values_route_as_the_booster(tmp_path):
     """Rows exactly at, just below and just above every threshold: the float32 conversions
     (LightGBM's <= into XGBoost's <, Solr's +1e-6 slack) must not move them."""

@@ -199,11 +199,6 @@ class DaskBackend:
         self.partitions = partitions or workers
         self.client = client
 
-    def load(self, path):
-        from gbltr.train.backends import get_backend
-
-        return get_backend(self.name).load(path)
-
     def train(self, train_X, train_y, train_groups, valid_X, valid_y, valid_groups, cfg, *, seed: int, label_gain,
               eval_at: int = 10, objective=None, row_weight=None, group_weight=None, init_model=None,
               rounds: int | None = None, early_stopping: int | None = None, min_data_in_leaf: int | None = None,
