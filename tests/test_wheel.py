@@ -50,9 +50,14 @@ def _build_wheel(tmp: Path) -> Path:
 
 
 def packaged_files() -> set[str]:
-    """Every run-time data file of the source tree, as its path inside the installed package."""
-    want = {f"gbltr/catalogue/{p.relative_to(ROOT / 'features').as_posix()}" for p in (ROOT / "features").rglob("*.toml")}
-    want |= {p.relative_to(ROOT).as_posix() for p in (ROOT / "gbltr").rglob("*.toml")}
+    """Every file of the source tree the package needs, as its path inside the wheel: all files
+    under ``gbltr/`` and ``features/`` (shipped as ``gbltr/catalogue/``), bytecode left out."""
+
+    def files(root: Path):
+        return (p for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc")
+
+    want = {f"gbltr/catalogue/{p.relative_to(ROOT / 'features').as_posix()}" for p in files(ROOT / "features")}
+    want |= {p.relative_to(ROOT).as_posix() for p in files(ROOT / "gbltr")}
     return want
 
 
@@ -61,7 +66,7 @@ def test_wheel_installs_and_runs_outside_the_checkout(tmp_path):
     wheel = _build_wheel(tmp_path)
     names = set(zipfile.ZipFile(wheel).namelist())
     missing = sorted(packaged_files() - names)
-    assert not missing, f"run-time data files missing from the wheel: {missing}"
+    assert not missing, f"package files missing from the wheel: {missing}"
     assert "gbltr/train/schedules/llm-then-click.toml" in names
     assert not any(n.startswith(("tests/", "features/", "configs/")) for n in names)
 
