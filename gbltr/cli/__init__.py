@@ -22,6 +22,7 @@ COMMANDS = {
     "experiment": "gbltr.cli.experiment:experiment",
     "ablation": "gbltr.cli.ablation:ablation",
     "annotate": "gbltr.cli.annotate:annotate",
+    "clicks": "gbltr.cli.clicks:clicks",
     "rerank": "gbltr.cli.rerank:rerank",
     "export": "gbltr.cli.export:export",
 }
@@ -33,6 +34,7 @@ _HELP = {
     "experiment": "Run several label setups over several seeds and report per bucket.",
     "ablation": "Feature-group ablation: retrain without each feature group and report.",
     "annotate": "Label query-document pairs with an LLM through an OpenAI-compatible API.",
+    "clicks": "Fit click models on a log and compare them on held-out sessions.",
     "rerank": "Score new candidates with a trained run; write a TREC run file and a Parquet.",
     "export": "Write a run's model and feature definitions for OpenSearch, Solr or Elasticsearch LTR.",
 }

@@ -202,8 +202,13 @@ class DaskBackend:
     def train(self, train_X, train_y, train_groups, valid_X, valid_y, valid_groups, cfg, *, seed: int, label_gain,
               eval_at: int = 10, objective=None, row_weight=None, group_weight=None, init_model=None,
               rounds: int | None = None, early_stopping: int | None = None, min_data_in_leaf: int | None = None,
-              feature_names=None, bin_reference=None) -> FittedRanker:
+              feature_names=None, bin_reference=None, position=None) -> FittedRanker:
         n = int(np.sum(train_groups))
+        if position is not None:
+            raise ConfigError("click debiasing (--debias: displayed positions) is not supported with --engine dask; "
+                              "use --engine single")
+        if row_weight is not None and self.name == "xgboost":
+            raise ConfigError("XGBoost ranking takes one weight per query group, not per row; pass group_weight")
         if objective is not None and n > MAX_ROWS:
             raise DataError(f"--engine dask with a custom objective carries row numbers as float32 labels: at most "
                             f"{MAX_ROWS} training rows, found {n}")
