@@ -198,6 +198,26 @@ class DaskBackend:
         self.workers = workers
         self.partitions = partitions or workers
         self.client = client
+        self._owned = None  # a client this backend opened (closed by close())
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def close(self) -> None:
+        """Close the client (and LocalCluster) this backend opened, if any."""
+        if self._owned is not None:
+            _close(self._owned)
+            self._owned = None
+
+    def _client(self, threads: int):
+        if self.client is not None:
+            return self.client
+        if self._owned is None:
+            self._owned = connect(self.scheduler, self.workers, threads)
+        return self._owned
 
     def train(self, train_X, train_y, train_groups, valid_X, valid_y, valid_groups, cfg, *, seed: int, label_gain,
               eval_at: int = 10, objective=None, row_weight=None, group_weight=None, init_model=None,
@@ -230,7 +250,7 @@ class DaskBackend:
             parts = write_partitions(work / "train", np.asarray(train_X), train_groups, self.partitions,
                                      label=label, weight=weight)
             check_partitions([p.path for p in parts])
-            client = self.client or connect(self.scheduler, self.workers, cfg.threads or 1)
+            client = self._client(cfg.threads or 1)
             try:
                 fit = _fit_lightgbm if self.name == "lightgbm" else _fit_xgboost
                 return fit(client, parts, np.asarray(valid_X), np.asarray(valid_y), np.asarray(valid_groups), cfg,
@@ -245,9 +265,6 @@ class DaskBackend:
                     raise DeviceError(f"a Dask worker was lost during training ({type(exc).__name__}: {exc}); "
                                       "no model was saved. Retry, or give workers more memory") from None
                 raise
-            finally:
-                if self.client is None:
-                    _close(client)
         finally:
             shutil.rmtree(work, ignore_errors=True)
 
