@@ -6,7 +6,7 @@ source of truth that people edit) and ships inside the package as ``gbltr.catalo
 and installed copies read the same file through ``importlib.resources``. pyproject's
 ``[tool.setuptools.package-dir]`` can map ``gbltr.catalogue`` to ``features/`` only for packages
 listed by hand: ``packages.find`` looks at directories and never finds a mapped one (tried with
-setuptools 80: the wheel silently lacks the catalogue). A hand-kept package list would drift as
+the setuptools pip fetched for an isolated build in 2026-11: the wheel silently lacks the catalogue). A hand-kept package list would drift as
 packages are added, so the mapping stays here, next to automatic discovery.
 ``tests/test_wheel.py`` builds the wheel and checks that every packaged file is inside it.
 """
