@@ -45,6 +45,7 @@ with a warning); ``random``: always a seeded 70/15/15 query split, valid/test dr
 queries with human labels."""
 BACKENDS = ("lightgbm", "xgboost")
 DEVICES = ("cpu", "cuda")
+ENGINES = ("single", "dask")
 MAX_INT32 = 2**31 - 1
 MAX_THREADS = 1024
 """Largest ``train.threads``: far above any machine gbltr runs on, far below what crashes OpenMP."""
@@ -98,8 +99,16 @@ class TrainConfig:
     early_stopping: int = 30
     truncation_level: int = 30
     threads: int = 0
+    engine: str = "single"  # "dask": train on a Dask cluster (gbltr.train.backends.dask)
+    scheduler: str = "local"  # with engine dask: "local" (a LocalCluster) or a scheduler address
+    workers: int = 2  # with engine dask and scheduler local: worker processes
 
     def __post_init__(self):
+        if self.engine not in ENGINES:
+            raise unknown_choice("engine", self.engine, ENGINES)
+        _in_range("train.workers", self.workers, 1, MAX_THREADS)
+        if self.engine == "dask" and self.device != "cpu":
+            raise ConfigError("--engine dask trains on CPU workers; expected --device cpu")
         if self.backend not in BACKENDS:
             raise unknown_choice("backend", self.backend, BACKENDS)
         if self.device not in DEVICES:
@@ -170,6 +179,11 @@ class FitConfig:
             raise unknown_choice("protocol", self.protocol, PROTOCOLS)
         if self.split not in SPLITS:
             raise unknown_choice("split", self.split, SPLITS)
+        if self.train.engine == "dask" and self.labels == "fused" and self.fusion.method == "schedule":
+            raise ConfigError(
+                "--engine dask cannot run --fusion schedule (its stages continue boosting from the previous "
+                "stage's model, which lightgbm.dask/xgboost.dask do not take); use --fusion famol or --engine single"
+            )
         if self.fusion.explicit and self.labels != "fused":
             raise ConfigError(
                 f"fusion settings were given with --labels {self.labels}; fusion applies only to "

@@ -24,6 +24,8 @@ COMMANDS = {
     "annotate": "gbltr.cli.annotate:annotate",
     "clicks": "gbltr.cli.clicks:clicks",
     "import": "gbltr.cli.importer:importer",
+    "rerank": "gbltr.cli.rerank:rerank",
+    "export": "gbltr.cli.export:export",
 }
 
 _HELP = {
@@ -35,6 +37,8 @@ _HELP = {
     "annotate": "Label query-document pairs with an LLM through an OpenAI-compatible API.",
     "clicks": "Fit click models on a log and compare them on held-out sessions.",
     "import": "Import real data (click log, feature file, corpus, qrels) as a dataset folder.",
+    "rerank": "Score new candidates with a trained run; write a TREC run file and a Parquet.",
+    "export": "Write a run's model and feature definitions for OpenSearch, Solr or Elasticsearch LTR.",
 }
 
 

@@ -53,7 +53,16 @@ def train_model(prep: Prepared, cfg: FitConfig | None = None, *, seed: int | Non
 
     cfg = cfg or prep.config
     seed = cfg.seed if seed is None else seed
-    backend = get_backend(cfg.train.backend)
+    if cfg.train.engine == "dask":
+        from gbltr.train.backends.dask import DaskBackend
+
+        # one cluster connection for every model of this call (the auto weight search trains many)
+        with DaskBackend(cfg.train.backend, cfg.train.scheduler, cfg.train.workers) as backend:
+            return _train_with(backend, prep, cfg, seed, reuse)
+    return _train_with(get_backend(cfg.train.backend), prep, cfg, seed, reuse)
+
+
+def _train_with(backend, prep: Prepared, cfg: FitConfig, seed: int, reuse: dict | None) -> FittedRanker:
     train, valid = prep.train, prep.valid
     if tuple(train.feature_names) != tuple(prep.feature_names):
         raise ConfigError("prepared datasets and feature names disagree")

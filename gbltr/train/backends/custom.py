@@ -158,6 +158,11 @@ def make_famol_objective(click_labels, llm_labels, group_ptr, click_weight, llm_
                                truncation_level=truncation_level, sigmoid=sigmoid, norm=norm,
                                validate=False)
 
+    # recorded so that a distributed worker can re-make the kernel for its own rows (backends.dask)
+    kernel.maker = make_famol_objective
+    kernel.inputs = ((cl, ll, gp0, cw, lw), dict(click_gain=cg, llm_gain=lg, truncation_level=truncation_level,
+                                                 sigmoid=sigmoid, norm=norm, _n_rows=n, _n_queries=gp0.shape[0] - 1,
+                                                 _group_ptr=gp0))
     return kernel
 
 
@@ -187,4 +192,10 @@ def make_lambdarank_objective(labels, group_ptr, *, label_gain, query_weight=Non
                                     sigmoid=sigmoid, norm=norm,
                                     float32_accumulate=float32_accumulate)
 
+    # recorded so that a distributed worker can re-make the kernel for its own rows (backends.dask)
+    kernel.maker = make_lambdarank_objective
+    kernel.inputs = ((lab, gp0), dict(label_gain=gain, query_weight=qw, row_weight=row_weight,
+                                      truncation_level=truncation_level, sigmoid=sigmoid, norm=norm,
+                                      float32_accumulate=float32_accumulate, _n_rows=n,
+                                      _n_queries=gp0.shape[0] - 1, _group_ptr=gp0))
     return kernel

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from gbltr.errors import ConfigError, DeviceError
+from gbltr.errors import ConfigError, DeviceError, ModelError
 from gbltr.progress import xgboost_callback
 from gbltr.train.model import FittedRanker
 
@@ -141,6 +141,12 @@ def train(
 
 
 def load(path) -> FittedRanker:
+    """The booster saved at ``path`` (all its trees are the kept ones); ModelError if it does not load."""
     xgb = _xgb()
-    booster = xgb.Booster(model_file=str(path))
+    try:
+        booster = xgb.Booster(model_file=str(path))
+    except xgb.core.XGBoostError as exc:
+        first = str(exc).strip().splitlines()[0][:200]
+        raise ModelError(f"XGBoost model file {str(path)!r} does not load ({first}); expected a model.json "
+                         "written by 'gbltr fit' (the file may be truncated or corrupt)") from None
     return FittedRanker("xgboost", booster, tuple(booster.feature_names or ()), booster.num_boosted_rounds())
