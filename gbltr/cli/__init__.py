@@ -12,6 +12,7 @@ import sys
 import click
 
 from gbltr.errors import GbltrError
+from gbltr.threads import prepare_openmp
 
 # name -> "module:attribute"; modules are imported only when the command runs.
 COMMANDS = {
@@ -78,6 +79,7 @@ def main(argv=None):
         handler.setFormatter(logging.Formatter("gbltr: %(message)s"))
         logger.addHandler(handler)
         logger.setLevel(os.environ.get("GBLTR_LOG", "INFO"))
+    prepare_openmp()  # OMP_WAIT_POLICY=PASSIVE unless set, before any OpenMP runtime loads
     try:
         cli.main(args=argv, standalone_mode=False)
     except GbltrError as exc:
