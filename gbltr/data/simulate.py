@@ -232,57 +232,163 @@ def _draw_documents(p: WorldParams, rng: np.random.Generator, q: dict, domain_re
     }
 
 
+#: Tokens drawn per numpy call while generating text; draws are made in order, so the random
+#: stream (and the world) is the same as one call over all tokens, with bounded temporaries.
+_TOKEN_CHUNK = 1 << 22
+
+
+def _small_int(n_values: int):
+    return np.int16 if n_values <= np.iinfo(np.int16).max else np.int32
+
+
 def _filler_tokens(rng, topic_terms, term_cdf, topics: np.ndarray, counts: np.ndarray, background: float):
-    """Token ids for documents: ``counts[i]`` tokens for document i, on ``topics[i]`` or background."""
-    owner = np.repeat(np.arange(counts.size), counts)
-    ranks = np.minimum(np.searchsorted(term_cdf, rng.random(owner.size)), topic_terms.shape[1] - 1)
-    from_topic = rng.random(owner.size) >= background
-    tok = np.where(from_topic, topic_terms[topics[owner], ranks], topic_terms[-1, ranks])
-    return owner, tok
+    """Token ids for documents: ``counts[i]`` tokens for document i, on ``topics[i]`` or background.
+
+    Returned in document order (document 0's tokens first), int32. Draws: one uniform per token
+    for the Zipf rank, then one per token for topic vs background, each in one pass over all
+    tokens (made in chunks; the same numbers as a single call).
+    """
+    n = int(counts.sum())
+    last = topic_terms.shape[1] - 1
+    ranks = np.empty(n, dtype=_small_int(topic_terms.shape[1]))
+    for lo in range(0, n, _TOKEN_CHUNK):
+        hi = min(lo + _TOKEN_CHUNK, n)
+        ranks[lo:hi] = np.minimum(np.searchsorted(term_cdf, rng.random(hi - lo)), last)
+    token_topic = np.repeat(topics.astype(_small_int(topic_terms.shape[0])), counts)
+    tok = np.empty(n, dtype=np.int32)
+    for lo in range(0, n, _TOKEN_CHUNK):
+        hi = min(lo + _TOKEN_CHUNK, n)
+        r = ranks[lo:hi]
+        from_topic = rng.random(hi - lo) >= background
+        tok[lo:hi] = np.where(from_topic, topic_terms[token_topic[lo:hi], r], topic_terms[-1, r])
+    return tok
+
+
+def _render_kernel():
+    """Compile (once, cached) the numba kernel that writes the texts of all documents."""
+    from numba import njit
+
+    @njit(cache=True, nogil=True)
+    def render(counts, toks, keys, vocab_bytes, vocab_off):
+        """Document i's text: its tokens from every piece, ordered by their random key, joined
+        by single spaces; documents separated by one newline byte. Pieces are in document order
+        (``counts[p][i]`` tokens of document i in piece p). Returns (bytes, end offset per doc)."""
+        n_pieces = len(counts)
+        nd = counts[0].shape[0]
+        total = 0
+        for p in range(n_pieces):
+            t = toks[p]
+            for k in range(t.shape[0]):
+                total += vocab_off[t[k] + 1] - vocab_off[t[k]] + 1  # token + space/newline
+        out = np.empty(total, dtype=np.uint8)
+        ends = np.empty(nd, dtype=np.int64)
+        starts = np.zeros(n_pieces, dtype=np.int64)
+        o = 0
+        width = 1
+        for i in range(nd):
+            m = 0
+            for p in range(n_pieces):
+                m += counts[p][i]
+            if m > width:
+                width = m
+        kbuf = np.empty(width, dtype=np.float64)
+        tbuf = np.empty(width, dtype=np.int64)
+        for i in range(nd):
+            m = 0
+            for p in range(n_pieces):
+                a = starts[p]
+                c = counts[p][i]
+                for k in range(c):
+                    kbuf[m] = keys[p][a + k]
+                    tbuf[m] = toks[p][a + k]
+                    m += 1
+                starts[p] = a + c
+            order = np.argsort(kbuf[:m], kind="mergesort")
+            for k in range(m):
+                t = tbuf[order[k]]
+                for b in range(vocab_off[t], vocab_off[t + 1]):
+                    out[o] = vocab_bytes[b]
+                    o += 1
+                out[o] = 32 if k + 1 < m else 10  # " " between tokens, "\n" after the document
+                o += 1
+            ends[i] = o
+        return out[:o], ends
+
+    return render
+
+
+_RENDER = None
+_PIECES = 3  # pieces per field: filler, query terms, phrases (title has no phrases)
+
+
+def _join_texts(pieces, vocab: list[str], nd: int) -> pl.Series:
+    """One string per document from integer token pieces ``[(counts, tok, key), ...]``.
+
+    Token ``t`` is ``vocab[t]``; tokens of a document are ordered by ``key``. The bytes are
+    written by one numba pass and become Polars strings by splitting the buffer at newlines,
+    a chunk of documents at a time (no per-token Python or fixed-width string objects).
+    """
+    global _RENDER
+    if _RENDER is None:
+        _RENDER = _render_kernel()
+    encoded = [v.encode("ascii") for v in vocab]
+    vocab_off = np.zeros(len(encoded) + 1, dtype=np.int64)
+    vocab_off[1:] = np.cumsum([len(b) for b in encoded])
+    vocab_bytes = np.frombuffer(b"".join(encoded), dtype=np.uint8)
+    empty = (np.zeros(nd, np.int64), np.zeros(0, np.int32), np.zeros(0, np.float64))
+    pieces = list(pieces) + [empty] * (_PIECES - len(pieces))  # homogeneous tuples: one compile
+    counts = tuple(np.ascontiguousarray(c, dtype=np.int64) for c, _, _ in pieces)
+    toks = tuple(np.ascontiguousarray(t, dtype=np.int32) for _, t, _ in pieces)
+    keys = tuple(np.ascontiguousarray(k, dtype=np.float64) for _, _, k in pieces)
+    del pieces
+    buf, ends = _RENDER(counts, toks, keys, vocab_bytes, vocab_off)
+    del counts, toks, keys
+    parts = []
+    step = 100_000
+    for lo in range(0, nd, step):
+        hi = min(lo + step, nd)
+        a = int(ends[lo - 1]) if lo else 0
+        text = str(memoryview(buf[a : int(ends[hi - 1]) - 1]), "ascii")
+        parts.append(pl.Series([text]).str.split("\n").explode())
+    return pl.concat(parts) if parts else pl.Series([], dtype=pl.String)
 
 
 def _render_text(p, rng, q, d, topic_terms, term_cdf):
-    """Title and body strings for every document (vectorised over all tokens)."""
+    """Title and body strings for every document, as Polars String Series in document order.
+
+    Tokens stay integer ids until :func:`_join_texts` writes the text: ids ``0 .. vocab_size - 1``
+    are terms ``t<id>``, id ``vocab_size + i`` is query ``i``'s whole phrase. Every piece below is
+    generated in document order, so each is a (count per document, ids, sort keys) triple.
+    """
     nd = d["qidx"].size
     m = d["match"]
-    vocab = np.array([f"t{i}" for i in range(p.vocab_size)], dtype=object)
-    pieces = []  # (doc, field, sort key, text)
+    fields = {"title": [], "body": []}
     for fld, mean, bg in (("title", p.title_length, 0.2), ("body", p.body_length, 0.3)):
         counts = rng.poisson(mean, nd) + 1
-        owner, tok = _filler_tokens(rng, topic_terms, term_cdf, d["topic"], counts, bg)
-        pieces.append((owner, np.full(owner.size, fld == "body"), rng.random(owner.size), vocab[tok]))
+        tok = _filler_tokens(rng, topic_terms, term_cdf, d["topic"], counts, bg)
+        fields[fld].append((counts, tok, rng.random(tok.size)))
+        del tok
     # Query terms injected by match: title with prob 0.8 m, body Poisson(4 m^1.5) times each.
     q_terms = q["terms"]
     lens = np.array([t.size for t in q_terms])
-    owner_t = np.repeat(np.arange(nd), lens[d["qidx"]])
+    per_doc = lens[d["qidx"]]
+    owner_t = np.repeat(np.arange(nd), per_doc)
     term_ids = np.concatenate([q_terms[i] for i in d["qidx"]]) if nd else np.zeros(0, int)
     in_title = rng.random(owner_t.size) < 0.8 * m[owner_t]
-    pieces.append((owner_t[in_title], np.zeros(in_title.sum(), bool), rng.random(in_title.sum()), vocab[term_ids[in_title]]))
+    fields["title"].append((np.bincount(owner_t[in_title], minlength=nd), term_ids[in_title],
+                            rng.random(int(in_title.sum()))))
     body_counts = rng.poisson(4.0 * m[owner_t] ** 1.5)
     ob = np.repeat(owner_t, body_counts)
     tb = np.repeat(term_ids, body_counts)
-    pieces.append((ob, np.ones(ob.size, bool), rng.random(ob.size), vocab[tb]))
+    fields["body"].append((np.bincount(ob, minlength=nd), tb, rng.random(ob.size)))
     phrase = rng.random(nd) < m**2
-    phrases = np.array([" ".join(vocab[t]) for t in q_terms], dtype=object)
     op = np.flatnonzero(phrase)
-    pieces.append((op, np.ones(op.size, bool), rng.random(op.size), phrases[d["qidx"][op]]))
-    frame = pl.DataFrame(
-        {
-            "doc": np.concatenate([x[0] for x in pieces]).astype(np.int64),
-            "body": np.concatenate([x[1] for x in pieces]),
-            "key": np.concatenate([x[2] for x in pieces]),
-            "tok": np.concatenate([x[3] for x in pieces]).astype(str),
-        }
-    )
-    # Eager sort then aggregate: token order inside a field is the random key's order.
-    texts = (
-        frame.sort(["doc", "body", "key"])
-        .group_by(["doc", "body"], maintain_order=True)
-        .agg(pl.col("tok").str.join(" "))
-    )
-    title = texts.filter(~pl.col("body")).sort("doc")
-    body = texts.filter(pl.col("body")).sort("doc")
-    return title["tok"].to_numpy(), body["tok"].to_numpy()
+    fields["body"].append((phrase.astype(np.int64), p.vocab_size + d["qidx"][op], rng.random(op.size)))
+    vocab = [f"t{i}" for i in range(p.vocab_size)]
+    vocab += [" ".join(vocab[t] for t in terms) for terms in q_terms]
+    title = _join_texts(fields.pop("title"), vocab, nd)
+    body = _join_texts(fields.pop("body"), vocab, nd)
+    return title, body
 
 
 def _simulate_sessions(p, rng, q, d, retrieval, utility, authority):
@@ -332,8 +438,13 @@ def _simulate_sessions(p, rng, q, d, retrieval, utility, authority):
     }
 
 
+def _ids(prefix: str, n: int, width: int) -> pl.Series:
+    """``prefix`` + zero-padded ``0 .. n-1`` (``f"{prefix}{i:0{width}d}"``) as a Polars String."""
+    return prefix + pl.int_range(n, dtype=pl.Int64, eager=True).cast(pl.String).str.zfill(width)
+
+
 def simulate_world(params: WorldParams | None = None) -> tuple[SearchDataset, dict[str, pl.DataFrame]]:
-    """Generate a world: the dataset and the latent truth tables (``queries``, ``documents``, ``pairs``)."""
+    """Generate a world: the dataset and the latent truth tables (``queries``, ``pairs``)."""
     p = params or WorldParams()
     rng = np.random.default_rng(p.seed)
     # Topic-term table: topic k's r-th most likely term; the last row is the background order.
@@ -363,8 +474,10 @@ def simulate_world(params: WorldParams | None = None) -> tuple[SearchDataset, di
     llm_score = (1 - w_bar) * d["match"] + w_bar * 0.5 + rng.normal(0, p.llm_noise, nd)
     llm = _grades(llm_score, np.asarray(p.human_thresholds) - p.llm_leniency)
 
-    qid = np.array([f"q{i:05d}" for i in range(p.queries)], dtype=object)
-    did = np.array([f"d{i:07d}" for i in range(nd)], dtype=object)
+    # ids as Polars strings ("q00042", "d0001234"), gathered by index: no per-row Python objects
+    qid = _ids("q", p.queries, 5)
+    did = _ids("d", nd, 7)
+    q_of_doc = qid.gather(d["qidx"])
     # rank within each query by retrieval score (1 = best)
     order = np.lexsort((-retrieval, d["qidx"]))
     rank = np.empty(nd, np.int32)
@@ -381,8 +494,8 @@ def simulate_world(params: WorldParams | None = None) -> tuple[SearchDataset, di
     documents = pl.DataFrame(
         {
             "doc_id": did,
-            "title": title.astype(str),
-            "body": body.astype(str),
+            "title": title,
+            "body": body,
             "url": url,
             "inlinks": inlinks.astype(np.int64),
             "pagerank": pagerank,
@@ -390,15 +503,16 @@ def simulate_world(params: WorldParams | None = None) -> tuple[SearchDataset, di
         }
     )
     candidates = pl.DataFrame(
-        {"query_id": qid[d["qidx"]], "doc_id": did, "rank": rank, "retrieval_score": retrieval}
+        {"query_id": q_of_doc, "doc_id": did, "rank": rank, "retrieval_score": retrieval}
     ).sort(["query_id", "rank"])
+    del title, body
     s = _simulate_sessions(p, rng, q, d, retrieval, utility, a)
     impressions = pl.DataFrame(
         {
             "session_id": "s" + pl.Series(s["session"]).cast(pl.String).str.zfill(8),
-            "query_id": qid[s["qidx"]],
+            "query_id": qid.gather(s["qidx"]),
             "position": s["position"],
-            "doc_id": did[s["doc"]],
+            "doc_id": did.gather(s["doc"]),
             "clicked": s["clicked"],
             "dwell_time": s["dwell"],
         }
@@ -406,15 +520,15 @@ def simulate_world(params: WorldParams | None = None) -> tuple[SearchDataset, di
     judged = np.isin(split[d["qidx"]], ["valid", "test"])
     human_labels = pl.DataFrame(
         {
-            "query_id": qid[d["qidx"]][judged],
-            "doc_id": did[judged],
+            "query_id": q_of_doc.filter(judged),
+            "doc_id": did.filter(judged),
             "label": human[judged].astype(float),
             "source": "human",
         }
     )
     llm_labels = pl.DataFrame(
         {
-            "query_id": qid[d["qidx"]],
+            "query_id": q_of_doc,
             "doc_id": did,
             "label": llm.astype(float),
             "source": "llm",
@@ -441,7 +555,7 @@ def simulate_world(params: WorldParams | None = None) -> tuple[SearchDataset, di
         ),
         "pairs": pl.DataFrame(
             {
-                "query_id": qid[d["qidx"]],
+                "query_id": q_of_doc,
                 "doc_id": did,
                 "match": d["match"],
                 "authority": a,
