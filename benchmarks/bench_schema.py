@@ -36,6 +36,7 @@ def old_schema(rev: str):
     src = subprocess.run(["git", "-C", ROOT, "show", f"{rev}:gbltr/schema.py"], check=True,
                          capture_output=True, text=True).stdout
     mod = types.ModuleType("gbltr_schema_old")
+    sys.modules[mod.__name__] = mod  # dataclasses look their module up
     exec(compile(src, f"{rev}:gbltr/schema.py", "exec"), mod.__dict__)
     return mod
 
