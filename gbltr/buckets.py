@@ -10,10 +10,12 @@ seen in the log.
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-import polars as pl
+from typing import TYPE_CHECKING
 
 from gbltr.errors import ConfigError
+
+if TYPE_CHECKING:
+    import polars as pl
 
 BUCKETS = ("high", "medium", "low")
 """Bucket names, most frequent first: the order of every table and plot."""
@@ -39,6 +41,8 @@ class BucketSpec:
             )
 
     def expr(self, column: str = "frequency") -> pl.Expr:
+        import polars as pl  # only where data is touched: configs and --help stay light
+
         f = pl.col(column)
         return (
             pl.when(f >= self.high_min)

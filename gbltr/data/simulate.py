@@ -51,101 +51,20 @@ feature or label reads it.
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import polars as pl
 
-from gbltr.buckets import BUCKETS, DEFAULT_HIGH_MIN, DEFAULT_MEDIUM_MIN, BucketSpec
+from gbltr.buckets import BUCKETS, BucketSpec
 from gbltr.data.store import SearchDataset, write_dataset
-from gbltr.errors import ConfigError, DataError
+from gbltr.data.world import WORLD_FILE, WorldParams, control_world, read_world_params
+from gbltr.errors import DataError
 from gbltr.progress import progress
 
-WORLD_FILE = "world.json"
-
-
-@dataclass(frozen=True)
-class WorldParams:
-    """Parameters of the simulated world (all documented in the module docstring)."""
-
-    seed: int = 0
-    queries: int = 3000
-    sessions: int = 150_000
-    frequency_exponent: float = 1.1
-    frequency_range: float = 1e4
-    vocab_size: int = 5000
-    topics: int = 40
-    term_zipf_exponent: float = 1.05
-    domains: int = 400
-    candidates_min: int = 10
-    candidates_max: int = 30
-    title_length: float = 8.0
-    body_length: float = 80.0
-    intent_bias: float = -0.6
-    intent_coupling: float = 1.5
-    authority_weight_nav: float = 0.6
-    authority_weight_info: float = 0.15
-    retrieval_noise: float = 0.6
-    judge_noise: float = 0.08
-    human_thresholds: tuple[float, ...] = (0.3, 0.48, 0.64, 0.8)
-    llm_noise: float = 0.15
-    llm_leniency: float = 0.1
-    display_k: int = 10
-    session_noise: float = 0.3
-    examination_eta: float = 1.2
-    click_bias: float = -3.5
-    click_relevance: float = 5.0
-    brand_bias: float = 0.6
-    click_noise: float = 0.5
-    test_queries_per_bucket: int = 100
-    valid_queries_per_bucket: int = 50
-    min_train_queries_per_bucket: int = 20
-    high_min: int = DEFAULT_HIGH_MIN
-    medium_min: int = DEFAULT_MEDIUM_MIN
-
-    def __post_init__(self):
-        checks = [
-            ("queries", self.queries >= 10, ">= 10"),
-            ("sessions", self.sessions >= 0, ">= 0"),
-            ("frequency_exponent", self.frequency_exponent > 0, "> 0"),
-            ("frequency_range", self.frequency_range > 1, "> 1"),
-            ("vocab_size", self.vocab_size >= 100, ">= 100"),
-            ("topics", 1 <= self.topics <= self.vocab_size // 50, f"in [1, vocab_size/50={self.vocab_size // 50}]"),
-            ("candidates_min", 2 <= self.candidates_min <= self.candidates_max, "in [2, candidates_max]"),
-            ("display_k", self.display_k >= 1, ">= 1"),
-            ("human_thresholds", list(self.human_thresholds) == sorted(self.human_thresholds)
-             and len(self.human_thresholds) == 4, "4 increasing numbers"),
-            ("test_queries_per_bucket", self.test_queries_per_bucket >= 1, ">= 1"),
-            ("valid_queries_per_bucket", self.valid_queries_per_bucket >= 1, ">= 1"),
-        ]
-        for name, ok, expected in checks:
-            if not ok:
-                raise ConfigError(f"world parameter {name}={getattr(self, name)!r}; expected {expected}")
-        BucketSpec(self.high_min, self.medium_min)
-
-    def to_json(self) -> dict:
-        d = asdict(self)
-        d["human_thresholds"] = list(self.human_thresholds)
-        return d
-
-    @classmethod
-    def from_json(cls, data: dict) -> "WorldParams":
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ConfigError(f"unknown world parameter(s) {unknown}; known: {sorted(known)}")
-        data = dict(data)
-        if "human_thresholds" in data:
-            data["human_thresholds"] = tuple(data["human_thresholds"])
-        return cls(**data)
-
-
-def control_world(params: WorldParams) -> WorldParams:
-    """The same world with intent independent of frequency (``intent_coupling = 0``)."""
-    return replace(params, intent_coupling=0.0)
-
+__all__ = ["WORLD_FILE", "WorldParams", "control_world", "read_world_params", "simulate_world",
+           "write_world"]
 
 def _sigmoid(x):
     return 1.0 / (1.0 + np.exp(-x))
@@ -574,10 +493,3 @@ def write_world(params: WorldParams, out: str | Path) -> Path:
     for name, frame in latent.items():
         frame.write_parquet(out / "latent" / f"{name}.parquet")
     return out
-
-
-def read_world_params(folder: str | Path) -> WorldParams:
-    path = Path(folder) / WORLD_FILE
-    if not path.exists():
-        raise DataError(f"{path} not found; expected a folder written by 'gbltr simulate'")
-    return WorldParams.from_json(json.loads(path.read_text()))

@@ -78,3 +78,10 @@ def test_wait_policy_passive_unless_user_set_and_not_at_import():
     assert _env_after(prep, {"OMP_WAIT_POLICY": "ACTIVE"}) == "ACTIVE"
     backend = "from gbltr.train.backends import get_backend; get_backend('lightgbm'); " + show
     assert _env_after(backend, {}) == "PASSIVE"
+
+
+def test_world_params_and_buckets_import_without_data_libraries():
+    """Configs read WorldParams and BucketSpec without loading Polars or numpy (start-up)."""
+    code = ("import sys, gbltr.data.world, gbltr.buckets; "
+            "print(sorted(m for m in ('polars', 'numpy') if m in sys.modules))")
+    assert _env_after(code, {}) == "[]"
