@@ -89,8 +89,8 @@ def main() -> None:
             print(f"fresh PointAnn, {tag}: {args.requests} requests in {dt:.2f}s = {rate:.0f} req/s; bound {bound:.0f} req/s -> {rate / bound:.0%}")
             return rate
 
-        single_cfg = ClientConfig(model="bench", base_url=base_url, concurrency=args.concurrency, timeout=30, sdk_retries=0, outer_retries=0)
-        multi_cfg = ClientConfig(model="bench", base_url=base_url, concurrency=args.concurrency, timeout=30, sdk_retries=0, outer_retries=0, workers=args.workers)
+        single_cfg = ClientConfig(model="bench", base_url=base_url, concurrency=args.concurrency, timeout=30, retries=0)
+        multi_cfg = ClientConfig(model="bench", base_url=base_url, concurrency=args.concurrency, timeout=30, retries=0, workers=args.workers)
         rates: dict[int, list[float]] = {1: [], args.workers: []}
         with WorkerPool(multi_cfg) as pool:  # started before the clock
             for cfg, p in ((single_cfg, None), (multi_cfg, pool)):  # warm-up (connections, imports), not timed
@@ -113,7 +113,7 @@ def main() -> None:
         # cache hits: PointAnn (1 answer per label) and ListAnn (window answers per call)
         big = make_pairs(args.cached_labels)
         big_cache = Path(tmp) / "big.sqlite"
-        annotate(big, point, ClientConfig(model="bench", base_url=base_url, concurrency=64, sdk_retries=0, outer_retries=0), cache_path=big_cache, progress=False)
+        annotate(big, point, ClientConfig(model="bench", base_url=base_url, concurrency=64, retries=0), cache_path=big_cache, progress=False)
         t0 = time.perf_counter()
         res = annotate(big, point, client, cache_path=big_cache, progress=False)
         dt = time.perf_counter() - t0

@@ -154,7 +154,8 @@ def bench_gbltr_bm25_only(queries, documents, pairs, params):
     Same code as :func:`text_features` (index_tokens, then the per-field join and the BM25
     aggregate), restricted to what bm25s and rank_bm25 compute: one field, one score.
     """
-    from gbltr.features.text import _attach_field, _field_aggregates, index_tokens
+    from gbltr.features.text import index_tokens
+    from gbltr.features.text.scoring import _attach_field, _field_aggregates
 
     doc_tokens = documents.select(tokens=tokenize(pl.col("body"))).with_row_index("doc_idx")
     qtok = queries.select("query_id", tokens=tokenize(pl.col("text")))

@@ -39,6 +39,21 @@ FUSED_SOURCES = LABEL_SOURCES_OF["fused"]
 PROTOCOLS = ("held_out", "log_covered")
 BACKENDS = ("lightgbm", "xgboost")
 DEVICES = ("cpu", "cuda")
+MAX_INT32 = 2**31 - 1
+MAX_THREADS = 1024
+"""Largest ``train.threads``: far above any machine gbltr runs on, far below what crashes OpenMP."""
+
+
+def _in_range(name: str, value, low, high, *, closed_low: bool = True, closed_high: bool = True, note: str = ""):
+    """Raise ConfigError unless ``low <= value <= high`` (ends open where asked); NaN is refused."""
+    import math
+
+    ok_low = value >= low if closed_low else value > low
+    ok_high = value <= high if closed_high else value < high
+    if isinstance(value, float) and not math.isfinite(value) or not (ok_low and ok_high):
+        lo = ("[" if closed_low else "(") + f"{low}"
+        hi = f"{high}" + ("]" if closed_high else ")")
+        raise ConfigError(f"{name}={value!r}; expected a value in {lo}, {hi}{note}")
 
 
 @dataclass(frozen=True)
@@ -54,7 +69,15 @@ class FeatureConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Booster settings shared by both backends (each maps them to its own names)."""
+    """Booster settings. Each backend maps them to its own names (``params_for`` in
+    :mod:`gbltr.train.backends.lightgbm` / ``.xgboost``): learning_rate (``eta``), num_leaves
+    (``max_leaves``, lossguide growth), max_depth (XGBoost only; LightGBM's leaves bound the tree),
+    feature_fraction (``colsample_bytree``), lambda_l2 (``lambda``), truncation_level
+    (``lambdarank_num_pair_per_sample``). ``min_data_in_leaf`` is LightGBM's only: XGBoost's
+    nearest knob, ``min_child_weight``, bounds a leaf's hessian sum, and lambdarank hessians are
+    pair-dependent, so no count maps onto it; :class:`FitConfig` refuses a non-default value with
+    the xgboost backend rather than ignore it.
+    """
 
     backend: str = "lightgbm"
     device: str = "cpu"
@@ -74,13 +97,16 @@ class TrainConfig:
             raise unknown_choice("backend", self.backend, BACKENDS)
         if self.device not in DEVICES:
             raise unknown_choice("device", self.device, DEVICES)
-        for name in ("rounds", "num_leaves", "max_depth", "truncation_level"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"train.{name}={getattr(self, name)}; expected >= 1")
-        if not 0 < self.learning_rate <= 1:
-            raise ConfigError(f"train.learning_rate={self.learning_rate}; expected in (0, 1]")
-        if self.early_stopping < 0 or self.min_data_in_leaf < 0 or self.threads < 0:
-            raise ConfigError("train.early_stopping, min_data_in_leaf and threads must be >= 0")
+        _in_range("train.rounds", self.rounds, 1, MAX_INT32)
+        _in_range("train.num_leaves", self.num_leaves, 2, 131072)  # LightGBM's own limit
+        _in_range("train.max_depth", self.max_depth, 1, 64)
+        _in_range("train.truncation_level", self.truncation_level, 1, 100_000)
+        _in_range("train.early_stopping", self.early_stopping, 0, MAX_INT32)
+        _in_range("train.min_data_in_leaf", self.min_data_in_leaf, 0, MAX_INT32)
+        _in_range("train.threads", self.threads, 0, MAX_THREADS, note=" (0 = all cores)")
+        _in_range("train.lambda_l2", self.lambda_l2, 0.0, float("inf"), closed_high=False)
+        _in_range("train.learning_rate", self.learning_rate, 0.0, 1.0, closed_low=False)
+        _in_range("train.feature_fraction", self.feature_fraction, 0.0, 1.0, closed_low=False)
 
 
 @dataclass(frozen=True)
@@ -124,6 +150,8 @@ class FitConfig:
     eval: EvalConfig = field(default_factory=EvalConfig)
 
     def __post_init__(self):
+        _in_range("seed", self.seed, 0, 2**32 - 1)
+        _in_range("world.seed", self.world.seed, 0, 2**32 - 1)
         if self.labels not in LABEL_KINDS:
             raise unknown_choice("--labels value", self.labels, LABEL_KINDS)
         if self.protocol not in PROTOCOLS:
@@ -132,6 +160,13 @@ class FitConfig:
             raise ConfigError(
                 f"fusion settings were given with --labels {self.labels}; fusion applies only to "
                 "--labels fused"
+            )
+        default_min_data = TrainConfig.__dataclass_fields__["min_data_in_leaf"].default
+        if self.train.backend == "xgboost" and self.train.min_data_in_leaf != default_min_data:
+            raise ConfigError(
+                f"train.min_data_in_leaf={self.train.min_data_in_leaf} with the xgboost backend; it is a "
+                "LightGBM setting (rows per leaf) that XGBoost has no equivalent for (min_child_weight "
+                f"bounds a hessian sum). Leave it at {default_min_data} or use --backend lightgbm"
             )
 
     def to_json(self) -> dict:
@@ -180,6 +215,8 @@ def _coerce(value, hint, where: str):
                     return False
                 raise ValueError(value)
             return bool(value)
+        if hint in (int, float) and isinstance(value, bool):
+            raise TypeError(value)  # TOML/JSON true is not a number (Python's bool is an int)
         if hint is int:
             if isinstance(value, float) and not value.is_integer():
                 raise ValueError(value)
@@ -188,7 +225,7 @@ def _coerce(value, hint, where: str):
             return float(value)
         if hint is str:
             return str(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise ConfigError(f"{where}: expected {hint.__name__}, found {value!r}") from None
     return value
 
@@ -223,13 +260,24 @@ def read_config_file(path: str | Path) -> dict:
     p = Path(path)
     if not p.exists():
         raise ConfigError(f"config file {str(p)!r} not found")
-    text = p.read_text()
+    try:
+        text = p.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"config file {str(p)!r}: expected UTF-8 text, found undecodable bytes at offset {exc.start}"
+        ) from exc
+    except OSError as exc:
+        raise ConfigError(f"config file {str(p)!r} cannot be read: {exc.strerror or exc}") from exc
     try:
         if p.suffix == ".json":
-            return json.loads(text)
-        return tomllib.loads(text)
+            data = json.loads(text)
+        else:
+            data = tomllib.loads(text)
     except (json.JSONDecodeError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"config file {str(p)!r} does not parse: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {str(p)!r}: expected a table of settings, found {type(data).__name__}")
+    return data
 
 
 def load_config(file: str | Path | None = None, overrides: dict | None = None) -> FitConfig:

@@ -23,7 +23,9 @@ import hashlib
 import json
 import logging
 import os
+import shutil
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,6 +38,7 @@ from gbltr.data.store import SearchDataset, read_dataset
 from gbltr.errors import DataError
 from gbltr.labels.clicks import ClickLabels, click_labels, zero_click_report
 from gbltr.train.dataset import RankingDataset
+from gbltr.validate import check_prepared, check_split_column, label_rows, report, summarise
 
 log = logging.getLogger("gbltr")
 
@@ -53,9 +56,18 @@ def builtin_world(params) -> Path:
     folder = cache_dir() / "worlds" / f"world-{key}"
     if not (folder / "dataset.json").exists():
         log.info("simulating the built-in world into %s", folder)
-        tmp = folder.with_name(folder.name + ".tmp")
-        write_world(params, tmp)
-        tmp.rename(folder)
+        # A unique temporary folder and an atomic rename: two first-use runs may race; the first
+        # rename wins and the other run uses its (identical, seeded) world.
+        tmp = folder.with_name(f"{folder.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+        try:
+            write_world(params, tmp)
+            try:
+                tmp.rename(folder)
+            except OSError:
+                if not (folder / "dataset.json").exists():
+                    raise
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
     return folder
 
 
@@ -90,9 +102,9 @@ class Prepared:
 
 def _splits(ds: SearchDataset, stats: pl.DataFrame, seed: int) -> pl.DataFrame:
     """query_id, split. Uses the queries' split column, else a seeded 70/15/15 split per bucket."""
-    if "split" in ds.queries.columns and ds.queries["split"].null_count() == 0:
+    if check_split_column(ds.queries):
         return ds.queries.select("query_id", "split")
-    log.warning("queries have no complete 'split' column: drawing a seeded 70/15/15 split per bucket")
+    log.warning("queries have no 'split' column: drawing a seeded 70/15/15 split per bucket")
     rng = np.random.default_rng(seed)
     parts = []
     for bucket in stats.partition_by("bucket"):
@@ -105,16 +117,22 @@ def _splits(ds: SearchDataset, stats: pl.DataFrame, seed: int) -> pl.DataFrame:
     return pl.concat(parts)
 
 
-def _llm_labels(ds: SearchDataset, cfg: FitConfig) -> pl.DataFrame:
+def _llm_labels(ds: SearchDataset, cfg: FitConfig) -> tuple[pl.DataFrame, int]:
+    """The LLM label set to train on (non-null rows) and the number of null labels dropped."""
     if cfg.llm_labels:
-        return load_llm_labels(cfg.llm_labels)
+        if Path(cfg.llm_labels).suffix == ".parquet":
+            from gbltr.labels.llm import load_llm_labels as load_parquet
+
+            return load_parquet(cfg.llm_labels, return_dropped=True)
+        return load_llm_labels(cfg.llm_labels), 0
     if "llm" not in ds.labels:
         raise DataError(
             f"--labels {cfg.labels} needs LLM labels: the dataset has no 'llm' label set "
             f"(found {sorted(ds.labels) or 'none'}); pass --llm-labels FILE (Parquet or qrels) "
             "or run 'gbltr annotate'"
         )
-    return ds.labels["llm"].filter(pl.col("label").is_not_null())
+    llm = ds.labels["llm"]
+    return llm.filter(pl.col("label").is_not_null()), llm["label"].null_count()
 
 
 def prepare(cfg: FitConfig) -> Prepared:
@@ -126,6 +144,7 @@ def prepare(cfg: FitConfig) -> Prepared:
     ds = read_dataset(path)
     spec = cfg.buckets.spec()
     stats = query_stats(ds.impressions, ds.queries["query_id"], spec)
+    split_given = check_split_column(ds.queries)
     splits = _splits(ds, stats, cfg.seed)
     ids = {s: splits.filter(pl.col("split") == s)["query_id"] for s in ("train", "valid", "test")}
     for s in ("valid", "test"):
@@ -147,6 +166,7 @@ def prepare(cfg: FitConfig) -> Prepared:
     labels: dict[str, pl.DataFrame] = {}
     info: dict = {"dataset": path, "protocol": cfg.protocol}
     sources = LABEL_SOURCES_OF[cfg.labels]
+    label_counts: dict[str, int] = {}
     if "click" in sources:
         cl: ClickLabels = click_labels(ds.impressions, ds.candidates, train_ids, cfg.click)
         labels["click"] = cl.frame
@@ -154,8 +174,14 @@ def prepare(cfg: FitConfig) -> Prepared:
         if cl.propensities is not None:
             info["propensities"] = [round(float(x), 4) for x in cl.propensities]
         info["no_gradient_click_queries"] = zero_click_report(cl.frame, stats)
+        if "impressions" in cl.frame.columns:
+            fate = "dropped" if cfg.click.unshown == "drop" else "labelled_0"
+            label_counts[f"click_candidates_never_shown_{fate}"] = int((cl.frame["impressions"] == 0).sum())
+    llm_rows, llm_nulls = None, 0
     if "llm" in sources:
-        labels["llm"] = _llm_labels(ds, cfg).join(pl.DataFrame({"query_id": train_ids}), on="query_id", how="semi")
+        llm_all, llm_nulls = _llm_labels(ds, cfg)
+        llm_rows = label_rows(llm_all, ds.queries, train_ids, "llm")
+        labels["llm"] = llm_all.join(pl.DataFrame({"query_id": train_ids}), on="query_id", how="semi")
     frame = feats.frame
     train = RankingDataset.build(frame, names, ds.candidates, train_ids, labels, stats, where="training queries")
     human = {"human": ds.labels["human"]}
@@ -169,6 +195,10 @@ def prepare(cfg: FitConfig) -> Prepared:
     info["n_test_queries"] = _per_bucket(test)
     info["train_rows"] = train.n_rows
     info["notes"] = {"train": train.notes, "valid": valid.notes, "test": test.notes}
+    dropped = check_prepared(cfg, train, valid, test, sources, split_given=split_given,
+                             llm_rows=llm_rows, llm_nulls=llm_nulls)
+    info["dropped"] = {**label_counts, **dropped}
+    report(summarise(cfg, path, train, valid, test, sources, dropped), info["dropped"])
     info["prepare_seconds"] = round(time.perf_counter() - t0, 2)
     groups = {g: feats.features_in(g) for g in feats.catalogue.selectors}
     return Prepared(cfg, path, stats, names, groups, train, valid, test, info)

@@ -7,6 +7,7 @@ them without importing their heavy dependencies.
 
 from __future__ import annotations
 
+import logging
 import sys
 
 import click
@@ -34,6 +35,22 @@ _HELP = {
 }
 
 
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+"""Values of ``GBLTR_LOG`` (case does not matter)."""
+
+
+class _StderrHandler(logging.StreamHandler):
+    """A stream handler that writes to whatever ``sys.stderr`` is now (test runners swap it)."""
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value):
+        pass
+
+
 class LazyGroup(click.Group):
     def list_commands(self, ctx):
         return sorted(COMMANDS)
@@ -45,13 +62,7 @@ class LazyGroup(click.Group):
         import importlib
 
         module, attr = target.split(":")
-        try:
-            mod = importlib.import_module(module)
-        except ModuleNotFoundError as exc:  # a command whose module is not written yet
-            if exc.name == module:
-                return None
-            raise
-        return getattr(mod, attr)
+        return getattr(importlib.import_module(module), attr)
 
     def format_commands(self, ctx, formatter):
         rows = [(name, _HELP.get(name, "")) for name in self.list_commands(ctx)]
@@ -68,17 +79,22 @@ def cli():
 def main(argv=None):
     """Entry point: GbltrError becomes a one-line message and exit status 2.
 
-    Log lines of the ``gbltr`` logger (INFO and up) go to stderr; ``GBLTR_LOG=WARNING`` quiets them.
+    Log lines of the ``gbltr`` logger (INFO and up) go to stderr; ``GBLTR_LOG=WARNING`` quiets them
+    (:data:`LOG_LEVELS`, any case; another value is an error, exit 2).
     """
-    import logging
     import os
 
     logger = logging.getLogger("gbltr")
+    level = os.environ.get("GBLTR_LOG", "INFO").strip().upper() or "INFO"
+    if level not in LOG_LEVELS:
+        click.echo(f"error: GBLTR_LOG={os.environ['GBLTR_LOG']!r}; expected one of {', '.join(LOG_LEVELS)} "
+                   "(any case)", err=True)
+        sys.exit(2)
     if not logger.handlers:
-        handler = logging.StreamHandler()
+        handler = _StderrHandler()
         handler.setFormatter(logging.Formatter("gbltr: %(message)s"))
         logger.addHandler(handler)
-        logger.setLevel(os.environ.get("GBLTR_LOG", "INFO"))
+        logger.setLevel(level)
     prepare_openmp()  # OMP_WAIT_POLICY=PASSIVE unless set, before any OpenMP runtime loads
     try:
         cli.main(args=argv, standalone_mode=False)

@@ -6,70 +6,110 @@ Examples::
     gbltr annotate --strategy listrank --pairs pairs.jsonl --local --out labels.parquet \\
         --window 20 --stride 10 --permutations 3 --compare-to qrels.txt
     gbltr annotate --strategy list --pairs pairs.tsv --model gpt-4o-mini --prices prices.toml --dry-run
+    gbltr annotate --config annotate.toml --limit-queries 10
 
+Settings: defaults < ``--config FILE`` < flags (:mod:`gbltr.labels.llm.config`); each flag's
+default is read from the config dataclasses, so help and behaviour cannot drift.
 The API key comes from the environment variable named by --api-key-env (OPENAI_API_KEY);
 local servers get a dummy. It is never written to the cache, the run record or the output.
+Exit status: 0 with every label or some labels missing (a warning on stderr says how many),
+2 when every label is missing or on a usage error.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
-from pathlib import Path
 
 import click
 
+from gbltr.config import dotted
 from gbltr.errors import ConfigError
+from gbltr.labels.llm.client import MODES, ClientConfig
+from gbltr.labels.llm.config import AnnotateConfig
+from gbltr.labels.llm.local import LOCAL_CLIENT_DEFAULTS
+from gbltr.labels.llm.strategies import LANGUAGE_CHOICES, STRATEGIES, StrategyConfig
+
+_DEFAULTS = {
+    "": {f.name: f.default for f in dataclasses.fields(AnnotateConfig)},
+    "strategy": {f.name: f.default for f in dataclasses.fields(StrategyConfig)},
+    "client": {f.name: f.default for f in dataclasses.fields(ClientConfig)},
+}
 
 
-def _scale(text: str) -> tuple[int, int]:
+def _help(text: str, key: str) -> str:
+    """``text`` plus the default of config key ``key`` (``section.name``), read off the dataclass."""
+    section, _, name = key.rpartition(".")
+    value = _DEFAULTS[section][name]
+    if isinstance(value, tuple):
+        value = "-".join(map(str, value))
+    shown = f"{text} [default: {value}"
+    if section == "client" and name in LOCAL_CLIENT_DEFAULTS:
+        shown += f"; with --local: {LOCAL_CLIENT_DEFAULTS[name]}"
+    return shown + "]"
+
+
+def _scale(text: str | None) -> list[int] | None:
+    if text is None:
+        return None
     try:
         lo, hi = (int(x) for x in text.split("-"))
     except ValueError:
         raise ConfigError(f"--scale expects LO-HI such as 0-4, found {text!r}") from None
-    return lo, hi
+    return [lo, hi]
+
+
+def _choice(values):
+    return click.Choice(sorted(values))
 
 
 @click.command("annotate")
-@click.option("--strategy", type=click.Choice(["point", "list", "listrank", "listsel"]), default="point", show_default=True, help="PointAnn, ListAnn, ListRank (RankGPT sliding window) or ListSel.")
-@click.option("--data", "data_dir", type=click.Path(path_type=Path), help="gbltr dataset folder (queries/documents/candidates.parquet).")
-@click.option("--pairs", "pairs_file", type=click.Path(path_type=Path), help="pairs file: .parquet/.jsonl/.tsv/.csv with query_id, query, doc_id, text [, rank].")
-@click.option("--model", default=None, help="model name at the endpoint (default with --local: the SmolLM2 alias).")
-@click.option("--base-url", default=None, help="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8080/v1.")
-@click.option("--local", is_flag=True, help="start the in-process llama.cpp server with SmolLM2-135M (extra 'local').")
-@click.option("--out", type=click.Path(path_type=Path), help="output label set (Parquet).")
-@click.option("--qrels-out", type=click.Path(path_type=Path), default=None, help="also write TREC qrels of the non-null labels.")
-@click.option("--cache", "cache_path", type=click.Path(path_type=Path), default=None, help="SQLite answer cache [default: OUT.cache.sqlite].")
-@click.option("--limit-queries", type=int, default=None, help="annotate only the first N queries.")
-@click.option("--scale", default="0-4", show_default=True, help="graded label scale LO-HI (ListSel is always 0-1).")
-@click.option("--window", type=int, default=20, show_default=True, help="documents per call (list strategies).")
-@click.option("--stride", type=int, default=10, show_default=True, help="ListRank sliding-window stride, 0 < stride <= window.")
-@click.option("--permutations", type=int, default=1, show_default=True, help="K orders per list (0 = candidate order, others seeded shuffles).")
-@click.option("--seed", type=int, default=0, show_default=True, help="seed of the permutations.")
-@click.option("--doc-tokens", type=int, default=300, show_default=True, help="token budget per document (approximate).")
-@click.option("--max-reask", type=int, default=1, show_default=True, help="re-asks after an invalid answer.")
-@click.option("--lang", type=click.Choice(["auto", "en", "zh"]), default="auto", show_default=True, help="prompt language (auto: by the query's script).")
-@click.option("--logprobs/--no-logprobs", default=True, show_default=True, help="PointAnn: request logprobs for expected relevance and confidence.")
-@click.option("--max-tokens", type=int, default=512, show_default=True)
-@click.option("--temperature", type=float, default=0.0, show_default=True)
-@click.option("--concurrency", type=int, default=8, show_default=True, help="requests in flight.")
-@click.option("--workers", type=int, default=1, show_default=True, help="processes that send requests (the --concurrency slots are split across them); >1 pays off only on a fast endpoint where the client's CPU is the limit.")
-@click.option("--rpm", type=float, default=None, help="requests-per-minute limit.")
-@click.option("--tpm", type=float, default=None, help="tokens-per-minute limit.")
-@click.option("--timeout", type=float, default=60.0, show_default=True, help="seconds per request.")
-@click.option("--retries", type=int, default=2, show_default=True, help="SDK retries per request (the outer loop adds --retries more).")
-@click.option("--api-key-env", default="OPENAI_API_KEY", show_default=True, help="environment variable holding the API key.")
-@click.option("--batch", is_flag=True, help="send the requests through the OpenAI Batch API.")
-@click.option("--batch-dir", type=click.Path(path_type=Path), default=None, help="folder for Batch JSONL files [default: OUT.batch/].")
-@click.option("--poll-s", type=float, default=30.0, show_default=True, help="Batch API polling interval.")
-@click.option("--prices", type=click.Path(path_type=Path), default=None, help="price table (TOML/JSON) for cost estimates.")
-@click.option("--dry-run", is_flag=True, help="render every prompt and estimate tokens and cost; send nothing.")
-@click.option("--compare-to", type=click.Path(path_type=Path), default=None, help="human TREC qrels: write an agreement report.")
-@click.option("--report-dir", type=click.Path(path_type=Path), default=None, help="agreement report folder [default: OUT.agreement/].")
-@click.option("--progress/--no-progress", default=True, show_default=True)
-def annotate(**kw):
+@click.option("--config", "config_file", type=click.Path(dir_okay=False), help="TOML or JSON annotate config; flags override it.")
+@click.option("--strategy", type=_choice(STRATEGIES), help=_help("PointAnn, ListAnn, ListRank (RankGPT sliding window) or ListSel.", "strategy.strategy"))
+@click.option("--data", help="gbltr dataset folder (queries/documents/candidates.parquet).")
+@click.option("--pairs", help="pairs file: .parquet/.jsonl/.tsv/.csv with query_id, query, doc_id, text [, rank].")
+@click.option("--model", help="model name at the endpoint (required unless --local: the SmolLM2 alias).")
+@click.option("--base-url", help="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8080/v1 (credentials in it are redacted in every output).")
+@click.option("--local/--no-local", default=None, help="start the in-process llama.cpp server with SmolLM2-135M (extra 'local').")
+@click.option("--out", help="output label set (Parquet).")
+@click.option("--qrels-out", help="also write TREC qrels of the non-null labels.")
+@click.option("--cache", help="SQLite answer cache [default: OUT.cache.sqlite].")
+@click.option("--limit-queries", type=int, help="annotate only the first N queries.")
+@click.option("--scale", help=_help("graded label scale LO-HI (ListSel is always 0-1).", "strategy.scale"))
+@click.option("--window", type=int, help=_help("documents per call (list strategies).", "strategy.window"))
+@click.option("--stride", type=int, help=_help("ListRank sliding-window stride, 0 < stride <= window.", "strategy.stride"))
+@click.option("--permutations", type=int, help=_help("K orders per list (0 = candidate order, others seeded shuffles).", "strategy.permutations"))
+@click.option("--seed", type=int, help=_help("seed of the permutations.", "strategy.seed"))
+@click.option("--doc-tokens", type=int, help=_help("token budget per document (approximate).", "strategy.doc_tokens"))
+@click.option("--max-reask", type=int, help=_help("content re-asks after an unusable answer (bad JSON, missing ids, length, empty).", "strategy.max_reask"))
+@click.option("--lang", type=_choice(LANGUAGE_CHOICES), help=_help("prompt language (auto: by the query's script).", "strategy.lang"))
+@click.option("--logprobs/--no-logprobs", default=None, help=_help("PointAnn: request logprobs for expected relevance and confidence.", "strategy.logprobs"))
+@click.option("--max-tokens", type=int, help=_help("answer token budget per call.", "client.max_tokens"))
+@click.option("--temperature", type=float, help=_help("sampling temperature.", "client.temperature"))
+@click.option("--mode", type=_choice(MODES), help=_help("first response format to try (falls back when the server rejects it).", "client.mode"))
+@click.option("--concurrency", type=int, help=_help("requests in flight.", "client.concurrency"))
+@click.option("--workers", type=int, help=_help("processes that send requests (the --concurrency slots are split across them); >1 pays off only on a fast endpoint where the client's CPU is the limit.", "client.workers"))
+@click.option("--rpm", type=float, help="requests-per-minute limit.")
+@click.option("--tpm", type=float, help="tokens-per-minute limit.")
+@click.option("--timeout", type=float, help=_help("seconds per attempt, from when it is sent (waiting for a --concurrency slot does not count).", "client.timeout"))
+@click.option("--retries", type=int, help=_help("SDK retries of a transport failure (429, 5xx, timeout, connection); content problems are --max-reask.", "client.retries"))
+@click.option("--api-key-env", help=_help("environment variable holding the API key.", "client.api_key_env"))
+@click.option("--batch/--no-batch", default=None, help="send the requests through the OpenAI Batch API.")
+@click.option("--batch-dir", help="folder for Batch JSONL files [default: OUT.batch/].")
+@click.option("--poll-s", type=float, help=_help("Batch API polling interval.", "poll_s"))
+@click.option("--prices", help="price table (TOML/JSON) for cost estimates.")
+@click.option("--dry-run", is_flag=True, default=None, help="render every prompt and estimate tokens and cost; send nothing.")
+@click.option("--compare-to", help="human TREC qrels: write an agreement report.")
+@click.option("--report-dir", help="agreement report folder [default: OUT.agreement/].")
+@click.option("--progress/--no-progress", default=None, help=_help("progress bar.", "progress"))
+def annotate(config_file, **kw):
     """Label query-document pairs with an LLM (Yu, Bi, Guo et al. 2025)."""
-    from gbltr.labels.llm.run import AnnotateRequest, run_annotate
+    from gbltr.labels.llm.config import load_annotate_config
+    from gbltr.labels.llm.run import run_annotate
 
     kw["scale"] = _scale(kw["scale"])
-    report = run_annotate(AnnotateRequest(**kw), echo=click.echo)
+    sections = {name: section for section in ("strategy", "client") for name in _DEFAULTS[section]}
+    overrides = dotted({(f"{sections[k]}.{k}" if k in sections else k): v for k, v in kw.items()})
+    cfg = load_annotate_config(config_file, overrides)
+    report = run_annotate(cfg, echo=click.echo, warn=lambda m: click.echo(m, err=True))
     click.echo(json.dumps(report, default=str))

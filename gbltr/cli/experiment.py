@@ -13,7 +13,7 @@ from gbltr.config import BACKENDS, dotted, load_config
 @click.option("--setups", default="click,llm,fused:schedule,fused:famol", show_default=True,
               help="comma-separated setups (see gbltr.experiment); fused:constant and "
                    "fused:famol-no-query-features are always added")
-@click.option("--seeds", default=5, show_default=True, type=int, help="number of seeds (0..N-1)")
+@click.option("--seeds", default=5, show_default=True, type=click.IntRange(min=1), help="number of seeds (0..N-1)")
 @click.option("--data", type=click.Path(file_okay=False), help="dataset folder (default: the built-in world, one per seed)")
 @click.option("--backend", type=click.Choice(sorted(BACKENDS)))
 @click.option("--config", "config_file", type=click.Path(dir_okay=False))
@@ -22,10 +22,14 @@ from gbltr.config import BACKENDS, dotted, load_config
 @click.option("--control", is_flag=True, help="built-in control world (intent independent of frequency)")
 def experiment(setups, seeds, data, backend, config_file, out, metric, control):
     """Run several label setups over several seeds and report per bucket."""
+    from gbltr.evaluate.report import check_run_folder
     from gbltr.experiment import run_experiment
+    from gbltr.validate import check_metric
 
     overrides = dotted({"data": data, "train.backend": backend, "world.intent_coupling": 0.0 if control else None})
     cfg = load_config(config_file, overrides)
+    check_metric(metric, cfg.eval.ks)  # before any model is trained
+    check_run_folder(out, overwrite=True, marker="experiment.json")
     result = run_experiment(cfg, [s.strip() for s in setups.split(",") if s.strip()], list(range(seeds)), out,
                             metric=metric)
     click.echo(result.to_markdown())

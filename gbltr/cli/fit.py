@@ -34,8 +34,9 @@ def _choice(values):
 @click.option("--weight-param", multiple=True, metavar="KEY=VALUE", help="weight function parameter, repeatable")
 @click.option("--schedule", help="data-scheduling schedule: a name in configs/schedules or a TOML file")
 @click.option("--rounds", type=int, help="maximum boosting rounds")
+@click.option("--overwrite", is_flag=True, help="replace an existing run folder (whole) instead of refusing")
 def fit(labels, data, backend, device, config_file, out, seed, world_seed, protocol, llm_labels, click_model,
-        fusion, famol_form, weight_fn, weight_param, schedule, rounds):
+        fusion, famol_form, weight_fn, weight_param, schedule, rounds, overwrite):
     """Train a ranker on click, LLM or fused labels; evaluate nDCG per frequency bucket."""
     from gbltr.train.fit import fit as run_fit
 
@@ -59,7 +60,7 @@ def fit(labels, data, backend, device, config_file, out, seed, world_seed, proto
         "train.backend": backend, "train.device": device, "train.rounds": rounds, **given,
     })
     cfg = load_config(config_file, overrides)
-    folder = run_fit(cfg)
+    folder = run_fit(cfg, overwrite=overwrite)
     report = json.loads((folder / "report.json").read_text())
     click.echo((folder / "report.md").read_text())
     click.echo(f"run folder: {folder}")

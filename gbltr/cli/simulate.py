@@ -33,10 +33,11 @@ def _options(func):
 
 @click.command()
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="dataset folder to write")
-@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--seed", default=0, show_default=True, type=click.IntRange(0, 2**32 - 1))
 @click.option("--control", is_flag=True, help="control world: intent independent of frequency")
+@click.option("--overwrite", is_flag=True, help="replace an existing dataset folder (whole) instead of refusing")
 @_options
-def simulate(out, seed, control, **overrides):
+def simulate(out, seed, control, overwrite, **overrides):
     """Write a simulated search world (dataset folder + world.json).
 
     Every mechanism and parameter is documented in gbltr.data.simulate and recorded in world.json.
@@ -44,5 +45,5 @@ def simulate(out, seed, control, **overrides):
     params = WorldParams(seed=seed, **{k: v for k, v in overrides.items() if v is not None})
     if control:
         params = control_world(params)
-    folder = write_world(params, out)
+    folder = write_world(params, out, overwrite=overwrite)
     click.echo(f"wrote simulated world to {folder}")

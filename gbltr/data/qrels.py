@@ -1,4 +1,4 @@
-"""Read and write TREC qrels, and read labels Parquet files, into the ``labels`` contract.
+"""Read and write TREC qrels in the ``labels`` contract.
 
 TREC qrels format accepted: one judgement per line, four whitespace-separated fields::
 
@@ -15,7 +15,6 @@ TREC qrels format accepted: one judgement per line, four whitespace-separated fi
 The result is a Polars frame with the ``labels`` contract of :mod:`gbltr.schema`: query_id
 (String), doc_id (String), label (Float64), source (String, the caller says which: "human",
 "llm" or "click"), in file order. :func:`write_qrels` writes it back as ``qid 0 docno rel``.
-:func:`read_labels_parquet` reads a Parquet file and validates it against ``schema.LABELS``.
 """
 
 from __future__ import annotations
@@ -28,7 +27,7 @@ from gbltr.data.textfile import read_lines
 from gbltr.errors import ParseError, SchemaError, unknown_choice
 from gbltr.schema import LABEL_SOURCES, LABELS, validate
 
-__all__ = ["read_qrels", "write_qrels", "read_labels_parquet"]
+__all__ = ["read_qrels", "write_qrels"]
 
 
 def _check_source(source: str) -> None:
@@ -121,15 +120,3 @@ def write_qrels(labels: pl.DataFrame, path: str | Path) -> Path:
             fh.write("\n".join(out.to_list()))
             fh.write("\n")
     return path
-
-
-def read_labels_parquet(path: str | Path) -> pl.DataFrame:
-    """Read a labels Parquet file and validate it against ``schema.LABELS`` (extra columns kept)."""
-    path = Path(path)
-    if not path.is_file():
-        raise ParseError(f"labels file {path} does not exist (expected a Parquet file path)")
-    try:
-        df = pl.read_parquet(path)
-    except (pl.exceptions.ComputeError, OSError) as e:
-        raise ParseError(f"{path}: expected a Parquet file, could not read it ({e})") from e
-    return validate(df, LABELS, where=str(path))

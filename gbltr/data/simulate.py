@@ -51,7 +51,6 @@ feature or label reads it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -77,16 +76,6 @@ def _zipf_cdf(n: int, s: float) -> np.ndarray:
 
 def _grades(u: np.ndarray, thresholds) -> np.ndarray:
     return np.searchsorted(np.asarray(thresholds), u, side="right").astype(np.int64)
-
-
-@dataclass
-class _World:
-    """Arrays of one simulated world, before they become tables."""
-
-    p: WorldParams
-    rng: np.random.Generator
-    q_arrays: dict = field(default_factory=dict)
-    d_arrays: dict = field(default_factory=dict)
 
 
 def _draw_queries(p: WorldParams, rng: np.random.Generator, topic_terms: np.ndarray):
@@ -363,7 +352,9 @@ def _ids(prefix: str, n: int, width: int) -> pl.Series:
 
 
 def simulate_world(params: WorldParams | None = None) -> tuple[SearchDataset, dict[str, pl.DataFrame]]:
-    """Generate a world: the dataset and the latent truth tables (``queries``, ``pairs``)."""
+    """Generate a world: the dataset and the latent truth tables ``queries`` (intent, topic,
+    popularity, frequency) and ``pairs`` (match, authority, utility; each document belongs to one
+    query, so its authority is on its pair)."""
     p = params or WorldParams()
     rng = np.random.default_rng(p.seed)
     # Topic-term table: topic k's r-th most likely term; the last row is the background order.
@@ -485,11 +476,10 @@ def simulate_world(params: WorldParams | None = None) -> tuple[SearchDataset, di
     return ds, latent
 
 
-def write_world(params: WorldParams, out: str | Path) -> Path:
-    """Simulate and write a dataset folder with ``world.json`` and ``latent/``."""
+def write_world(params: WorldParams, out: str | Path, *, overwrite: bool = False) -> Path:
+    """Simulate and write a dataset folder with ``world.json`` and ``latent/``, atomically
+    (an existing folder only with ``overwrite``: :func:`gbltr.data.store.write_dataset`)."""
     ds, latent = simulate_world(params)
-    out = write_dataset(ds, out, extra_json={WORLD_FILE: params.to_json()})
-    (out / "latent").mkdir(exist_ok=True)
-    for name, frame in latent.items():
-        frame.write_parquet(out / "latent" / f"{name}.parquet")
-    return out
+    return write_dataset(ds, out, extra_json={WORLD_FILE: params.to_json()},
+                         extra_parquet={f"latent/{name}": frame for name, frame in latent.items()},
+                         overwrite=overwrite)

@@ -19,7 +19,10 @@ Format accepted (one document per line, whitespace separated)::
 - The comment (after the first ``#``) may hold ``docid = X`` (LETOR: ``#docid = GX029-35-5894638
   inc = 1 prob = 0.0268``); ``X`` becomes ``doc_id``. A line without it gets ``doc_id`` = its
   1-based line number in the file, as a string. Other comment fields are ignored.
-- Blank lines and lines that hold only a comment are skipped (line numbers still count them).
+- Blank lines and lines that hold only a comment are skipped (line numbers still count them). A
+  file with no data line at all is an error.
+- Feature indices are at most :data:`MAX_FEATURES` (the matrix is dense: one stray index of
+  1,000,000 would allocate rows x 1,000,000 numbers); above it is an error naming the line.
 - A query id must form one contiguous block of lines; a query that comes back after another
   query (``qid:1 .. qid:2 .. qid:1``) is an error, because ranking tools read groups as
   contiguous runs. Sort the file by query first if that is what was meant.
@@ -45,6 +48,8 @@ from gbltr.errors import ParseError, SchemaError
 __all__ = ["SvmlightData", "read_svmlight", "read_group_file", "write_svmlight"]
 
 _ID_COLUMNS = ("query_id", "doc_id", "label")
+MAX_FEATURES = 100_000
+"""Largest feature index read (LETOR sets have 46-700 features; Yahoo! LTR 700, Istella 220)."""
 
 
 @dataclass(frozen=True)
@@ -125,9 +130,14 @@ def read_svmlight(
     path = Path(path)
     if not path.is_file():
         raise ParseError(f"SVMlight file {path} does not exist (expected a file path)")
-    if n_features is not None and n_features < 0:
-        raise ParseError(f"n_features must be >= 0, found {n_features}")
+    if n_features is not None and not 0 <= n_features <= MAX_FEATURES:
+        raise ParseError(f"n_features must be in [0, {MAX_FEATURES}], found {n_features}")
     df = read_lines(path)
+    if df.height == 0:
+        raise ParseError(
+            f"{path}: expected SVMlight lines '<label> qid:<query> <index>:<value> ...', found no data "
+            "line (the file is empty or holds only comments and blank lines)"
+        )
 
     data = pl.col("text").str.splitn("#", 2)
     df = df.with_columns(
@@ -232,6 +242,13 @@ def read_svmlight(
             f"found index {r['index']} more than once"
         )
     max_index = int(toks["index"].max()) if toks.height else 0
+    if max_index > MAX_FEATURES:
+        r = toks.filter(pl.col("index") > MAX_FEATURES).row(0, named=True)
+        raise ParseError(
+            f"{_where(path, r['line'])}: expected feature indices <= {MAX_FEATURES}, found {_show(r['tok'])}; "
+            "the feature matrix is dense, so such an index would allocate rows x index numbers "
+            "(renumber the features)"
+        )
     k = max_index if n_features is None else n_features
     if max_index > k:
         r = toks.filter(pl.col("index") > k).row(0, named=True)

@@ -59,6 +59,7 @@ class WorldParams:
 
     def __post_init__(self):
         checks = [
+            ("seed", 0 <= self.seed < 2**32, "in [0, 2**32 - 1]"),
             ("queries", self.queries >= 10, ">= 10"),
             ("sessions", self.sessions >= 0, ">= 0"),
             ("frequency_exponent", self.frequency_exponent > 0, "> 0"),

@@ -9,7 +9,9 @@ A run folder (written by ``gbltr fit`` / ``experiment``) holds:
 
 Means are recomputed from ``per_query.parquet`` (per-query values are the primitive; the
 report's means are not trusted). Every run must cover exactly the same query_ids with the same
-buckets as the baseline. Per view (overall, then each bucket, as in
+buckets as the baseline, and runs whose reports record different ``dataset_fingerprint`` values
+(:func:`gbltr.data.store.fingerprint`) are refused; a run without one (older or hand-made) is
+compared with a warning on stderr. Per view (overall, then each bucket, as in
 :mod:`gbltr.evaluate.views`) the comparison gives each run's mean with a 95% t confidence
 interval, its delta against the baseline and the paired t-test and randomisation-test p-values
 (Smucker, Allan & Carterette 2007; see :mod:`gbltr.evaluate.significance`).
@@ -18,6 +20,7 @@ interval, its delta against the baseline and the paired t-test and randomisation
 from __future__ import annotations
 
 import json
+import logging
 import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -28,6 +31,8 @@ import polars as pl
 from gbltr.errors import ConfigError, DataError, SchemaError
 from gbltr.evaluate.significance import DEFAULT_PERMUTATIONS, paired_test
 from gbltr.evaluate.views import long_views, view_order
+
+log = logging.getLogger("gbltr")
 
 REPORT_FILE = "report.json"
 PER_QUERY_FILE = "per_query.parquet"
@@ -71,7 +76,12 @@ class Run:
             if not isinstance(report, dict):
                 raise SchemaError(f"{rp}: expected a JSON object, found {type(report).__name__}")
         name = report.get("name") or p.resolve().name
-        frame = pl.read_parquet(pq)
+        try:
+            frame = pl.read_parquet(pq)
+        except Exception as exc:  # polars raises several types for a broken file
+            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise DataError(f"{pq}: expected a Parquet table of per-query metrics, found a file that "
+                            f"does not read ({first}); rerun `gbltr fit` for this run") from exc
         if "query_id" not in frame.columns:
             raise SchemaError(f"{pq}: missing column 'query_id'; found {frame.columns}")
         frame = frame.with_columns(pl.col("query_id").cast(pl.String))
@@ -233,6 +243,26 @@ def _check_same_queries(runs: list[Run], base: Run, metric: str) -> None:
                 )
 
 
+def _check_same_dataset(runs: list[Run]) -> None:
+    """Refuse runs whose reports record different dataset fingerprints (same ids, other data)."""
+    prints = {r.name: r.report.get("dataset_fingerprint") for r in runs}
+    known = {n: fp for n, fp in prints.items() if isinstance(fp, dict) and fp.get("sha1")}
+    if len({fp["sha1"] for fp in known.values()}) > 1:
+        (n1, a), *rest = known.items()
+        n2, b = next((n, fp) for n, fp in rest if fp["sha1"] != a["sha1"])
+        files = sorted(f for f in set(a.get("files", {})) | set(b.get("files", {}))
+                       if a.get("files", {}).get(f) != b.get("files", {}).get(f))
+        raise DataError(
+            f"runs {n1!r} and {n2!r} were made on different datasets (fingerprints {a['sha1']} and "
+            f"{b['sha1']}; differing files: {files}); expected runs on the same dataset. Shared query "
+            "ids do not make them comparable: rerun both on one dataset folder"
+        )
+    missing = [n for n in prints if n not in known]
+    if missing:
+        log.warning("compare: run(s) %s record no dataset fingerprint (older gbltr or hand-made); "
+                    "cannot check that every run saw the same dataset", missing)
+
+
 def _distinct_names(runs: list[Run]) -> list[Run]:
     """Runs whose report names collide (same labels, other seed) get ``name [folder]``, then the path."""
     from dataclasses import replace
@@ -286,6 +316,7 @@ def compare_runs(
     runs = _distinct_names([Run.from_dir(d) for d in dirs])
     names = [r.name for r in runs]
     base = _pick_baseline(runs, baseline)
+    _check_same_dataset(runs)
     _check_same_queries(runs, base, metric)
 
     cols = ["query_id"] + (["bucket"] if "bucket" in base.per_query.columns else [])

@@ -14,6 +14,14 @@
 
 Metric convention: :mod:`gbltr.evaluate.metrics` (exponential gain, queries without a relevant
 document excluded from means and counted in ``n_no_relevant``).
+
+Run folders are atomic (:func:`gbltr.folders.run_folder`): the files are written into a temporary sibling
+``.RUN.tmp-XXXXXXXX`` and renamed into place, so a reader sees the old folder or the whole new
+one, never a mix. An existing non-empty folder is refused unless ``overwrite=True``
+(``--overwrite``), which replaces it whole (no stale file of the old run survives). While a run
+is being made, ``.RUN.lock`` (holding the process id) beside it makes a second run to the same
+folder fail at once instead of both finishing and one being lost. ``report.json`` records
+``dataset_fingerprint`` (:func:`gbltr.data.store.fingerprint`), which ``gbltr compare`` checks.
 """
 
 from __future__ import annotations
@@ -23,7 +31,12 @@ from pathlib import Path
 
 import polars as pl
 
+from gbltr.data.store import fingerprint
 from gbltr.evaluate.views import summarise
+from gbltr.folders import check_run_folder, run_folder
+
+__all__ = ["build_report", "check_run_folder", "report_markdown", "run_folder", "write_outputs", "write_run",
+           "write_run_files"]
 
 
 def build_report(prep, model, per_query: pl.DataFrame, *, name: str | None = None, train_seconds: float = 0.0) -> dict:
@@ -45,6 +58,8 @@ def build_report(prep, model, per_query: pl.DataFrame, *, name: str | None = Non
         "n_no_relevant": {v: vals["n_no_relevant"] for v, vals in views.items()},
         "best_iteration": model.best_iteration,
         "features": list(prep.feature_names),
+        "dataset_fingerprint": fingerprint(prep.dataset_path),
+        "dropped": prep.info.get("dropped", {}),
         "training": prep.info,
         "train_seconds": round(train_seconds, 2),
     }
@@ -78,12 +93,27 @@ def report_markdown(report: dict) -> str:
     lines += ["", "Training queries per bucket: " + json.dumps(tr.get("n_train_queries", {}))]
     for source, counts in tr.get("n_labelled_train_queries", {}).items():
         lines.append(f"Training queries with {source} labels: " + json.dumps(counts))
+    dropped = {k: v for k, v in report.get("dropped", {}).items() if v}
+    if dropped:
+        lines += ["", "Counted by the validation pass (rows and queries left out or defaulted; gbltr.validate):", ""]
+        lines += [f"- {k}: {v}" for k, v in sorted(dropped.items())]
+    fp = report.get("dataset_fingerprint")
+    if fp:
+        lines += ["", f"Dataset fingerprint: `{fp['sha1']}`"]
     return "\n".join(lines) + "\n"
 
 
-def write_run(folder, prep, model, per_query: pl.DataFrame, *, name=None, train_seconds: float = 0.0) -> Path:
-    out = Path(folder)
-    out.mkdir(parents=True, exist_ok=True)
+def write_run(folder, prep, model, per_query: pl.DataFrame, *, name=None, train_seconds: float = 0.0,
+              overwrite: bool = False) -> Path:
+    """Write a run folder atomically (:func:`gbltr.folders.run_folder`); returns ``folder``."""
+    with run_folder(folder, overwrite=overwrite) as tmp:
+        write_run_files(tmp, prep, model, per_query, name=name, train_seconds=train_seconds)
+    return Path(folder)
+
+
+def write_run_files(out: Path, prep, model, per_query: pl.DataFrame, *, name=None, train_seconds: float = 0.0) -> Path:
+    """The files of a run folder, written into ``out`` as they are (no atomicity of its own)."""
+    out = Path(out)
     report = build_report(prep, model, per_query, name=name, train_seconds=train_seconds)
     (out / "report.json").write_text(json.dumps(report, indent=2))
     (out / "report.md").write_text(report_markdown(report))
@@ -98,11 +128,14 @@ def write_run(folder, prep, model, per_query: pl.DataFrame, *, name=None, train_
 
 
 def write_outputs(out, stem: str, per_query: pl.DataFrame, summary: dict, markdown: str, ax) -> Path:
-    """The files of a multi-run report (experiment, ablation): STEM.json, STEM.md, STEM.png, per_query.parquet."""
-    folder = Path(out)
-    folder.mkdir(parents=True, exist_ok=True)
-    per_query.write_parquet(folder / "per_query.parquet")
-    (folder / f"{stem}.json").write_text(json.dumps(summary, indent=2))
-    (folder / f"{stem}.md").write_text(markdown)
-    ax.figure.savefig(folder / f"{stem}.png", dpi=110, bbox_inches="tight")
-    return folder
+    """The files of a multi-run report (experiment, ablation): STEM.json, STEM.md, STEM.png, per_query.parquet.
+
+    Written atomically (:func:`gbltr.folders.run_folder`); an existing output folder of the same command
+    (one holding ``STEM.json``) is replaced whole; any other non-empty folder is refused.
+    """
+    with run_folder(out, overwrite=True, marker=f"{stem}.json") as folder:
+        per_query.write_parquet(folder / "per_query.parquet")
+        (folder / f"{stem}.json").write_text(json.dumps(summary, indent=2))
+        (folder / f"{stem}.md").write_text(markdown)
+        ax.figure.savefig(folder / f"{stem}.png", dpi=110, bbox_inches="tight")
+    return Path(out)

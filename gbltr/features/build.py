@@ -7,7 +7,8 @@ document features (:mod:`gbltr.features.document`) and the query features
 exactly the catalogue's features minus those omitted for a missing optional input.
 
 No leakage: nothing here reads labels, clicks or impressions; the only log-derived input is
-``query_stats``, which the caller must compute from the training log alone.
+``query_stats``, a per-query session count (popularity, observable at serving time; the pipeline
+counts it over the whole log, see :mod:`gbltr.pipeline`), never clicks or labels.
 """
 
 from __future__ import annotations

@@ -19,14 +19,9 @@ from __future__ import annotations
 
 import functools
 import importlib.resources
-import sys
+import tomllib
 from dataclasses import dataclass
 from pathlib import Path
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - Python 3.10
-    import tomli as tomllib
 
 from gbltr.errors import SchemaError, unknown_choice
 from gbltr.schema import DOCUMENTS

@@ -1,13 +1,15 @@
 """Query-level features: constant within a query, so they only help a ranker through interactions.
 
 Input: queries(query_id, text) and, optionally, ``query_stats`` (query_id, frequency Int64 = number
-of sessions of the query in the TRAINING log). Output: query_id and Float64 columns
+of sessions of the query in the log, :func:`gbltr.data.frequency.query_stats`). Output: query_id
+and Float64 columns
 
 ``query_len``         number of tokens of the query (:func:`gbltr.features.text.tokenize`, with repeats)
 ``query_freq_log1p``  ln(1 + frequency); 0 for a query absent from ``query_stats``
 
-No leakage: the frequency must come from the training log only; the caller passes it, nothing
-here reads a log. Without ``query_stats`` (None) ``query_freq_log1p`` is omitted with a warning on
+Frequency is a popularity counter observable at serving time, not a label: gbltr's pipeline
+(:mod:`gbltr.pipeline`) counts it over the whole log, held-out queries' sessions included, and
+never reads their clicks. The caller passes it; nothing here reads a log. Without ``query_stats`` (None) ``query_freq_log1p`` is omitted with a warning on
 the ``gbltr.features`` logger (a column of zeros would pretend every query is unseen).
 """
 
@@ -24,7 +26,7 @@ from gbltr.schema import Contract, validate
 
 logger = logging.getLogger("gbltr.features")
 
-#: Contract of the query statistics table (query frequency in the training log).
+#: Contract of the query statistics table (query frequency: sessions in the log).
 QUERY_STATS = Contract(
     "query_stats",
     required={"query_id": pl.String, "frequency": pl.Int64},

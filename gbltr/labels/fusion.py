@@ -73,6 +73,9 @@ DEFAULT_WEIGHT_PARAMS = {
     "sigmoid": {"alpha": 1.5, "beta": math.log1p(30.0)},
 }
 
+WEIGHT_PARAMS = {"constant": ("value",), "bucket": BUCKETS, "log": ("f_max",), "sigmoid": ("alpha", "beta")}
+"""The parameters each weight function reads; any other key is an error (a typo must not be ignored)."""
+
 
 def default_gain(max_grade: int = 4) -> tuple[float, ...]:
     return tuple(float(2**g - 1) for g in range(max_grade + 1))
@@ -106,6 +109,12 @@ class FusionConfig:
             raise unknown_choice("FAMOL form", self.form, FAMOL_FORMS)
         if self.weight_fn not in WEIGHT_FUNCTIONS:
             raise unknown_choice("weight function", self.weight_fn, WEIGHT_FUNCTIONS)
+        unknown = sorted(set(self.weight_params) - set(WEIGHT_PARAMS[self.weight_fn]))
+        if unknown:
+            raise ConfigError(
+                f"weight function {self.weight_fn!r}: unknown parameter(s) {unknown}; "
+                f"expected some of {list(WEIGHT_PARAMS[self.weight_fn])}"
+            )
         for name in ("click_scale", "llm_scale"):
             v = getattr(self, name)
             if not (v >= 0 and math.isfinite(v)):

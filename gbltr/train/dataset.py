@@ -17,6 +17,36 @@ import polars as pl
 from gbltr.errors import DataError, SchemaError
 from gbltr.schema import check_finite
 
+MAX_GRADE = 30
+"""Largest relevance grade: LightGBM's default gain table covers 0..30 and XGBoost's exponential
+gain needs grades below 31; with gain 2^g - 1 a larger grade would swamp every other query."""
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def check_label_values(frame: pl.DataFrame, source: str, where: str = "") -> None:
+    """Raise unless every non-null label of ``frame`` is finite and at most :data:`MAX_GRADE`."""
+    lab = frame["label"].cast(pl.Float64)
+    bad = frame.filter(~lab.is_finite().fill_null(True) | (lab > MAX_GRADE).fill_null(False))
+    if bad.height:
+        r = bad.row(0, named=True)
+        raise SchemaError(
+            f"{source} labels{' for ' + where if where else ''}: {bad.height} label(s) that are not finite "
+            f"or above {MAX_GRADE}, e.g. {r['label']!r} for ({r['query_id']!r}, {r['doc_id']!r}); expected "
+            f"graded relevance <= {MAX_GRADE} (rescale the labels, e.g. to 0-4)"
+        )
+
+
+def check_float32(X: np.ndarray, names, where: str = "") -> None:
+    """Raise if a float64 feature overflowed to inf in the float32 matrix the backends take."""
+    bad = ~np.isfinite(X)
+    if bad.any():
+        cols = {names[j]: int(n) for j, n in enumerate(bad.sum(axis=0)) if n}
+        raise SchemaError(
+            f"feature values{' in ' + where if where else ''}: expected magnitudes <= {FLOAT32_MAX:.3g} "
+            f"(float32, what LightGBM and XGBoost train on), found values that overflow in {cols} "
+            "(column: rows); rescale or log-transform those features"
+        )
+
 
 @dataclass(frozen=True)
 class RankingDataset:
@@ -74,6 +104,11 @@ class RankingDataset:
         features is an error, a feature row with no label gets NaN for that source.
         ``stats``: query_id, frequency, bucket. ``require_labels``: keep only the rows that have
         a label from this source (unjudged documents leave evaluation; counted in ``notes``).
+
+        ``notes`` counts what was left out: ``queries_requested``, ``queries_without_rows`` (no
+        candidate with features, or with ``require_labels`` no labelled one) with up to five
+        ``queries_without_rows_examples``, ``unjudged_rows_removed``, ``single_document_queries``.
+        Labels must be finite and <= :data:`MAX_GRADE`; features must fit float32.
         """
         ids = pl.DataFrame({"query_id": query_ids.unique()})
         rows = (
@@ -86,6 +121,7 @@ class RankingDataset:
         label_cols = {}
         for source, frame in (labels or {}).items():
             lab = frame.join(ids, on="query_id", how="semi").select("query_id", "doc_id", "label")
+            check_label_values(lab, source, where)
             orphan = lab.join(rows.select("query_id", "doc_id"), on=["query_id", "doc_id"], how="anti")
             if orphan.height:
                 raise SchemaError(
@@ -101,6 +137,11 @@ class RankingDataset:
             before = rows.height
             rows = rows.filter(pl.col(col).is_not_null() & pl.col(col).is_not_nan())
             notes["unjudged_rows_removed"] = before - rows.height
+        kept = rows.select("query_id").unique()
+        lost = ids.join(kept, on="query_id", how="anti").sort("query_id")
+        notes["queries_requested"] = ids.height
+        notes["queries_without_rows"] = lost.height
+        notes["queries_without_rows_examples"] = lost["query_id"].head(5).to_list()
         if rows.height == 0:
             raise DataError(
                 f"no rows for {where or 'this dataset'}: {ids.height} queries requested, none has "
@@ -120,8 +161,11 @@ class RankingDataset:
             bucket = st["bucket"].fill_null("low").to_numpy().astype(str)
         sizes = np.diff(group_ptr)
         notes["single_document_queries"] = int((sizes == 1).sum())
+        with np.errstate(over="ignore"):  # overflow is reported by check_float32
+            X = rows.select(feature_names).to_numpy().astype(np.float32, copy=False)
+        check_float32(X, list(feature_names), where)
         return cls(
-            X=rows.select(feature_names).to_numpy().astype(np.float32, copy=False),
+            X=X,
             feature_names=tuple(feature_names),
             query_ids=qids,
             doc_ids=rows["doc_id"].to_numpy(),
@@ -239,8 +283,12 @@ def from_feature_frame(frame: pl.DataFrame, feature_names, label_source: str = "
     change = np.flatnonzero(qcol[1:] != qcol[:-1]) + 1 if qcol.size else np.zeros(0, np.int64)
     group_ptr = np.concatenate([[0], change, [qcol.size]]).astype(np.int64)
     check_finite(df, list(feature_names), where="feature frame")
+    check_label_values(df, label_source, "feature frame")
+    with np.errstate(over="ignore"):  # overflow is reported by check_float32
+        X = df.select(feature_names).to_numpy().astype(np.float32)
+    check_float32(X, list(feature_names), "feature frame")
     return RankingDataset(
-        X=df.select(feature_names).to_numpy().astype(np.float32),
+        X=X,
         feature_names=tuple(feature_names),
         query_ids=qcol[group_ptr[:-1]],
         doc_ids=df["doc_id"].to_numpy(),

@@ -30,6 +30,9 @@ def fit_feature_sets(train: RankingDataset, valid: RankingDataset, test: Ranking
     from gbltr.evaluate.metrics import metric_names, ndcg_per_query
     from gbltr.train.backends import get_backend
 
+    from gbltr.validate import check_trainable
+
+    check_trainable(train, "human", "training file")
     width = max(train.X.shape[1], valid.X.shape[1], test.X.shape[1])
     train, valid, test = (_pad(d, width) for d in (train, valid, test))
     y = np.clip(train.grades("human"), 0, None)

@@ -80,17 +80,23 @@ def evaluate(prep: Prepared, model: FittedRanker, ks=None) -> pl.DataFrame:
     return frame.with_columns([pl.Series(name, values[:, i]) for i, name in enumerate(metric_names(ks))])
 
 
-def fit(cfg: FitConfig, out: str | Path | None = None, *, name: str | None = None) -> Path:
-    """Prepare, train, evaluate and write a run folder; returns the folder."""
-    from gbltr.evaluate.report import write_run
+def fit(cfg: FitConfig, out: str | Path | None = None, *, name: str | None = None, overwrite: bool = False) -> Path:
+    """Prepare, train, evaluate and write a run folder; returns the folder.
 
-    prep = prepare(cfg)
-    t0 = time.perf_counter()
-    model = train_model(prep)
-    train_seconds = time.perf_counter() - t0
-    per_query = evaluate(prep, model)
+    The run folder is checked and claimed before any work (an existing one is refused unless
+    ``overwrite``) and written atomically (:func:`gbltr.evaluate.report.run_folder`).
+    """
+    from gbltr.evaluate.report import run_folder, write_run_files
+
     folder = Path(out or cfg.out or default_run_dir(cfg))
-    return write_run(folder, prep, model, per_query, name=name, train_seconds=train_seconds)
+    with run_folder(folder, overwrite=overwrite) as tmp:
+        prep = prepare(cfg)
+        t0 = time.perf_counter()
+        model = train_model(prep)
+        train_seconds = time.perf_counter() - t0
+        per_query = evaluate(prep, model)
+        write_run_files(tmp, prep, model, per_query, name=name, train_seconds=train_seconds)
+    return folder
 
 
 def default_run_dir(cfg: FitConfig) -> Path:

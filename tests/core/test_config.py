@@ -46,3 +46,12 @@ def test_saved_config_reloads_to_the_same_object(tmp_path):
     path.write_text(json.dumps(cfg.to_json()))
     assert load_config(path) == cfg
     assert isinstance(load_config(None), FitConfig)
+
+
+def test_min_data_in_leaf_is_lightgbm_only():
+    """XGBoost has no rows-per-leaf setting (min_child_weight is a hessian sum): a value other
+    than the default is refused with the xgboost backend instead of being silently ignored."""
+    assert load_config(None, {"train": {"backend": "lightgbm", "min_data_in_leaf": 5}}).train.min_data_in_leaf == 5
+    assert load_config(None, {"train": {"backend": "xgboost"}}).train.backend == "xgboost"
+    with pytest.raises(ConfigError, match="min_data_in_leaf=5 with the xgboost backend.*--backend lightgbm"):
+        load_config(None, {"train": {"backend": "xgboost", "min_data_in_leaf": 5}})

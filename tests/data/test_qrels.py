@@ -5,7 +5,7 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
-from gbltr.data.qrels import read_labels_parquet, read_qrels, write_qrels
+from gbltr.data.qrels import read_qrels, write_qrels
 from gbltr.errors import ConfigError, ParseError, SchemaError
 
 QRELS = "q1 0 d1 2\nq1 0 d2 0\n\nq2\t0\td1   -2\nq2 0 d3 1.5\n"
@@ -63,24 +63,6 @@ def test_writer_refuses_null_labels_and_spaced_ids(tmp_path):
     df = df.with_columns(pl.lit(1.0).alias("label"), pl.lit("a b").alias("doc_id"))
     with pytest.raises(SchemaError, match="'a b'"):
         write_qrels(df, tmp_path / "o.txt")
-
-
-def test_labels_parquet_is_validated(tmp_path):
-    good = pl.DataFrame({"query_id": [1, 2], "doc_id": ["a", "b"], "label": [1, 0], "source": ["llm", "llm"],
-                         "model": ["m", "m"]})
-    good.write_parquet(tmp_path / "l.parquet")
-    df = read_labels_parquet(tmp_path / "l.parquet")
-    assert df["query_id"].to_list() == ["1", "2"] and df["label"].dtype == pl.Float64
-    assert "model" in df.columns
-    good.drop("source").write_parquet(tmp_path / "bad.parquet")
-    with pytest.raises(SchemaError, match="missing column"):
-        read_labels_parquet(tmp_path / "bad.parquet")
-    pl.concat([good, good]).write_parquet(tmp_path / "dup.parquet")
-    with pytest.raises(SchemaError, match="duplicate key"):
-        read_labels_parquet(tmp_path / "dup.parquet")
-    write(tmp_path, "not parquet", "x.parquet")
-    with pytest.raises(ParseError, match="expected a Parquet file"):
-        read_labels_parquet(tmp_path / "x.parquet")
 
 
 def test_noveleval_qrels(shared_data):

@@ -65,11 +65,11 @@ def test_lean_server_answers_like_the_fake_server(tmp_path):
         base_url = proc.stdout.readline().strip()
         assert base_url.startswith("http://127.0.0.1:")
         pairs = pl.DataFrame({"query_id": ["q1"] * 3, "query": ["a query"] * 3, "doc_id": ["d1", "d2", "d3"], "text": ["x", "y", "z"], "rank": [1, 2, 3]})
-        res = annotate(pairs, StrategyConfig(strategy="point", logprobs=True), ClientConfig(model="m", base_url=base_url, sdk_retries=0), cache_path=tmp_path / "c.sqlite", progress=False)
+        res = annotate(pairs, StrategyConfig(strategy="point", logprobs=True), ClientConfig(model="m", base_url=base_url, retries=0), cache_path=tmp_path / "c.sqlite", progress=False)
         assert res.labels["label"].to_list() == [2.0, 2.0, 2.0] and res.usage.calls == 3
         assert res.labels["parse_status"].to_list() == ["ok"] * 3
         assert res.labels["expected_relevance"].null_count() == 0  # logprobs come back as from fake_openai
-        lst = annotate(pairs, StrategyConfig(strategy="list", window=3), ClientConfig(model="m", base_url=base_url, sdk_retries=0), cache_path=None, progress=False)
+        lst = annotate(pairs, StrategyConfig(strategy="list", window=3), ClientConfig(model="m", base_url=base_url, retries=0), cache_path=None, progress=False)
         assert lst.labels["label"].to_list() == [1.0, 2.0, 3.0]  # fake_openai.default_content: id % 5
     finally:
         proc.terminate()

@@ -21,7 +21,7 @@ def pairs(n_queries=2, n_docs=3, query="what do cats eat"):
 
 
 def client(srv, **kw):
-    base = dict(model="fake-model", base_url=srv.base_url, sdk_retries=2, outer_retries=2, backoff=0.01, timeout=5.0, concurrency=4)
+    base = dict(model="fake-model", base_url=srv.base_url, retries=2, timeout=5.0, concurrency=4)
     base.update(kw)
     return ClientConfig(**base)
 
@@ -39,7 +39,7 @@ def test_point_labels_with_logprobs(fake_server, workers):
     lab = res.labels
     assert lab.height == 6 and lab["label"].to_list() == [2.0] * 6
     assert set(lab["parse_status"]) == {"ok"} and set(lab["source"]) == {"llm"}
-    assert set(lab["prompt_version"]) == {"point-en-1"} and set(lab["model"]) == {"fake-model"}
+    assert set(lab["prompt_version"]) == {"point-en-2"} and set(lab["model"]) == {"fake-model"}
     # top logprobs 2: e^-0.4, 3: e^-2.0, 1: e^-3.0 (x is not a label token)
     import math
 
@@ -103,17 +103,54 @@ def test_429_with_retry_after_is_retried(fake_server, workers):
     assert time.monotonic() - t0 >= 0.2
 
 
+FAST_RETRY = {"retry-after-ms": "10"}  # the SDK honours it for every retried status: keeps the test fast
+
+
 @WORKERS
-def test_500s_and_timeouts_are_retried_then_fail_bounded(fake_server, workers):
-    fake_server.script = lambda req: error(500, "boom", etype="server_error") if req.n <= 2 else (Reply(delay=2.0) if req.n == 3 else None)
-    lab = run(fake_server, "point", p=pairs(1, 1), client_kw={"timeout": 0.5, "workers": workers}).labels
-    assert lab["label"].to_list() == [2.0]
-    # always failing: bounded attempts, label missing with status 'failed'
+def test_500s_and_timeouts_are_retried_by_the_sdk_then_fail_bounded(fake_server, workers):
+    # a timeout, two 500s, then an answer: all within the SDK's 3 retries of one request
+    fake_server.script = lambda req: Reply(delay=2.0) if req.n == 1 else (error(500, "boom", etype="server_error", headers=FAST_RETRY) if req.n <= 3 else None)
+    lab = run(fake_server, "point", p=pairs(1, 1), client_kw={"timeout": 0.5, "retries": 3, "workers": workers}).labels
+    assert lab["label"].to_list() == [2.0] and lab["parse_status"].to_list() == ["ok"]
+    assert len(fake_server.chat_requests) == 4
+    # always failing: 1 + retries sends, label missing with status 'failed'
     fake_server.requests.clear()
-    fake_server.script = lambda req: error(503, "down", etype="server_error")
-    res = run(fake_server, "point", p=pairs(1, 1), client_kw={"sdk_retries": 1, "outer_retries": 1, "workers": workers})
+    fake_server.script = lambda req: error(503, "down", etype="server_error", headers=FAST_RETRY)
+    res = run(fake_server, "point", p=pairs(1, 1), client_kw={"retries": 1, "workers": workers})
     assert res.labels["label"].to_list() == [None] and res.labels["parse_status"].to_list() == ["failed"]
-    assert len(fake_server.chat_requests) == 4  # (1 + 1 SDK retry) x (1 + 1 outer)
+    assert len(fake_server.chat_requests) == 2  # 1 + 1 SDK retry, nothing on top
+    assert res.usage.failures == 1 and res.usage.reasks == 0
+
+
+@pytest.mark.parametrize("max_reask", [0, 3])
+def test_transport_failures_are_not_multiplied_by_reasks(fake_server, max_reask):
+    """The old client retried 429/5xx in its own loop on top of the SDK's: with the defaults up
+    to 9 sends. Now a failing endpoint sees exactly 1 + retries sends per request, whatever
+    max_reask is (re-asks are for unusable content only)."""
+    fake_server.script = lambda req: error(503, "down", etype="server_error", headers=FAST_RETRY)
+    res = run(fake_server, "point", p=pairs(1, 1), client_kw={"retries": 2}, max_reask=max_reask)
+    assert len(fake_server.chat_requests) == 3 and res.labels["parse_status"].to_list() == ["failed"]
+    fake_server.requests.clear()
+    fake_server.script = lambda req: error(429, "slow down", code="rate_limit_exceeded", etype="requests", headers=FAST_RETRY)
+    res = run(fake_server, "point", p=pairs(1, 1, query="other"), client_kw={"retries": 2}, max_reask=max_reask)
+    assert len(fake_server.chat_requests) == 3 and res.labels["parse_status"].to_list() == ["failed"]
+
+
+def test_content_reask_on_top_of_sdk_retries(fake_server):
+    """The contract in one script: SDK retries absorb the 500s, the invalid answer between them
+    costs one content re-ask (a new conversation turn), and the label comes from the re-ask."""
+    def script(req):
+        if req.n in (1, 3):
+            return error(500, "boom", etype="server_error", headers=FAST_RETRY)
+        if req.n == 2:
+            return Reply(content="not json at all")
+    fake_server.script = script
+    res = run(fake_server, "point", p=pairs(1, 1), client_kw={"retries": 1}, max_reask=1)
+    assert res.labels["label"].to_list() == [2.0] and res.labels["parse_status"].to_list() == ["reasked"]
+    bodies = [r.body for r in fake_server.chat_requests]
+    assert len(bodies) == 4 and bodies[0] == bodies[1] and bodies[2] == bodies[3]
+    assert bodies[2]["messages"][-2] == {"role": "assistant", "content": "not json at all"}
+    assert res.usage.reasks == 1 and res.usage.failures == 0
 
 
 @WORKERS
@@ -152,13 +189,17 @@ def test_missing_ids_in_list_answer(fake_server):
     assert lab["label"].to_list() == [4.0, None, 0.0] and lab["parse_status"][1] == "missing_id"
 
 
-def test_empty_answer_is_retryable_never_a_label(fake_server):
+def test_empty_answer_is_reasked_never_a_label(fake_server):
     fake_server.script = lambda req: Reply(content="") if req.n <= 2 else None
-    lab = run(fake_server, "point", p=pairs(1, 1)).labels
+    lab = run(fake_server, "point", p=pairs(1, 1), max_reask=2).labels
     assert lab["label"].to_list() == [2.0] and len(fake_server.chat_requests) == 3
+    bodies = [r.body for r in fake_server.chat_requests]
+    assert bodies[0] == bodies[1] == bodies[2]  # an empty answer is not cached: the same request again
+    fake_server.requests.clear()
     fake_server.script = lambda req: Reply(content="")
-    lab = run(fake_server, "point", p=pairs(1, 1, query="again"), client_kw={"outer_retries": 1}).labels
+    lab = run(fake_server, "point", p=pairs(1, 1, query="again"), max_reask=1).labels
     assert lab["label"].to_list() == [None] and lab["parse_status"].to_list() == ["failed"]
+    assert len(fake_server.chat_requests) == 2
 
 
 def test_content_filter_marks_missing(fake_server):
@@ -181,7 +222,7 @@ def test_auth_errors_stop_early(fake_server, status, workers):
 def test_insufficient_quota_stops_early(fake_server, workers):
     fake_server.script = lambda req: error(429, "You exceeded your current quota", code="insufficient_quota", etype="insufficient_quota")
     with pytest.raises(FatalAPIError, match="insufficient_quota"):
-        run(fake_server, "point", p=pairs(10, 5), client_kw={"concurrency": 1, "sdk_retries": 0, "workers": workers})
+        run(fake_server, "point", p=pairs(10, 5), client_kw={"concurrency": 1, "retries": 0, "workers": workers})
     assert len(fake_server.chat_requests) <= 2
 
 
@@ -219,7 +260,7 @@ def test_cache_answers_rerun_and_keeps_no_key(fake_server, tmp_path):
 
 def test_chinese_queries_use_the_chinese_prompt(fake_server):
     lab = run(fake_server, "listrank", p=pairs(1, 3, query="猫吃什么")).labels
-    assert set(lab["prompt_version"]) == {"listrank-zh-1"}
+    assert set(lab["prompt_version"]) == {"listrank-zh-2"}
     assert "查询" in fake_server.chat_requests[0].body["messages"][1]["content"]
 
 

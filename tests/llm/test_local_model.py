@@ -18,6 +18,7 @@ from gbltr.labels.llm.client import ClientConfig
 from gbltr.labels.llm.local import LOCAL_MODEL_NAME, local_available, local_server
 from gbltr.labels.llm.pairs import read_pairs
 from gbltr.labels.llm.parse import __doc__ as STATUS_DOC
+from gbltr.labels.llm.prompts import load_prompt
 from gbltr.labels.llm.strategies import StrategyConfig
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -46,7 +47,7 @@ def _data(shared_data, name, tmp_path):
 def test_each_strategy_on_real_data_with_agreement(local_url, shared_data, tmp_path, dataset):
     pairs, qrels = _data(shared_data, dataset, tmp_path)
     human = read_qrels(qrels)
-    client = ClientConfig(model=LOCAL_MODEL_NAME, base_url=local_url, max_tokens=64, concurrency=1, timeout=120, sdk_retries=0, outer_retries=1, backoff=0.01)
+    client = ClientConfig(model=LOCAL_MODEL_NAME, base_url=local_url, max_tokens=64, concurrency=1, timeout=120, retries=0)
     summary = {}
     for name in STRATEGIES:
         cfg = StrategyConfig(strategy=name, window=3, stride=2, doc_tokens=48, max_reask=1)
@@ -60,7 +61,7 @@ def test_each_strategy_on_real_data_with_agreement(local_url, shared_data, tmp_p
             assert lab["confidence"].null_count() == 0
             assert ((lab["confidence"] > 0) & (lab["confidence"] <= 1)).all()
             assert ((lab["expected_relevance"] >= 0) & (lab["expected_relevance"] <= 4)).all()
-        assert set(lab["prompt_version"]) == {f"{name}-{'zh' if dataset == 'qbqtc' else 'en'}-1"}
+        assert set(lab["prompt_version"]) == {load_prompt(name, "zh" if dataset == "qbqtc" else "en").version}
         # rerun: everything from the cache, identical labels
         again = annotate(pairs, cfg, client, cache_path=cache, progress=False)
         assert again.usage.calls == 0 and again.labels.equals(lab)

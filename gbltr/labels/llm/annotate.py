@@ -2,8 +2,8 @@
 
 :func:`annotate` groups the pairs by query (rank order), runs the chosen strategy
 (:mod:`gbltr.labels.llm.strategies`) for every query concurrently through one
-:class:`~gbltr.labels.llm.client.LLMClient` (cache, limits, retries), shows a tqdm bar with
-done / cached / failed label counts, and returns an :class:`Annotation`. With ``batch`` the
+:class:`~gbltr.labels.llm.client.LLMClient` (cache, limits, retries), shows a
+:mod:`gbltr.progress` bar with done / cached / failed label counts, and returns an :class:`Annotation`. With ``batch`` the
 requests go through the OpenAI Batch API in rounds (:mod:`gbltr.labels.llm.batch`) that fill
 the same cache, and the labels are then read from it.
 """
@@ -21,6 +21,7 @@ from gbltr.labels.llm.cache import AnswerCache
 from gbltr.labels.llm.client import ClientConfig, FatalAPIError, LLMClient, Pending, Usage
 from gbltr.labels.llm.prompts import detect_language, load_prompt
 from gbltr.labels.llm.strategies import STRATEGIES, Doc, StrategyConfig
+from gbltr.progress import progress
 
 
 @dataclass
@@ -43,13 +44,12 @@ def group_pairs(pairs: pl.DataFrame) -> list[tuple[str, str, list[Doc]]]:
     return [(q, query, docs) for q, (query, docs) in out.items()]
 
 
-async def _annotate_async(groups, strategy: StrategyConfig, client: LLMClient, progress: bool, counts: dict):
-    from tqdm.auto import tqdm
-
+async def _annotate_async(groups, strategy: StrategyConfig, client: LLMClient, show_progress: bool, counts: dict):
     run = STRATEGIES[strategy.strategy]
     total = sum(len(docs) for _, _, docs in groups)
     results: dict[str, object] = {}
-    bar = tqdm(total=total, unit="label", desc=f"annotate {strategy.strategy}", disable=not progress, leave=False)
+    # on: gbltr.progress decides (a terminal or GBLTR_PROGRESS=1); off: never
+    bar = progress(total=total, unit="label", desc=f"annotate {strategy.strategy}", **({} if show_progress else {"disable": True}))
 
     async def unit(q: str, query: str, docs: list[Doc]):
         try:
@@ -126,7 +126,9 @@ def annotate(
     """Label every pair of ``pairs`` (query_id, query, doc_id, text, rank; see
     :mod:`gbltr.labels.llm.pairs`) with ``strategy`` through ``client``.
 
-    ``cache_path`` is the SQLite answer cache (None = in memory, nothing survives). ``batch``
+    ``cache_path`` is the SQLite answer cache (None = in memory, nothing survives); damaged
+    rows are dropped, asked again and counted in ``counts["cache_rows_dropped"]``
+    (:mod:`gbltr.labels.llm.cache`). ``batch``
     (a :class:`gbltr.labels.llm.batch.BatchConfig`) sends the requests through the Batch API.
     With ``client.workers > 1`` fresh requests are sent by that many worker processes
     (:mod:`gbltr.labels.llm.workers`), started for this call unless a started
@@ -152,6 +154,7 @@ def annotate(
         llm = LLMClient(client, cache, collect=[] if batch is not None else None, pool=pool if batch is None else None)  # batch: never call directly
         counts = {"done": 0, "cached": 0, "failed": 0}
         results = asyncio.run(_annotate_async(groups, strategy, llm, progress, counts))
+        counts["cache_rows_dropped"] = cache.dropped_rows
         labels = _rows(groups, results, strategy, client.model)
         return Annotation(labels, llm.usage, counts, rounds)
     finally:

@@ -94,7 +94,7 @@ def run_batch_rounds(groups, strategy, client: ClientConfig, cache: AnswerCache,
         raise ConfigError(f"max_rounds must be >= 1, found {cfg.max_rounds}")
     folder = Path(cfg.folder)
     folder.mkdir(parents=True, exist_ok=True)
-    sdk = openai.OpenAI(api_key=client.api_key(), base_url=client.base_url, timeout=client.timeout, max_retries=client.sdk_retries)
+    sdk = openai.OpenAI(api_key=client.api_key(), base_url=client.base_url, timeout=client.timeout, max_retries=client.retries)
     rounds = 0
     for r in range(cfg.max_rounds):
         collect: list = []

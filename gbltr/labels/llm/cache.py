@@ -5,16 +5,28 @@ model, messages, response format / schema, sampling parameters, prompt version a
 index. The value is the response body the server returned (JSON), never the request headers,
 so API keys never reach the file. Every answer is committed as soon as it arrives: kill the
 process at any point and the rerun asks for nothing that had finished.
+
+Damage, and what happens:
+
+* a file that is not an SQLite database, or not one with gbltr's ``answers`` table, or one
+  SQLite reports as malformed: :class:`~gbltr.errors.DataError` naming the file. Recovery:
+  delete it (its answers are asked again) or pass another ``--cache``;
+* a row whose value is not a JSON object (hand-edited, truncated by a foreign tool): treated as
+  a miss, deleted, and counted in :attr:`AnswerCache.dropped_rows` (``gbltr annotate`` reports
+  the count on stderr and in the run record); the request is asked again.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import sqlite3
 import time
 from functools import lru_cache
 from pathlib import Path
+
+from gbltr.errors import DataError
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS answers (
@@ -96,17 +108,50 @@ class AnswerCache:
 
     def __init__(self, path: str | Path | None):
         self.path = Path(path) if path else None
+        self.dropped_rows = 0  # rows that were not a JSON object (deleted, asked again)
         if self.path:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(str(self.path) if self.path else ":memory:", isolation_level=None, check_same_thread=False)
-        if self.path:
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL survives a killed process
-        self._db.execute(_SCHEMA)
+        with self._guard():
+            if self.path:
+                self._db.execute("PRAGMA journal_mode=WAL")
+                self._db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL survives a killed process
+            self._db.execute(_SCHEMA)
+            columns = {row[1] for row in self._db.execute("PRAGMA table_info(answers)")}
+        if not {"key", "response"} <= columns:
+            self._db.close()
+            raise DataError(
+                f"the answer cache {self.path} has a table 'answers' with columns {sorted(columns)}; expected key, response, created. "
+                "It was not written by gbltr annotate: pass another --cache, or delete the file to start afresh"
+            )
+
+    @contextlib.contextmanager
+    def _guard(self):
+        """SQLite's 'not a database' / 'malformed' errors as a DataError with the way out."""
+        try:
+            yield
+        except sqlite3.DatabaseError as exc:
+            raise DataError(
+                f"the answer cache {self.path or ':memory:'} is not a readable SQLite database ({exc}); expected a cache "
+                "written by gbltr annotate. Delete the file (its answers are asked again) or pass another --cache"
+            ) from None
+
+    def _decode(self, key: str, text) -> dict | None:
+        try:
+            value = json.loads(text)
+        except (TypeError, ValueError):
+            value = None
+        if isinstance(value, dict):
+            return value
+        self.dropped_rows += 1
+        with self._guard():
+            self._db.execute("DELETE FROM answers WHERE key = ?", (key,))
+        return None
 
     def get(self, key: str) -> dict | None:
-        row = self._db.execute("SELECT response FROM answers WHERE key = ?", (key,)).fetchone()
-        return json.loads(row[0]) if row else None
+        with self._guard():
+            row = self._db.execute("SELECT response FROM answers WHERE key = ?", (key,)).fetchone()
+        return self._decode(key, row[0]) if row else None
 
     def get_many(self, keys: list[str]) -> dict[str, dict]:
         """``{key: response}`` of the keys that are stored (one query per 500 keys)."""
@@ -114,21 +159,33 @@ class AnswerCache:
         loads = json.loads
         for i in range(0, len(keys), 500):
             chunk = keys[i : i + 500]
-            for k, r in self._db.execute(_select_in(len(chunk)), chunk):
-                out[k] = loads(r)
+            with self._guard():
+                rows = self._db.execute(_select_in(len(chunk)), chunk).fetchall()
+            for k, r in rows:
+                try:
+                    value = loads(r)
+                except (TypeError, ValueError):
+                    value = None
+                if not isinstance(value, dict):
+                    value = self._decode(k, r)
+                if value is not None:
+                    out[k] = value
         return out
 
     def put(self, key: str, response: dict) -> None:
-        self._db.execute(
-            "INSERT OR REPLACE INTO answers (key, response, created) VALUES (?, ?, ?)",
-            (key, json.dumps(response, ensure_ascii=False), time.time()),
-        )
+        with self._guard():
+            self._db.execute(
+                "INSERT OR REPLACE INTO answers (key, response, created) VALUES (?, ?, ?)",
+                (key, json.dumps(response, ensure_ascii=False), time.time()),
+            )
 
     def __contains__(self, key: str) -> bool:
-        return self._db.execute("SELECT 1 FROM answers WHERE key = ?", (key,)).fetchone() is not None
+        with self._guard():
+            return self._db.execute("SELECT 1 FROM answers WHERE key = ?", (key,)).fetchone() is not None
 
     def __len__(self) -> int:
-        return self._db.execute("SELECT COUNT(*) FROM answers").fetchone()[0]
+        with self._guard():
+            return self._db.execute("SELECT COUNT(*) FROM answers").fetchone()[0]
 
     def close(self) -> None:
         self._db.close()

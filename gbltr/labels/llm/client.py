@@ -3,15 +3,19 @@
 What one :meth:`LLMClient.ask` does, in order:
 
 1. look the request up in the :class:`~gbltr.labels.llm.cache.AnswerCache` (no network on a hit);
-2. wait for a concurrency slot and the RPM/TPM :class:`~gbltr.labels.llm.limiter.RateLimiter`;
+2. wait for a concurrency slot and the RPM/TPM :class:`~gbltr.labels.llm.limiter.RateLimiter`
+   (time spent waiting here is not part of the request timeout: the SDK's clock starts when the
+   request is sent);
 3. call with ``response_format=json_schema`` (structured outputs). A 400/422 that rejects the
    response format downgrades the client, once for all later calls, to ``json_object`` with the
    schema written into the system prompt (what llama.cpp-style servers accept), then to plain
    text; answers are parsed tolerantly either way (:mod:`gbltr.labels.llm.parse`);
-4. the SDK retries 429 (honouring Retry-After), 5xx, timeouts and connection errors
-   (``sdk_retries``); on top of that a bounded outer loop (``outer_retries``) retries the same
-   errors and empty answers (a reasoning model that spent its budget thinking). Nothing loops
-   forever;
+4. transport failures are the SDK's business: it retries 429 (honouring Retry-After), 5xx,
+   timeouts and connection errors up to ``retries`` times (``max_retries``), and a request that
+   still fails is :class:`CallFailed`. There is no second retry loop here, so a request is sent
+   at most ``1 + retries`` times. Content problems are re-asked one level up, by
+   :func:`gbltr.labels.llm.strategies.ask_parsed` (``max_reask``): an empty or malformed answer
+   (:class:`UnusableAnswer`), invalid JSON, missing ids, ``finish_reason=length``;
 5. 401, 403, 404 and ``insufficient_quota`` raise :class:`FatalAPIError` at once: the run stops
    early instead of failing every remaining request;
 6. the response body is committed to the cache before it is returned.
@@ -19,9 +23,12 @@ What one :meth:`LLMClient.ask` does, in order:
 Step 3-5's HTTP call is :func:`post_chat`, which turns every SDK outcome into a small tuple that
 :meth:`LLMClient._settle` classifies; with ``workers > 1`` the same function runs in worker
 processes (:mod:`gbltr.labels.llm.workers`) while steps 1, 2 and 6 stay in this process.
+Only the SDK's public API is used (``chat.completions.with_raw_response.create``).
 
 The API key is read from the environment (``api_key_env``, default ``OPENAI_API_KEY``) and
 handed to the SDK only; it is never part of a cache key, a cache value or a log line.
+Credentials written into ``base_url`` (``https://user:pass@host/v1``, ``?api_key=...``) are
+shown only through :func:`redact_url`.
 """
 
 from __future__ import annotations
@@ -29,28 +36,36 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import random
+import re
 from dataclasses import dataclass
+from urllib.parse import urlsplit, urlunsplit
 
-from gbltr.errors import ConfigError, GbltrError
+from gbltr.errors import ConfigError, GbltrError, unknown_choice
 from gbltr.labels.llm.cache import AnswerCache, key_prefix, message_keys, request_key
 from gbltr.labels.llm.limiter import RateLimiter
 from gbltr.labels.llm.prompts import approx_tokens
 
 MODES = ("json_schema", "json_object", "text")
-_BEARER = {"security": {"bearer_auth": True}}  # the request options the SDK's own chat.completions.create passes
+_SECRET_PARAM = re.compile(r"(key|token|secret|password|passwd|pwd|auth|sig|signature|credential)", re.I)
 
 
-def http_response_class():
-    """The HTTP response class of the SDK's transport (``httpx2`` for openai 3.x, ``httpx`` before)."""
-    try:
-        import httpx2
-
-        return httpx2.Response
-    except ImportError:  # pragma: no cover - older SDKs
-        import httpx
-
-        return httpx.Response
+def redact_url(url: str | None) -> str | None:
+    """``url`` with credentials hidden: the user-info part (``user:pass@``) and the values of
+    query parameters whose name looks like a secret (``api_key``, ``token``, ``sig`` ...) become
+    ``***``. Used wherever a base URL is shown (run record, stdout, error messages)."""
+    if not url:
+        return url
+    parts = urlsplit(url)
+    netloc = parts.netloc
+    if "@" in netloc:
+        netloc = "***@" + netloc.rpartition("@")[2]
+    query = parts.query
+    if query:
+        query = "&".join(
+            (k + "=***") if _SECRET_PARAM.search(k) else (k + ("=" + v if sep else ""))
+            for k, sep, v in (item.partition("=") for item in query.split("&"))
+        )
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 
 class FatalAPIError(GbltrError, RuntimeError):
@@ -58,7 +73,16 @@ class FatalAPIError(GbltrError, RuntimeError):
 
 
 class CallFailed(Exception):
-    """One request failed after every retry; its labels are recorded as missing (``failed``)."""
+    """One request failed after the SDK's retries; its labels are recorded as missing (``failed``)."""
+
+
+class UnusableAnswer(CallFailed):
+    """The server answered 200, but with nothing usable (empty content, no ``choices``): a
+    content-level failure that :func:`~gbltr.labels.llm.strategies.ask_parsed` re-asks."""
+
+    def __init__(self, message: str, finish_reason: str | None = None):
+        super().__init__(message)
+        self.finish_reason = finish_reason
 
 
 class Pending(Exception):
@@ -67,35 +91,35 @@ class Pending(Exception):
 
 @dataclass(frozen=True)
 class ClientConfig:
-    """How to reach the model and how hard to try. Sampling defaults are deterministic."""
+    """How to reach the model and how hard to try; the ``[client]`` section of an annotate
+    config (:class:`gbltr.labels.llm.config.AnnotateConfig`). Sampling defaults are
+    deterministic. ``retries`` is the SDK's ``max_retries`` for transport failures (429, 5xx,
+    timeouts, connection errors); ``timeout`` is per attempt, from the moment it is sent."""
 
-    model: str
+    model: str = ""  # required to send; `gbltr annotate --local` fills in the local model
     base_url: str | None = None  # None = the SDK default (api.openai.com)
     api_key_env: str = "OPENAI_API_KEY"
-    concurrency: int = 8
+    concurrency: int = 8  # requests in flight (with --local: 1, see gbltr.labels.llm.local)
     rpm: float | None = None
     tpm: float | None = None
-    timeout: float = 60.0
-    sdk_retries: int = 2
-    outer_retries: int = 2
-    backoff: float = 0.5  # seconds, doubled per outer retry, with jitter
+    timeout: float = 60.0  # seconds per attempt (with --local: LOCAL_CLIENT_DEFAULTS)
+    retries: int = 2
     temperature: float = 0.0
     max_tokens: int = 512
-    seed: int | None = None
-    logprobs: bool = False
     top_logprobs: int = 5
     mode: str = "json_schema"  # first response-format mode to try
     workers: int = 1  # processes that send requests (1 = in this process; see gbltr.labels.llm.workers)
 
     def __post_init__(self):
         if self.mode not in MODES:
-            raise ConfigError(f"unknown response mode {self.mode!r}; choose one of: {', '.join(MODES)}")
-        if self.concurrency < 1:
-            raise ConfigError(f"concurrency must be >= 1, found {self.concurrency}")
-        if self.workers < 1:
-            raise ConfigError(f"workers must be >= 1, found {self.workers}")
-        if self.outer_retries < 0 or self.sdk_retries < 0:
-            raise ConfigError("retries must be >= 0")
+            raise unknown_choice("response mode", self.mode, MODES)
+        for name in ("concurrency", "workers", "max_tokens"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"client.{name} must be >= 1, found {getattr(self, name)}")
+        if self.retries < 0:
+            raise ConfigError(f"client.retries must be >= 0, found {self.retries}")
+        if not self.timeout > 0:
+            raise ConfigError(f"client.timeout must be > 0 seconds, found {self.timeout}")
 
     @property
     def endpoint(self) -> str:
@@ -105,7 +129,8 @@ class ClientConfig:
         key = os.environ.get(self.api_key_env)
         if key:
             return key
-        if self.base_url and ("127.0.0.1" in self.base_url or "localhost" in self.base_url):
+        host = urlsplit(self.base_url or "").hostname or ""
+        if host in ("127.0.0.1", "localhost", "::1"):
             return "sk-local-dummy"  # local servers ignore the key
         raise ConfigError(
             f"no API key: expected the environment variable {self.api_key_env} to be set, found it empty; "
@@ -154,8 +179,8 @@ class Usage:
     cached_tokens: int = 0
     reasoning_tokens: int = 0
     cache_hits: int = 0
-    failures: int = 0
-    retries: int = 0
+    failures: int = 0  # requests that failed after the SDK's retries
+    reasks: int = 0  # content-level re-asks (see gbltr.labels.llm.strategies.ask_parsed)
 
     def add(self, usage: dict) -> None:
         self.calls += 1
@@ -193,7 +218,6 @@ class LLMClient:
         self.collect = collect  # Batch API: cache misses are appended here and raise Pending
         self.pool = pool  # a gbltr.labels.llm.workers.WorkerPool: requests are sent by its processes
         self._sdk = None
-        self._http_response = None  # the SDK transport's response class, set with the SDK client
         self._sem: asyncio.Semaphore | None = None
         self._limiter: RateLimiter | None = None
         self._fatal: FatalAPIError | None = None
@@ -203,14 +227,12 @@ class LLMClient:
         self.mode = stored["mode"] if stored and stored.get("mode") in MODES else config.mode
 
     # -- request construction -------------------------------------------------------------
-    def body(self, messages: list[dict], schema: dict, *, max_tokens: int | None = None, logprobs: bool | None = None, mode: str | None = None) -> dict:
+    def body(self, messages: list[dict], schema: dict, *, max_tokens: int | None = None, logprobs: bool = False, mode: str | None = None) -> dict:
         """The chat-completions body for the current response mode (what the cache keys on)."""
         c = self.config
         mode = mode or self.mode
         body: dict = {"model": c.model, "temperature": c.temperature, "max_tokens": max_tokens or c.max_tokens}
-        if c.seed is not None:
-            body["seed"] = c.seed
-        if logprobs if logprobs is not None else c.logprobs:
+        if logprobs:
             body["logprobs"] = True
             body["top_logprobs"] = c.top_logprobs
         if mode == "json_schema":
@@ -235,8 +257,9 @@ class LLMClient:
             except ImportError as exc:  # pragma: no cover - openai is a core dependency
                 raise ConfigError("the LLM annotator needs the openai package; pip install openai") from exc
             c = self.config
-            self._sdk = openai.AsyncOpenAI(api_key=c.api_key(), base_url=c.base_url, timeout=c.timeout, max_retries=c.sdk_retries)
-            self._http_response = http_response_class()
+            if not c.model:
+                raise ConfigError("no model name: expected --model (the model name at the endpoint), found none")
+            self._sdk = openai.AsyncOpenAI(api_key=c.api_key(), base_url=c.base_url, timeout=c.timeout, max_retries=c.retries)
         return self._sdk
 
     def _ready(self) -> None:
@@ -262,7 +285,7 @@ class LLMClient:
             self.mode = mode
             self.cache.put(self._mode_key, {"mode": mode})
 
-    def peek(self, messages: list[dict], schema: dict, *, prompt_version: str, sample: int = 0, max_tokens: int | None = None, logprobs: bool | None = None) -> Answer | None:
+    def peek(self, messages: list[dict], schema: dict, *, prompt_version: str, sample: int = 0, max_tokens: int | None = None, logprobs: bool = False) -> Answer | None:
         """The cached answer to exactly what :meth:`ask` would send now, or None (no network)."""
         body = self.body(messages, schema, max_tokens=max_tokens, logprobs=logprobs)
         key = self.key(body, prompt_version=prompt_version, sample=sample)
@@ -272,7 +295,7 @@ class LLMClient:
         self.usage.cache_hits += 1
         return Answer(hit, key, True)
 
-    def peek_many(self, messages_list: list[list[dict]], schema: dict, *, prompt_version: str, sample: int = 0, max_tokens: int | None = None, logprobs: bool | None = None) -> list[Answer | None]:
+    def peek_many(self, messages_list: list[list[dict]], schema: dict, *, prompt_version: str, sample: int = 0, max_tokens: int | None = None, logprobs: bool = False) -> list[Answer | None]:
         """:meth:`peek` for many requests that differ only in their messages: the same keys, but
         the shared part of the key is hashed once and the cache is read with one query per chunk."""
         if not messages_list:
@@ -284,10 +307,12 @@ class LLMClient:
         self.usage.cache_hits += len(hits)
         return [Answer(hits[k], k, True) if k in hits else None for k in keys]
 
-    async def ask(self, messages: list[dict], schema: dict, *, prompt_version: str, sample: int = 0, max_tokens: int | None = None, logprobs: bool | None = None) -> Answer:
-        """One answer, from the cache or the endpoint. Raises :class:`CallFailed` or :class:`FatalAPIError`."""
-        attempt = 0
-        while True:
+    async def ask(self, messages: list[dict], schema: dict, *, prompt_version: str, sample: int = 0, max_tokens: int | None = None, logprobs: bool = False) -> Answer:
+        """One answer, from the cache or the endpoint, sent at most ``1 + retries`` times (the
+        SDK's retries; a rejected response format re-sends in the next mode). Raises
+        :class:`CallFailed` (:class:`UnusableAnswer` for an empty or malformed 200) or
+        :class:`FatalAPIError`."""
+        while True:  # loops only when the response format was rejected: at most len(MODES) times
             if self._fatal is not None:  # another request already proved the endpoint refuses us
                 raise self._fatal
             mode = self.mode
@@ -315,8 +340,11 @@ class LLMClient:
                 raise
             except _ModeChanged:
                 continue
-            except _Retry as exc:
-                error = str(exc)
+            except UnusableAnswer:
+                raise
+            except CallFailed:
+                self.usage.failures += 1
+                raise
             else:
                 future.set_result(answer.body)
                 return answer
@@ -324,12 +352,6 @@ class LLMClient:
                 self._inflight.pop(key, None)
                 if not future.done():
                     future.set_result(None)
-            if attempt >= self.config.outer_retries:
-                self.usage.failures += 1
-                raise CallFailed(error)
-            attempt += 1
-            self.usage.retries += 1
-            await asyncio.sleep(self.config.backoff * (2 ** (attempt - 1)) * (0.5 + random.random()))
 
     async def _send(self, body: dict, key: str, mode: str) -> Answer:
         """One request (SDK retries included), here or in a worker process; classifies the outcome."""
@@ -340,7 +362,7 @@ class LLMClient:
             if self._limiter.limited:
                 await self._limiter.acquire(approx_tokens(json.dumps(body["messages"], ensure_ascii=False)) + body["max_tokens"])
             if self.pool is None:
-                outcome = await post_chat(self._sdk, body, self._http_response)
+                outcome = await post_chat(self._sdk, body)
             else:
                 outcome = await self.pool.post(body)
         return self._settle(outcome, key, mode)
@@ -353,18 +375,20 @@ class LLMClient:
                 data = json.loads(outcome[1])
             except ValueError:
                 data = None
-            if not isinstance(data, dict) or "choices" not in data:
-                raise _Retry(f"malformed response body (no 'choices'): {str(data)[:200]}")
+            if not isinstance(data, dict) or not data.get("choices"):
+                raise UnusableAnswer(f"malformed response body (no 'choices'): {str(data)[:200]}")
             answer = Answer(data, key, False)
             if answer.finish_reason != "content_filter" and not answer.content.strip():
-                raise _Retry("empty answer (a reasoning model may have spent max_tokens thinking; raise max_tokens)")
+                raise UnusableAnswer(
+                    "empty answer (a reasoning model may have spent max_tokens thinking; raise max_tokens)", answer.finish_reason
+                )
             self.cache.put(key, data)
             self.usage.add(answer.usage)
             return answer
         if kind == "refused":
             _, status, name = outcome
             raise FatalAPIError(
-                f"the endpoint {self.config.endpoint} refused the request with HTTP {status} "
+                f"the endpoint {redact_url(self.config.endpoint)} refused the request with HTTP {status} "
                 f"({name}); expected 200. Check the API key variable {self.config.api_key_env}, "
                 f"the model name {self.config.model!r} and --base-url"
             )
@@ -377,34 +401,32 @@ class LLMClient:
         if kind == "rate_limited":
             if outcome[1]:
                 raise FatalAPIError(
-                    f"the endpoint {self.config.endpoint} reports insufficient_quota; expected spare quota. "
+                    f"the endpoint {redact_url(self.config.endpoint)} reports insufficient_quota; expected spare quota. "
                     "Add credit or lower the request volume (--limit-queries), then rerun: answers so far are cached"
                 )
-            raise _Retry(f"HTTP 429 after {self.config.sdk_retries} SDK retries")
+            raise CallFailed(f"HTTP 429 after {self.config.retries} SDK retries")
         if kind == "error":
-            raise _Retry(outcome[1])
+            raise CallFailed(f"{outcome[1]} (after {self.config.retries} SDK retries)")
         raise GbltrError(f"an annotator worker process failed unexpectedly: {outcome[1]}; rerun with --workers 1 for the full traceback")
 
 
-async def post_chat(sdk, body: dict, response_cls) -> tuple:
-    """POST one chat-completions ``body`` with the SDK ``sdk``; the outcome as a picklable tuple
-    (what a worker process sends back, see :mod:`gbltr.labels.llm.workers`):
+async def post_chat(sdk, body: dict) -> tuple:
+    """POST one chat-completions ``body`` with the SDK client ``sdk`` (its public
+    ``chat.completions.with_raw_response.create``; the SDK retries transport failures); the
+    outcome as a picklable tuple (what a worker process sends back, see
+    :mod:`gbltr.labels.llm.workers`):
 
-    * ``("ok", raw_body_bytes)``
+    * ``("ok", raw_body_bytes)``: the body as the server sent it (fields the SDK does not model
+      kept, no pydantic round trip)
     * ``("refused", status, error_class)``: 401 / 403 / 404, the run stops
     * ``("bad_request", status, text, format_rejected)``: 400 / 422
     * ``("rate_limited", insufficient_quota)``: 429 after the SDK's retries (Retry-After honoured)
-    * ``("error", text)``: 5xx, timeouts, connection errors after the SDK's retries (retryable)
+    * ``("error", text)``: 5xx, timeouts, connection errors after the SDK's retries
     """
     import openai
 
     try:
-        # POST /chat/completions through the SDK's own request path (auth, retries with
-        # Retry-After, typed status errors) but without its per-call TypedDict transform of
-        # the parameters, which cost more CPU than everything else in a request: the body
-        # is plain JSON already. The raw response body is kept as sent by the server (no
-        # pydantic round trip; fields the SDK does not model included).
-        raw = await sdk.post("/chat/completions", body=body, cast_to=response_cls, options=_BEARER)
+        raw = await sdk.chat.completions.with_raw_response.create(**body)
     except (openai.AuthenticationError, openai.PermissionDeniedError, openai.NotFoundError) as exc:
         return ("refused", exc.status_code, type(exc).__name__)
     except (openai.BadRequestError, openai.UnprocessableEntityError) as exc:
@@ -418,7 +440,3 @@ async def post_chat(sdk, body: dict, response_cls) -> tuple:
 
 class _ModeChanged(Exception):
     """The response format was rejected and the client moved to the next mode."""
-
-
-class _Retry(Exception):
-    """A retryable failure (after the SDK's own retries)."""

@@ -19,6 +19,13 @@ from gbltr.errors import ConfigError
 
 SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 LOCAL_MODEL_NAME = "smollm2-135m-instruct-q4_1"
+LOCAL_CLIENT_DEFAULTS = {"concurrency": 1, "timeout": 600.0}
+"""``[client]`` defaults under ``--local`` (:func:`gbltr.labels.llm.config.load_annotate_config`):
+the server generates for one request at a time per slot on a small CPU, so one request in flight
+(``gbltr annotate`` starts one server slot per ``concurrency``, so no request ever waits in the
+server's queue) and a timeout that fits a slow generation rather than a network round trip.
+Measured before: concurrency 8 with a 60 s timeout against one slot lost 56 of 56 ListAnn labels
+on a loaded 2-core machine (issue 7), the queued requests timing out."""
 
 
 def smollm2_path() -> Path:

@@ -5,6 +5,10 @@ One file per strategy and language, ``{strategy}.{lang}.toml``, with keys ``vers
 cache key and into the ``prompt_version`` column of the label set, so editing a prompt without
 bumping its version is the only way to reuse stale answers: bump it.
 
+Documents reach the prompts only through :func:`delimit` (``<passage>...</passage>``), and every
+system prompt says that what stands between those tags is data to judge, not instructions
+(version 2; version 1 pasted documents raw).
+
 Sources: pointwise prompt after UMBRELA (Upadhyay et al. 2024) / Thomas et al. 2024; listwise
 ranking after RankGPT (Sun et al. 2023); ListAnn / ListSel after Yu, Bi, Guo et al. 2025
 (arXiv 2511.06635).
@@ -22,6 +26,7 @@ from gbltr.errors import ConfigError, unknown_choice
 
 LANGUAGES = ("en", "zh")
 _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
+_TAG = re.compile(r"<(/?)(passage)", re.I)
 
 
 @dataclass(frozen=True)
@@ -56,6 +61,13 @@ def load_prompt(strategy: str, lang: str) -> Prompt:
     if missing:
         raise ConfigError(f"prompt {name}: missing key(s) {sorted(missing)}; expected version, system, user")
     return Prompt(strategy, lang, data["version"], data["system"], data["user"])
+
+
+def delimit(text: str) -> str:
+    """``text`` between ``<passage>`` and ``</passage>`` tags, the delimiters every shipped prompt
+    (version 2 and later) names as data-not-instructions. A tag written inside the text is
+    defused (``</passage`` -> ``</_passage``, ``<passage`` -> ``<_passage``) so a document cannot close its own delimiter."""
+    return "<passage>" + _TAG.sub(r"<\1_\2", text) + "</passage>"
 
 
 def detect_language(text: str) -> str:

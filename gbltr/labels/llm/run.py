@@ -1,151 +1,123 @@
 """One ``gbltr annotate`` run: inputs -> label set, qrels, run record, agreement report.
 
-:func:`run_annotate` is what the CLI calls; it is also the scriptable entry point. It writes
+:func:`run_annotate` is what the CLI calls; it is also the scriptable entry point (build its
+:class:`~gbltr.labels.llm.config.AnnotateConfig` with
+:func:`~gbltr.labels.llm.config.load_annotate_config`). It writes
 
 * ``OUT`` (Parquet label set, :mod:`gbltr.labels.llm.labelset`),
-* ``OUT.run.json``: the settings, counts, token usage and cost of the run (no API key),
+* ``OUT.run.json``: the config, counts, token usage and cost of the run (no API key; credentials
+  inside ``base_url`` redacted),
 * ``--qrels-out`` (TREC qrels) and, with ``--compare-to``, ``OUT.agreement/`` files.
+
+Outcomes: every label obtained -> the record. Some labels missing -> the same, plus a warning on
+stderr with the count per ``parse_status`` (also ``missing`` in the record). Every label missing
+-> :class:`AnnotationFailed` (the CLI exits 2) after writing the run record; ``OUT`` is not
+written.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import sys
 import time
-from dataclasses import asdict, dataclass
-from pathlib import Path
+from dataclasses import replace
 
-from gbltr.errors import ConfigError
-
-
-@dataclass(frozen=True)
-class AnnotateRequest:
-    """Every option of ``gbltr annotate`` (see the CLI help for each)."""
-
-    out: Path | None = None
-    strategy: str = "point"
-    data_dir: Path | None = None
-    pairs_file: Path | None = None
-    model: str | None = None
-    base_url: str | None = None
-    local: bool = False
-    qrels_out: Path | None = None
-    cache_path: Path | None = None
-    limit_queries: int | None = None
-    scale: tuple = (0, 4)
-    window: int = 20
-    stride: int = 10
-    permutations: int = 1
-    seed: int = 0
-    doc_tokens: int = 300
-    max_reask: int = 1
-    lang: str = "auto"
-    logprobs: bool = True
-    max_tokens: int = 512
-    temperature: float = 0.0
-    concurrency: int = 8
-    workers: int = 1
-    rpm: float | None = None
-    tpm: float | None = None
-    timeout: float = 60.0
-    retries: int = 2
-    api_key_env: str = "OPENAI_API_KEY"
-    batch: bool = False
-    batch_dir: Path | None = None
-    poll_s: float = 30.0
-    prices: Path | None = None
-    dry_run: bool = False
-    compare_to: Path | None = None
-    report_dir: Path | None = None
-    progress: bool = True
+from gbltr.errors import GbltrError
+from gbltr.labels.llm.agreement import agreement, read_qrels, write_agreement
+from gbltr.labels.llm.annotate import annotate, group_pairs
+from gbltr.labels.llm.batch import BatchConfig
+from gbltr.labels.llm.config import AnnotateConfig
+from gbltr.labels.llm.cost import PriceTable, dry_run
+from gbltr.labels.llm.labelset import write_labels, write_llm_qrels
+from gbltr.labels.llm.local import local_server
+from gbltr.labels.llm.pairs import limit_queries, pairs_from_dataset, read_pairs
 
 
-def _pairs(req: AnnotateRequest):
-    from gbltr.labels.llm.pairs import limit_queries, pairs_from_dataset, read_pairs
-
-    if (req.data_dir is None) == (req.pairs_file is None):
-        raise ConfigError("give exactly one of --data DIR or --pairs FILE; found " + ("both" if req.data_dir else "neither"))
-    pairs = pairs_from_dataset(req.data_dir) if req.data_dir else read_pairs(req.pairs_file)
-    if req.limit_queries is not None and req.limit_queries < 1:
-        raise ConfigError(f"--limit-queries must be >= 1, found {req.limit_queries}")
-    return limit_queries(pairs, req.limit_queries)
+class AnnotationFailed(GbltrError):
+    """Every requested label is missing (the endpoint failed every request, or every answer was unusable)."""
 
 
-def run_annotate(req: AnnotateRequest, echo=print) -> dict:
-    """Run one annotation as described by ``req``; returns the run record (also saved)."""
-    from gbltr.labels.llm.annotate import annotate, group_pairs
-    from gbltr.labels.llm.client import ClientConfig
-    from gbltr.labels.llm.cost import PriceTable, dry_run
-    from gbltr.labels.llm.labelset import write_labels, write_llm_qrels
-    from gbltr.labels.llm.local import LOCAL_MODEL_NAME, local_server
-    from gbltr.labels.llm.strategies import StrategyConfig
+def _stderr(message: str) -> None:
+    print(message, file=sys.stderr)
 
-    strategy = StrategyConfig(
-        strategy=req.strategy, scale=tuple(req.scale), window=req.window, stride=req.stride,
-        permutations=req.permutations, seed=req.seed, doc_tokens=req.doc_tokens, max_reask=req.max_reask,
-        lang=req.lang, logprobs=req.logprobs and req.strategy == "point",
-    )
-    if req.local and req.base_url:
-        raise ConfigError("--local starts its own server; drop --base-url (or drop --local)")
-    model = req.model or (LOCAL_MODEL_NAME if req.local else None)
-    if not model:
-        raise ConfigError("--model is required (the model name at the endpoint); found none")
-    if not req.dry_run and req.out is None:
-        raise ConfigError("--out is required (the Parquet label set to write); found none")
-    prices = PriceTable.load(req.prices) if req.prices else None
-    pairs = _pairs(req)
-    record: dict = {"settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(req).items()}, "model": model, "pairs": pairs.height}
 
-    def client_for(base_url):
-        return ClientConfig(
-            model=model, base_url=base_url, api_key_env=req.api_key_env, concurrency=req.concurrency, workers=req.workers,
-            rpm=req.rpm, tpm=req.tpm, timeout=req.timeout, sdk_retries=req.retries, outer_retries=req.retries,
-            temperature=req.temperature, max_tokens=req.max_tokens, logprobs=strategy.logprobs,
-        )
+def _pairs(cfg: AnnotateConfig):
+    pairs = pairs_from_dataset(cfg.data) if cfg.data else read_pairs(cfg.pairs)
+    return limit_queries(pairs, cfg.limit_queries)
 
-    if req.dry_run:
-        dr = dry_run(group_pairs(pairs), strategy, client_for(req.base_url), prices=prices, batch=req.batch)
+
+def local_context_size(cfg: AnnotateConfig) -> int:
+    """Tokens of llama.cpp context per server slot: the prompt (documents at ``doc_tokens``
+    each) and the answer, with room for one re-ask (both doubled)."""
+    s = cfg.strategy
+    docs = s.doc_tokens if s.strategy == "point" else s.doc_tokens * s.window
+    return 512 + cfg.client.max_tokens * 2 + docs * 2
+
+
+def run_annotate(cfg: AnnotateConfig, echo=print, warn=_stderr) -> dict:
+    """Run one annotation as described by ``cfg``; returns the run record (also saved).
+    ``echo`` gets the dry-run summary, ``warn`` the partial-failure warning (stderr)."""
+    strategy, client = cfg.strategy, cfg.client
+    prices = PriceTable.load(cfg.prices) if cfg.prices else None
+    pairs = _pairs(cfg)
+    record: dict = {"config": cfg.to_json(), "model": client.model, "pairs": pairs.height}
+
+    if cfg.dry_run:
+        dr = dry_run(group_pairs(pairs), strategy, client, prices=prices, batch=cfg.batch)
         echo(dr.summary())
         echo("first prompt:\n" + "\n---\n".join(m["content"] for m in dr.example_prompt))
         record["dry_run"] = {"calls": dr.calls, "prompt_tokens": dr.prompt_tokens, "completion_tokens": dr.completion_tokens, "cost_usd": dr.cost_usd}
         return record
 
-    out = Path(req.out)
-    cache_path = req.cache_path or out.with_name(out.name + ".cache.sqlite")
+    paths = cfg.paths()
     batch_cfg = None
-    if req.batch:
-        if req.local:
-            raise ConfigError("--batch needs the OpenAI Batch API; the --local server has none")
-        from gbltr.labels.llm.batch import BatchConfig
-
-        batch_cfg = BatchConfig(folder=req.batch_dir or out.with_name(out.name + ".batch"), poll_s=req.poll_s)
+    if cfg.batch:
+        batch_cfg = BatchConfig(folder=paths["batch_dir"], poll_s=cfg.poll_s)
     t0 = time.perf_counter()
-    n_ctx = 512 + req.max_tokens * 2 + (req.doc_tokens if req.strategy == "point" else req.doc_tokens * req.window) * 2
-    with (local_server(n_ctx=n_ctx) if req.local else contextlib.nullcontext(req.base_url)) as base_url:
-        result = annotate(pairs, strategy, client_for(base_url), cache_path=cache_path, progress=req.progress, batch=batch_cfg)
+    # --local: one server slot per request in flight, so no request waits in the server's queue
+    # and the per-request timeout measures generation only
+    server = local_server(n_ctx=local_context_size(cfg) * client.concurrency, n_parallel=client.concurrency) if cfg.local else contextlib.nullcontext(client.base_url)
+    with server as base_url:
+        result = annotate(pairs, strategy, replace(client, base_url=base_url), cache_path=paths["cache"], progress=cfg.progress, batch=batch_cfg)
     labels = result.labels
-    write_labels(labels, out)
     u = result.usage
+    statuses = dict(labels.group_by("parse_status").len().sort("parse_status").iter_rows())
+    missing = labels.filter(labels["label"].is_null())
+    missing_by_status = dict(missing.group_by("parse_status").len().sort("parse_status").iter_rows())
     record.update(
         seconds=round(time.perf_counter() - t0, 3), counts=result.counts, batch_rounds=result.batch_rounds,
-        parse_status=dict(labels.group_by("parse_status").len().iter_rows()),
-        usage={"calls": u.calls, "cache_hits": u.cache_hits, "retries": u.retries, "failures": u.failures,
+        parse_status=statuses, missing={"labels": missing.height, "of": labels.height, "by_status": missing_by_status},
+        usage={"calls": u.calls, "cache_hits": u.cache_hits, "failures": u.failures, "reasks": u.reasks,
                "prompt_tokens": u.prompt_tokens, "completion_tokens": u.completion_tokens,
                "cached_tokens": u.cached_tokens, "reasoning_tokens": u.reasoning_tokens},
-        cost_usd=prices.cost(u, model, batch=req.batch) if prices else None,
-        out=str(out), cache=str(cache_path),
+        cost_usd=prices.cost(u, client.model, batch=cfg.batch) if prices else None,
+        cache=str(paths["cache"]),
     )
-    if req.qrels_out:
-        write_llm_qrels(labels, req.qrels_out)
-        record["qrels_out"] = str(req.qrels_out)
-    if req.compare_to:
-        from gbltr.labels.llm.agreement import agreement, read_qrels, write_agreement
-
-        human = read_qrels(req.compare_to)
-        llm_max = 1 if req.strategy == "listsel" else req.scale[1]
+    detail = ", ".join(f"{k}={v}" for k, v in missing_by_status.items())
+    if result.counts.get("cache_rows_dropped"):
+        warn(f"warning: {result.counts['cache_rows_dropped']} row(s) of the answer cache {paths['cache']} were not JSON objects; they were dropped and asked again")
+    if labels.height and missing.height == labels.height:
+        record["out"] = None
+        paths["run_record"].write_text(json.dumps(record, indent=2, default=str), encoding="utf-8")
+        raise AnnotationFailed(
+            f"every one of the {labels.height} labels is missing ({detail}); expected at least one label. "
+            f"{paths['out']} was not written; the run record is {paths['run_record']}. Check the endpoint "
+            f"({client.model!r} at {record['config']['client']['base_url'] or 'the default endpoint'}) and rerun: answers obtained so far are cached"
+        )
+    if missing.height:
+        warn(f"warning: {missing.height} of {labels.height} labels are missing ({detail}); they are null in {paths['out']} "
+             "with their parse_status, and 'missing' in the run record counts them")
+    write_labels(labels, paths["out"])
+    record["out"] = str(paths["out"])
+    if cfg.qrels_out:
+        write_llm_qrels(labels, cfg.qrels_out)
+        record["qrels_out"] = str(cfg.qrels_out)
+    if cfg.compare_to:
+        human = read_qrels(cfg.compare_to)
+        llm_max = 1 if strategy.strategy == "listsel" else strategy.scale[1]
         rep = agreement(labels, human, llm_max=llm_max)
-        folder = req.report_dir or out.with_name(out.name + ".agreement")
-        paths = write_agreement(rep, folder, title=f"{model} {req.strategy}")
-        record["agreement"] = {"n_pairs": rep.n_pairs, "kappa": rep.kappa, "kappa_binary": rep.kappa_binary, "confusion": rep.confusion, "files": {k: str(v) for k, v in paths.items()}}
-    out.with_name(out.name + ".run.json").write_text(json.dumps(record, indent=2, default=str), encoding="utf-8")
+        files = write_agreement(rep, paths["report_dir"], title=f"{client.model} {strategy.strategy}")
+        record["agreement"] = {"n_pairs": rep.n_pairs, "kappa": rep.kappa, "kappa_binary": rep.kappa_binary, "confusion": rep.confusion, "files": {k: str(v) for k, v in files.items()}}
+    paths["run_record"].write_text(json.dumps(record, indent=2, default=str), encoding="utf-8")
     return record

@@ -29,16 +29,21 @@ from collections import Counter
 from dataclasses import dataclass
 
 from gbltr.errors import ConfigError, unknown_choice
-from gbltr.labels.llm.client import Answer, CallFailed, LLMClient
+from gbltr.labels.llm.client import Answer, CallFailed, LLMClient, UnusableAnswer
 from gbltr.labels.llm.parse import Parsed, parse_list, parse_point, parse_ranking, parse_selection
-from gbltr.labels.llm.prompts import Prompt, detect_language, load_prompt, truncate_tokens
+from gbltr.labels.llm.prompts import LANGUAGES, Prompt, delimit, detect_language, load_prompt, truncate_tokens
 
 _GOOD = ("ok", "repaired")
+LANGUAGE_CHOICES = ("auto", *LANGUAGES)
 
 
 @dataclass(frozen=True)
 class StrategyConfig:
-    """Settings that change which questions are asked (all of them reach the cache key)."""
+    """Settings that change which questions are asked (all of them reach the cache key); the
+    ``[strategy]`` section of an annotate config (:class:`gbltr.labels.llm.config.AnnotateConfig`).
+    ``max_reask`` bounds the content-level re-asks of one request (invalid JSON, missing ids,
+    ``finish_reason=length``, an empty answer); transport failures are retried by the SDK
+    (:class:`~gbltr.labels.llm.client.ClientConfig` ``retries``), never here."""
 
     strategy: str = "point"
     scale: tuple[int, int] = (0, 4)
@@ -65,13 +70,8 @@ class StrategyConfig:
             raise ConfigError(f"permutations must be >= 1, found {self.permutations}")
         if self.max_reask < 0:
             raise ConfigError(f"max_reask must be >= 0, found {self.max_reask}")
-        if self.lang not in ("auto", "en", "zh"):
-            raise unknown_choice("language", self.lang, ("auto", "en", "zh"))
-
-    @property
-    def label_scale(self) -> tuple[int, int]:
-        return (0, 1) if self.strategy == "listsel" else self.scale
-
+        if self.lang not in LANGUAGE_CHOICES:
+            raise unknown_choice("language", self.lang, LANGUAGE_CHOICES)
 
 @dataclass(slots=True)
 class Doc:
@@ -97,15 +97,19 @@ def _prompt(cfg: StrategyConfig, query: str) -> Prompt:
 
 
 def _numbered(docs: list[Doc], budget: int) -> str:
-    return "\n".join(f"[{i}] {truncate_tokens(d.text, budget)}" for i, d in enumerate(docs, 1))
+    """``[i] <passage>text</passage>`` lines (the prompts say passages are data, not instructions)."""
+    return "\n".join(f"[{i}] {delimit(truncate_tokens(d.text, budget))}" for i, d in enumerate(docs, 1))
 
 
 async def ask_parsed(client: LLMClient, cfg: StrategyConfig, prompt: Prompt, messages: list[dict], schema: dict, parse, n: int, sample: int, logprobs: bool = False) -> tuple[Parsed, Answer | None, bool]:
-    """Ask, parse, and re-ask up to ``max_reask`` times on an invalid answer.
+    """Ask, parse, and re-ask up to ``max_reask`` times when the answer's content is unusable.
 
-    A re-ask appends the invalid answer and a correction request to the conversation (so it is a
-    different, separately cached request); after ``finish_reason=length`` it also doubles
-    max_tokens. Values from later answers only fill slots earlier answers left empty.
+    Content-level problems only: transport failures were already retried by the SDK inside
+    :meth:`LLMClient.ask` and end here as ``failed`` at once (no attempt multiplies them).
+    A re-ask after an invalid answer appends that answer and a correction request to the
+    conversation (a different, separately cached request); after an empty answer (never cached)
+    it sends the same request again. After ``finish_reason=length`` max_tokens doubles. Values
+    from later answers only fill slots earlier answers left empty.
     Returns (parsed, last answer, all answers came from the cache).
     """
     merged: Parsed | None = None
@@ -114,11 +118,16 @@ async def ask_parsed(client: LLMClient, cfg: StrategyConfig, prompt: Prompt, mes
     msgs = messages
     max_tokens = client.config.max_tokens
     for attempt in range(cfg.max_reask + 1):
+        if attempt:
+            client.usage.reasks += 1
         try:
             answer = await client.ask(msgs, schema, prompt_version=prompt.version, sample=sample, max_tokens=max_tokens, logprobs=logprobs)
+        except UnusableAnswer as exc:  # empty or malformed 200: ask the same again
+            cached = False
+            if exc.finish_reason == "length":
+                max_tokens = max_tokens * 2
+            continue
         except CallFailed:
-            if merged is None:
-                return Parsed([None] * n, ["failed"] * n, "failed"), answer, False
             break
         cached = cached and answer.cached
         if answer.finish_reason == "content_filter":
@@ -144,6 +153,8 @@ async def ask_parsed(client: LLMClient, cfg: StrategyConfig, prompt: Prompt, mes
         ]
         if answer.finish_reason == "length":
             max_tokens = max_tokens * 2
+    if merged is None:
+        return Parsed([None] * n, ["failed"] * n, "failed"), answer, False
     return merged, answer, cached
 
 
@@ -206,7 +217,7 @@ async def run_point(client: LLMClient, cfg: StrategyConfig, query: str, docs: li
     # (one batched cache lookup for the whole query)
     res: list = [None] * len(docs)
     todo = []
-    all_messages = [prompt.messages(query=query, document=truncate_tokens(d.text, cfg.doc_tokens), scale_min=lo, scale_max=hi) for d in docs]
+    all_messages = [prompt.messages(query=query, document=delimit(truncate_tokens(d.text, cfg.doc_tokens)), scale_min=lo, scale_max=hi) for d in docs]
     hits = client.peek_many(all_messages, schema, prompt_version=prompt.version, sample=0, logprobs=cfg.logprobs)
     for j, (messages, hit) in enumerate(zip(all_messages, hits)):
         if hit is not None and hit.finish_reason != "content_filter":

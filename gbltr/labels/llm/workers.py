@@ -8,7 +8,7 @@ With ``ClientConfig.workers = N > 1`` the requests are executed by N processes i
   concurrency semaphore (``concurrency`` is the total over all workers; each request goes to the
   worker with the fewest in flight, so the slots split evenly), the RPM/TPM limiter, the SQLite
   answer cache (only the parent writes it, one commit per answer, so a killed run resumes exactly
-  as with one process), response-mode fallback, outer retries and the progress bar;
+  as with one process), response-mode fallback, content re-asks and the progress bar;
 * each worker owns one SDK client and one event loop; it receives ``(id, body)``, runs
   :func:`gbltr.labels.llm.client.post_chat` (SDK retries: 429 with Retry-After, 5xx, timeouts)
   and sends back ``(id, outcome)``, the same outcome tuple the single-process path classifies.
@@ -280,19 +280,18 @@ def serve(address: str, config) -> None:
 async def _serve(address: str, config) -> None:
     import openai
 
-    from gbltr.labels.llm.client import http_response_class, post_chat
+    from gbltr.labels.llm.client import post_chat
 
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     sock.connect(address)
-    sdk = openai.AsyncOpenAI(api_key=config.api_key(), base_url=config.base_url, timeout=config.timeout, max_retries=config.sdk_retries)
-    response_cls = http_response_class()
+    sdk = openai.AsyncOpenAI(api_key=config.api_key(), base_url=config.base_url, timeout=config.timeout, max_retries=config.retries)
     loop = asyncio.get_running_loop()
     closed = loop.create_future()
     tasks: set[asyncio.Task] = set()
 
     async def handle(rid: int, body: dict) -> None:
         try:
-            outcome = await post_chat(sdk, body, response_cls)
+            outcome = await post_chat(sdk, body)
         except Exception as exc:  # not an API error: report it, the parent stops the run
             outcome = ("crash", f"{type(exc).__name__}: {str(exc)[:300]}")
         if channel.alive:

@@ -1,0 +1,106 @@
+"""The typed ``gbltr annotate`` config: defaults < config file (TOML or JSON) < CLI flags.
+
+Every default lives once, on the dataclass field that holds it: run settings on
+:class:`AnnotateConfig`, the questions asked on
+:class:`~gbltr.labels.llm.strategies.StrategyConfig` (``[strategy]``), how they are sent on
+:class:`~gbltr.labels.llm.client.ClientConfig` (``[client]``). The CLI reads its help defaults
+from these fields. With ``local = true`` the client fields not given fall back to
+:data:`gbltr.labels.llm.local.LOCAL_CLIENT_DEFAULTS` instead (one request at a time, a long
+timeout: what the in-process llama.cpp server can serve). A file looks like::
+
+    pairs = "pairs.jsonl"
+    out = "labels.parquet"
+
+    [strategy]
+    strategy = "list"      # point, list, listrank, listsel
+    window = 20
+
+    [client]
+    model = "gpt-4o-mini"
+    concurrency = 8
+
+Unknown keys anywhere are errors that list the known ones (the same loader as ``gbltr fit``'s,
+:mod:`gbltr.config`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from gbltr.config import _build, _merge, _to_jsonable, read_config_file
+from gbltr.errors import ConfigError
+from gbltr.labels.llm.client import ClientConfig, redact_url
+from gbltr.labels.llm.local import LOCAL_CLIENT_DEFAULTS, LOCAL_MODEL_NAME
+from gbltr.labels.llm.strategies import StrategyConfig
+
+
+@dataclass(frozen=True)
+class AnnotateConfig:
+    """Every setting of one ``gbltr annotate`` run (see the CLI help for each)."""
+
+    data: str | None = None  # gbltr dataset folder; exactly one of data / pairs
+    pairs: str | None = None  # pairs file (.parquet/.jsonl/.tsv/.csv)
+    out: str | None = None  # the Parquet label set to write
+    local: bool = False  # start the in-process llama.cpp server (SmolLM2)
+    qrels_out: str | None = None
+    cache: str | None = None  # SQLite answer cache; None = OUT.cache.sqlite
+    limit_queries: int | None = None
+    batch: bool = False  # OpenAI Batch API
+    batch_dir: str | None = None  # None = OUT.batch/
+    poll_s: float = 30.0
+    prices: str | None = None
+    dry_run: bool = False
+    compare_to: str | None = None  # human TREC qrels -> agreement report
+    report_dir: str | None = None  # None = OUT.agreement/
+    progress: bool = True
+    strategy: StrategyConfig = field(default_factory=StrategyConfig)
+    client: ClientConfig = field(default_factory=ClientConfig)
+
+    def __post_init__(self):
+        if (self.data is None) == (self.pairs is None):
+            raise ConfigError("give exactly one of --data DIR or --pairs FILE; found " + ("both" if self.data else "neither"))
+        if self.limit_queries is not None and self.limit_queries < 1:
+            raise ConfigError(f"--limit-queries must be >= 1, found {self.limit_queries}")
+        if not self.poll_s > 0:
+            raise ConfigError(f"--poll-s must be > 0 seconds, found {self.poll_s}")
+        if self.local:
+            if self.client.base_url:
+                raise ConfigError("--local starts its own server; drop --base-url (or drop --local)")
+            if self.batch:
+                raise ConfigError("--batch needs the OpenAI Batch API; the --local server has none")
+            if not self.client.model:
+                object.__setattr__(self, "client", dataclasses.replace(self.client, model=LOCAL_MODEL_NAME))
+        if not self.client.model:
+            raise ConfigError("--model is required (the model name at the endpoint); found none")
+        if not self.dry_run and self.out is None:
+            raise ConfigError("--out is required (the Parquet label set to write); found none")
+
+    def paths(self) -> dict[str, Path]:
+        """Output paths with their defaults resolved (``out`` must be set)."""
+        out = Path(self.out)
+        return {
+            "out": out,
+            "cache": Path(self.cache) if self.cache else out.with_name(out.name + ".cache.sqlite"),
+            "batch_dir": Path(self.batch_dir) if self.batch_dir else out.with_name(out.name + ".batch"),
+            "report_dir": Path(self.report_dir) if self.report_dir else out.with_name(out.name + ".agreement"),
+            "run_record": out.with_name(out.name + ".run.json"),
+        }
+
+    def to_json(self) -> dict:
+        """The config as JSON, credentials in ``client.base_url`` redacted (:func:`redact_url`)."""
+        data = _to_jsonable(self)
+        data["client"]["base_url"] = redact_url(data["client"]["base_url"])
+        return data
+
+
+def load_annotate_config(file: str | Path | None = None, overrides: dict | None = None) -> AnnotateConfig:
+    """Defaults < ``file`` < ``overrides`` (a nested dict, e.g. ``{"client": {"model": "m"}}``).
+    With ``local`` true, :data:`~gbltr.labels.llm.local.LOCAL_CLIENT_DEFAULTS` fill the
+    ``[client]`` keys that neither the file nor the overrides give."""
+    data = read_config_file(file) if file else {}
+    data = _merge(data, overrides or {})
+    if data.get("local") is True and isinstance(data.get("client", {}), dict):
+        data["client"] = {**LOCAL_CLIENT_DEFAULTS, **data.get("client", {})}
+    return _build(AnnotateConfig, data)

@@ -1,0 +1,109 @@
+"""Bad settings: each is refused with a message naming the setting, what was expected and found,
+before any work. Catalogue rows of issue 7: "Overflow and type mistakes", "Values out of range",
+"Bad settings", unknown FAMOL parameters, non-UTF-8 config."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from gbltr.config import load_config
+from gbltr.errors import ConfigError
+
+from .conftest import run_cli
+
+
+@pytest.mark.parametrize("text, message", [
+    ("[train]\nrounds = true\n", "train.rounds: expected int, found True"),
+    ("[train]\nlearning_rate = false\n", "train.learning_rate: expected float, found False"),
+    ("[train]\nfeature_fraction = 7\n", "train.feature_fraction=7.0; expected a value in (0.0, 1.0]"),
+    ("[train]\nlambda_l2 = -5\n", "train.lambda_l2=-5.0; expected a value in [0.0, inf)"),
+    ("[train]\nmin_data_in_leaf = 1e12\n", "train.min_data_in_leaf=1000000000000; expected a value in [0, 2147483647]"),
+    ("[train]\nthreads = 100000\n", "train.threads=100000; expected a value in [0, 1024] (0 = all cores)"),
+    ("[train]\nrounds = 1e300\n", "train.rounds=1000000000000000"),
+    ("[train]\nlearning_rate = nan\n", "train.learning_rate=nan; expected a value in (0.0, 1.0]"),
+    ("seed = -1\n", "seed=-1; expected a value in [0, 4294967295]"),
+    ("[world]\nseed = -1\n", "seed=-1; expected"),
+    ("[fusion]\nweight_params = {alpah = 9.0}\n", "unknown parameter(s) ['alpah']; expected some of ['alpha', 'beta']"),
+    ("[fusion]\nweight_fn = 'constant'\nweight_params = {value = 0.5, alpha = 1.0}\n",
+     "weight function 'constant': unknown parameter(s) ['alpha']"),
+])
+def test_config_values_out_of_range_or_of_the_wrong_type(tmp_path, text, message):
+    cfg = tmp_path / "c.toml"
+    extra = "labels = 'fused'\n" if "fusion" in text else ""
+    cfg.write_text(extra + text if text.startswith("[") else text + extra)
+    with pytest.raises(ConfigError) as err:
+        load_config(cfg)
+    assert message in str(err.value)
+
+
+def test_infinite_integer_is_a_type_error_not_an_overflow(tmp_path):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text("[train]\nrounds = inf\n")
+    with pytest.raises(ConfigError, match=r"train.rounds: expected int, found inf"):
+        load_config(cfg)
+
+
+def test_non_utf8_config_file(tmp_path):
+    cfg = tmp_path / "c.toml"
+    cfg.write_bytes(b"[train]\nbackend = '\xff\xfe'\n")
+    with pytest.raises(ConfigError, match=r"expected UTF-8 text, found undecodable bytes at offset 19"):
+        load_config(cfg)
+
+
+def test_json_config_that_is_not_an_object(tmp_path):
+    cfg = tmp_path / "c.json"
+    cfg.write_text("[1, 2]")
+    with pytest.raises(ConfigError, match=r"expected a table of settings, found list"):
+        load_config(cfg)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["fit", "--seed", "-1"], "seed=-1; expected a value in [0, 4294967295]"),
+    (["fit", "--labels", "fused", "--weight-param", "alpah=9"], "unknown parameter(s) ['alpah']"),
+    (["simulate", "--out", "W", "--seed", "-1"], "-1 is not in the range 0<=x<=4294967295"),
+    (["experiment", "--metric", "ndcg@7", "--seeds", "1", "--out", "E"],
+     "unknown metric 'ndcg@7'; choose one of: ndcg@1, ndcg@3, ndcg@5, ndcg@10"),
+    (["ablation", "--groups", "", "--out", "A"], "--groups '': expected one or more comma-separated names"),
+    (["ablation", "--labels", " , ", "--out", "A"], "--labels ' , ': expected one or more"),
+    (["ablation", "--metric", "ndcg@7", "--out", "A"], "unknown metric 'ndcg@7'"),
+])
+def test_bad_flags_fail_before_any_work(tmp_path, capsys, monkeypatch, args, message):
+    import gbltr.ablation
+    import gbltr.experiment
+    import gbltr.pipeline
+
+    def no_work(*a, **k):
+        raise AssertionError("work started before the settings were checked")
+
+    for mod, name in ((gbltr.pipeline, "prepare"), (gbltr.experiment, "run_experiment"),
+                      (gbltr.ablation, "run_ablation"), (gbltr.pipeline, "builtin_world")):
+        monkeypatch.setattr(mod, name, no_work)
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run_cli(args, capsys)
+    assert code == 2, (out, err)
+    assert message in err
+    assert "Traceback" not in err
+    assert not (tmp_path / "E").exists() and not (tmp_path / "A").exists() and not (tmp_path / "W").exists()
+
+
+def _gbltr(*args, env=None):
+    return subprocess.run([sys.executable, "-m", "gbltr.cli", *args], capture_output=True, text=True,
+                          env={**os.environ, **(env or {})}, timeout=120)
+
+
+@pytest.mark.parametrize("level", ["debug", "Warning", " error ", "INFO"])
+def test_log_level_in_any_case_even_for_help(level):
+    proc = _gbltr("--help", env={"GBLTR_LOG": level})
+    assert proc.returncode == 0, proc.stderr
+    assert "Commands" in proc.stdout
+
+
+def test_unknown_log_level_is_a_clear_error():
+    proc = _gbltr("--help", env={"GBLTR_LOG": "verbose"})
+    assert proc.returncode == 2
+    assert "error: GBLTR_LOG='verbose'; expected one of DEBUG, INFO, WARNING, ERROR, CRITICAL" in proc.stderr
+    assert "Traceback" not in proc.stderr
