@@ -28,7 +28,7 @@ from gbltr.train.objectives.checks import (
     check_scores,
 )
 from gbltr.train.objectives.lambdarank import max_group
-from gbltr.train.objectives.pairs import sorted_order, source_lambdas
+from gbltr.train.objectives.pairs import query_setup, source_lambdas
 from gbltr.train.objectives.tables import discount_table, sigmoid_table
 
 __all__ = ["famol_grad_hess"]
@@ -52,12 +52,7 @@ def _famol_kernel(scores, click_labels, llm_labels, group_ptr, click_weight, llm
         if cw == 0.0 and lw == 0.0:
             continue
         # shared per query: one stable sort by descending score and the scratch buffers
-        order = sorted_order(scores[start:start + cnt])
-        idx = np.empty(cnt, dtype=np.int64)
-        ss = np.empty(cnt, dtype=np.float64)
-        ls = np.empty(cnt, dtype=np.int32)
-        gk = np.empty(cnt, dtype=np.float64)
-        hk = np.empty(cnt, dtype=np.float64)
+        order, idx, ss, ls, gk, hk = query_setup(scores, start, cnt)
         for src in range(2):
             w = cw if src == 0 else lw
             if w == 0.0:

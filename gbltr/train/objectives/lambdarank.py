@@ -32,7 +32,7 @@ from gbltr.train.objectives.checks import (
     check_query_weights,
     check_scores,
 )
-from gbltr.train.objectives.pairs import r32, sorted_order, source_lambdas
+from gbltr.train.objectives.pairs import query_setup, r32, source_lambdas
 from gbltr.train.objectives.tables import discount_table, sigmoid_table
 
 __all__ = ["lambdarank_grad_hess", "max_group"]
@@ -53,12 +53,7 @@ def _lambdarank_kernel(scores, labels, group_ptr, label_gain, discount, query_we
             continue
         if has_qw and query_weight[q] == 0.0:
             continue
-        order = sorted_order(scores[start:start + cnt])
-        idx = np.empty(cnt, dtype=np.int64)
-        ss = np.empty(cnt, dtype=np.float64)
-        ls = np.empty(cnt, dtype=np.int32)
-        gk = np.empty(cnt, dtype=np.float64)
-        hk = np.empty(cnt, dtype=np.float64)
+        order, idx, ss, ls, gk, hk = query_setup(scores, start, cnt)
         m = source_lambdas(scores, labels, start, order, cnt, idx, ss, ls, gk, hk, label_gain,
                            discount, trunc, sigmoid, norm, sig_table, sig_min, sig_max,
                            sig_factor, f32)

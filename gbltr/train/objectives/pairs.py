@@ -24,7 +24,8 @@ from numba import njit
 
 from gbltr.train.objectives.tables import SCORE_EPS
 
-__all__ = ["sorted_order", "inv_max_dcg", "row_pairs_fast", "source_lambdas", "r32"]
+__all__ = ["sorted_order", "query_setup", "inv_max_dcg", "row_pairs_fast", "source_lambdas",
+           "r32"]
 
 
 @njit(cache=True, inline="always")
@@ -36,6 +37,16 @@ def r32(x):
 def sorted_order(vals):
     """Local row ids of ``vals`` stable-sorted by descending value (ties keep row order)."""
     return np.argsort(-vals, kind="mergesort")
+
+
+@njit(cache=True)
+def query_setup(scores, start, cnt):
+    """One query's shared setup: its rows' score order (:func:`sorted_order`) and the scratch
+    buffers of :func:`source_lambdas` (``idx``, ``ss``, ``ls``, ``gk``, ``hk``, length ``cnt``)."""
+    order = sorted_order(scores[start:start + cnt])
+    return (order, np.empty(cnt, dtype=np.int64), np.empty(cnt, dtype=np.float64),
+            np.empty(cnt, dtype=np.int32), np.empty(cnt, dtype=np.float64),
+            np.empty(cnt, dtype=np.float64))
 
 
 @njit(cache=True)
