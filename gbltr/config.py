@@ -102,7 +102,7 @@ class TrainConfig:
         _in_range("train.truncation_level", self.truncation_level, 1, 100_000)
         _in_range("train.early_stopping", self.early_stopping, 0, MAX_INT32)
         _in_range("train.min_data_in_leaf", self.min_data_in_leaf, 0, MAX_INT32)
-        _in_range("train.threads", self.threads, 0, MAX_THREADS, note=" (0 = auto: the CPUs this process may use, gbltr.threads)")
+        _in_range("train.threads", self.threads, 0, MAX_THREADS, note=" (0 = auto: the CPUs this process may use)")
         _in_range("train.lambda_l2", self.lambda_l2, 0.0, float("inf"), closed_high=False)
         _in_range("train.learning_rate", self.learning_rate, 0.0, 1.0, closed_low=False)
         _in_range("train.feature_fraction", self.feature_fraction, 0.0, 1.0, closed_low=False)
