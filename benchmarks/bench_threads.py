@@ -111,7 +111,7 @@ def main(argv=None):
         print(worker(args.worker, args.queries, args.docs, args.features, args.rounds))
         return 0
     if args.quick:
-        args.queries, args.rounds, args.repeats = 1000, 20, 2
+        args.queries, args.rounds = 1000, 20
 
     from gbltr.threads import available_cpus
 

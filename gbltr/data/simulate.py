@@ -310,6 +310,7 @@ def _simulate_sessions(p, rng, q, d, retrieval, utility, authority):
     width = p.candidates_max
     out_q, out_doc, out_pos, out_click, out_sess = [], [], [], [], []
     chunk = 100_000
+    idx_type = np.int32 if max(n_sessions, utility.size, p.queries) < 2**31 - 1 else np.int64
     with progress(total=n_sessions, desc="sessions", unit="session") as bar:
         for lo in range(0, n_sessions, chunk):
             sq = sess_q[lo : lo + chunk]
@@ -326,24 +327,31 @@ def _simulate_sessions(p, rng, q, d, retrieval, utility, authority):
             click = rng.random((ns, k)) < exam[None, :k] * attract[shown]
             pos = np.broadcast_to(np.arange(1, k + 1), (ns, k))
             sid = np.broadcast_to(np.arange(lo, lo + ns)[:, None], (ns, k))
-            out_doc.append(shown[shown_ok])
-            out_pos.append(pos[shown_ok])
+            # chunks kept in compact dtypes (row indices fit in idx_type)
+            out_doc.append(shown[shown_ok].astype(idx_type))
+            out_pos.append(pos[shown_ok].astype(np.int32))
             out_click.append(click[shown_ok])
-            out_sess.append(sid[shown_ok])
-            out_q.append(np.broadcast_to(sq[:, None], (ns, k))[shown_ok])
+            out_sess.append(sid[shown_ok].astype(idx_type))
+            out_q.append(np.broadcast_to(sq[:, None], (ns, k))[shown_ok].astype(idx_type))
             bar.update(ns)
-    cat = lambda xs, dt: np.concatenate(xs).astype(dt) if xs else np.zeros(0, dt)  # noqa: E731
-    doc = cat(out_doc, np.int64)
-    click = cat(out_click, bool)
+    doc = _cat(out_doc, idx_type)
+    click = _cat(out_click, bool)
     dwell = np.where(click, rng.lognormal(3.0 + 2.0 * utility[doc], 0.8), np.nan)
     return {
-        "session": cat(out_sess, np.int64),
-        "qidx": cat(out_q, np.int64),
+        "session": _cat(out_sess, idx_type),
+        "qidx": _cat(out_q, idx_type),
         "doc": doc,
-        "position": cat(out_pos, np.int32),
+        "position": _cat(out_pos, np.int32),
         "clicked": click,
         "dwell": dwell,
     }
+
+
+def _cat(chunks: list, dtype) -> np.ndarray:
+    """Concatenate and empty ``chunks`` (their memory goes as soon as the result exists)."""
+    out = np.concatenate(chunks).astype(dtype, copy=False) if chunks else np.zeros(0, dtype)
+    chunks.clear()
+    return out
 
 
 def _ids(prefix: str, n: int, width: int) -> pl.Series:
@@ -417,16 +425,17 @@ def simulate_world(params: WorldParams | None = None) -> tuple[SearchDataset, di
     ).sort(["query_id", "rank"])
     del title, body
     s = _simulate_sessions(p, rng, q, d, retrieval, utility, a)
+    # column by column, each numpy array dropped once it is a Polars column (peak memory)
     impressions = pl.DataFrame(
         {
-            "session_id": "s" + pl.Series(s["session"]).cast(pl.String).str.zfill(8),
-            "query_id": qid.gather(s["qidx"]),
-            "position": s["position"],
-            "doc_id": did.gather(s["doc"]),
-            "clicked": s["clicked"],
-            "dwell_time": s["dwell"],
+            "session_id": _ids("s", int(q["freq"].sum()), 8).gather(s.pop("session")),
+            "query_id": qid.gather(s.pop("qidx")),
+            "position": pl.Series(s.pop("position")),
+            "doc_id": did.gather(s.pop("doc")),
+            "clicked": pl.Series(s.pop("clicked")),
+            "dwell_time": pl.Series(s.pop("dwell")).fill_nan(None),
         }
-    ).with_columns(pl.col("dwell_time").fill_nan(None))
+    )
     judged = np.isin(split[d["qidx"]], ["valid", "test"])
     human_labels = pl.DataFrame(
         {
