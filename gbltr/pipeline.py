@@ -98,6 +98,7 @@ class Prepared:
     valid: RankingDataset
     test: RankingDataset
     info: dict = field(default_factory=dict)
+    click: ClickLabels | None = None
 
 
 def _splits(ds: SearchDataset, stats: pl.DataFrame, seed: int) -> pl.DataFrame:
@@ -166,24 +167,28 @@ def prepare(cfg: FitConfig) -> Prepared:
     labels: dict[str, pl.DataFrame] = {}
     info: dict = {"dataset": path, "protocol": cfg.protocol}
     sources = LABEL_SOURCES_OF[cfg.labels]
+    cl: ClickLabels | None = None
+    row_columns = order_by = None
     label_counts: dict[str, int] = {}
     if "click" in sources:
-        cl: ClickLabels = click_labels(ds.impressions, ds.candidates, train_ids, cfg.click)
-        labels["click"] = cl.frame
-        info["click_model"] = cfg.click.model
-        if cl.propensities is not None:
-            info["propensities"] = [round(float(x), 4) for x in cl.propensities]
+        cl = click_labels(ds.impressions, ds.candidates, train_ids, cfg.click)
+        labels["click"] = cl.frame.select("query_id", "doc_id", "label", "source")
+        info.update(_click_info(cl))
         info["no_gradient_click_queries"] = zero_click_report(cl.frame, stats)
-        if "impressions" in cl.frame.columns:
-            fate = "dropped" if cfg.click.unshown == "drop" else "labelled_0"
-            label_counts[f"click_candidates_never_shown_{fate}"] = int((cl.frame["impressions"] == 0).sum())
+        row_columns = cl.frame.select("query_id", "doc_id", "position", "ips_weight")
+        order_by = "position" if cfg.click.debias else None
+        fate = "dropped" if cfg.click.unshown == "drop" else "labelled_0"
+        label_counts[f"click_candidates_never_shown_{fate}"] = int((cl.frame["impressions"] == 0).sum())
+    elif cfg.click.debias or cfg.click.ips_weights:
+        raise DataError(f"click debiasing (debias / ips_weights) needs click labels; --labels {cfg.labels} has none")
     llm_rows, llm_nulls = None, 0
     if "llm" in sources:
         llm_all, llm_nulls = _llm_labels(ds, cfg)
         llm_rows = label_rows(llm_all, ds.queries, train_ids, "llm")
         labels["llm"] = llm_all.join(pl.DataFrame({"query_id": train_ids}), on="query_id", how="semi")
     frame = feats.frame
-    train = RankingDataset.build(frame, names, ds.candidates, train_ids, labels, stats, where="training queries")
+    train = RankingDataset.build(frame, names, ds.candidates, train_ids, labels, stats, where="training queries",
+                                 row_columns=row_columns, order_by=order_by)
     human = {"human": ds.labels["human"]}
     valid = RankingDataset.build(frame, names, ds.candidates, ids["valid"], human, stats,
                                  require_labels="human", where="validation queries")
@@ -201,7 +206,21 @@ def prepare(cfg: FitConfig) -> Prepared:
     report(summarise(cfg, path, train, valid, test, sources, dropped), info["dropped"])
     info["prepare_seconds"] = round(time.perf_counter() - t0, 2)
     groups = {g: feats.features_in(g) for g in feats.catalogue.selectors}
-    return Prepared(cfg, path, stats, names, groups, train, valid, test, info)
+    return Prepared(cfg, path, stats, names, groups, train, valid, test, info, cl)
+
+
+def _click_info(cl: ClickLabels) -> dict:
+    """What the run report says about the click model behind the click labels."""
+    fitted = cl.model
+    return {
+        "click_model": fitted.name,
+        "propensities": [round(float(x), 4) for x in cl.propensities],
+        "click_fit": {"iterations": fitted.info.iterations, "converged": fitted.info.converged,
+                      "log_likelihood": round(fitted.info.log_likelihood, 6), "seconds": fitted.info.seconds},
+        "click_grading": {"grading": cl.config.grading, "cuts": [round(float(c), 6) for c in cl.cuts],
+                          "debias": cl.config.debias, "ips_weights": cl.config.ips_weights},
+        "click_sessions": cl.sessions,
+    }
 
 
 def _feature_params(cfg: FitConfig):

@@ -23,6 +23,7 @@ COMMANDS = {
     "experiment": "gbltr.cli.experiment:experiment",
     "ablation": "gbltr.cli.ablation:ablation",
     "annotate": "gbltr.cli.annotate:annotate",
+    "clicks": "gbltr.cli.clicks:clicks",
 }
 
 _HELP = {
@@ -32,6 +33,7 @@ _HELP = {
     "experiment": "Run several label setups over several seeds and report per bucket.",
     "ablation": "Feature-group ablation: retrain without each feature group and report.",
     "annotate": "Label query-document pairs with an LLM through an OpenAI-compatible API.",
+    "clicks": "Fit click models on a log and compare them on held-out sessions.",
 }
 
 

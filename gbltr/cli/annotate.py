@@ -26,7 +26,7 @@ import click
 from gbltr.config import dotted
 from gbltr.errors import ConfigError
 from gbltr.labels.llm.client import MODES, ClientConfig
-from gbltr.labels.llm.config import AnnotateConfig
+from gbltr.labels.llm.config import AnnotateConfig, load_annotate_config
 from gbltr.labels.llm.local import LOCAL_CLIENT_DEFAULTS
 from gbltr.labels.llm.strategies import LANGUAGE_CHOICES, STRATEGIES, StrategyConfig
 
@@ -78,7 +78,7 @@ def _choice(values):
 @click.option("--scale", help=_help("graded label scale LO-HI (ListSel is always 0-1).", "strategy.scale"))
 @click.option("--window", type=int, help=_help("documents per call (list strategies).", "strategy.window"))
 @click.option("--stride", type=int, help=_help("ListRank sliding-window stride, 0 < stride <= window.", "strategy.stride"))
-@click.option("--permutations", type=int, help=_help("K orders per list (0 = candidate order, others seeded shuffles).", "strategy.permutations"))
+@click.option("--permutations", type=int, help=_help("K orders per list (the first is the candidate order, the others seeded shuffles).", "strategy.permutations"))
 @click.option("--seed", type=int, help=_help("seed of the permutations.", "strategy.seed"))
 @click.option("--doc-tokens", type=int, help=_help("token budget per document (approximate).", "strategy.doc_tokens"))
 @click.option("--max-reask", type=int, help=_help("content re-asks after an unusable answer (bad JSON, missing ids, length, empty).", "strategy.max_reask"))
@@ -104,8 +104,7 @@ def _choice(values):
 @click.option("--progress/--no-progress", default=None, help=_help("progress bar.", "progress"))
 def annotate(config_file, **kw):
     """Label query-document pairs with an LLM (Yu, Bi, Guo et al. 2025)."""
-    from gbltr.labels.llm.config import load_annotate_config
-    from gbltr.labels.llm.run import run_annotate
+    from gbltr.labels.llm.run import run_annotate  # polars and the annotator load when the command runs
 
     kw["scale"] = _scale(kw["scale"])
     sections = {name: section for section in ("strategy", "client") for name in _DEFAULTS[section]}

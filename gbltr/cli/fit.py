@@ -8,7 +8,7 @@ import click
 
 from gbltr.config import BACKENDS, DEVICES, LABEL_KINDS, PROTOCOLS, dotted, load_config
 from gbltr.errors import ConfigError
-from gbltr.labels.clicks import CLICK_MODELS
+from gbltr.labels.clicks import CLICK_MODELS, GRADINGS
 from gbltr.labels.fusion import FUSION_METHODS, FAMOL_FORMS, WEIGHT_FUNCTIONS
 
 
@@ -28,6 +28,9 @@ def _choice(values):
 @click.option("--protocol", type=_choice(PROTOCOLS), help="evaluation protocol [default: held_out]")
 @click.option("--llm-labels", type=click.Path(dir_okay=False), help="LLM label set (Parquet or TREC qrels)")
 @click.option("--click-model", type=_choice(CLICK_MODELS), help="click label model [default: pbm]")
+@click.option("--click-grading", type=_choice(GRADINGS), help="click grades by relevance thresholds or quantiles [default: threshold]")
+@click.option("--debias/--no-debias", default=None,
+              help="with --labels click: unbiased lambdarank (LightGBM position / XGBoost lambdarank_unbiased), rows in displayed order")
 @click.option("--fusion", type=_choice(FUSION_METHODS), help="with --labels fused: famol or schedule [default: famol]")
 @click.option("--famol-form", type=_choice(FAMOL_FORMS), help="FAMOL as a custom objective or stacked weights")
 @click.option("--weight-fn", type=_choice(WEIGHT_FUNCTIONS), help="FAMOL frequency weight function [default: sigmoid]")
@@ -36,7 +39,7 @@ def _choice(values):
 @click.option("--rounds", type=int, help="maximum boosting rounds")
 @click.option("--overwrite", is_flag=True, help="replace an existing run folder (whole) instead of refusing")
 def fit(labels, data, backend, device, config_file, out, seed, world_seed, protocol, llm_labels, click_model,
-        fusion, famol_form, weight_fn, weight_param, schedule, rounds, overwrite):
+        click_grading, debias, fusion, famol_form, weight_fn, weight_param, schedule, rounds, overwrite):
     """Train a ranker on click, LLM or fused labels; evaluate nDCG per frequency bucket."""
     from gbltr.train.fit import fit as run_fit
 
@@ -57,6 +60,7 @@ def fit(labels, data, backend, device, config_file, out, seed, world_seed, proto
     overrides = dotted({
         "labels": labels, "data": data, "out": out, "seed": seed, "protocol": protocol,
         "llm_labels": llm_labels, "world.seed": world_seed, "click.model": click_model,
+        "click.grading": click_grading, "click.debias": debias,
         "train.backend": backend, "train.device": device, "train.rounds": rounds, **given,
     })
     cfg = load_config(config_file, overrides)

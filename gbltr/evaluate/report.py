@@ -120,6 +120,9 @@ def write_run_files(out: Path, prep, model, per_query: pl.DataFrame, *, name=Non
     per_query.write_parquet(out / "per_query.parquet")
     model.save(out)
     (out / "config.json").write_text(json.dumps(prep.config.to_json(), indent=2))
+    if getattr(prep, "click", None) is not None:  # the click labels trained on, and their click model
+        prep.click.frame.write_parquet(out / "click_labels.parquet")
+        prep.click.model.save(out / "click_model")
     if prep.config.labels == "fused" and prep.config.fusion.method == "famol":
         from gbltr.plots import plot_weight_function
 

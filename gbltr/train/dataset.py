@@ -66,6 +66,7 @@ class RankingDataset:
     frequency: np.ndarray | None = None
     bucket: np.ndarray | None = None
     notes: dict = field(default_factory=dict)
+    row_info: dict[str, np.ndarray] = field(default_factory=dict)
 
     @property
     def n_rows(self) -> int:
@@ -95,6 +96,8 @@ class RankingDataset:
         *,
         require_labels: str | None = None,
         where: str = "",
+        row_columns: pl.DataFrame | None = None,
+        order_by: str | None = None,
     ) -> "RankingDataset":
         """Assemble the rows of ``query_ids``.
 
@@ -104,6 +107,10 @@ class RankingDataset:
         features is an error, a feature row with no label gets NaN for that source.
         ``stats``: query_id, frequency, bucket. ``require_labels``: keep only the rows that have
         a label from this source (unjudged documents leave evaluation; counted in ``notes``).
+        ``row_columns``: query_id, doc_id and extra per-row numbers (e.g. click ``position`` and
+        ``ips_weight``), kept in ``row_info`` [n_rows] float64 (NaN where a row has none).
+        ``order_by``: one of those columns to sort by within a query before the first-stage rank
+        (e.g. the displayed position for unbiased lambdarank; rows without one go last).
 
         ``notes`` counts what was left out: ``queries_requested``, ``queries_without_rows`` (no
         candidate with features, or with ``require_labels`` no labelled one) with up to five
@@ -132,6 +139,12 @@ class RankingDataset:
             col = f"__label_{source}"
             rows = rows.join(lab.rename({"label": col}), on=["query_id", "doc_id"], how="left")
             label_cols[source] = col
+        extra = []
+        if row_columns is not None:
+            extra = [c for c in row_columns.columns if c not in ("query_id", "doc_id")]
+            rows = rows.join(row_columns.rename({c: f"__row_{c}" for c in extra}), on=["query_id", "doc_id"], how="left")
+        if order_by is not None and order_by not in extra:
+            raise DataError(f"order_by={order_by!r}: expected one of the row columns {extra}")
         if require_labels is not None:
             col = label_cols[require_labels]
             before = rows.height
@@ -148,7 +161,10 @@ class RankingDataset:
                 f"{'labelled ' if require_labels else ''}candidates with features"
             )
         # The one sort: by query, then first-stage rank, then doc id for full determinism.
-        rows = rows.sort(["query_id", "rank", "doc_id"])
+        keys = ["query_id", "rank", "doc_id"]
+        if order_by is not None:  # displayed order first (unshown rows last), then first-stage rank
+            keys.insert(1, pl.col(f"__row_{order_by}").fill_null(np.inf).fill_nan(np.inf))
+        rows = rows.sort(keys)
         check_finite(rows, list(feature_names), where=where)
         qcol = rows["query_id"].to_numpy()
         change = np.flatnonzero(qcol[1:] != qcol[:-1]) + 1
@@ -174,6 +190,7 @@ class RankingDataset:
             frequency=freq,
             bucket=bucket,
             notes=notes,
+            row_info={c: rows[f"__row_{c}"].cast(pl.Float64).fill_null(np.nan).to_numpy() for c in extra},
         )
 
     def grades(self, source: str, *, max_grade: int | None = None) -> np.ndarray:
@@ -210,6 +227,7 @@ class RankingDataset:
             query_ids=self.query_ids[mask],
             group_ptr=np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64),
             labels={k: v[rows] for k, v in self.labels.items()},
+            row_info={k: v[rows] for k, v in self.row_info.items()},
             frequency=None if self.frequency is None else self.frequency[mask],
             bucket=None if self.bucket is None else self.bucket[mask],
         )
@@ -229,6 +247,7 @@ class RankingDataset:
             query_ids=self.query_ids[mask],
             group_ptr=np.concatenate([[0], np.cumsum(sizes[mask])]).astype(np.int64),
             labels={k: v[keep] for k, v in self.labels.items()},
+            row_info={k: v[keep] for k, v in self.row_info.items()},
             frequency=None if self.frequency is None else self.frequency[mask],
             bucket=None if self.bucket is None else self.bucket[mask],
         )

@@ -61,10 +61,27 @@ def train_model(prep: Prepared, cfg: FitConfig | None = None, *, seed: int | Non
         y = part.grades(cfg.labels)
         gain = _gain_for(part.labels[cfg.labels], valid.labels["human"])
         return backend.train(part.X, y, part.group_sizes, valid.X, vy, valid.group_sizes,
-                             label_gain=gain, **common)
+                             label_gain=gain, **common, **click_debiasing(part, cfg))
+    if cfg.click.debias or cfg.click.ips_weights:
+        raise ConfigError(f"click debias / ips_weights apply to --labels click only; found --labels {cfg.labels}")
     from gbltr.train.fusion import train_fused
 
     return train_fused(prep, cfg, backend, vy, common)
+
+
+def click_debiasing(part: RankingDataset, cfg: FitConfig) -> dict:
+    """Backend arguments for debiased click training: ``position`` (rows already in displayed
+    order; 0-based displayed position, unshown candidates one past the last) with
+    ``click.debias``, and ``row_weight`` = inverse-propensity weights with ``click.ips_weights``."""
+    out: dict = {}
+    if cfg.labels != "click":
+        return out
+    if cfg.click.debias:
+        pos = part.row_info["position"]
+        out["position"] = np.where(np.isnan(pos), cfg.click.max_positions + 1, pos).astype(np.int32) - 1
+    if cfg.click.ips_weights:
+        out["row_weight"] = part.row_info["ips_weight"]
+    return out
 
 
 def evaluate(prep: Prepared, model: FittedRanker, ks=None) -> pl.DataFrame:

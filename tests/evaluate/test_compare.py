@@ -144,11 +144,3 @@ def test_cli_main_one_line_error_exit_2(runs, tmp_path):
     )
     assert proc.returncode == 2
     assert proc.stderr.startswith("error: run folder") and proc.stderr.count("\n") == 1
-
-
-def test_import_gbltr_does_not_import_matplotlib():
-    import subprocess
-    import sys
-
-    code = "import sys, gbltr, gbltr.evaluate.compare, gbltr.plots; print('matplotlib' in sys.modules)"
-    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "False"

@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import copy
-import tomllib
 import importlib.resources
+import tomllib
 
 import pytest
 
 from gbltr.errors import ConfigError, SchemaError
-from gbltr.features.catalogue import Feature, features_in, groups, load_catalogue, parse_catalogue
+from gbltr.features.catalogue import (
+    features_in,
+    groups,
+    load_catalogue,
+    parse_catalogue,
+)
+from gbltr.features.text import SCORES, TEXT_FIELDS
 
 
 def _raw() -> dict:
@@ -21,7 +27,10 @@ def test_packaged_catalogue_loads_with_three_groups():
     cat = load_catalogue()
     assert cat.group_names == ("document", "query", "query_document")
     assert len(cat.names) == len(set(cat.names)) == 25
-    assert all(isinstance(f, Feature) and f.description for f in cat.features)
+    assert all(f.description.strip() and f.description != f.name for f in cat.features)
+    # the query-document group is exactly what the text features compute, name for name
+    computed = {f"{score}_{field}" for field in TEXT_FIELDS for score in SCORES}
+    assert {f.name for f in cat.features_in("query_document")} == computed
 
 
 def test_features_in_group_and_subgroup():

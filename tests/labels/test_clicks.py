@@ -1,4 +1,4 @@
-"""Click labels: CTR grades, the PBM fitted by EM, unshown candidates, zero-click queries."""
+"""Click labels: CTR grades, quantile grades, IPS weights, every model, unshown candidates, zero-click queries."""
 
 import numpy as np
 import polars as pl
@@ -6,7 +6,7 @@ import pytest
 
 from gbltr.data.frequency import BucketSpec, query_stats
 from gbltr.errors import ConfigError, DataError
-from gbltr.labels.clicks import ClickLabelConfig, click_labels, fit_pbm, zero_click_report
+from gbltr.labels.clicks import ClickLabelConfig, ClickPriors, click_labels, zero_click_report
 
 
 def log_of(rows):
@@ -17,15 +17,18 @@ def log_of(rows):
 CANDS = pl.DataFrame({"query_id": ["q"] * 3, "doc_id": ["a", "b", "c"], "rank": [1, 2, 3], "retrieval_score": [3.0, 2.0, 1.0]})
 
 
+RAW = ClickPriors(attractiveness=(0.0, 0.0))  # no pseudo-counts: the raw CTR
+
+
 def test_ctr_grades_by_hand():
     # a: 2 clicks / 4 impressions = 0.50 -> grade 4 (thresholds .05 .15 .30 .50);
     # b: 1 / 4 = 0.25 -> grade 2; c: never shown -> unshown policy.
     rows = []
     for s in range(4):
         rows += [(f"s{s}", "q", 1, "a", s < 2), (f"s{s}", "q", 2, "b", s == 0)]
-    labels = click_labels(log_of(rows), CANDS, pl.Series(["q"]), ClickLabelConfig(model="ctr")).frame
+    labels = click_labels(log_of(rows), CANDS, pl.Series(["q"]), ClickLabelConfig(model="ctr", priors=RAW)).frame
     assert labels.sort("doc_id")["label"].to_list() == [4.0, 2.0, 0.0]
-    dropped = click_labels(log_of(rows), CANDS, pl.Series(["q"]), ClickLabelConfig(model="ctr", unshown="drop")).frame
+    dropped = click_labels(log_of(rows), CANDS, pl.Series(["q"]), ClickLabelConfig(model="ctr", unshown="drop", priors=RAW)).frame
     assert dropped.sort("doc_id")["label"].to_list() == [4.0, 2.0, None]
 
 
@@ -35,21 +38,34 @@ def test_unshown_candidates_never_outrank_shown_and_skipped_ones():
     assert labels["label"].to_list() == [0.0, 0.0, 0.0]
 
 
-def test_pbm_recovers_simulated_propensities_and_attractiveness():
-    rng = np.random.default_rng(0)
-    theta = np.array([1.0, 0.6, 0.35, 0.2])
-    gamma = rng.uniform(0.05, 0.9, 200)
-    # each pair shown at every position many times (rotating rankings): identifiable
-    n = 400
-    agg = []
-    for pair, g in enumerate(gamma):
-        for k, t in enumerate(theta):
-            agg.append((pair, k + 1, n, rng.binomial(n, t * g)))
-    frame = pl.DataFrame(agg, schema=["pair", "position", "n", "c"], orient="row")
-    g_hat, t_hat = fit_pbm(frame, iterations=2000, tolerance=1e-10)
-    scale = t_hat[0]
-    np.testing.assert_allclose(t_hat / scale, theta, atol=0.05)
-    assert np.corrcoef(g_hat, gamma)[0, 1] > 0.98
+def test_quantile_grading_gives_each_grade_its_share_whatever_the_scale():
+    # 20 documents with CTRs 0/20 .. 19/20 (1 impression-weighted session each way)
+    rows, cands = [], []
+    for i in range(20):
+        cands.append(("q", f"d{i:02d}", i + 1, 1.0))
+        rows += [(f"s{i}-{k}", "q", 1, f"d{i:02d}", k < i) for k in range(20)]
+    cand = pl.DataFrame(cands, schema=["query_id", "doc_id", "rank", "retrieval_score"], orient="row")
+    cfg = ClickLabelConfig(model="dctr", grading="quantile", quantiles=(0.5, 0.75, 0.9), priors=ClickPriors(attractiveness=(0.0, 0.0)))
+    lab = click_labels(log_of(rows), cand, pl.Series(["q"]), cfg)
+    counts = lab.frame["label"].value_counts().sort("label")["count"].to_list()
+    assert counts == [9, 5, 3, 3]  # lower quantiles of 20 values are data values: cuts at 9/20, 14/20, 17/20
+    assert lab.cuts == pytest.approx((9 / 20, 14 / 20, 17 / 20))
+
+
+def test_ips_weights_come_from_fitted_examination():
+    rows = [(f"s{s}", "q", p, d, bool((s + p) % 3 == 0)) for s in range(60) for p, d in ((1, "a"), (2, "b"), (3, "c"))]
+    lab = click_labels(log_of(rows), CANDS, pl.Series(["q"]), ClickLabelConfig(model="pbm")).frame.sort("doc_id")
+    exam = lab["propensity"].to_list()
+    assert exam[0] == pytest.approx(1.0) and lab["position"].to_list() == [1, 2, 3]
+    np.testing.assert_allclose(lab["ips_weight"].to_numpy(), 1 / np.maximum(exam, 0.05))
+
+
+@pytest.mark.parametrize("model", ["ctr", "dctr", "pbm", "cascade", "ubm", "dbn", "sdbn"])
+def test_every_model_labels_candidates(model):
+    rows = [(f"s{s}", "q", p, d, bool((s * 7 + p) % 4 == 0)) for s in range(30) for p, d in ((1, "a"), (2, "b"))]
+    lab = click_labels(log_of(rows), CANDS, pl.Series(["q"]), ClickLabelConfig(model=model))
+    assert lab.frame.height == 3 and lab.model.name == model and lab.frame["label"].null_count() == 0
+    assert lab.sessions["sessions"] == 30
 
 
 def test_held_out_query_clicks_are_not_read():
@@ -78,7 +94,25 @@ def test_zero_click_queries_are_counted_per_bucket():
 
 
 def test_bad_config_lists_choices():
-    with pytest.raises(ConfigError, match="choose one of: ctr, pbm"):
-        ClickLabelConfig(model="dbn")
+    with pytest.raises(ConfigError, match="choose one of: cascade, ctr, dbn, dctr, pbm, sdbn, ubm"):
+        ClickLabelConfig(model="dbm")
     with pytest.raises(ConfigError, match="increasing numbers"):
-        ClickLabelConfig(ctr_thresholds=(0.5, 0.1))
+        ClickLabelConfig(thresholds=(0.5, 0.1))
+    with pytest.raises(ConfigError, match="choose one of: quantile, threshold"):
+        ClickLabelConfig(grading="rank")
+    with pytest.raises(ConfigError, match=r"expected two pseudo-counts"):
+        ClickPriors(attractiveness=(1.0,))
+    with pytest.raises(ConfigError, match=r"pseudo-counts must be finite and >= 0"):
+        ClickPriors(examination=(-1.0, 1.0))
+
+
+def test_example_click_config_loads():
+    from pathlib import Path
+
+    from gbltr.config import load_config
+
+    cfg = load_config(Path(__file__).resolve().parents[2] / "configs" / "clicks-dbn-debias.toml")
+    assert (cfg.click.model, cfg.click.grading, cfg.click.debias) == ("dbn", "quantile", True)
+    assert cfg.click.priors.priors().attractiveness.mean == pytest.approx(0.25)
+    with pytest.raises(ConfigError, match="pseudo-counts"):
+        load_config(None, {"click": {"priors": {"attractiveness": [1.0, 2.0, 3.0]}}})

@@ -287,3 +287,12 @@ def test_worker_pool_starts_only_for_fresh_requests_and_reports_a_dead_worker(fa
             annotate(pairs(3, 4, query="new"), StrategyConfig(), cfg, cache_path=None, progress=False, pool=pool)
     with pytest.raises(ConfigError, match="another client config"):
         annotate(pairs(), StrategyConfig(), client(fake_server), cache_path=None, progress=False, pool=lazy)
+
+
+def test_identical_requests_in_flight_share_an_unusable_answer_and_both_reask(fake_server):
+    """Two pairs with the same text are one request on the wire; when its answer is empty, both
+    re-ask (sharing again), instead of the waiting one being marked failed."""
+    fake_server.script = lambda req: Reply(content="") if req.n == 1 else None
+    p = pl.DataFrame({"query_id": ["q", "q"], "query": ["cats", "cats"], "doc_id": ["a", "b"], "text": ["same", "same"]})
+    res = annotate(p, StrategyConfig(max_reask=1), client(fake_server), cache_path=None, progress=False)
+    assert res.labels["label"].to_list() == [2.0, 2.0] and len(fake_server.chat_requests) == 2

@@ -96,8 +96,3 @@ def test_load_llm_labels_drops_missing(tmp_path):
     df.with_columns(pl.lit("human").alias("source")).write_parquet(tmp_path / "h.parquet")
     with pytest.raises(DataError, match="only 'llm'"):
         load_llm_labels(tmp_path / "h.parquet")
-
-
-def test_import_gbltr_does_not_import_openai():
-    code = "import sys, gbltr, gbltr.labels.llm, gbltr.labels.llm.annotate, gbltr.cli.annotate; print(sorted(m for m in ('openai', 'xllamacpp', 'matplotlib') if m in sys.modules))"
-    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "[]"

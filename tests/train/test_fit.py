@@ -49,12 +49,14 @@ def first_stage_ndcg(prep):
     {"labels": "fused", "fusion": {"method": "schedule", "schedule": "frequency-staged"}},
 ], ids=["click", "llm", "famol", "famol-stacked", "schedule"])
 def test_every_setup_trains_and_beats_first_stage_order(prep, backend, setup):
+    """Measured on this tiny world (2026-11-30, 30 rounds): first stage nDCG@10 0.719; the ten
+    models 0.802-0.852. A margin of 0.05 fails a model that learnt nothing useful."""
     cfg = load_config(TINY, {**setup, "train": {"backend": backend, "rounds": 30}})
     model = train_model(prep, cfg)
     per_query = evaluate(prep, model)
     assert per_query.height == prep.test.n_queries
     assert set(per_query["bucket"].unique()) == {"high", "medium", "low"}
-    assert np.nanmean(per_query["ndcg@10"].to_numpy()) > first_stage_ndcg(prep) - 0.02
+    assert np.nanmean(per_query["ndcg@10"].to_numpy()) > first_stage_ndcg(prep) + 0.05
 
 
 def test_held_out_protocol_keeps_test_queries_out_of_training(prep, cache):
@@ -77,20 +79,33 @@ def test_run_folder_contents_and_report_shape(cache, tmp_path):
     assert "no_gradient_click_queries" in report["training"]
     assert load_config(folder / "config.json") == cfg
     pq = pl.read_parquet(folder / "per_query.parquet")
-    assert pq.columns[:3] == ["query_id", "frequency", "bucket"] or "bucket" in pq.columns
+    assert pq.columns[:3] == ["query_id", "frequency", "bucket"]
+    assert {f"ndcg@{k}" for k in (1, 3, 5, 10)} <= set(pq.columns)
+    assert pq.height == 75 and set(pq["bucket"]) <= {"high", "medium", "low"}
 
 
 def test_query_with_llm_labels_but_no_clicks_is_allowed(prep):
-    """Missing click labels (NaN) for some queries: the click side contributes nothing there."""
+    """Missing click labels (NaN) for some queries: the click side contributes nothing there.
+
+    With the FAMOL objective that is exactly what all-equal click labels give (a lambdarank
+    query without a label difference has no pairs), so the two models must be identical; the
+    stacked form drops those queries' click copies, so it must at least train on finite scores
+    and differ from the model that had the clicks."""
     train = prep.train
     click = train.labels["click"].copy()
+    zero = click.copy()
     for q in range(5):
         click[train.group_ptr[q]:train.group_ptr[q + 1]] = np.nan
+        zero[train.group_ptr[q]:train.group_ptr[q + 1]] = 0.0
     p = replace(prep, train=replace(train, labels={**train.labels, "click": click}))
+    pz = replace(prep, train=replace(train, labels={**train.labels, "click": zero}))
     for form in ("objective", "stacked"):
         cfg = load_config(TINY, {"labels": "fused", "fusion": {"form": form}, "train": {"rounds": 5}})
-        model = train_model(p, cfg)
-        assert np.isfinite(model.predict(p.test.X)).all()
+        pred = train_model(p, cfg).predict(p.test.X)
+        assert np.isfinite(pred).all()
+        assert not np.array_equal(pred, train_model(prep, cfg).predict(p.test.X))
+        if form == "objective":
+            np.testing.assert_array_equal(pred, train_model(pz, cfg).predict(p.test.X))
 
 
 def with_first_llm_label(prep, value):

@@ -20,13 +20,12 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from gbltr.data.qrels import read_qrels as _read
 from gbltr.errors import DataError
 
 
 def read_qrels(path: str | Path) -> pl.DataFrame:
     """Human TREC qrels -> query_id, doc_id, label (via :func:`gbltr.data.qrels.read_qrels`)."""
-    from gbltr.data.qrels import read_qrels as _read
-
     path = Path(path)
     if not path.exists():
         raise DataError(f"qrels file {path} does not exist; expected TREC qrels 'qid 0 docid label'")

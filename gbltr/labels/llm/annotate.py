@@ -17,10 +17,12 @@ from pathlib import Path
 import polars as pl
 
 from gbltr.errors import ConfigError
+from gbltr.labels.llm.batch import run_batch_rounds
 from gbltr.labels.llm.cache import AnswerCache
 from gbltr.labels.llm.client import ClientConfig, FatalAPIError, LLMClient, Pending, Usage
 from gbltr.labels.llm.prompts import detect_language, load_prompt
 from gbltr.labels.llm.strategies import STRATEGIES, Doc, StrategyConfig
+from gbltr.labels.llm.workers import WorkerPool
 from gbltr.progress import progress
 
 
@@ -144,12 +146,8 @@ def annotate(
     own_pool = None
     try:
         if batch is not None:
-            from gbltr.labels.llm.batch import run_batch_rounds
-
             rounds = run_batch_rounds(groups, strategy, client, cache, batch, _annotate_async)
         elif pool is None and client.workers > 1:
-            from gbltr.labels.llm.workers import WorkerPool
-
             pool = own_pool = WorkerPool(client)
         llm = LLMClient(client, cache, collect=[] if batch is not None else None, pool=pool if batch is None else None)  # batch: never call directly
         counts = {"done": 0, "cached": 0, "failed": 0}

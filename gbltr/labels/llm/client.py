@@ -46,6 +46,7 @@ from gbltr.labels.llm.limiter import RateLimiter
 from gbltr.labels.llm.prompts import approx_tokens
 
 MODES = ("json_schema", "json_object", "text")
+_UNUSABLE = object()  # what an in-flight request tells identical waiting ones after an UnusableAnswer
 _SECRET_PARAM = re.compile(r"(key|token|secret|password|passwd|pwd|auth|sig|signature|credential)", re.I)
 
 
@@ -327,6 +328,8 @@ class LLMClient:
                 raise Pending(key)
             if key in self._inflight:  # the same request is already on its way: share its answer
                 data = await asyncio.shield(self._inflight[key])
+                if data is _UNUSABLE:
+                    raise UnusableAnswer("the identical concurrent request got an unusable answer")
                 if data is None:
                     raise CallFailed("the identical concurrent request failed")
                 self.usage.cache_hits += 1
@@ -341,6 +344,7 @@ class LLMClient:
             except _ModeChanged:
                 continue
             except UnusableAnswer:
+                future.set_result(_UNUSABLE)  # requests waiting on this one re-ask too
                 raise
             except CallFailed:
                 self.usage.failures += 1

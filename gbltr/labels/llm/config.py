@@ -101,6 +101,7 @@ def load_annotate_config(file: str | Path | None = None, overrides: dict | None 
     ``[client]`` keys that neither the file nor the overrides give."""
     data = read_config_file(file) if file else {}
     data = _merge(data, overrides or {})
-    if data.get("local") is True and isinstance(data.get("client", {}), dict):
+    local = data.get("local")
+    if (local is True or str(local).lower() in ("true", "1", "yes")) and isinstance(data.get("client", {}), dict):
         data["client"] = {**LOCAL_CLIENT_DEFAULTS, **data.get("client", {})}
     return _build(AnnotateConfig, data)

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gbltr.errors import ConfigError
+from gbltr.labels.llm.annotate import _annotate_async
 from gbltr.labels.llm.cache import AnswerCache
 from gbltr.labels.llm.client import Answer, ClientConfig, LLMClient, Usage
 from gbltr.labels.llm.prompts import approx_tokens
@@ -127,8 +128,6 @@ class DryRun:
 
 def dry_run(groups, strategy, client: ClientConfig, *, prices: PriceTable | None = None, batch: bool = False) -> DryRun:
     """Render every request of ``groups`` (see :func:`gbltr.labels.llm.annotate.group_pairs`)."""
-    from gbltr.labels.llm.annotate import _annotate_async
-
     dc = _DryClient(client)
     counts = {"done": 0, "cached": 0, "failed": 0}
     asyncio.run(_annotate_async(groups, strategy, dc, False, counts))

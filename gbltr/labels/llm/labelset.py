@@ -14,6 +14,7 @@ from pathlib import Path
 
 import polars as pl
 
+from gbltr.data.qrels import write_qrels
 from gbltr.errors import DataError
 from gbltr.schema import LABELS, validate
 
@@ -64,6 +65,4 @@ def load_llm_labels(path: str | Path, *, return_dropped: bool = False):
 
 def write_llm_qrels(labels: pl.DataFrame, path: str | Path) -> Path:
     """TREC qrels of the non-null labels (:func:`gbltr.data.qrels.write_qrels`; null rows dropped)."""
-    from gbltr.data.qrels import write_qrels
-
     return write_qrels(labels.filter(pl.col("label").is_not_null()).select("query_id", "doc_id", "label", "source"), path)

@@ -31,6 +31,7 @@ import tempfile
 import time
 
 from gbltr.errors import ConfigError, GbltrError
+from gbltr.labels.llm.client import post_chat
 
 _HEADER = 4  # bytes of big-endian frame length
 
@@ -279,8 +280,6 @@ def serve(address: str, config) -> None:
 
 async def _serve(address: str, config) -> None:
     import openai
-
-    from gbltr.labels.llm.client import post_chat
 
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     sock.connect(address)

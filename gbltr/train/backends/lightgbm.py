@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from gbltr.errors import DeviceError
+from gbltr.errors import ConfigError, DeviceError
 from gbltr.progress import lightgbm_callback
 from gbltr.threads import use_threads
 from gbltr.train.model import FittedRanker
@@ -78,16 +78,20 @@ def train(
     train_X, train_y, train_groups, valid_X, valid_y, valid_groups, cfg, *,
     seed: int, label_gain, eval_at: int = 10, objective=None, row_weight=None,
     init_model=None, rounds: int | None = None, early_stopping: int | None = None,
-    min_data_in_leaf: int | None = None, feature_names=None, bin_reference=None,
+    min_data_in_leaf: int | None = None, feature_names=None, bin_reference=None, position=None,
 ) -> FittedRanker:
     """Train a booster. ``objective``: None for built-in lambdarank, else a kernel
     ``fn(scores, group_ptr) -> (grad, hess)`` adapted by :mod:`gbltr.train.backends.custom`.
     ``bin_reference``: a feature matrix whose feature histograms (bin boundaries) are used
     instead of ``train_X``'s; the stacked FAMOL form passes the unstacked rows, since doubling
-    every row changes LightGBM's count-based bin merging."""
+    every row changes LightGBM's count-based bin merging. ``position``: [n_rows] displayed
+    positions (0-based): unbiased lambdarank, which learns a position bias factor per position
+    alongside the ranker (LightGBM's ``position`` Dataset field, Wang et al. 2018)."""
     lgb = _lgb()
     params = params_for(cfg, seed=seed, label_gain=label_gain, eval_at=eval_at, device=cfg.device,
-                        weighted=row_weight is not None or objective is not None)
+                        weighted=row_weight is not None or objective is not None or position is not None)
+    if position is not None and objective is not None:
+        raise ConfigError("unbiased lambdarank (position) works with the built-in objective only, not a custom one")
     if min_data_in_leaf is not None:
         params["min_data_in_leaf"] = min_data_in_leaf
     if objective is not None:
@@ -99,7 +103,7 @@ def train(
     if bin_reference is not None:
         reference = lgb.Dataset(bin_reference, feature_name=names, free_raw_data=False).construct()
     dtrain = lgb.Dataset(train_X, label=np.maximum(train_y, 0), group=train_groups, weight=row_weight,
-                         feature_name=names, free_raw_data=False, reference=reference)
+                         feature_name=names, free_raw_data=False, reference=reference, position=position)
     dvalid = lgb.Dataset(valid_X, label=valid_y, group=valid_groups, reference=dtrain)
     history: dict = {}
     bar = lightgbm_callback(rounds or cfg.rounds)

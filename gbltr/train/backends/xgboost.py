@@ -96,17 +96,30 @@ def train(
     train_X, train_y, train_groups, valid_X, valid_y, valid_groups, cfg, *,
     seed: int, label_gain, eval_at: int = 10, objective=None, group_weight=None,
     init_model=None, rounds: int | None = None, early_stopping: int | None = None,
-    feature_names=None, row_weight=None, min_data_in_leaf=None,
+    feature_names=None, row_weight=None, min_data_in_leaf=None, position=None,
 ) -> FittedRanker:
     """Train a booster. ``objective``: None for built-in rank:ndcg, else a kernel
     ``fn(scores, group_ptr) -> (grad, hess)``. ``row_weight`` is refused: XGBoost ranking
-    takes one weight per group (``group_weight``)."""
+    takes one weight per group (``group_weight``). ``position`` [n_rows]: rows are in displayed
+    order within each query, so ``lambdarank_unbiased=True`` (XGBoost's position-debiased
+    lambdarank) applies; the values themselves are checked to be non-decreasing per query."""
     xgb = _xgb()
     if row_weight is not None:
-        raise ConfigError("XGBoost ranking takes one weight per query group, not per row; pass group_weight")
+        raise ConfigError("XGBoost ranking takes one weight per query group, not per row (inverse-propensity "
+                          "weights are per row); use --backend lightgbm, or --debias for lambdarank_unbiased")
     if objective is None:
         _check_labels(train_y, label_gain)
     params = {k: v for k, v in params_for(cfg, seed=seed, eval_at=eval_at, device=cfg.device).items() if v is not None}
+    if position is not None:
+        if objective is not None:
+            raise ConfigError("lambdarank_unbiased works with the built-in rank:ndcg only, not a custom objective")
+        pos = np.asarray(position)
+        ptr = np.r_[0, np.cumsum(train_groups)]
+        starts = np.zeros(pos.size, bool)
+        starts[ptr[:-1][ptr[:-1] < pos.size]] = True
+        if np.any((np.diff(pos) < 0) & ~starts[1:]):
+            raise ConfigError("lambdarank_unbiased needs rows in displayed-position order within each query")
+        params["lambdarank_unbiased"] = True
     dtrain = _dmatrix(train_X, train_y, train_groups, feature_names, group_weight)
     dvalid = _dmatrix(valid_X, valid_y, valid_groups, feature_names)
     obj = None

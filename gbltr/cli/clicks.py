@@ -1,0 +1,47 @@
+"""``gbltr clicks fit``: fit click models on a log, score held-out sessions, write a report."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from gbltr.labels.clicks.config import LOG_FORMATS
+from gbltr.labels.clicks.registry import CLICK_MODELS
+
+
+@click.group()
+def clicks():
+    """Click models: fit, compare on held-out sessions, save."""
+
+
+@clicks.command("fit")
+@click.option("--log", "log_path", required=True, type=click.Path(),
+              help="dataset folder, impressions Parquet file, or a real log folder (TREC Session / NCM, Sogou)")
+@click.option("--format", "fmt", default="auto", show_default=True,
+              type=click.Choice(LOG_FORMATS),
+              help="log format (auto: told apart by the files)")
+@click.option("--models", default="dctr,pbm,ubm,dbn", show_default=True,
+              help=f"comma-separated click models, from: {', '.join(CLICK_MODELS)}")
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="report folder")
+@click.option("--config", "config_file", type=click.Path(dir_okay=False),
+              help="TOML or JSON config; its [click] table sets priors and EM settings")
+@click.option("--test-share", default=0.2, show_default=True, type=float,
+              help="share of sessions held out when the log has no split of its own")
+@click.option("--seed", default=0, show_default=True, type=int, help="seed of that split")
+@click.option("--overwrite", is_flag=True, help="replace an existing report folder (whole) instead of refusing")
+def fit(log_path, fmt, models, out, config_file, test_share, seed, overwrite):
+    """Fit click models on LOG and compare them on held-out sessions (Markdown + JSON + PNG)."""
+    from gbltr.config import load_config
+    from gbltr.labels.clicks.registry import parse_models
+    from gbltr.labels.clicks.report import fit_log
+
+    names = parse_models(models)
+    cfg = load_config(config_file, {}).click if config_file else None
+    kwargs = {"config": cfg} if cfg is not None else {}
+    report = fit_log(log_path, names, out, fmt=fmt, test_share=test_share, seed=seed, overwrite=overwrite, **kwargs)
+    click.echo((Path(out) / "report.md").read_text())
+    summary = {m["model"]: {"perplexity": m["perplexity"], "log_likelihood": m["log_likelihood"],
+                            "fit_seconds": m["fit_seconds"], "iterations": m["iterations"]} for m in report["models"]}
+    click.echo("RESULT " + json.dumps({"out": str(out), "models": summary}))

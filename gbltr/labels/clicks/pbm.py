@@ -1,0 +1,96 @@
+"""The position-based model (PBM).
+
+P(C_r = 1) = theta_r * alpha_(q,d): a document is clicked iff its position is examined
+(theta_r) and it attracts the user (alpha). Richardson, Dominowska & Ragno (2007); Craswell et
+al. (2008); Chuklin, Markov & de Rijke, *Click Models for Web Search* (2015), sec. 3.3, fitted by
+the EM algorithm of sec. 4.2 with Beta pseudo-counts (:mod:`gbltr.labels.clicks.base`).
+
+EM runs on counts aggregated by (pair, examination cell), so one iteration costs
+O(distinct cells), not O(sessions). :func:`em_examination_attractiveness` is shared with UBM,
+whose examination cell is (position, position of the previous click).
+
+Reported scale: relevance = alpha * theta_1 (the click probability at position 1) and
+examination theta_r / theta_1 (see the base module).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from gbltr.labels.clicks.base import ClickModel, EMLoop, FitInfo, FittedClickModel, pairs_frame
+from gbltr.labels.clicks.priors import EMSettings, Priors
+from gbltr.labels.clicks.sessions import SessionLog
+
+
+def aggregate(pair: np.ndarray, cell: np.ndarray, click: np.ndarray, n_cells: int):
+    """Distinct (pair, cell) with impressions ``n`` and clicks ``c`` (1-D arrays of one length)."""
+    key = pair.astype(np.int64) * n_cells + cell.astype(np.int64)
+    uniq, inv = np.unique(key, return_inverse=True)
+    n = np.bincount(inv).astype(float)
+    c = np.bincount(inv, weights=click.astype(float)).astype(float)
+    return uniq // n_cells, uniq % n_cells, n, c
+
+
+@njit(cache=True, nogil=True)
+def _em_pass(pair, cell, n, c, alpha, theta, attr_num, exam_num):
+    """E-step on aggregated counts at (alpha, theta): accumulates expected attractive and
+    examined impressions in place; returns the log-likelihood at (alpha, theta)."""
+    ll = 0.0
+    for i in range(pair.size):
+        t = theta[cell[i]]
+        g = alpha[pair[i]]
+        p = t * g
+        skip = n[i] - c[i]
+        ll += c[i] * np.log(max(p, 1e-300)) + skip * np.log(max(1.0 - p, 1e-300))
+        denom = max(1.0 - p, 1e-300)
+        exam_num[cell[i]] += c[i] + skip * t * (1.0 - g) / denom
+        attr_num[pair[i]] += c[i] + skip * (1.0 - t) * g / denom
+    return ll
+
+
+def em_examination_attractiveness(pair, cell, n, c, n_pairs, n_cells, priors: Priors, em: EMSettings,
+                                  n_sessions: int, name: str):
+    """EM for P(C) = theta_cell * alpha_pair on aggregated counts. Returns alpha [n_pairs],
+    theta [n_cells], (iterations, converged, history), mean log-likelihood per session.
+    The convergence check uses the log-posterior at the parameters each E-step starts from."""
+    alpha = np.full(n_pairs, 0.5)
+    theta = np.full(n_cells, 0.5)
+    pair = np.ascontiguousarray(pair, np.int64)
+    cell = np.ascontiguousarray(cell, np.int64)
+    pair_n = np.bincount(pair, weights=n, minlength=n_pairs)
+    cell_n = np.bincount(cell, weights=n, minlength=n_cells)
+
+    def step():
+        nonlocal alpha, theta
+        attr_num, exam_num = np.zeros(n_pairs), np.zeros(n_cells)
+        ll = _em_pass(pair, cell, n, c, alpha, theta, attr_num, exam_num)
+        obj = ll + priors.examination.log_density(theta) + priors.attractiveness.log_density(alpha)
+        theta = priors.examination.update(exam_num, cell_n)
+        alpha = priors.attractiveness.update(attr_num, pair_n)
+        return obj
+
+    its, conv, hist = EMLoop(name, em, n_sessions).run(step)
+    ll = _em_pass(pair, cell, n, c, alpha, theta, np.zeros(n_pairs), np.zeros(n_cells))
+    return alpha, theta, (its, conv, hist), ll / max(n_sessions, 1)
+
+
+class PBM(ClickModel):
+    name = "pbm"
+    citation = "Chuklin, Markov & de Rijke (2015), sec. 3.3 (PBM) and 4.2 (EM)"
+
+    def _fit(self, log_: SessionLog, priors, em):
+        s, r = np.nonzero(log_.shown)
+        P = log_.n_positions
+        pair, cell, n, c = aggregate(log_.doc[s, r], r, log_.click[s, r], P)
+        alpha, theta, (its, conv, hist), ll = em_examination_attractiveness(
+            pair, cell, n, c, log_.pairs.height, P, priors, em, log_.n_sessions, self.name)
+        return FittedClickModel(
+            self.name, pairs_frame(log_, alpha * theta[0], attractiveness=alpha),
+            {"examination": theta / theta[0], "theta": theta}, priors, FitInfo(its, conv, ll, history=hist), P)
+
+    def conditional_probs(self, fitted, log_):
+        alpha = fitted.pair_table(log_)["attractiveness"]
+        theta = np.asarray(fitted.params["theta"], float)[: log_.n_positions]
+        a = alpha[np.maximum(log_.doc, 0)] if alpha.size else np.zeros(log_.doc.shape)
+        return a * theta[None, :]
