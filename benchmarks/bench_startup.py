@@ -19,11 +19,15 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 
 import numpy as np
 
 CODE = "from gbltr.cli import main; main(['fit', '--help'])"
+# run outside the repository: ``python -c`` puts the working directory first on sys.path, which
+# would shadow the baseline tree given on PYTHONPATH
+_CWD = tempfile.gettempdir()
 HEAVY = ("polars", "numpy", "matplotlib", "lightgbm", "xgboost", "numba")
 
 
@@ -36,14 +40,14 @@ def _env(src):
 
 def wall(src) -> float:
     t = time.perf_counter()
-    subprocess.run([sys.executable, "-c", CODE], env=_env(src), check=True,
+    subprocess.run([sys.executable, "-c", CODE], env=_env(src), check=True, cwd=_CWD,
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return time.perf_counter() - t
 
 
 def imports(src) -> dict:
     err = subprocess.run([sys.executable, "-X", "importtime", "-c", CODE], env=_env(src),
-                         check=True, capture_output=True, text=True).stderr
+                         check=True, capture_output=True, text=True, cwd=_CWD).stderr
     out = {}
     for line in err.splitlines():
         parts = line.split("|")
