@@ -1,30 +1,49 @@
 """``gbltr experiment``: several label setups over several seeds, reported per frequency bucket.
 
-For each seed the data are prepared once (for the built-in world the seed is also the world's
-seed, so each seed is a fresh world, log and split; for a user's data it is the training seed)
-and every setup trains on them. Setups, by name (:data:`SETUPS`):
+For each seed the data are prepared once and every setup trains on them. With the built-in
+world the seed is also the world's seed, so each seed is a fresh world, log and split. With a
+user's dataset (``--data DIR``) the seed is the training seed and, when the dataset has no
+``split`` column, the seed of the drawn split; a fixed split and a deterministic booster
+(gbltr's defaults: no feature or row subsampling) give the same model for every seed.
+
+Setups, by name (:data:`SETUPS`):
 
 ``click``, ``llm``                    one label source, built-in objective
-``fused:famol``                       FAMOL with the config's weight function (default sigmoid)
+``fused:famol``                       FAMOL with the config's weight function: by default
+                                      ``auto``, chosen with its parameters on validation queries
+                                      (:mod:`gbltr.train.weight_search`)
 ``fused:famol-stacked``               FAMOL as stacked groups with frequency-conditioned weights
-``fused:famol-bucket``, ``-log``      FAMOL with the ``bucket`` (0.8 / 0.5 / 0.2) or ``log`` weight
-                                      function and their default parameters
+``fused:famol-sigmoid``, ``-bucket``, FAMOL with a fixed weight function and its default
+``-log``                              parameters (sigmoid: the default before ``auto``)
 ``fused:constant``                    FAMOL with the same mix for every query (w = 0.5): the
                                       constant-weight baseline, always included
-``fused:famol-no-query-features``     FAMOL without the ``query`` feature group (query length,
-                                      log frequency), always included: per-query loss weights
-                                      change the training mixture, but one model can only rank
-                                      head and tail differently if it can see which is which
+``fused:famol-no-query-features``     FAMOL (sigmoid, as in earlier records) without the ``query``
+                                      feature group (query length, log frequency), always
+                                      included: per-query loss weights change the training
+                                      mixture, but one model can only rank head and tail
+                                      differently if it can see which is which
 ``fused:schedule``                    data scheduling with the config's schedule
 ``fused:schedule:NAME``               data scheduling with a named schedule
 
 Per bucket the report gives each setup's mean and standard deviation over seeds of nDCG@k, and
-a paired t-test and randomisation test (queries pooled over seeds, paired by (seed, query))
-against the best single source in that bucket.
+a paired t-test and randomisation test against the best single source in that bucket, and for
+the fused setups against the constant mix and data scheduling (when they are in the run).
+
+Pairing (``summary["pair_by"]``): with the built-in world each seed is a different world, so
+queries are paired by (seed, query). On a user's dataset the seeds see the same queries, and
+repeated seeds are not independent samples: each query's metric is first averaged over the
+seeds it was tested in, and the test pairs by query.
+
+With ``out``, each finished seed is also written to ``OUT-seeds/`` (:func:`checkpoint_dir`), so a
+long run split over processes or stopped early can still be summarised (:func:`from_checkpoints`).
+
+The ``auto`` search reuses the fixed-weight setups' models of the same seed when it would
+train the very same model (same data, settings and weight function).
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -34,6 +53,7 @@ import polars as pl
 from gbltr.buckets import VIEWS
 from gbltr.config import FitConfig
 from gbltr.errors import ConfigError, unknown_choice
+from gbltr.labels.fusion import AUTO
 from gbltr.progress import progress
 
 ALWAYS = ("fused:constant", "fused:famol-no-query-features")
@@ -52,12 +72,24 @@ SETUPS = {
     "fused:famol-stacked": lambda c: _fusion(c, method="famol", form="stacked"),
     "fused:constant": lambda c: _fusion(c, method="famol", form="objective", weight_fn="constant",
                                         weight_params={"value": 0.5}),
-    "fused:famol-no-query-features": lambda c: _fusion(c, method="famol", form="objective"),
+    "fused:famol-no-query-features": lambda c: _fusion(c, method="famol", form="objective", weight_fn="sigmoid",
+                                                       weight_params={}),
+    "fused:famol-sigmoid": lambda c: _fusion(c, method="famol", form="objective", weight_fn="sigmoid",
+                                             weight_params={}),
     "fused:famol-bucket": lambda c: _fusion(c, method="famol", form="objective", weight_fn="bucket", weight_params={}),
     "fused:famol-log": lambda c: _fusion(c, method="famol", form="objective", weight_fn="log", weight_params={}),
     "fused:schedule": lambda c: _fusion(c, method="schedule"),
 }
 DROPS = {"fused:famol-no-query-features": ("query",)}
+REFERENCES = {"vs_constant": "fused:constant", "vs_schedule": "fused:schedule"}
+
+
+def _is_famol(cfg: FitConfig) -> bool:
+    return cfg.labels == "fused" and cfg.fusion.method == "famol"
+
+
+def _is_search(cfg: FitConfig) -> bool:
+    return _is_famol(cfg) and cfg.fusion.weight_fn == AUTO
 
 
 def setup_config(name: str, cfg: FitConfig) -> FitConfig:
@@ -76,32 +108,56 @@ class ExperimentResult:
 
     def to_markdown(self) -> str:
         s = self.summary
+        pairing = PAIRINGS[s.get("pair_by", "seed_query")]
+        refs = [(k, r) for k, r in REFERENCES.items() if r in s["setups"]]
         lines = [f"# Experiment: {', '.join(s['setups'])} over seeds {s['seeds']}", ""]
         lines.append(f"Mean ± std over seeds of per-seed mean {self.metric}; Δ and p-values against the best "
-                     "single source in the bucket (paired over (seed, query); t = paired t-test, "
-                     "rand = randomisation test).")
+                     f"single source in the bucket and, for fused setups, against {', '.join(r for _, r in refs) or '-'} "
+                     f"({pairing}; t = paired t-test, rand = randomisation test).")
         lines.append("")
         for bucket in s["buckets"]:
             best = s["best_single"][bucket]
             lines.append(f"## {bucket} (best single source: {best})")
             lines.append("")
-            lines.append(f"| setup | {self.metric} | Δ vs {best} | t p | rand p |")
-            lines.append("|---|---:|---:|---:|---:|")
+            head = f"| setup | {self.metric} | Δ vs {best} | t p | rand p |"
+            rule = "|---|---:|---:|---:|---:|"
+            for _, ref in refs:
+                head += f" Δ vs {ref} | rand p |"
+                rule += "---:|---:|"
+            lines += [head, rule]
             for setup in s["setups"]:
                 r = s["results"][bucket][setup]
-                test = r.get("vs_best")
-                d = "" if test is None else f"{test['delta']:+.4f}"
-                tp = "" if test is None else f"{test['t_p']:.3g}"
-                rp = "" if test is None else f"{test['rand_p']:.3g}"
-                lines.append(f"| {setup} | {r['mean']:.4f} ± {r['std']:.4f} | {d} | {tp} | {rp} |")
+                row = f"| {setup} | {r['mean']:.4f} ± {r['std']:.4f} | " + _cells(r.get("vs_best"), t=True)
+                for key, _ in refs:
+                    row += " " + _cells(r.get(key), t=False)
+                lines.append(row)
+            lines.append("")
+        for name, per_seed in s.get("weight_search", {}).items():
+            lines += [f"## {name}: weight function chosen on validation, per seed", "",
+                      "| seed | chosen | validation ndcg | candidates (rung 1 + full) | rounds | seconds |",
+                      "|---|---|---:|---:|---:|---:|"]
+            for seed, rec in per_seed.items():
+                n = " + ".join(str(len(r["candidates"])) for r in rec["rungs"])
+                lines.append(f"| {seed} | {rec['choice']['name']} | {rec['choice']['valid']['overall']:.4f} | {n} | "
+                             f"{rec['rounds_trained']} | {rec['seconds']} |")
             lines.append("")
         return "\n".join(lines)
+
+
+def _cells(test: dict | None, *, t: bool) -> str:
+    if test is None:
+        return " |  |" + ("  |" if t else "")
+    out = f"{test['delta']:+.4f} |"
+    if t:
+        out += f" {test['t_p']:.3g} |"
+    return out + f" {test['rand_p']:.3g} |"
 
 
 def run_experiment(cfg: FitConfig, setups, seeds, out: str | Path | None = None, *, metric: str = "ndcg@10",
                    n_permutations: int = 10_000) -> ExperimentResult:
     from gbltr.pipeline import prepare
     from gbltr.train.fit import evaluate, train_model
+    from gbltr.train.weight_search import candidate_key
 
     setups = list(dict.fromkeys(list(setups) + list(ALWAYS)))
     for name in setups:
@@ -109,12 +165,17 @@ def run_experiment(cfg: FitConfig, setups, seeds, out: str | Path | None = None,
     if not seeds:
         raise ConfigError("experiment needs at least one seed")
     frames = []
+    searches: dict = {}
+    pair_by = "seed_query" if cfg.data is None else "query"
     with progress(total=len(seeds) * len(setups), desc="experiment", unit="model") as bar:
         for seed in seeds:
             base = replace(cfg, seed=seed, world=replace(cfg.world, seed=seed) if cfg.data is None else cfg.world,
                            labels="fused", fusion=replace(cfg.fusion, explicit=True))
             prep = prepare(base)
-            for name in setups:
+            reuse: dict = {}
+            seed_frames = []
+            # fixed-weight FAMOL setups first, so that the auto search can reuse their models
+            for name in sorted(setups, key=lambda n: _is_search(setup_config(n, cfg))):
                 run_cfg = setup_config(name, replace(base, fusion=cfg.fusion))
                 p = prep
                 drop = DROPS.get(name, ())
@@ -123,23 +184,57 @@ def run_experiment(cfg: FitConfig, setups, seeds, out: str | Path | None = None,
                     p = replace(prep, train=prep.train.without_features(names),
                                 valid=prep.valid.without_features(names), test=prep.test.without_features(names),
                                 feature_names=tuple(f for f in prep.feature_names if f not in names))
-                model = train_model(p, run_cfg, seed=seed)
+                model = train_model(p, run_cfg, seed=seed, reuse=None if drop else reuse)
+                if not drop and _is_famol(run_cfg) and not _is_search(run_cfg):
+                    reuse[candidate_key(run_cfg.fusion)] = model
+                if "weight_search" in model.info:
+                    searches.setdefault(name, {})[str(seed)] = model.info["weight_search"]
                 pq = evaluate(p, model).with_columns(setup=pl.lit(name), seed=pl.lit(seed))
-                frames.append(pq)
+                seed_frames.append(pq)
                 bar.update(1)
+            frames += seed_frames
+            if out is not None:  # a checkpoint per seed: a long run that is stopped keeps its finished seeds
+                folder = checkpoint_dir(out)
+                folder.mkdir(parents=True, exist_ok=True)
+                pl.concat(seed_frames, how="vertical_relaxed").write_parquet(folder / f"seed-{seed}.parquet")
+                done = {name: rec[str(seed)] for name, rec in searches.items() if str(seed) in rec}
+                (folder / f"seed-{seed}.json").write_text(json.dumps({"weight_search": done}, indent=1))
     per_query = pl.concat(frames, how="vertical_relaxed")
-    summary = summarise_experiment(per_query, setups, list(seeds), metric=metric, n_permutations=n_permutations)
+    summary = summarise_experiment(per_query, setups, list(seeds), metric=metric, n_permutations=n_permutations,
+                                   pair_by=pair_by)
+    if searches:
+        summary["weight_search"] = searches
     result = ExperimentResult(per_query, summary, metric)
     if out is not None:
         write_experiment(result, out)
     return result
 
 
-def summarise_experiment(per_query: pl.DataFrame, setups, seeds, *, metric: str, n_permutations: int = 10_000) -> dict:
+PAIRINGS = {"seed_query": "paired over (seed, query)",
+            "query": "paired by query, each query's metric first averaged over the seeds"}
+
+
+def _paired(long: pl.DataFrame, view: str, a: str, b: str, metric: str, pair_by: str, n_permutations: int) -> dict:
+    """Paired test of setup ``b`` against setup ``a`` on one view, paired as ``pair_by`` says."""
     from gbltr.evaluate.significance import paired_test
 
+    keys = ["seed", "query_id"] if pair_by == "seed_query" else ["query_id"]
+
+    def side(setup):
+        f = long.filter((pl.col("view") == view) & (pl.col("setup") == setup))
+        return f.group_by(keys).agg(pl.col(metric).mean()).sort(keys)
+
+    j = side(a).join(side(b), on=keys, suffix="_b")
+    return paired_test(j[metric].to_numpy(), j[f"{metric}_b"].to_numpy(), n_permutations=n_permutations).to_dict()
+
+
+def summarise_experiment(per_query: pl.DataFrame, setups, seeds, *, metric: str, n_permutations: int = 10_000,
+                         pair_by: str = "seed_query") -> dict:
+    """Per view and setup: mean and std over seeds, and paired tests (``pair_by``: see :data:`PAIRINGS`)."""
     from gbltr.evaluate.views import long_views
 
+    if pair_by not in PAIRINGS:
+        raise unknown_choice("pairing", pair_by, PAIRINGS)
     long = long_views(per_query)
     long = long.filter(pl.col(metric).is_not_nan())
     buckets = [b for b in VIEWS if b in set(long["view"].to_list())]
@@ -156,17 +251,49 @@ def summarise_experiment(per_query: pl.DataFrame, setups, seeds, *, metric: str,
         singles = [s for s in SINGLE if s in res]
         best = max(singles, key=lambda s: res[s]["mean"]) if singles else setups[0]
         best_single[b] = best
-        ref = long.filter((pl.col("view") == b) & (pl.col("setup") == best)).select("seed", "query_id", metric)
         for s in setups:
-            if s == best:
-                continue
-            other = long.filter((pl.col("view") == b) & (pl.col("setup") == s)).select("seed", "query_id", metric)
-            j = ref.join(other, on=["seed", "query_id"], suffix="_b")
-            t = paired_test(j[metric].to_numpy(), j[f"{metric}_b"].to_numpy(), n_permutations=n_permutations)
-            res[s]["vs_best"] = t.to_dict()
+            if s != best:
+                res[s]["vs_best"] = _paired(long, b, best, s, metric, pair_by, n_permutations)
+            if s.startswith("fused:"):
+                for key, ref in REFERENCES.items():
+                    if ref in res and s != ref:
+                        res[s][key] = _paired(long, b, ref, s, metric, pair_by, n_permutations)
         results[b] = res
     return {"setups": list(setups), "seeds": list(seeds), "metric": metric, "buckets": buckets,
-            "best_single": best_single, "results": results}
+            "pair_by": pair_by, "best_single": best_single, "results": results}
+
+
+def checkpoint_dir(out) -> Path:
+    """``OUT-seeds/``: ``seed-N.parquet`` (per-query results) and ``seed-N.json`` (weight searches),
+    written after each seed. Beside the report folder, which is written atomically at the end."""
+    return Path(f"{Path(out)}-seeds")
+
+
+def from_checkpoints(folders, setups, *, metric: str = "ndcg@10", n_permutations: int = 10_000,
+                     pair_by: str = "seed_query") -> ExperimentResult:
+    """An experiment summarised from the per-seed checkpoints (:func:`checkpoint_dir`) of one or
+    more runs, given by their ``OUT`` folders: seeds split over several processes, or a run stopped early."""
+    frames, searches = [], {}
+    for out in folders:
+        folder = checkpoint_dir(out)
+        if not folder.is_dir():
+            folder = Path(out) / "seeds"  # the layout of the first recorded run (benchmarks/results)
+        for path in sorted(folder.glob("seed-*.parquet")):
+            frames.append(pl.read_parquet(path))
+            side = path.with_suffix(".json")
+            if side.exists():
+                seed = path.stem.split("-", 1)[1]
+                for name, rec in json.loads(side.read_text())["weight_search"].items():
+                    searches.setdefault(name, {})[seed] = rec
+    if not frames:
+        raise ConfigError(f"no per-seed checkpoints (OUT-seeds/seed-N.parquet) for {[str(f) for f in folders]}")
+    per_query = pl.concat(frames, how="vertical_relaxed")
+    seeds = sorted(set(per_query["seed"].to_list()))
+    summary = summarise_experiment(per_query, setups, seeds, metric=metric, n_permutations=n_permutations,
+                                   pair_by=pair_by)
+    if searches:
+        summary["weight_search"] = {k: dict(sorted(v.items(), key=lambda kv: int(kv[0]))) for k, v in searches.items()}
+    return ExperimentResult(per_query, summary, metric)
 
 
 def plot_experiment(result: ExperimentResult, ax=None):

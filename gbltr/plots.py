@@ -80,20 +80,23 @@ def plot_report_buckets(summary: dict, metric: str = "ndcg@10", ax=None):
     return ax
 
 
-def plot_weight_function(prep, path=None, ax=None):
+def plot_weight_function(prep, path=None, ax=None, fusion=None):
     """FAMOL's click weight w(f) and LLM weight 1 - w(f) against training-query frequency.
 
     ``prep``: a :class:`gbltr.pipeline.Prepared`; the training queries are drawn as a rug so
     the reader sees where the weight function actually acts. Saves to ``path`` when given.
+    ``fusion``: the :class:`gbltr.labels.fusion.FusionConfig` to draw (default the config's; with
+    ``weight_fn = "auto"`` pass the one the search chose).
     """
     import numpy as np
 
     cfg = prep.config
+    fusion = fusion if fusion is not None else cfg.fusion
     ax = ax if ax is not None else new_axes((6.0, 3.6))
     freq = prep.train.frequency if prep.train.frequency is not None else np.zeros(prep.train.n_queries)
     grid = np.unique(np.concatenate([[0], np.geomspace(1, max(freq.max(initial=1), 2), 200)]))
     kw = dict(high_min=cfg.buckets.high_min, medium_min=cfg.buckets.medium_min, f_max=float(max(freq.max(initial=0), 1)))
-    w = cfg.fusion.weights(grid, **kw)
+    w = fusion.weights(grid, **kw)
     x = np.log1p(grid)
     ax.plot(x, w, label="click weight w(f)")
     ax.plot(x, 1 - w, label="LLM weight 1 - w(f)")
@@ -103,8 +106,9 @@ def plot_weight_function(prep, path=None, ax=None):
     ax.set_xlabel("log(1 + frequency)")
     ax.set_ylabel("loss weight")
     ax.set_ylim(-0.06, 1.04)
-    shown = {k: round(v, 3) if isinstance(v, float) else v for k, v in cfg.fusion.resolved_params().items()}
-    ax.set_title(f"FAMOL weight function: {cfg.fusion.weight_fn} {shown}", fontsize=9)
+    shown = {k: round(v, 3) if isinstance(v, float) else v for k, v in fusion.resolved_params().items()}
+    chosen = " (chosen on validation)" if cfg.fusion.weight_fn != fusion.weight_fn else ""
+    ax.set_title(f"FAMOL weight function: {fusion.weight_fn} {shown}{chosen}", fontsize=9)
     ax.legend(fontsize=8, loc="center right")
     if path is not None:
         ax.figure.savefig(path, dpi=110, bbox_inches="tight")

@@ -29,7 +29,7 @@ def _cache(tmp_path_factory):
 
 def test_the_examples_are_all_here():
     assert sorted(p.name for p in CONFIGS.glob("*.toml")) == [
-        "control-world.toml", "fused-famol.toml", "fused-schedule.toml", "tiny-world.toml", "xgboost-cuda.toml",
+        "clicks-dbn-debias.toml", "control-world.toml", "fused-famol.toml", "fused-schedule.toml", "tiny-world.toml", "xgboost-cuda.toml",
     ]
 
 

@@ -7,13 +7,26 @@ import json
 import click
 
 from gbltr.config import BACKENDS, dotted, load_config
+from gbltr.errors import ConfigError
+
+
+def parse_seeds(text: str) -> list[int]:
+    """``"5"`` -> seeds 0..4; ``"3,4"`` -> seeds 3 and 4."""
+    try:
+        values = [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise ConfigError(f"--seeds {text!r}; expected a number of seeds (5) or a list of seeds (0,2,4)") from None
+    if not values or any(v < 0 for v in values) or ("," not in text and values[0] < 1):
+        raise ConfigError(f"--seeds {text!r}; expected a number of seeds >= 1, or a list of seeds >= 0")
+    return list(range(values[0])) if "," not in text else values
 
 
 @click.command()
 @click.option("--setups", default="click,llm,fused:schedule,fused:famol", show_default=True,
               help="comma-separated setups (see gbltr.experiment); fused:constant and "
                    "fused:famol-no-query-features are always added")
-@click.option("--seeds", default=5, show_default=True, type=click.IntRange(min=1), help="number of seeds (0..N-1)")
+@click.option("--seeds", default="5", show_default=True,
+              help="number of seeds N (seeds 0..N-1), or a comma-separated list of seeds")
 @click.option("--data", type=click.Path(file_okay=False), help="dataset folder (default: the built-in world, one per seed)")
 @click.option("--backend", type=click.Choice(sorted(BACKENDS)))
 @click.option("--config", "config_file", type=click.Path(dir_okay=False))
@@ -26,11 +39,12 @@ def experiment(setups, seeds, data, backend, config_file, out, metric, control):
     from gbltr.experiment import run_experiment
     from gbltr.validate import check_metric
 
+    seed_list = parse_seeds(seeds)
     overrides = dotted({"data": data, "train.backend": backend, "world.intent_coupling": 0.0 if control else None})
     cfg = load_config(config_file, overrides)
     check_metric(metric, cfg.eval.ks)  # before any model is trained
     check_run_folder(out, overwrite=True, marker="experiment.json")
-    result = run_experiment(cfg, [s.strip() for s in setups.split(",") if s.strip()], list(range(seeds)), out,
+    result = run_experiment(cfg, [s.strip() for s in setups.split(",") if s.strip()], seed_list, out,
                             metric=metric)
     click.echo(result.to_markdown())
     click.echo(f"wrote {out}/experiment.md, experiment.json, experiment.png, per_query.parquet")

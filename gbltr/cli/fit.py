@@ -9,7 +9,7 @@ import click
 from gbltr.config import BACKENDS, DEVICES, LABEL_KINDS, PROTOCOLS, dotted, load_config
 from gbltr.errors import ConfigError
 from gbltr.labels.clicks import CLICK_MODELS, GRADINGS
-from gbltr.labels.fusion import FUSION_METHODS, FAMOL_FORMS, WEIGHT_FUNCTIONS
+from gbltr.labels.fusion import FUSION_METHODS, FAMOL_FORMS, WEIGHT_CHOICES
 
 
 def _choice(values):
@@ -33,7 +33,9 @@ def _choice(values):
               help="with --labels click: unbiased lambdarank (LightGBM position / XGBoost lambdarank_unbiased), rows in displayed order")
 @click.option("--fusion", type=_choice(FUSION_METHODS), help="with --labels fused: famol or schedule [default: famol]")
 @click.option("--famol-form", type=_choice(FAMOL_FORMS), help="FAMOL as a custom objective or stacked weights")
-@click.option("--weight-fn", type=_choice(WEIGHT_FUNCTIONS), help="FAMOL frequency weight function [default: sigmoid]")
+@click.option("--weight-fn", type=_choice(WEIGHT_CHOICES),
+              help="FAMOL frequency weight function, or auto: chosen with its parameters on validation queries "
+                   "[default: auto]")
 @click.option("--weight-param", multiple=True, metavar="KEY=VALUE", help="weight function parameter, repeatable")
 @click.option("--schedule", help="data-scheduling schedule: a name in configs/schedules or a TOML file")
 @click.option("--rounds", type=int, help="maximum boosting rounds")

@@ -10,7 +10,9 @@
       per_query.parquet  query_id, bucket, frequency, ndcg@1, ndcg@3, ndcg@5, ndcg@10 (NaN = no relevant document)
       model.txt | model.json   the native LightGBM / XGBoost model
       config.json        the resolved configuration (reloads with --config)
-      weights.png        FAMOL only: the frequency weight function over the training queries
+      weights.png        FAMOL only: the frequency weight function over the training queries (with
+                         weight_fn = "auto": the one the validation search chose; report.json's
+                         "weight_search" lists every candidate tried and its validation scores)
 
 Metric convention: :mod:`gbltr.evaluate.metrics` (exponential gain, queries without a relevant
 document excluded from means and counted in ``n_no_relevant``).
@@ -27,6 +29,7 @@ folder fail at once instead of both finishing and one being lost. ``report.json`
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import polars as pl
@@ -45,10 +48,15 @@ def build_report(prep, model, per_query: pl.DataFrame, *, name: str | None = Non
     views = summarise(per_query, metrics=metrics_cols)
     metrics = {v: {m: vals[m] for m in metrics_cols} for v, vals in views.items()}
     label_tag = cfg.labels if cfg.labels != "fused" else f"fused:{cfg.fusion.method}"
+    fusion = cfg.fusion.to_summary() if cfg.labels == "fused" else None
+    search = model.info.get("weight_search")
+    if fusion is not None and search is not None:
+        fusion = {**fusion, "chosen": {k: search["choice"][k] for k in ("weight_fn", "params")},
+                  "chosen_by": search["metric"]}
     report = {
         "name": name or f"{label_tag} ({cfg.train.backend})",
         "labels": cfg.labels,
-        "fusion": cfg.fusion.to_summary() if cfg.labels == "fused" else None,
+        "fusion": fusion,
         "backend": cfg.train.backend,
         "device": cfg.train.device,
         "protocol": cfg.protocol,
@@ -63,7 +71,34 @@ def build_report(prep, model, per_query: pl.DataFrame, *, name: str | None = Non
         "training": prep.info,
         "train_seconds": round(train_seconds, 2),
     }
+    if search is not None:
+        report["weight_search"] = search
     return report
+
+
+def _search_markdown(search: dict) -> list[str]:
+    lines = ["", f"FAMOL weight search (`weight_fn = auto`), scored by {search['metric']}; validation "
+             f"queries per bucket {json.dumps(search['n_valid_queries'])}:", ""]
+    lines.append("| rung (rounds) | candidate | overall | high | medium | low |")
+    lines.append("|---|---|---:|---:|---:|---:|")
+    for rung in search["rungs"]:
+        for c in rung["candidates"]:
+            v = c["valid"]
+            cells = " | ".join("-" if v.get(b) is None else f"{v[b]:.4f}" for b in ("overall", "high", "medium", "low"))
+            tag = " (learnt)" if c.get("learnt") else ""
+            lines.append(f"| {rung['rounds']} | {c['name']}{tag} | {cells} |")
+    learnt = search["learnt"]
+    lines += ["", f"Learnt per-bucket weights (best constant per bucket on validation, made monotone): "
+              f"{json.dumps(learnt['params'])}"]
+    if learnt["fallback_buckets"]:
+        lines.append(f"No validation queries in {learnt['fallback_buckets']}: those buckets took the constant that "
+                     "scored best on all validation queries.")
+    if "note" in learnt:
+        lines.append(f"({learnt['note']})")
+    ch = search["choice"]
+    lines += ["", f"**Chosen: {ch['name']}** (validation {ch['valid']['overall']:.4f}; plotted in weights.png), "
+              f"after {search['rounds_trained']} boosting rounds in {search['seconds']} s."]
+    return lines
 
 
 def report_markdown(report: dict) -> str:
@@ -100,6 +135,8 @@ def report_markdown(report: dict) -> str:
     fp = report.get("dataset_fingerprint")
     if fp:
         lines += ["", f"Dataset fingerprint: `{fp['sha1']}`"]
+    if report.get("weight_search"):
+        lines += _search_markdown(report["weight_search"])
     return "\n".join(lines) + "\n"
 
 
@@ -126,7 +163,11 @@ def write_run_files(out: Path, prep, model, per_query: pl.DataFrame, *, name=Non
     if prep.config.labels == "fused" and prep.config.fusion.method == "famol":
         from gbltr.plots import plot_weight_function
 
-        plot_weight_function(prep, path=out / "weights.png")
+        fusion = prep.config.fusion
+        search = model.info.get("weight_search")
+        if search is not None:
+            fusion = replace(fusion, weight_fn=search["choice"]["weight_fn"], weight_params=search["choice"]["params"])
+        plot_weight_function(prep, path=out / "weights.png", fusion=fusion)
     return out
 
 

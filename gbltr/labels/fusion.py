@@ -12,6 +12,16 @@ trusted. Weight functions, by name (:data:`WEIGHT_FUNCTIONS`):
 ``log``       normalised log frequency ``log(1 + f) / log(1 + f_max)``, clipped to [0, 1];
               ``f_max`` defaults to the largest training frequency.   params: f_max > 0
 ``sigmoid``   ``sigmoid(alpha (log(1 + f) - beta))``.   params: alpha > 0, beta (any real)
+``piecewise`` piecewise linear in ``log(1 + f)`` through one knot per bucket, flat beyond the
+              outer knots: the learnt form that the ``auto`` search fits per bucket on validation
+              queries (:mod:`gbltr.train.weight_search`). Knots sit at the geometric centres of
+              the buckets in frequency: ``sqrt(medium_min)`` (low), ``sqrt(medium_min high_min)``
+              (medium) and ``high_min sqrt(high_min / medium_min)`` (high); 3, 32 and 316
+              sessions with the default thresholds.    params: high, medium, low in [0, 1]
+
+``auto`` (the default) is not a function but a search: before training, it picks the weight
+function and its parameters by validation nDCG (:mod:`gbltr.train.weight_search`); the report
+records every candidate tried and the choice.
 
 Grades of the two sources live on different scales. Each source has its own gain table
 (``click_gain``, ``llm_gain``; default ``2^g - 1`` for grades 0-4, as LightGBM and XGBoost
@@ -52,6 +62,19 @@ def _bucket(freq, params, ctx):
     return np.where(freq >= hi, params["high"], np.where(freq >= med, params["medium"], params["low"])).astype(float)
 
 
+def piecewise_knots(high_min: float, medium_min: float) -> np.ndarray:
+    """The ``piecewise`` function's knots in ``log(1 + f)``: low, medium, high bucket centres."""
+    return np.log1p([math.sqrt(medium_min), math.sqrt(medium_min * high_min),
+                     high_min * math.sqrt(high_min / medium_min)])
+
+
+def _piecewise(freq, params, ctx):
+    for b in BUCKETS:
+        _check("piecewise", params, b, lambda v: 0 <= v <= 1, "a number in [0, 1]")
+    knots = piecewise_knots(ctx["high_min"], ctx["medium_min"])
+    return np.interp(np.log1p(freq), knots, [params["low"], params["medium"], params["high"]])
+
+
 def _log(freq, params, ctx):
     f_max = params.get("f_max", ctx.get("f_max"))
     if f_max is None or not isinstance(f_max, (int, float)) or f_max <= 0:
@@ -65,15 +88,20 @@ def _sigmoid(freq, params, ctx):
     return 1.0 / (1.0 + np.exp(-params["alpha"] * (np.log1p(freq) - params["beta"])))
 
 
-WEIGHT_FUNCTIONS = {"constant": _constant, "bucket": _bucket, "log": _log, "sigmoid": _sigmoid}
+WEIGHT_FUNCTIONS = {"constant": _constant, "bucket": _bucket, "log": _log, "sigmoid": _sigmoid,
+                    "piecewise": _piecewise}
 DEFAULT_WEIGHT_PARAMS = {
     "constant": {"value": 0.5},
     "bucket": {"high": 0.8, "medium": 0.5, "low": 0.2},
     "log": {},
     "sigmoid": {"alpha": 1.5, "beta": math.log1p(30.0)},
+    "piecewise": {"high": 0.8, "medium": 0.5, "low": 0.2},
 }
+AUTO = "auto"
+WEIGHT_CHOICES = {AUTO: None, **WEIGHT_FUNCTIONS}  # CLI choices: the search or one fixed function
 
-WEIGHT_PARAMS = {"constant": ("value",), "bucket": BUCKETS, "log": ("f_max",), "sigmoid": ("alpha", "beta")}
+WEIGHT_PARAMS = {"constant": ("value",), "bucket": BUCKETS, "log": ("f_max",), "sigmoid": ("alpha", "beta"),
+                 "piecewise": BUCKETS}
 """The parameters each weight function reads; any other key is an error (a typo must not be ignored)."""
 
 
@@ -93,7 +121,7 @@ class FusionConfig:
 
     method: str = "famol"
     form: str = "objective"
-    weight_fn: str = "sigmoid"
+    weight_fn: str = AUTO
     weight_params: dict = field(default_factory=dict)
     click_scale: float = 1.0
     llm_scale: float = 1.0
@@ -107,9 +135,15 @@ class FusionConfig:
             raise unknown_choice("fusion", self.method, FUSION_METHODS)
         if self.form not in FAMOL_FORMS:
             raise unknown_choice("FAMOL form", self.form, FAMOL_FORMS)
-        if self.weight_fn not in WEIGHT_FUNCTIONS:
-            raise unknown_choice("weight function", self.weight_fn, WEIGHT_FUNCTIONS)
-        unknown = sorted(set(self.weight_params) - set(WEIGHT_PARAMS[self.weight_fn]))
+        if self.weight_fn not in WEIGHT_CHOICES:
+            raise unknown_choice("weight function", self.weight_fn, WEIGHT_CHOICES)
+        if self.weight_fn == AUTO and self.weight_params:
+            raise ConfigError(
+                f"weight_params {sorted(self.weight_params)} were given with weight_fn='auto', which searches the "
+                "weight function and its parameters on validation queries; name a fixed weight function "
+                f"({', '.join(sorted(WEIGHT_FUNCTIONS))}) to set them"
+            )
+        unknown = sorted(set(self.weight_params) - set(WEIGHT_PARAMS.get(self.weight_fn, ())))
         if unknown:
             raise ConfigError(
                 f"weight function {self.weight_fn!r}: unknown parameter(s) {unknown}; "
@@ -124,7 +158,8 @@ class FusionConfig:
             if not g or any(x < 0 for x in g) or g != sorted(g):
                 raise ConfigError(f"fusion.{name}={g}; expected non-negative, non-decreasing gains per grade")
         # Validate parameters now, on a dummy frequency, so a bad value fails before training.
-        self.weights(np.array([0.0, 10.0]), high_min=100, medium_min=10, f_max=10.0)
+        if self.weight_fn != AUTO:
+            self.weights(np.array([0.0, 10.0]), high_min=100, medium_min=10, f_max=10.0)
 
     def to_summary(self) -> dict:
         """The settings that define this fusion, for reports."""
@@ -140,10 +175,15 @@ class FusionConfig:
         }
 
     def resolved_params(self) -> dict:
+        if self.weight_fn == AUTO:
+            return {}
         return {**DEFAULT_WEIGHT_PARAMS[self.weight_fn], **self.weight_params}
 
     def weights(self, freq: np.ndarray, *, high_min: int, medium_min: int, f_max: float | None = None) -> np.ndarray:
         """``w(f_q)`` in [0, 1] for each frequency in ``freq``."""
+        if self.weight_fn == AUTO:
+            raise ConfigError("weight function 'auto' has no weights until the validation search has chosen one "
+                              "(gbltr.train.weight_search.search_weights)")
         ctx = {"high_min": high_min, "medium_min": medium_min, "f_max": f_max}
         w = WEIGHT_FUNCTIONS[self.weight_fn](np.asarray(freq, dtype=float), self.resolved_params(), ctx)
         return np.clip(w, 0.0, 1.0)

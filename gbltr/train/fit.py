@@ -43,8 +43,12 @@ def validation_grades(valid: RankingDataset) -> np.ndarray:
     return graded
 
 
-def train_model(prep: Prepared, cfg: FitConfig | None = None, *, seed: int | None = None) -> FittedRanker:
-    """Train one model on ``prep`` for ``cfg.labels`` (click, llm or fused)."""
+def train_model(prep: Prepared, cfg: FitConfig | None = None, *, seed: int | None = None,
+                reuse: dict | None = None) -> FittedRanker:
+    """Train one model on ``prep`` for ``cfg.labels`` (click, llm or fused).
+
+    ``reuse``: FAMOL models already trained on ``prep`` with the same settings, which the
+    ``auto`` weight search may take instead of training them again (:mod:`gbltr.train.weight_search`)."""
     from gbltr.train.backends import get_backend
 
     cfg = cfg or prep.config
@@ -66,7 +70,7 @@ def train_model(prep: Prepared, cfg: FitConfig | None = None, *, seed: int | Non
         raise ConfigError(f"click debias / ips_weights apply to --labels click only; found --labels {cfg.labels}")
     from gbltr.train.fusion import train_fused
 
-    return train_fused(prep, cfg, backend, vy, common)
+    return train_fused(prep, cfg, backend, vy, common, reuse=reuse)
 
 
 def click_debiasing(part: RankingDataset, cfg: FitConfig) -> dict:

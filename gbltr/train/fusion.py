@@ -33,7 +33,7 @@ import numpy as np
 from gbltr.buckets import BUCKETS
 from gbltr.config import FUSED_SOURCES
 from gbltr.errors import ConfigError, unknown_choice
-from gbltr.labels.fusion import default_gain
+from gbltr.labels.fusion import AUTO, default_gain
 
 log = logging.getLogger("gbltr")
 
@@ -104,9 +104,23 @@ def _gain(cfg, source: str) -> tuple[float, ...]:
     return cfg.fusion.click_gain if source == "click" else cfg.fusion.llm_gain
 
 
-def train_fused(prep, cfg, backend, valid_y, common):
+def train_fused(prep, cfg, backend, valid_y, common, *, reuse: dict | None = None):
+    """Train on fused labels: a schedule, FAMOL with a fixed weight function, or FAMOL with
+    ``weight_fn = "auto"`` (the validation search, :mod:`gbltr.train.weight_search`; ``reuse``:
+    full-rung models already trained on the same data, by candidate key)."""
     if cfg.fusion.method == "schedule":
         return _train_schedule(prep, cfg, backend, valid_y, common)
+    if cfg.fusion.weight_fn == AUTO:
+        from gbltr.train.weight_search import search_weights
+
+        def train_one(c, **kw):
+            return _train_famol(prep, c, backend, valid_y, {**common, **kw})
+
+        return search_weights(prep, cfg, backend, valid_y, common, train_one=train_one, reuse=reuse)
+    return _train_famol(prep, cfg, backend, valid_y, common)
+
+
+def _train_famol(prep, cfg, backend, valid_y, common):
     train = prep.train
     a, b = famol_weights(prep, cfg)
     human_gain = default_gain(int(max(valid_y.max(initial=0), 1)))

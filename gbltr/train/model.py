@@ -13,7 +13,8 @@ class FittedRanker:
     """A trained LightGBM ``Booster`` or XGBoost ``Booster``.
 
     ``best_iteration`` is the number of boosting rounds kept (1-based count); ``history``
-    holds the validation metric per round.
+    holds the validation metric per round; ``info`` what training chose on the way (the FAMOL
+    weight search of ``weight_fn = "auto"``: ``info["weight_search"]``), for reports.
     """
 
     backend: str
@@ -21,6 +22,7 @@ class FittedRanker:
     feature_names: tuple[str, ...]
     best_iteration: int
     history: list[float] = field(default_factory=list)
+    info: dict = field(default_factory=dict)
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         if self.backend == "lightgbm":

@@ -44,5 +44,28 @@ def test_invalid_parameters_name_the_valid_range(fn, params, msg):
 
 
 def test_unknown_weight_function_lists_the_registry():
-    with pytest.raises(ConfigError, match="choose one of: bucket, constant, log, sigmoid"):
+    with pytest.raises(ConfigError, match="choose one of: auto, bucket, constant, log, piecewise, sigmoid"):
         FusionConfig(weight_fn="step")
+
+
+def test_piecewise_interpolates_in_log_frequency_between_bucket_centres():
+    cfg = FusionConfig(weight_fn="piecewise", weight_params={"high": 0.9, "medium": 0.5, "low": 0.1})
+    # knots at sqrt(10), sqrt(1000) and 100 sqrt(10) sessions; flat outside, linear in log(1 + f) inside
+    knots = [math.sqrt(10), math.sqrt(1000), 100 * math.sqrt(10)]
+    w = cfg.weights(np.array([0.0, *knots, 1e6]), **CTX)
+    np.testing.assert_allclose(w, [0.1, 0.1, 0.5, 0.9, 0.9])
+    mid = math.expm1((math.log1p(knots[0]) + math.log1p(knots[1])) / 2)
+    assert cfg.weights(np.array([mid]), **CTX)[0] == pytest.approx(0.3)
+
+
+def test_auto_is_the_default_and_takes_no_parameters():
+    assert FusionConfig().weight_fn == "auto"
+    with pytest.raises(ConfigError, match="weight_fn='auto', which searches"):
+        FusionConfig(weight_fn="auto", weight_params={"alpha": 2.0})
+    with pytest.raises(ConfigError, match="no weights until the validation search"):
+        FusionConfig().weights(np.array([1.0]), **CTX)
+
+
+def test_unknown_weight_parameter_is_an_error():
+    with pytest.raises(ConfigError, match=r"unknown parameter\(s\) \['alpah'\]; expected some of \['alpha', 'beta'\]"):
+        FusionConfig(weight_fn="sigmoid", weight_params={"alpah": 9.0})

@@ -27,7 +27,9 @@ from .conftest import run_cli
     ("[train]\nlearning_rate = nan\n", "train.learning_rate=nan; expected a value in (0.0, 1.0]"),
     ("seed = -1\n", "seed=-1; expected a value in [0, 4294967295]"),
     ("[world]\nseed = -1\n", "seed=-1; expected"),
-    ("[fusion]\nweight_params = {alpah = 9.0}\n", "unknown parameter(s) ['alpah']; expected some of ['alpha', 'beta']"),
+    ("[fusion]\nweight_fn = 'sigmoid'\nweight_params = {alpah = 9.0}\n",
+     "unknown parameter(s) ['alpah']; expected some of ['alpha', 'beta']"),
+    ("[fusion]\nweight_params = {alpha = 9.0}\n", "weight_params ['alpha'] were given with weight_fn='auto'"),
     ("[fusion]\nweight_fn = 'constant'\nweight_params = {value = 0.5, alpha = 1.0}\n",
      "weight function 'constant': unknown parameter(s) ['alpha']"),
 ])
@@ -63,7 +65,7 @@ def test_json_config_that_is_not_an_object(tmp_path):
 
 @pytest.mark.parametrize("args, message", [
     (["fit", "--seed", "-1"], "seed=-1; expected a value in [0, 4294967295]"),
-    (["fit", "--labels", "fused", "--weight-param", "alpah=9"], "unknown parameter(s) ['alpah']"),
+    (["fit", "--labels", "fused", "--weight-fn", "sigmoid", "--weight-param", "alpah=9"], "unknown parameter(s) ['alpah']"),
     (["simulate", "--out", "W", "--seed", "-1"], "-1 is not in the range 0<=x<=4294967295"),
     (["experiment", "--metric", "ndcg@7", "--seeds", "1", "--out", "E"],
      "unknown metric 'ndcg@7'; choose one of: ndcg@1, ndcg@3, ndcg@5, ndcg@10"),

@@ -44,8 +44,8 @@ def first_stage_ndcg(prep):
 @pytest.mark.parametrize("setup", [
     {"labels": "click"},
     {"labels": "llm"},
-    {"labels": "fused", "fusion": {"method": "famol", "form": "objective"}},
-    {"labels": "fused", "fusion": {"method": "famol", "form": "stacked"}},
+    {"labels": "fused", "fusion": {"method": "famol", "form": "objective", "weight_fn": "sigmoid"}},
+    {"labels": "fused", "fusion": {"method": "famol", "form": "stacked", "weight_fn": "sigmoid"}},
     {"labels": "fused", "fusion": {"method": "schedule", "schedule": "frequency-staged"}},
 ], ids=["click", "llm", "famol", "famol-stacked", "schedule"])
 def test_every_setup_trains_and_beats_first_stage_order(prep, backend, setup):
@@ -100,7 +100,8 @@ def test_query_with_llm_labels_but_no_clicks_is_allowed(prep):
     p = replace(prep, train=replace(train, labels={**train.labels, "click": click}))
     pz = replace(prep, train=replace(train, labels={**train.labels, "click": zero}))
     for form in ("objective", "stacked"):
-        cfg = load_config(TINY, {"labels": "fused", "fusion": {"form": form}, "train": {"rounds": 5}})
+        cfg = load_config(TINY, {"labels": "fused", "fusion": {"form": form, "weight_fn": "sigmoid"},
+                                 "train": {"rounds": 5}})
         pred = train_model(p, cfg).predict(p.test.X)
         assert np.isfinite(pred).all()
         assert not np.array_equal(pred, train_model(prep, cfg).predict(p.test.X))
