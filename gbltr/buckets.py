@@ -20,11 +20,12 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass
-
-import numpy as np
-import polars as pl
+from typing import TYPE_CHECKING
 
 from gbltr.errors import ConfigError
+
+if TYPE_CHECKING:
+    import polars as pl
 
 BUCKETS = ("high", "medium", "low")
 """Bucket names, most frequent first: the order of every table and plot."""
@@ -54,6 +55,8 @@ class BucketSpec:
             )
 
     def expr(self, column: str = "frequency") -> pl.Expr:
+        import polars as pl  # only where data is touched: configs and --help stay light
+
         f = pl.col(column)
         return (
             pl.when(f >= self.high_min)
@@ -86,6 +89,8 @@ def resolve_spec(spec: BucketSpec, quantiles, frequencies) -> BucketSpec:
     q = check_quantiles(quantiles)
     if not q:
         return spec
+    import numpy as np  # only where data is touched: configs and --help stay light
+
     f = np.asarray(frequencies, dtype=float)
     if f.size == 0:
         raise ConfigError("buckets.quantiles needs query frequencies, but there are no queries")

@@ -27,10 +27,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from gbltr.buckets import DEFAULT_HIGH_MIN, DEFAULT_MEDIUM_MIN, BucketSpec, check_quantiles
-from gbltr.data.simulate import WorldParams
+from gbltr.data.world import WorldParams
 from gbltr.errors import ConfigError, unknown_choice
 from gbltr.labels.clicks import ClickLabelConfig
 from gbltr.labels.fusion import FusionConfig
+from gbltr.threads import MAX_THREADS
 
 LABEL_SOURCES_OF = {"click": ("click",), "llm": ("llm",), "fused": ("click", "llm"), "human": ("human",)}
 """Each ``--labels`` choice and the label sources (:data:`gbltr.schema.LABEL_SOURCES`) it trains on.
@@ -47,8 +48,6 @@ BACKENDS = ("lightgbm", "xgboost")
 DEVICES = ("cpu", "cuda")
 ENGINES = ("single", "dask")
 MAX_INT32 = 2**31 - 1
-MAX_THREADS = 1024
-"""Largest ``train.threads``: far above any machine gbltr runs on, far below what crashes OpenMP."""
 
 
 def _in_range(name: str, value, low, high, *, closed_low: bool = True, closed_high: bool = True, note: str = ""):
@@ -119,7 +118,7 @@ class TrainConfig:
         _in_range("train.truncation_level", self.truncation_level, 1, 100_000)
         _in_range("train.early_stopping", self.early_stopping, 0, MAX_INT32)
         _in_range("train.min_data_in_leaf", self.min_data_in_leaf, 0, MAX_INT32)
-        _in_range("train.threads", self.threads, 0, MAX_THREADS, note=" (0 = all cores)")
+        _in_range("train.threads", self.threads, 0, MAX_THREADS, note=" (0 = auto: the CPUs this process may use)")
         _in_range("train.lambda_l2", self.lambda_l2, 0.0, float("inf"), closed_high=False)
         _in_range("train.learning_rate", self.learning_rate, 0.0, 1.0, closed_low=False)
         _in_range("train.feature_fraction", self.feature_fraction, 0.0, 1.0, closed_low=False)

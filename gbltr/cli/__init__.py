@@ -13,6 +13,7 @@ import sys
 import click
 
 from gbltr.errors import GbltrError
+from gbltr.threads import prepare_openmp
 
 # name -> "module:attribute"; modules are imported only when the command runs.
 COMMANDS = {
@@ -102,6 +103,7 @@ def main(argv=None):
         handler.setFormatter(logging.Formatter("gbltr: %(message)s"))
         logger.addHandler(handler)
         logger.setLevel(level)
+    prepare_openmp()  # OMP_WAIT_POLICY=PASSIVE unless set, before any OpenMP runtime loads
     try:
         cli.main(args=argv, standalone_mode=False)
     except GbltrError as exc:

@@ -16,6 +16,7 @@ import numpy as np
 
 from gbltr.errors import ConfigError, DeviceError, ModelError
 from gbltr.progress import lightgbm_callback
+from gbltr.threads import use_threads
 from gbltr.train.model import FittedRanker
 
 
@@ -50,7 +51,7 @@ def params_for(cfg, *, seed: int, label_gain, eval_at: int, device: str, weighte
         "lambda_l2": cfg.lambda_l2,
         "lambdarank_truncation_level": cfg.truncation_level,
         "label_gain": list(label_gain),
-        "num_threads": cfg.threads,
+        "num_threads": use_threads(cfg.threads),  # also numba's, for callable objectives
         "seed": seed,
         "deterministic": True,
         "force_row_wise": True,

@@ -16,6 +16,7 @@ import numpy as np
 
 from gbltr.errors import ConfigError, DeviceError, ModelError
 from gbltr.progress import xgboost_callback
+from gbltr.threads import use_threads
 from gbltr.train.model import FittedRanker
 
 EXP_GAIN_MAX_LABEL = 31  # XGBoost's exponential gain 2^label - 1 is limited to labels < 32
@@ -77,7 +78,7 @@ def params_for(cfg, *, seed: int, eval_at: int, device: str) -> dict:
         "device": device,
         "lambdarank_pair_method": "topk",
         "lambdarank_num_pair_per_sample": cfg.truncation_level,
-        "nthread": cfg.threads or None,
+        "nthread": use_threads(cfg.threads),  # also numba's, for callable objectives
         "seed": seed,
     }
 
