@@ -5,15 +5,27 @@ Bi, Guo et al., arXiv 2511.06635) by fixed thresholds on a query's frequency (it
 sessions in the log, :mod:`gbltr.data.frequency`); the defaults are ``high >= 100`` and
 ``medium >= 10`` sessions, so ``low`` holds queries with 0-9 sessions, including queries never
 seen in the log.
+
+Real logs rarely fit fixed thresholds (TREC Session 2014 has no query with 100 sessions), so
+``[buckets] quantiles = [q_medium, q_high]`` derives the thresholds from the log instead:
+``medium_min`` and ``high_min`` become the ``q_medium`` and ``q_high`` quantiles of the
+queries' frequencies (:func:`resolve_spec`), rounded up to integers, and the resolved
+thresholds are recorded with every run. Every report lists every bucket with its query count,
+zero included, and flags buckets with fewer than :data:`MIN_TEST_QUERIES` queries as too small
+for a significance test (:func:`bucket_notes`).
 """
 
 from __future__ import annotations
 
+import logging
+import math
 from dataclasses import dataclass
-
-import polars as pl
+from typing import TYPE_CHECKING
 
 from gbltr.errors import ConfigError
+
+if TYPE_CHECKING:
+    import polars as pl
 
 BUCKETS = ("high", "medium", "low")
 """Bucket names, most frequent first: the order of every table and plot."""
@@ -22,6 +34,10 @@ OVERALL = "overall"
 VIEWS = (OVERALL, *BUCKETS)
 DEFAULT_HIGH_MIN = 100
 DEFAULT_MEDIUM_MIN = 10
+MIN_TEST_QUERIES = 10
+"""A bucket with fewer test queries than this gets no trustworthy significance test; reports say so."""
+
+log = logging.getLogger("gbltr")
 
 
 @dataclass(frozen=True)
@@ -39,6 +55,8 @@ class BucketSpec:
             )
 
     def expr(self, column: str = "frequency") -> pl.Expr:
+        import polars as pl  # only where data is touched: configs and --help stay light
+
         f = pl.col(column)
         return (
             pl.when(f >= self.high_min)
@@ -48,3 +66,64 @@ class BucketSpec:
             .otherwise(pl.lit("low"))
             .alias("bucket")
         )
+
+
+def check_quantiles(quantiles) -> tuple[float, ...]:
+    """``[]`` (thresholds are used) or two increasing quantiles in (0, 1): medium, then high."""
+    q = tuple(float(x) for x in quantiles)
+    if q and (len(q) != 2 or not (0 < q[0] < q[1] < 1)):
+        raise ConfigError(
+            f"buckets.quantiles={list(q)}; expected two increasing numbers in (0, 1), the quantiles "
+            "of query frequency where 'medium' and 'high' start, e.g. [0.5, 0.9]"
+        )
+    return q
+
+
+def resolve_spec(spec: BucketSpec, quantiles, frequencies) -> BucketSpec:
+    """The thresholds for this log: ``spec`` itself, or the ``quantiles`` of ``frequencies``.
+
+    Quantile thresholds are rounded up to integers; when the log cannot separate the buckets
+    (many queries share one frequency) the thresholds are pushed apart to keep
+    ``0 < medium_min < high_min`` and a warning says so.
+    """
+    q = check_quantiles(quantiles)
+    if not q:
+        return spec
+    import numpy as np  # only where data is touched: configs and --help stay light
+
+    f = np.asarray(frequencies, dtype=float)
+    if f.size == 0:
+        raise ConfigError("buckets.quantiles needs query frequencies, but there are no queries")
+    medium = max(1, math.ceil(float(np.quantile(f, q[0]))))
+    high = max(medium + 1, math.ceil(float(np.quantile(f, q[1]))))
+    if high == medium + 1 and math.ceil(float(np.quantile(f, q[1]))) <= medium:
+        log.warning("buckets.quantiles %s: the log's frequencies cannot separate medium and high; "
+                    "using medium_min=%d, high_min=%d", list(q), medium, high)
+    log.info("buckets from quantiles %s of query frequency: high >= %d, medium >= %d", list(q), high, medium)
+    return BucketSpec(high, medium)
+
+
+def bucket_counts(buckets) -> dict[str, int]:
+    """Queries per bucket, every bucket of :data:`BUCKETS` listed (zero included)."""
+    values = [str(b) for b in buckets]
+    return {b: values.count(b) for b in BUCKETS} | {b: values.count(b) for b in sorted(set(values) - set(BUCKETS))}
+
+
+def bucket_notes(counts: dict[str, int], what: str = "test queries") -> list[str]:
+    """One line per bucket that is empty or too small for a significance test."""
+    notes = []
+    for b in BUCKETS:
+        n = counts.get(b, 0)
+        if n == 0:
+            notes.append(f"bucket {b!r} has no {what}: no result for it")
+        elif n < MIN_TEST_QUERIES:
+            notes.append(f"bucket {b!r} has {n} {what}, fewer than {MIN_TEST_QUERIES}: too few for a significance test")
+    return notes
+
+
+def bucket_lines(counts: dict[str, int], notes) -> list[str]:
+    """Markdown lines of a multi-run report: test queries per bucket (zero included) and the notes."""
+    if not counts:
+        return []
+    return (["Test queries with a relevant document per bucket: " + ", ".join(f"{b} {n}" for b, n in counts.items()) + "."]
+            + [f"- note: {n}" for n in notes] + [""])

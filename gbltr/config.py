@@ -6,12 +6,12 @@ every run (``config.json``) and reloads to the same object.
 
 Sections (keys in a config file use the same names)::
 
-    seed, data, labels, llm_labels, protocol, out
+    seed, data, labels, llm_labels, protocol, split, out
     [world]     parameters of the built-in simulated world (gbltr.data.simulate.WorldParams)
-    [buckets]   high_min, medium_min
+    [buckets]   high_min, medium_min, or quantiles = [q_medium, q_high] of the log's query frequency
     [click]     gbltr.labels.clicks.ClickLabelConfig
     [fusion]    gbltr.labels.fusion.FusionConfig
-    [features]  drop_groups, bm25_k1, bm25_b, lm_mu, lm_lambda
+    [features]  catalogue (TOML file grouping a dataset's precomputed columns), drop_groups, bm25_k1, bm25_b, lm_mu, lm_lambda
     [train]     backend, device, rounds, learning_rate, ... (TrainConfig)
     [eval]      ks
 """
@@ -26,22 +26,28 @@ import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from gbltr.buckets import DEFAULT_HIGH_MIN, DEFAULT_MEDIUM_MIN, BucketSpec
-from gbltr.data.simulate import WorldParams
+from gbltr.buckets import DEFAULT_HIGH_MIN, DEFAULT_MEDIUM_MIN, BucketSpec, check_quantiles
+from gbltr.data.world import WorldParams
 from gbltr.errors import ConfigError, unknown_choice
 from gbltr.labels.clicks import ClickLabelConfig
 from gbltr.labels.fusion import FusionConfig
+from gbltr.threads import MAX_THREADS
 
-LABEL_SOURCES_OF = {"click": ("click",), "llm": ("llm",), "fused": ("click", "llm")}
-"""Each ``--labels`` choice and the label sources (:data:`gbltr.schema.LABEL_SOURCES`) it trains on."""
+LABEL_SOURCES_OF = {"click": ("click",), "llm": ("llm",), "fused": ("click", "llm"), "human": ("human",)}
+"""Each ``--labels`` choice and the label sources (:data:`gbltr.schema.LABEL_SOURCES`) it trains on.
+``human`` trains on the human labels of the training queries: the supervised reference that
+click and LLM training are read against (real datasets, ``gbltr simulate --over``)."""
 LABEL_KINDS = tuple(LABEL_SOURCES_OF)
 FUSED_SOURCES = LABEL_SOURCES_OF["fused"]
 PROTOCOLS = ("held_out", "log_covered")
+SPLITS = ("source", "random")
+"""``source``: the queries' own split column (a seeded random split when the source has none,
+with a warning); ``random``: always a seeded 70/15/15 query split, valid/test drawn among the
+queries with human labels."""
 BACKENDS = ("lightgbm", "xgboost")
 DEVICES = ("cpu", "cuda")
+ENGINES = ("single", "dask")
 MAX_INT32 = 2**31 - 1
-MAX_THREADS = 1024
-"""Largest ``train.threads``: far above any machine gbltr runs on, far below what crashes OpenMP."""
 
 
 def _in_range(name: str, value, low, high, *, closed_low: bool = True, closed_high: bool = True, note: str = ""):
@@ -61,6 +67,7 @@ class FeatureConfig:
     """Feature parameters; ``drop_groups`` removes catalogue groups or subgroups (ablation)."""
 
     drop_groups: tuple[str, ...] = ()
+    catalogue: str | None = None
     bm25_k1: float = 1.2
     bm25_b: float = 0.75
     lm_mu: float = 2000.0
@@ -91,8 +98,16 @@ class TrainConfig:
     early_stopping: int = 30
     truncation_level: int = 30
     threads: int = 0
+    engine: str = "single"  # "dask": train on a Dask cluster (gbltr.train.backends.dask)
+    scheduler: str = "local"  # with engine dask: "local" (a LocalCluster) or a scheduler address
+    workers: int = 2  # with engine dask and scheduler local: worker processes
 
     def __post_init__(self):
+        if self.engine not in ENGINES:
+            raise unknown_choice("engine", self.engine, ENGINES)
+        _in_range("train.workers", self.workers, 1, MAX_THREADS)
+        if self.engine == "dask" and self.device != "cpu":
+            raise ConfigError("--engine dask trains on CPU workers; expected --device cpu")
         if self.backend not in BACKENDS:
             raise unknown_choice("backend", self.backend, BACKENDS)
         if self.device not in DEVICES:
@@ -103,7 +118,7 @@ class TrainConfig:
         _in_range("train.truncation_level", self.truncation_level, 1, 100_000)
         _in_range("train.early_stopping", self.early_stopping, 0, MAX_INT32)
         _in_range("train.min_data_in_leaf", self.min_data_in_leaf, 0, MAX_INT32)
-        _in_range("train.threads", self.threads, 0, MAX_THREADS, note=" (0 = all cores)")
+        _in_range("train.threads", self.threads, 0, MAX_THREADS, note=" (0 = auto: the CPUs this process may use)")
         _in_range("train.lambda_l2", self.lambda_l2, 0.0, float("inf"), closed_high=False)
         _in_range("train.learning_rate", self.learning_rate, 0.0, 1.0, closed_low=False)
         _in_range("train.feature_fraction", self.feature_fraction, 0.0, 1.0, closed_low=False)
@@ -121,11 +136,15 @@ class EvalConfig:
 
 @dataclass(frozen=True)
 class BucketConfig:
+    """Fixed thresholds, or (when ``quantiles`` is given) quantiles of the log's query frequency."""
+
     high_min: int = DEFAULT_HIGH_MIN
     medium_min: int = DEFAULT_MEDIUM_MIN
+    quantiles: tuple[float, ...] = ()
 
     def __post_init__(self):
         BucketSpec(self.high_min, self.medium_min)
+        object.__setattr__(self, "quantiles", check_quantiles(self.quantiles))
 
     def spec(self) -> BucketSpec:
         return BucketSpec(self.high_min, self.medium_min)
@@ -140,6 +159,7 @@ class FitConfig:
     labels: str = "click"
     llm_labels: str | None = None
     protocol: str = "held_out"
+    split: str = "source"
     out: str | None = None
     world: WorldParams = field(default_factory=WorldParams)
     buckets: BucketConfig = field(default_factory=BucketConfig)
@@ -156,6 +176,13 @@ class FitConfig:
             raise unknown_choice("--labels value", self.labels, LABEL_KINDS)
         if self.protocol not in PROTOCOLS:
             raise unknown_choice("protocol", self.protocol, PROTOCOLS)
+        if self.split not in SPLITS:
+            raise unknown_choice("split", self.split, SPLITS)
+        if self.train.engine == "dask" and self.labels == "fused" and self.fusion.method == "schedule":
+            raise ConfigError(
+                "--engine dask cannot run --fusion schedule (its stages continue boosting from the previous "
+                "stage's model, which lightgbm.dask/xgboost.dask do not take); use --fusion famol or --engine single"
+            )
         if self.fusion.explicit and self.labels != "fused":
             raise ConfigError(
                 f"fusion settings were given with --labels {self.labels}; fusion applies only to "

@@ -35,3 +35,7 @@ def unknown_choice(kind: str, value: object, choices) -> ConfigError:
     """The error for a registry look-up that failed: names the valid keys."""
     valid = ", ".join(sorted(str(c) for c in choices))
     return ConfigError(f"unknown {kind} {value!r}; choose one of: {valid}")
+
+
+class ModelError(GbltrError, ValueError):
+    """A run's model file is missing or corrupt, or a model cannot be used or exported as asked."""

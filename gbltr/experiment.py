@@ -49,8 +49,8 @@ from pathlib import Path
 
 import polars as pl
 
-from gbltr.buckets import VIEWS
-from gbltr.config import FitConfig
+from gbltr.buckets import VIEWS, bucket_counts, bucket_lines, bucket_notes
+from gbltr.config import LABEL_SOURCES_OF, FitConfig
 from gbltr.errors import ConfigError, unknown_choice
 from gbltr.evaluate.significance import paired_by_view
 from gbltr.evaluate.views import long_views
@@ -69,6 +69,7 @@ def _fusion(cfg: FitConfig, **kw) -> FitConfig:
 SETUPS = {
     "click": lambda c: replace(c, labels="click", fusion=replace(c.fusion, explicit=False)),
     "llm": lambda c: replace(c, labels="llm", fusion=replace(c.fusion, explicit=False)),
+    "human": lambda c: replace(c, labels="human", fusion=replace(c.fusion, explicit=False)),
     "fused:famol": lambda c: _fusion(c, method="famol", form="objective"),
     "fused:famol-stacked": lambda c: _fusion(c, method="famol", form="stacked"),
     "fused:constant": lambda c: _fusion(c, method="famol", form="objective", weight_fn="constant",
@@ -116,6 +117,7 @@ class ExperimentResult:
                      f"single source in the bucket and, for fused setups, against {', '.join(r for _, r in refs) or '-'} "
                      f"({pairing}; t = paired t-test, rand = randomisation test).")
         lines.append("")
+        lines += bucket_lines(s.get("n_queries", {}), s.get("bucket_notes", []))
         for bucket in s["buckets"]:
             best = s["best_single"][bucket]
             lines.append(f"## {bucket} (best single source: {best})")
@@ -174,7 +176,8 @@ def run_experiment(cfg: FitConfig, setups, seeds, out: str | Path | None = None,
         for seed in seeds:
             base = replace(cfg, seed=seed, world=replace(cfg.world, seed=seed) if cfg.data is None else cfg.world,
                            labels="fused", fusion=replace(cfg.fusion, explicit=True))
-            prep = prepare(base)
+            prep = prepare(base, sources=tuple(dict.fromkeys(
+                s for name in setups for s in LABEL_SOURCES_OF[setup_config(name, base).labels])))
             reuse: dict = {}
             seed_frames = []
             # fixed-weight FAMOL setups first, so that the auto search can reuse their models
@@ -256,8 +259,11 @@ def summarise_experiment(per_query: pl.DataFrame, setups, seeds, *, metric: str,
                                 n_permutations=n_permutations):
             if t.view in results:
                 results[t.view][t.system][key] = t.to_dict()
+    ref = per_query.filter((pl.col("setup") == setups[0]) & (pl.col("seed") == seeds[0]) & pl.col(metric).is_not_nan())
+    counts = bucket_counts(ref["bucket"].drop_nulls()) if "bucket" in ref.columns else {}
     return {"setups": list(setups), "seeds": list(seeds), "metric": metric, "buckets": buckets,
-            "pair_by": pair_by, "best_single": best_single, "results": results}
+            "pair_by": pair_by, "best_single": best_single, "results": results, "n_queries": counts,
+            "bucket_notes": bucket_notes(counts, "test queries with a relevant document")}
 
 
 def checkpoint_dir(out) -> Path:

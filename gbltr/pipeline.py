@@ -15,11 +15,29 @@ Evaluation protocols (``protocol``):
 Query frequency (the ``query`` feature group and the buckets) is the query's session count in
 the whole log. It is a popularity counter observable at serving time; the clicks of held-out
 queries are never read.
+
+One path for every dataset: simulated worlds, imported logs and feature-file datasets.
+
+- Features: features built from text (:func:`gbltr.features.build.build_features`) for the
+  inputs the dataset has, plus its precomputed ``features.parquet`` columns, grouped by
+  ``features.catalogue`` (``--catalogue``; without one they form the group ``precomputed``).
+  Built features whose input is missing (no document text, no URL, no log) are left out and
+  named in ``info["skipped"]``, and the dataset manifest's ``missing`` entries travel into
+  ``info["missing"]``. Training is refused when no feature is left, or when every feature is
+  constant within every query (nothing to rank by); the error names the missing inputs.
+- Splits (``split``): ``source`` uses the queries' split column (a seeded random split, with a
+  warning, when the source has none); ``random`` always draws a seeded 70/15/15 split per bucket,
+  with validation and test queries drawn among the queries that have human labels.
+- ``--labels human`` trains on the human labels of the training queries (negative grades such
+  as TREC spam count as 0, fractional averaged grades are rounded; both counted in ``info``).
+- Buckets: fixed thresholds or ``[buckets] quantiles`` of the log's query frequencies
+  (:func:`gbltr.buckets.resolve_spec`); the thresholds used are in ``info["buckets"]``.
 """
 
 from __future__ import annotations
 
 import hashlib
+import importlib.resources
 import json
 import logging
 import os
@@ -32,10 +50,12 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from gbltr.buckets import bucket_counts, resolve_spec
 from gbltr.config import LABEL_SOURCES_OF, FitConfig
-from gbltr.data.frequency import query_stats
+from gbltr.data.frequency import query_frequency, query_stats
 from gbltr.data.store import SearchDataset, read_dataset
 from gbltr.errors import ConfigError, DataError, unknown_choice
+from gbltr.features.catalogue import load_user_catalogue
 from gbltr.labels.clicks import ClickLabels, click_labels, zero_click_report
 from gbltr.train.dataset import RankingDataset
 from gbltr.validate import check_prepared, check_split_column, label_rows, report, summarise
@@ -99,6 +119,9 @@ class Prepared:
     test: RankingDataset
     info: dict = field(default_factory=dict)
     click: ClickLabels | None = None
+    manifest: dict = field(default_factory=dict)
+    catalogue: str | None = None
+    train_labels: dict[str, pl.DataFrame] = field(default_factory=dict)
 
     def without_features(self, names) -> "Prepared":
         """The same prepared data without the feature columns ``names`` (ablation; the rows,
@@ -121,14 +144,25 @@ class Prepared:
         return self.without_features([f for g in groups for f in self.feature_groups[g]])
 
 
-def _splits(ds: SearchDataset, stats: pl.DataFrame, seed: int) -> pl.DataFrame:
-    """query_id, split. Uses the queries' split column, else a seeded 70/15/15 split per bucket."""
-    if check_split_column(ds.queries):
-        return ds.queries.select("query_id", "split")
-    log.warning("queries have no 'split' column: drawing a seeded 70/15/15 split per bucket")
+def _splits(ds: SearchDataset, stats: pl.DataFrame, seed: int, mode: str = "source") -> pl.DataFrame:
+    """query_id, split: the queries' split column (``source``) or a seeded 70/15/15 split per
+    bucket (``random``, or ``source`` without a split column). Valid/test queries are drawn
+    among the queries with human labels; the others train."""
+    if mode == "source":
+        if _source_split(ds):
+            return ds.queries.select("query_id", "split")
+        why = ds.missing.get("split", "the queries have no 'split' column")
+        log.warning("--split source: %s; drawing a seeded 70/15/15 split of the queries per bucket (--split random)", why)
     rng = np.random.default_rng(seed)
     parts = []
-    for bucket in stats.partition_by("bucket"):
+    eligible = stats
+    if "human" in ds.labels:
+        judged = ds.labels["human"].select("query_id").unique()
+        eligible = stats.join(judged, on="query_id", how="semi")
+        rest = stats.join(judged, on="query_id", how="anti")
+        if rest.height:
+            parts.append(pl.DataFrame({"query_id": rest["query_id"], "split": ["train"] * rest.height}))
+    for bucket in eligible.sort("query_id").partition_by("bucket", maintain_order=True):
         ids = bucket["query_id"].sort().to_numpy()
         ids = ids[rng.permutation(ids.size)]
         n_test = int(round(0.15 * ids.size))
@@ -136,6 +170,27 @@ def _splits(ds: SearchDataset, stats: pl.DataFrame, seed: int) -> pl.DataFrame:
         split = np.array(["test"] * n_test + ["valid"] * n_valid + ["train"] * (ids.size - n_test - n_valid))
         parts.append(pl.DataFrame({"query_id": ids, "split": split}))
     return pl.concat(parts)
+
+
+def _source_split(ds: SearchDataset) -> bool:
+    """The queries' own split column is usable (:func:`gbltr.validate.check_split_column`); a
+    partial one is an error that also gives the import's reason and the way out."""
+    try:
+        return check_split_column(ds.queries)
+    except DataError as exc:
+        why = ds.missing.get("split")
+        raise DataError(f"{exc}{'. ' + why if why else ''}; or use --split random") from exc
+
+
+def _human_training_labels(ds: SearchDataset, info: dict) -> pl.DataFrame:
+    """Human labels as training grades: negative -> 0, fractional -> rounded (counted in ``info``)."""
+    lab = ds.labels["human"].filter(pl.col("label").is_not_null() & pl.col("label").is_not_nan())
+    neg = int((lab["label"] < 0).sum())
+    frac = int((lab["label"] != lab["label"].round()).sum())
+    if neg or frac:
+        info["human_training_grades"] = {"negative_to_0": neg, "fractional_rounded": frac}
+        log.info("human training labels: %d negative grade(s) -> 0, %d fractional grade(s) rounded", neg, frac)
+    return lab.with_columns(pl.col("label").round().clip(0, None))
 
 
 def _llm_labels(ds: SearchDataset, cfg: FitConfig) -> tuple[pl.DataFrame, int]:
@@ -149,37 +204,46 @@ def _llm_labels(ds: SearchDataset, cfg: FitConfig) -> tuple[pl.DataFrame, int]:
     if "llm" not in ds.labels:
         raise DataError(
             f"--labels {cfg.labels} needs LLM labels: the dataset has no 'llm' label set "
-            f"(found {sorted(ds.labels) or 'none'}); pass --llm-labels FILE (Parquet or qrels) "
-            "or run 'gbltr annotate'"
+            f"(found {sorted(ds.labels) or 'none'}); pass --llm-labels FILE (Parquet or qrels), "
+            "run 'gbltr annotate' (datasets with text), or simulate them over the human labels with "
+            "'gbltr simulate --over DIR --out NEW'"
         )
     llm = ds.labels["llm"]
     return llm.filter(pl.col("label").is_not_null()), llm["label"].null_count()
 
 
-def prepare(cfg: FitConfig) -> Prepared:
-    """Load data, compute features and labels, and build the train/valid/test ranking datasets."""
+def prepare(cfg: FitConfig, sources: tuple[str, ...] | None = None) -> Prepared:
+    """Load data, compute features and labels, and build the train/valid/test ranking datasets.
+
+    ``sources``: the training label sources to prepare; default those of ``cfg.labels``
+    (:data:`gbltr.config.LABEL_SOURCES_OF`). Experiments and ablations pass the union of theirs."""
     t0 = time.perf_counter()
     path = cfg.data or str(builtin_world(cfg.world))
     ds = read_dataset(path)
-    spec = cfg.buckets.spec()
+    freq = query_frequency(ds.impressions, ds.queries["query_id"])["frequency"]
+    spec = resolve_spec(cfg.buckets.spec(), cfg.buckets.quantiles, freq.filter(freq > 0) if (freq > 0).any() else freq)
     stats = query_stats(ds.impressions, ds.queries["query_id"], spec)
-    split_given = check_split_column(ds.queries)
-    splits = _splits(ds, stats, cfg.seed)
+    split_given = cfg.split == "source" and _source_split(ds)
+    splits = _splits(ds, stats, cfg.seed, cfg.split)
     ids = {s: splits.filter(pl.col("split") == s)["query_id"] for s in ("train", "valid", "test")}
-    for s in ("valid", "test"):
+    for s in ("train", "valid", "test"):
         if ids[s].len() == 0:
-            raise DataError(f"no {s} queries; expected some queries with split={s!r} and human labels")
+            raise DataError(f"no {s} queries (--split {cfg.split}); expected some queries with split={s!r}"
+                            + (" and human labels" if s != "train" else "")
+                            + ("; use --split random to draw a seeded query split" if cfg.split == "source" else ""))
     if "human" not in ds.labels:
         raise DataError(
             f"model selection and evaluation need human labels on valid/test queries; dataset "
             f"{path} has label sets {sorted(ds.labels) or 'none'}"
         )
     train_ids = ids["train"] if cfg.protocol == "held_out" else ds.queries["query_id"]
-    feats = pair_features(cfg, ds, stats, ds.candidates.select("query_id", "doc_id"))
-    names = feats.features
+    info: dict = {"dataset": path, "protocol": cfg.protocol, "split": cfg.split,
+                  "buckets": {"high_min": spec.high_min, "medium_min": spec.medium_min,
+                              "quantiles": list(cfg.buckets.quantiles) or None},
+                  "missing": dict(ds.missing)}
+    frame, names, groups, catalogue_text = _features(ds, stats, cfg, info)
     labels: dict[str, pl.DataFrame] = {}
-    info: dict = {"dataset": path, "protocol": cfg.protocol}
-    sources = LABEL_SOURCES_OF[cfg.labels]
+    sources = tuple(sources) if sources is not None else LABEL_SOURCES_OF[cfg.labels]
     cl: ClickLabels | None = None
     row_columns = order_by = None
     label_counts: dict[str, int] = {}
@@ -199,7 +263,9 @@ def prepare(cfg: FitConfig) -> Prepared:
         llm_all, llm_nulls = _llm_labels(ds, cfg)
         llm_rows = label_rows(llm_all, ds.queries, train_ids, "llm")
         labels["llm"] = llm_all.join(pl.DataFrame({"query_id": train_ids}), on="query_id", how="semi")
-    frame = feats.frame
+    if "human" in sources:
+        labels["human"] = _human_training_labels(ds, info).join(pl.DataFrame({"query_id": ids["train"]}),
+                                                               on="query_id", how="semi")
     train = RankingDataset.build(frame, names, ds.candidates, train_ids, labels, stats, where="training queries",
                                  row_columns=row_columns, order_by=order_by)
     human = {"human": ds.labels["human"]}
@@ -207,6 +273,7 @@ def prepare(cfg: FitConfig) -> Prepared:
                                  require_labels="human", where="validation queries")
     test = RankingDataset.build(frame, names, ds.candidates, ids["test"], human, stats,
                                 require_labels="human", where="test queries")
+    _check_can_rank(train, valid, names, info, exempt=groups.get("query", ()))
     info["n_train_queries"] = _per_bucket(train)
     info["n_labelled_train_queries"] = {src: _per_bucket(train.labelled_by(src)) for src in labels}
     info["n_valid_queries"] = _per_bucket(valid)
@@ -218,8 +285,143 @@ def prepare(cfg: FitConfig) -> Prepared:
     info["dropped"] = {**label_counts, **dropped}
     report(summarise(cfg, path, train, valid, test, sources, dropped), info["dropped"])
     info["prepare_seconds"] = round(time.perf_counter() - t0, 2)
-    groups = {g: feats.features_in(g) for g in feats.catalogue.selectors}
-    return Prepared(cfg, path, stats, names, groups, train, valid, test, info, cl)
+    info["n_queries_per_bucket"] = bucket_counts(stats["bucket"])
+    manifest = {"missing": dict(ds.missing), "sources": ds.sources, "metadata": ds.metadata}
+    train_labels = {src: lab.select("query_id", "doc_id", "label", "source") for src, lab in labels.items()}
+    return Prepared(cfg, path, stats, names, groups, train, valid, test, info, click=cl, manifest=manifest,
+                    catalogue=catalogue_text, train_labels=train_labels)
+
+
+#: Built feature groups/subgroups that need an input the dataset may lack: input -> selectors.
+_NEEDS = {
+    "text": ("query_document", "doc_length"),
+    "query_text": ("query_document", "query_length"),
+    "url": ("url",),
+    "impressions": ("query_frequency",),
+}
+_WHY = {
+    "text": "no document text, so no text features",
+    "query_text": "no query text, so no query-text features",
+    "url": "no document URLs, so no URL features",
+    "impressions": "no search log, so no query-frequency feature",
+}
+
+
+def _present(ds: SearchDataset) -> dict[str, bool]:
+    d = ds.documents
+    return {
+        "text": bool(d.height and d.select(pl.col("title").is_not_null().any() | pl.col("body").is_not_null().any()).item()),
+        "query_text": bool(ds.queries["text"].is_not_null().any()),
+        "url": bool(d["url"].is_not_null().any()),
+        "impressions": ds.impressions is not None and ds.impressions.height > 0,
+    }
+
+
+def _features(ds: SearchDataset, stats: pl.DataFrame, cfg: FitConfig, info: dict):
+    """(frame, names, groups, catalogue TOML text): built features for the inputs present, plus the
+    precomputed columns grouped by the user catalogue; ``info["skipped"]`` names what was left out."""
+    from gbltr.features.build import build_features
+
+    present = _present(ds)
+    skipped: dict[str, str] = {}
+    feats = build_features(
+        ds.queries, ds.documents, ds.candidates.select("query_id", "doc_id"),
+        stats.select("query_id", "frequency"), params=_feature_params(cfg),
+    )
+    drop: set[str] = set()
+    for need, selectors in _NEEDS.items():
+        if not present[need]:
+            for sel in selectors:
+                for n in feats.features_in(sel):
+                    if n not in drop:
+                        drop.add(n)
+                        skipped[n] = _WHY[need]
+    groups: dict[str, list[str]] = {}
+    for sel in feats.catalogue.selectors:
+        groups[sel] = [n for n in feats.features_in(sel) if n not in drop]
+    names = [n for n in feats.features if n not in drop]
+    frame = feats.frame.select("query_id", "doc_id", *names)
+    catalogue_text = None
+    if ds.features is not None:
+        cols = list(ds.feature_columns)
+        clash = [c for c in cols if c in set(feats.features)]
+        if clash:
+            raise DataError(f"features.parquet columns {clash} have the names of built features; rename them")
+        if cfg.features.catalogue:
+            cat = load_user_catalogue(cfg.features.catalogue, cols)
+            catalogue_text = _catalogue_text(cfg.features.catalogue)
+            for sel in cat.selectors:
+                groups.setdefault(sel, []).extend(f.name for f in cat.features_in(sel))
+            loose = [c for c in cols if c not in set(cat.names)]
+            if loose:
+                log.warning("catalogue %s leaves %d precomputed column(s) ungrouped (%s...): they train, in group "
+                            "'uncatalogued'", cfg.features.catalogue, len(loose), loose[:5])
+                groups.setdefault("uncatalogued", []).extend(loose)
+        else:
+            log.warning("no --catalogue: the %d precomputed feature columns form one group 'precomputed' "
+                        "(ablation cannot tell them apart)", len(cols))
+            groups.setdefault("precomputed", []).extend(cols)
+        pre = ds.candidates.select("query_id", "doc_id").join(ds.features, on=["query_id", "doc_id"], how="left")
+        n_without = pre.height - ds.candidates.join(ds.features, on=["query_id", "doc_id"], how="semi").height
+        if n_without:
+            log.warning("%d of %d candidates have no precomputed features (missing values)", n_without, pre.height)
+            info["candidates_without_precomputed_features"] = n_without
+        frame = frame.join(pre, on=["query_id", "doc_id"], how="left")
+        names = names + cols
+    elif cfg.features.catalogue:
+        raise DataError(f"--catalogue {cfg.features.catalogue} given, but the dataset has no features.parquet "
+                        "(precomputed columns) to group")
+    if cfg.features.drop_groups:
+        for g in cfg.features.drop_groups:
+            if g not in groups:
+                raise unknown_choice("feature group or subgroup", g, groups)
+        gone = {n for g in cfg.features.drop_groups for n in groups[g]}
+        names = [n for n in names if n not in gone]
+    empty = [g for g in ("document", "query", "query_document") if g in groups and not groups[g]]
+    for g in empty:
+        reasons = sorted({skipped[n] for n in feats.features_in(g) if n in skipped})
+        log.warning("feature group %r is empty: %s", g, "; ".join(reasons) or "no feature")
+    info["skipped"] = skipped
+    info["empty_groups"] = empty
+    if not names:
+        raise DataError("no feature to train on: " + "; ".join(sorted(set(skipped.values())) or ["every group dropped"])
+                        + ". Import a feature file (gbltr import svmlight) or documents with text")
+    return frame.select("query_id", "doc_id", *names), tuple(names), {g: tuple(n for n in v if n in set(names)) for g, v in groups.items()}, catalogue_text
+
+
+def _catalogue_text(path: str) -> str:
+    p = Path(path)
+    if p.is_file():
+        return p.read_text(encoding="utf-8")
+    return (importlib.resources.files("gbltr.catalogue") / "catalogues" / f"{path}.toml").read_text(encoding="utf-8")
+
+
+def _check_can_rank(train: RankingDataset, valid: RankingDataset, names, info: dict, exempt=()) -> None:
+    """Refuse features that are constant within every query: no model can rank with them."""
+    varying = []
+    for ds in (train, valid):
+        if ds.n_rows == 0:
+            continue
+        X = ds.X.astype(np.float64)
+        q = ds.row_query()
+        mins = np.full((ds.n_queries, X.shape[1]), np.inf)
+        maxs = np.full((ds.n_queries, X.shape[1]), -np.inf)
+        Xf = np.where(np.isnan(X), 0.0, X)
+        np.minimum.at(mins, q, Xf)
+        np.maximum.at(maxs, q, Xf)
+        varying.append((maxs > mins).any(axis=0))
+    if varying and not np.logical_or.reduce(varying).any():
+        why = sorted(set(info.get("skipped", {}).values()) | {v for v in info.get("missing", {}).values()})
+        raise DataError(
+            f"the features cannot rank: each of the {len(names)} feature(s) ({', '.join(list(names)[:6])}"
+            f"{'...' if len(names) > 6 else ''}) is constant within every query, so every model keeps the "
+            "first-stage order. Missing inputs: " + ("; ".join(why) or "none recorded")
+        )
+    constant = [n for n, v in zip(names, np.logical_or.reduce(varying)) if not v and n not in set(exempt)] if varying else []
+    if constant:
+        log.warning("%d feature(s) are constant within every query and cannot rank on their own: %s",
+                    len(constant), constant[:8])
+        info["constant_within_queries"] = constant
 
 
 def _click_info(cl: ClickLabels) -> dict:
@@ -238,16 +440,14 @@ def _click_info(cl: ClickLabels) -> dict:
 
 def pair_features(cfg: FitConfig, ds: SearchDataset, stats: pl.DataFrame, pairs: pl.DataFrame):
     """The :class:`~gbltr.features.build.FeatureTable` of ``pairs`` (query_id, doc_id), built as
-    :func:`prepare` builds the candidates' features (same parameters, query statistics and
-    dropped groups). Pairs need not be candidates: the true-negative analysis featurises
+    :func:`prepare` builds the candidates' features (same parameters and query statistics; the
+    caller selects the prepared feature columns). Precomputed columns (``features.parquet``)
+    cannot be computed for new pairs and are absent. Pairs need not be candidates: the true-negative analysis featurises
     (query, document from another query) pairs through here."""
     from gbltr.features.build import build_features
 
-    feats = build_features(ds.queries, ds.documents, pairs, stats.select("query_id", "frequency"),
-                           params=_feature_params(cfg))
-    if cfg.features.drop_groups:
-        feats = feats.select_groups(drop=cfg.features.drop_groups)
-    return feats
+    return build_features(ds.queries, ds.documents, pairs, stats.select("query_id", "frequency"),
+                          params=_feature_params(cfg))
 
 
 def _feature_params(cfg: FitConfig):

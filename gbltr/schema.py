@@ -118,6 +118,17 @@ def _castable(found: pl.DataType, expected: pl.DataType) -> bool:
     return False
 
 
+def _may_have_duplicates(df: pl.DataFrame, key: tuple[str, ...]) -> bool:
+    """False when every ``key`` is certainly unique: as many distinct row hashes as rows.
+
+    Equal keys hash equally, so a duplicate key always lowers the count of distinct hashes; a
+    lower count can also be a hash collision, which the caller's exact ``group_by`` then rules
+    out. One hash per row and one distinct count is ~10x cheaper than grouping by string keys
+    (``benchmarks/bench_schema.py``).
+    """
+    return df.select(list(key)).hash_rows().n_unique() < df.height
+
+
 def validate(frame: pl.DataFrame | pl.LazyFrame, contract: Contract, *, where: str = "") -> pl.DataFrame:
     """Check ``frame`` against ``contract`` and return it with the contract's dtypes.
 
@@ -163,7 +174,7 @@ def validate(frame: pl.DataFrame | pl.LazyFrame, contract: Contract, *, where: s
                 f"{contract.name} table{origin}: column {name!r} has {n_null} null value(s); "
                 "expected none"
             )
-    if contract.key and df.height:
+    if contract.key and df.height and _may_have_duplicates(df, contract.key):
         dup = df.group_by(list(contract.key)).len().filter(pl.col("len") > 1)
         if dup.height:
             example = dup.row(0, named=True)

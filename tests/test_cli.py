@@ -24,7 +24,7 @@ def test_help_lists_every_command():
 
 def test_unknown_labels_and_backend_list_the_valid_values():
     proc = run("fit", "--labels", "clicks")
-    assert proc.returncode == 2 and "'clicks' is not one of 'click', 'fused', 'llm'" in proc.stderr
+    assert proc.returncode == 2 and "'clicks' is not one of 'click', 'fused', 'human', 'llm'" in proc.stderr
     proc = run("fit", "--backend", "catboost")
     assert proc.returncode == 2 and "'lightgbm', 'xgboost'" in proc.stderr
 

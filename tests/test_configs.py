@@ -1,6 +1,6 @@
 """Every example config in configs/ loads, round-trips through its saved JSON, and trains: on the
 tiny world (configs/tiny-world.toml's [world]) for a few rounds, so that a config that rots fails
-here. Every named schedule in configs/schedules/ loads."""
+here. Every named schedule (package data in gbltr/train/schedules/) loads, by name and by path."""
 
 from __future__ import annotations
 
@@ -64,4 +64,4 @@ def test_each_config_loads_round_trips_and_trains_on_the_tiny_world(path, tmp_pa
 @pytest.mark.parametrize("name", sorted(named_schedules()))
 def test_each_named_schedule_loads(name):
     stages = load_schedule(name)
-    assert stages and load_schedule(str(CONFIGS / "schedules" / f"{name}.toml")) == stages
+    assert stages and load_schedule(str(named_schedules()[name])) == stages

@@ -28,6 +28,7 @@ import polars as pl
 from gbltr.analysis.attribution import PermutationImportance, gain_by_group, group_shares, permutation_importance, shap_shares
 from gbltr.analysis.label_distributions import LabelDistributions, label_distributions
 from gbltr.analysis.true_negatives import TOPS, TrueNegatives, true_negatives
+from gbltr.buckets import bucket_counts, bucket_lines, bucket_notes
 from gbltr.config import LABEL_KINDS, LABEL_SOURCES_OF, FitConfig
 from gbltr.data.store import read_dataset
 from gbltr.errors import ConfigError, unknown_choice
@@ -108,9 +109,17 @@ class AblationResult:
                              for lab, p in self.permutation.items() for t in p.tests],
                             schema_overrides={"delta": pl.Float64, "rand_p": pl.Float64})
 
+    def bucket_counts(self) -> dict[str, int]:
+        """Test queries with a relevant document per bucket (the first label setup's full model)."""
+        ref = self.per_query.filter((pl.col("labels") == self.labels[0]) & (pl.col("dropped") == FULL)
+                                    & pl.col(self.metric).is_not_nan())
+        return bucket_counts(ref["bucket"].drop_nulls()) if "bucket" in ref.columns else {}
+
     def to_summary(self) -> dict:
         """The JSON report (ablation.json)."""
+        counts = self.bucket_counts()
         out = {"labels": list(self.labels), "groups": list(self.groups), "metric": self.metric, "views": self.views,
+               "n_queries": counts, "bucket_notes": bucket_notes(counts, "test queries with a relevant document"),
                "features": self.features, "full": self.full_means().to_dicts(),
                "deltas": self.delta_table().to_dicts(), "gain_share": self.gain_share, "timings": self.timings,
                "weight_choice": self.weight_choice}
@@ -137,6 +146,8 @@ class AblationResult:
                  f"{self.metric} of the full model, and the change when a feature group is removed "
                  "(paired randomisation-test p-value against the full model; * p < 0.05, ** p < 0.01, "
                  "*** p < 0.001).", ""]
+        counts = self.bucket_counts()
+        lines += bucket_lines(counts, bucket_notes(counts, "test queries with a relevant document"))
         full = {(r["labels"], r["view"]): r for r in self.full_means().iter_rows(named=True)}
         for lab in self.labels:
             lines += [f"## labels: {lab}", "", "| removed | " + " | ".join(views) + " |", "|---|" + "---:|" * len(views)]
@@ -273,20 +284,16 @@ def run_ablation(cfg: FitConfig, labels=("click", "llm", "fused"), groups=("docu
                           f"groups={list(groups)}")
     if permutation_repeats < 0 or true_negatives_k < 0:
         raise ConfigError("permutation repeats and --true-negatives must be >= 0")
-    known = drop_choices()
-    for g in groups:  # before any work: the catalogue's names (prepare checks again on the data)
-        if g not in known:
-            raise unknown_choice("feature group", g, known)
+    if cfg.data is None:  # the built-in world: the packaged catalogue's names, checked before any work
+        known = drop_choices()
+        for g in groups:
+            if g not in known:
+                raise unknown_choice("feature group", g, known)
     clock = _Clock()
     base = replace(cfg, labels="fused", fusion=replace(cfg.fusion, explicit=True))
-    fused_sources = set(LABEL_SOURCES_OF["fused"])
-    with clock("prepare"):
-        # click, LLM and fused training share one preparation (both label sources); a label kind
-        # outside them (human training labels) gets its own: same features and test queries
-        shared = prepare(base) if any(set(LABEL_SOURCES_OF[lab]) <= fused_sources for lab in labels) else None
-        own = {lab: prepare(replace(cfg, labels=lab, fusion=replace(cfg.fusion, explicit=False)))
-               for lab in labels if not set(LABEL_SOURCES_OF[lab]) <= fused_sources}
-    preps = {lab: own.get(lab, shared) for lab in labels}
+    with clock("prepare"):  # once, with every label source the setups train on (human included)
+        shared = prepare(base, sources=tuple(dict.fromkeys(s for lab in labels for s in LABEL_SOURCES_OF[lab])))
+    preps = {lab: shared for lab in labels}
     prep = preps[labels[0]]
     drops = {id(p): {g: p.without_groups([g]) for g in groups} for p in {id(p): p for p in preps.values()}.values()}
     top = {g: prep.feature_groups[g] for g in TOP_GROUPS if g in prep.feature_groups}

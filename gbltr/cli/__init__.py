@@ -13,6 +13,7 @@ import sys
 import click
 
 from gbltr.errors import GbltrError
+from gbltr.threads import prepare_openmp
 
 # name -> "module:attribute"; modules are imported only when the command runs.
 COMMANDS = {
@@ -23,6 +24,9 @@ COMMANDS = {
     "ablation": "gbltr.cli.ablation:ablation",
     "annotate": "gbltr.cli.annotate:annotate",
     "clicks": "gbltr.cli.clicks:clicks",
+    "import": "gbltr.cli.importer:importer",
+    "rerank": "gbltr.cli.rerank:rerank",
+    "export": "gbltr.cli.export:export",
 }
 
 _HELP = {
@@ -33,6 +37,9 @@ _HELP = {
     "ablation": "Feature-group ablation: retrain without each feature group and report.",
     "annotate": "Label query-document pairs with an LLM through an OpenAI-compatible API.",
     "clicks": "Fit click models on a log and compare them on held-out sessions.",
+    "import": "Import real data (click log, feature file, corpus, qrels) as a dataset folder.",
+    "rerank": "Score new candidates with a trained run; write a TREC run file and a Parquet.",
+    "export": "Write a run's model and feature definitions for OpenSearch, Solr or Elasticsearch LTR.",
 }
 
 
@@ -96,6 +103,7 @@ def main(argv=None):
         handler.setFormatter(logging.Formatter("gbltr: %(message)s"))
         logger.addHandler(handler)
         logger.setLevel(level)
+    prepare_openmp()  # OMP_WAIT_POLICY=PASSIVE unless set, before any OpenMP runtime loads
     try:
         cli.main(args=argv, standalone_mode=False)
     except GbltrError as exc:

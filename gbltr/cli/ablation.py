@@ -7,18 +7,21 @@ import json
 
 import click
 
-from gbltr.config import BACKENDS, dotted, load_config
+from gbltr.config import BACKENDS, SPLITS, dotted, load_config
 
 
 @click.command()
 @click.option("--labels", default="click,llm,fused", show_default=True, help="comma-separated label setups")
 @click.option("--groups", default="document,query_document,query", show_default=True,
-              help="feature groups or subgroups of features/catalogue.toml to remove one at a time")
+              help="feature groups or subgroups (features/catalogue.toml, or --catalogue's) to remove one at a time")
 @click.option("--data", type=click.Path(file_okay=False), help="dataset folder (default: the built-in world)")
 @click.option("--backend", type=click.Choice(sorted(BACKENDS)))
 @click.option("--config", "config_file", type=click.Path(dir_okay=False))
 @click.option("--out", required=True, type=click.Path(file_okay=False))
 @click.option("--metric", default="ndcg@10", show_default=True)
+@click.option("--split", type=click.Choice(sorted(SPLITS)), help="source (the dataset's query split) or random (seeded)")
+@click.option("--catalogue", help="TOML file (or packaged name, e.g. letor4) grouping the dataset's precomputed features")
+@click.option("--rounds", type=int, help="maximum boosting rounds")
 @click.option("--attribution/--no-attribution", default=True, show_default=True,
               help="TreeSHAP shares and permutation importance of the full models")
 @click.option("--permutation-repeats", default=3, show_default=True, type=click.IntRange(min=0),
@@ -27,15 +30,16 @@ from gbltr.config import BACKENDS, dotted, load_config
               help="add K documents from other queries (label 0) to each test list and report how high they rank")
 @click.option("--label-stats/--no-label-stats", default=True, show_default=True,
               help="grade histograms and pairwise kappa of human, click and LLM labels per bucket")
-def ablation(labels, groups, data, backend, config_file, out, metric, attribution, permutation_repeats,
-             true_negatives, label_stats):
+def ablation(labels, groups, data, backend, config_file, out, metric, split, catalogue, rounds, attribution,
+             permutation_repeats, true_negatives, label_stats):
     """Feature-group ablation with attribution, true negatives and label distributions."""
     from gbltr.analysis.ablation import run_ablation
     from gbltr.errors import ConfigError
     from gbltr.evaluate.report import check_run_folder
     from gbltr.validate import check_metric
 
-    cfg = load_config(config_file, dotted({"data": data, "train.backend": backend}))
+    cfg = load_config(config_file, dotted({"data": data, "train.backend": backend, "split": split,
+                                           "features.catalogue": catalogue, "train.rounds": rounds}))
     label_list = [x.strip() for x in labels.split(",") if x.strip()]
     group_list = [x.strip() for x in groups.split(",") if x.strip()]
     # Checked before any model is trained:

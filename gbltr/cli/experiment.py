@@ -6,7 +6,7 @@ import json
 
 import click
 
-from gbltr.config import BACKENDS, dotted, load_config
+from gbltr.config import BACKENDS, SPLITS, dotted, load_config
 from gbltr.errors import ConfigError
 
 
@@ -32,15 +32,19 @@ def parse_seeds(text: str) -> list[int]:
 @click.option("--config", "config_file", type=click.Path(dir_okay=False))
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="output folder")
 @click.option("--metric", default="ndcg@10", show_default=True)
+@click.option("--split", type=click.Choice(sorted(SPLITS)), help="source (the dataset's query split) or random (seeded)")
+@click.option("--catalogue", help="TOML file (or packaged name, e.g. letor4) grouping the dataset's precomputed features")
+@click.option("--rounds", type=int, help="maximum boosting rounds")
 @click.option("--control", is_flag=True, help="built-in control world (intent independent of frequency)")
-def experiment(setups, seeds, data, backend, config_file, out, metric, control):
+def experiment(setups, seeds, data, backend, config_file, out, metric, control, split, catalogue, rounds):
     """Run several label setups over several seeds and report per bucket."""
     from gbltr.evaluate.report import check_run_folder
     from gbltr.experiment import run_experiment
     from gbltr.validate import check_metric
 
     seed_list = parse_seeds(seeds)
-    overrides = dotted({"data": data, "train.backend": backend, "world.intent_coupling": 0.0 if control else None})
+    overrides = dotted({"data": data, "train.backend": backend, "world.intent_coupling": 0.0 if control else None,
+                        "split": split, "features.catalogue": catalogue, "train.rounds": rounds})
     cfg = load_config(config_file, overrides)
     check_metric(metric, cfg.eval.ks)  # before any model is trained
     check_run_folder(out, overwrite=True, marker="experiment.json")

@@ -6,7 +6,7 @@ import json
 
 import click
 
-from gbltr.config import BACKENDS, DEVICES, LABEL_KINDS, PROTOCOLS, dotted, load_config
+from gbltr.config import BACKENDS, DEVICES, ENGINES, LABEL_KINDS, PROTOCOLS, SPLITS, dotted, load_config
 from gbltr.errors import ConfigError
 from gbltr.labels.clicks import CLICK_MODELS, GRADINGS
 from gbltr.labels.fusion import FUSION_METHODS, FAMOL_FORMS, WEIGHT_CHOICES
@@ -37,12 +37,18 @@ def _choice(values):
               help="FAMOL frequency weight function, or auto: chosen with its parameters on validation queries "
                    "[default: auto]")
 @click.option("--weight-param", multiple=True, metavar="KEY=VALUE", help="weight function parameter, repeatable")
-@click.option("--schedule", help="data-scheduling schedule: a name in configs/schedules or a TOML file")
+@click.option("--schedule", help="data-scheduling schedule: a packaged name (click-then-llm, llm-then-click, frequency-staged) or a TOML file")
 @click.option("--rounds", type=int, help="maximum boosting rounds")
+@click.option("--engine", type=_choice(ENGINES), help="single machine, or dask (lightgbm.dask / xgboost.dask) [default: single]")
+@click.option("--scheduler", help="with --engine dask: 'local' (a LocalCluster) or a scheduler address tcp://HOST:8786")
+@click.option("--workers", type=int, help="with --engine dask --scheduler local: worker processes [default: 2]")
 @click.option("--overwrite", is_flag=True, help="replace an existing run folder (whole) instead of refusing")
+@click.option("--split", type=_choice(SPLITS), help="source: the dataset's own query split; random: a seeded one [default: source]")
+@click.option("--catalogue", help="TOML file (or packaged name, e.g. letor4) grouping the dataset's precomputed features")
 def fit(labels, data, backend, device, config_file, out, seed, world_seed, protocol, llm_labels, click_model,
-        click_grading, debias, fusion, famol_form, weight_fn, weight_param, schedule, rounds, overwrite):
-    """Train a ranker on click, LLM or fused labels; evaluate nDCG per frequency bucket."""
+        click_grading, debias, fusion, famol_form, weight_fn, weight_param, schedule, rounds, engine, scheduler,
+        workers, overwrite, split, catalogue):
+    """Train a ranker on click, LLM, fused or human labels; evaluate nDCG per frequency bucket."""
     from gbltr.train.fit import fit as run_fit
 
     fusion_flags = {"fusion.method": fusion, "fusion.form": famol_form, "fusion.weight_fn": weight_fn,
@@ -63,7 +69,9 @@ def fit(labels, data, backend, device, config_file, out, seed, world_seed, proto
         "labels": labels, "data": data, "out": out, "seed": seed, "protocol": protocol,
         "llm_labels": llm_labels, "world.seed": world_seed, "click.model": click_model,
         "click.grading": click_grading, "click.debias": debias,
-        "train.backend": backend, "train.device": device, "train.rounds": rounds, **given,
+        "train.backend": backend, "train.device": device, "train.rounds": rounds, "train.engine": engine,
+        "train.scheduler": scheduler, "train.workers": workers, "split": split,
+        "features.catalogue": catalogue, **given,
     })
     cfg = load_config(config_file, overrides)
     folder = run_fit(cfg, overwrite=overwrite)

@@ -30,3 +30,18 @@ def query_frequency(impressions: pl.DataFrame | None, query_ids: pl.Series) -> p
 def query_stats(impressions: pl.DataFrame | None, query_ids: pl.Series, spec: BucketSpec) -> pl.DataFrame:
     """``query_id, frequency, bucket`` for every query id given."""
     return query_frequency(impressions, query_ids).with_columns(spec.expr())
+
+
+def query_frequency_scan(impressions_path, query_ids: pl.Series) -> pl.DataFrame:
+    """:func:`query_frequency` over an impressions Parquet file read by Polars' streaming engine:
+    the log is scanned in batches (two columns only), so a log larger than memory is counted
+    without loading it. Same result as ``query_frequency(pl.read_parquet(path), query_ids)``."""
+    counts = (
+        pl.scan_parquet(impressions_path)
+        .select("query_id", "session_id")
+        .group_by("query_id")
+        .agg(frequency=pl.col("session_id").n_unique().cast(pl.Int64))
+        .collect(engine="streaming")
+    )
+    base = pl.DataFrame({"query_id": query_ids.unique().sort()})
+    return base.join(counts, on="query_id", how="left").with_columns(pl.col("frequency").fill_null(0)).sort("query_id")

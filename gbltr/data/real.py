@@ -33,7 +33,7 @@ line is one SERP, tab separated, 10 fields::
 
     <query id> <10 url ids> <10 clicks 0/1> <10 click timestamps, -1 = none> <6 blocks of 10 mouse features>
 
-(the 10 values inside a field are space separated). ``query_id.tsv`` is ``text, query id, a, b``
+(the 10 values inside a field are space separated). Files may be UTF-8 or GB18030 (:func:`decode_text`). ``query_id.tsv`` is ``text, query id, a, b``
 without header and without quoting (one query text starts with a literal ``"``). The data README
 calls ``a, b`` sessions and sessions-with-click; in the files ``a`` equals the number of
 ``train_data`` lines of the query and ``b`` the number of ``test_data`` lines, for every query,
@@ -83,6 +83,18 @@ class ClickLog:
     queries: pl.DataFrame
     labels: pl.DataFrame | None = None
     urls: pl.DataFrame | None = None
+
+
+def decode_text(path: Path) -> str:
+    """A text file's content: UTF-8, else GB18030 (the Sogou releases' original encoding)."""
+    data = _need(path).read_bytes()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        try:
+            return data.decode("gb18030")
+        except UnicodeDecodeError:
+            raise ParseError(f"{path}: expected UTF-8 or GB18030 text, found undecodable bytes at offset {e.start}") from None
 
 
 def _need(path: Path) -> Path:
@@ -223,7 +235,7 @@ _SOGOU_FIELDS = 10
 
 def _sogou_split(path: Path, split: str) -> pl.DataFrame:
     """One ``*_data`` file as impressions rows (vectorised; errors name the first bad line)."""
-    lines = _need(path).read_text(encoding="utf-8").split("\n")
+    lines = decode_text(path).split("\n")
     if lines and lines[-1] == "":
         lines.pop()
     df = (
@@ -287,7 +299,7 @@ def _sogou_split(path: Path, split: str) -> pl.DataFrame:
 
 def _read_tsv(path: Path, names: list[str], dtypes: list[pl.DataType]) -> pl.DataFrame:
     """A header-less, unquoted TSV; a wrong field count or a non-integer is a ParseError."""
-    lines = _need(path).read_text(encoding="utf-8").split("\n")
+    lines = decode_text(path).split("\n")
     if lines and lines[-1] == "":
         lines.pop()
     cols: list[list] = [[] for _ in names]

@@ -51,102 +51,19 @@ feature or label reads it.
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
 import numpy as np
 import polars as pl
 
-from gbltr.buckets import BUCKETS, DEFAULT_HIGH_MIN, DEFAULT_MEDIUM_MIN, BucketSpec
+from gbltr.buckets import BUCKETS, BucketSpec
 from gbltr.data.store import SearchDataset, write_dataset
-from gbltr.errors import ConfigError, DataError
+from gbltr.data.world import WORLD_FILE, WorldParams, control_world, read_world_params
+from gbltr.errors import DataError
 from gbltr.progress import progress
 
-WORLD_FILE = "world.json"
-
-
-@dataclass(frozen=True)
-class WorldParams:
-    """Parameters of the simulated world (all documented in the module docstring)."""
-
-    seed: int = 0
-    queries: int = 3000
-    sessions: int = 150_000
-    frequency_exponent: float = 1.1
-    frequency_range: float = 1e4
-    vocab_size: int = 5000
-    topics: int = 40
-    term_zipf_exponent: float = 1.05
-    domains: int = 400
-    candidates_min: int = 10
-    candidates_max: int = 30
-    title_length: float = 8.0
-    body_length: float = 80.0
-    intent_bias: float = -0.6
-    intent_coupling: float = 1.5
-    authority_weight_nav: float = 0.6
-    authority_weight_info: float = 0.15
-    retrieval_noise: float = 0.6
-    judge_noise: float = 0.08
-    human_thresholds: tuple[float, ...] = (0.3, 0.48, 0.64, 0.8)
-    llm_noise: float = 0.15
-    llm_leniency: float = 0.1
-    display_k: int = 10
-    session_noise: float = 0.3
-    examination_eta: float = 1.2
-    click_bias: float = -3.5
-    click_relevance: float = 5.0
-    brand_bias: float = 0.6
-    click_noise: float = 0.5
-    test_queries_per_bucket: int = 100
-    valid_queries_per_bucket: int = 50
-    min_train_queries_per_bucket: int = 20
-    high_min: int = DEFAULT_HIGH_MIN
-    medium_min: int = DEFAULT_MEDIUM_MIN
-
-    def __post_init__(self):
-        checks = [
-            ("seed", 0 <= self.seed < 2**32, "in [0, 2**32 - 1]"),
-            ("queries", self.queries >= 10, ">= 10"),
-            ("sessions", self.sessions >= 0, ">= 0"),
-            ("frequency_exponent", self.frequency_exponent > 0, "> 0"),
-            ("frequency_range", self.frequency_range > 1, "> 1"),
-            ("vocab_size", self.vocab_size >= 100, ">= 100"),
-            ("topics", 1 <= self.topics <= self.vocab_size // 50, f"in [1, vocab_size/50={self.vocab_size // 50}]"),
-            ("candidates_min", 2 <= self.candidates_min <= self.candidates_max, "in [2, candidates_max]"),
-            ("display_k", self.display_k >= 1, ">= 1"),
-            ("human_thresholds", list(self.human_thresholds) == sorted(self.human_thresholds)
-             and len(self.human_thresholds) == 4, "4 increasing numbers"),
-            ("test_queries_per_bucket", self.test_queries_per_bucket >= 1, ">= 1"),
-            ("valid_queries_per_bucket", self.valid_queries_per_bucket >= 1, ">= 1"),
-        ]
-        for name, ok, expected in checks:
-            if not ok:
-                raise ConfigError(f"world parameter {name}={getattr(self, name)!r}; expected {expected}")
-        BucketSpec(self.high_min, self.medium_min)
-
-    def to_json(self) -> dict:
-        d = asdict(self)
-        d["human_thresholds"] = list(self.human_thresholds)
-        return d
-
-    @classmethod
-    def from_json(cls, data: dict) -> "WorldParams":
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ConfigError(f"unknown world parameter(s) {unknown}; known: {sorted(known)}")
-        data = dict(data)
-        if "human_thresholds" in data:
-            data["human_thresholds"] = tuple(data["human_thresholds"])
-        return cls(**data)
-
-
-def control_world(params: WorldParams) -> WorldParams:
-    """The same world with intent independent of frequency (``intent_coupling = 0``)."""
-    return replace(params, intent_coupling=0.0)
-
+__all__ = ["WORLD_FILE", "WorldParams", "control_world", "read_world_params", "simulate_world",
+           "write_world"]
 
 def _sigmoid(x):
     return 1.0 / (1.0 + np.exp(-x))
@@ -223,57 +140,163 @@ def _draw_documents(p: WorldParams, rng: np.random.Generator, q: dict, domain_re
     }
 
 
+#: Tokens drawn per numpy call while generating text; draws are made in order, so the random
+#: stream (and the world) is the same as one call over all tokens, with bounded temporaries.
+_TOKEN_CHUNK = 1 << 22
+
+
+def _small_int(n_values: int):
+    return np.int16 if n_values <= np.iinfo(np.int16).max else np.int32
+
+
 def _filler_tokens(rng, topic_terms, term_cdf, topics: np.ndarray, counts: np.ndarray, background: float):
-    """Token ids for documents: ``counts[i]`` tokens for document i, on ``topics[i]`` or background."""
-    owner = np.repeat(np.arange(counts.size), counts)
-    ranks = np.minimum(np.searchsorted(term_cdf, rng.random(owner.size)), topic_terms.shape[1] - 1)
-    from_topic = rng.random(owner.size) >= background
-    tok = np.where(from_topic, topic_terms[topics[owner], ranks], topic_terms[-1, ranks])
-    return owner, tok
+    """Token ids for documents: ``counts[i]`` tokens for document i, on ``topics[i]`` or background.
+
+    Returned in document order (document 0's tokens first), int32. Draws: one uniform per token
+    for the Zipf rank, then one per token for topic vs background, each in one pass over all
+    tokens (made in chunks; the same numbers as a single call).
+    """
+    n = int(counts.sum())
+    last = topic_terms.shape[1] - 1
+    ranks = np.empty(n, dtype=_small_int(topic_terms.shape[1]))
+    for lo in range(0, n, _TOKEN_CHUNK):
+        hi = min(lo + _TOKEN_CHUNK, n)
+        ranks[lo:hi] = np.minimum(np.searchsorted(term_cdf, rng.random(hi - lo)), last)
+    token_topic = np.repeat(topics.astype(_small_int(topic_terms.shape[0])), counts)
+    tok = np.empty(n, dtype=np.int32)
+    for lo in range(0, n, _TOKEN_CHUNK):
+        hi = min(lo + _TOKEN_CHUNK, n)
+        r = ranks[lo:hi]
+        from_topic = rng.random(hi - lo) >= background
+        tok[lo:hi] = np.where(from_topic, topic_terms[token_topic[lo:hi], r], topic_terms[-1, r])
+    return tok
+
+
+def _render_kernel():
+    """Compile (once, cached) the numba kernel that writes the texts of all documents."""
+    from numba import njit
+
+    @njit(cache=True, nogil=True)
+    def render(counts, toks, keys, vocab_bytes, vocab_off):
+        """Document i's text: its tokens from every piece, ordered by their random key, joined
+        by single spaces; documents separated by one newline byte. Pieces are in document order
+        (``counts[p][i]`` tokens of document i in piece p). Returns (bytes, end offset per doc)."""
+        n_pieces = len(counts)
+        nd = counts[0].shape[0]
+        total = 0
+        for p in range(n_pieces):
+            t = toks[p]
+            for k in range(t.shape[0]):
+                total += vocab_off[t[k] + 1] - vocab_off[t[k]] + 1  # token + space/newline
+        out = np.empty(total, dtype=np.uint8)
+        ends = np.empty(nd, dtype=np.int64)
+        starts = np.zeros(n_pieces, dtype=np.int64)
+        o = 0
+        width = 1
+        for i in range(nd):
+            m = 0
+            for p in range(n_pieces):
+                m += counts[p][i]
+            if m > width:
+                width = m
+        kbuf = np.empty(width, dtype=np.float64)
+        tbuf = np.empty(width, dtype=np.int64)
+        for i in range(nd):
+            m = 0
+            for p in range(n_pieces):
+                a = starts[p]
+                c = counts[p][i]
+                for k in range(c):
+                    kbuf[m] = keys[p][a + k]
+                    tbuf[m] = toks[p][a + k]
+                    m += 1
+                starts[p] = a + c
+            order = np.argsort(kbuf[:m], kind="mergesort")
+            for k in range(m):
+                t = tbuf[order[k]]
+                for b in range(vocab_off[t], vocab_off[t + 1]):
+                    out[o] = vocab_bytes[b]
+                    o += 1
+                out[o] = 32 if k + 1 < m else 10  # " " between tokens, "\n" after the document
+                o += 1
+            ends[i] = o
+        return out[:o], ends
+
+    return render
+
+
+_RENDER = None
+_PIECES = 3  # pieces per field: filler, query terms, phrases (title has no phrases)
+
+
+def _join_texts(pieces, vocab: list[str], nd: int) -> pl.Series:
+    """One string per document from integer token pieces ``[(counts, tok, key), ...]``.
+
+    Token ``t`` is ``vocab[t]``; tokens of a document are ordered by ``key``. The bytes are
+    written by one numba pass and become Polars strings by splitting the buffer at newlines,
+    a chunk of documents at a time (no per-token Python or fixed-width string objects).
+    """
+    global _RENDER
+    if _RENDER is None:
+        _RENDER = _render_kernel()
+    encoded = [v.encode("ascii") for v in vocab]
+    vocab_off = np.zeros(len(encoded) + 1, dtype=np.int64)
+    vocab_off[1:] = np.cumsum([len(b) for b in encoded])
+    vocab_bytes = np.frombuffer(b"".join(encoded), dtype=np.uint8)
+    empty = (np.zeros(nd, np.int64), np.zeros(0, np.int32), np.zeros(0, np.float64))
+    pieces = list(pieces) + [empty] * (_PIECES - len(pieces))  # homogeneous tuples: one compile
+    counts = tuple(np.ascontiguousarray(c, dtype=np.int64) for c, _, _ in pieces)
+    toks = tuple(np.ascontiguousarray(t, dtype=np.int32) for _, t, _ in pieces)
+    keys = tuple(np.ascontiguousarray(k, dtype=np.float64) for _, _, k in pieces)
+    del pieces
+    buf, ends = _RENDER(counts, toks, keys, vocab_bytes, vocab_off)
+    del counts, toks, keys
+    parts = []
+    step = 100_000
+    for lo in range(0, nd, step):
+        hi = min(lo + step, nd)
+        a = int(ends[lo - 1]) if lo else 0
+        text = str(memoryview(buf[a : int(ends[hi - 1]) - 1]), "ascii")
+        parts.append(pl.Series([text]).str.split("\n").explode())
+    return pl.concat(parts) if parts else pl.Series([], dtype=pl.String)
 
 
 def _render_text(p, rng, q, d, topic_terms, term_cdf):
-    """Title and body strings for every document (vectorised over all tokens)."""
+    """Title and body strings for every document, as Polars String Series in document order.
+
+    Tokens stay integer ids until :func:`_join_texts` writes the text: ids ``0 .. vocab_size - 1``
+    are terms ``t<id>``, id ``vocab_size + i`` is query ``i``'s whole phrase. Every piece below is
+    generated in document order, so each is a (count per document, ids, sort keys) triple.
+    """
     nd = d["qidx"].size
     m = d["match"]
-    vocab = np.array([f"t{i}" for i in range(p.vocab_size)], dtype=object)
-    pieces = []  # (doc, field, sort key, text)
+    fields = {"title": [], "body": []}
     for fld, mean, bg in (("title", p.title_length, 0.2), ("body", p.body_length, 0.3)):
         counts = rng.poisson(mean, nd) + 1
-        owner, tok = _filler_tokens(rng, topic_terms, term_cdf, d["topic"], counts, bg)
-        pieces.append((owner, np.full(owner.size, fld == "body"), rng.random(owner.size), vocab[tok]))
+        tok = _filler_tokens(rng, topic_terms, term_cdf, d["topic"], counts, bg)
+        fields[fld].append((counts, tok, rng.random(tok.size)))
+        del tok
     # Query terms injected by match: title with prob 0.8 m, body Poisson(4 m^1.5) times each.
     q_terms = q["terms"]
     lens = np.array([t.size for t in q_terms])
-    owner_t = np.repeat(np.arange(nd), lens[d["qidx"]])
+    per_doc = lens[d["qidx"]]
+    owner_t = np.repeat(np.arange(nd), per_doc)
     term_ids = np.concatenate([q_terms[i] for i in d["qidx"]]) if nd else np.zeros(0, int)
     in_title = rng.random(owner_t.size) < 0.8 * m[owner_t]
-    pieces.append((owner_t[in_title], np.zeros(in_title.sum(), bool), rng.random(in_title.sum()), vocab[term_ids[in_title]]))
+    fields["title"].append((np.bincount(owner_t[in_title], minlength=nd), term_ids[in_title],
+                            rng.random(int(in_title.sum()))))
     body_counts = rng.poisson(4.0 * m[owner_t] ** 1.5)
     ob = np.repeat(owner_t, body_counts)
     tb = np.repeat(term_ids, body_counts)
-    pieces.append((ob, np.ones(ob.size, bool), rng.random(ob.size), vocab[tb]))
+    fields["body"].append((np.bincount(ob, minlength=nd), tb, rng.random(ob.size)))
     phrase = rng.random(nd) < m**2
-    phrases = np.array([" ".join(vocab[t]) for t in q_terms], dtype=object)
     op = np.flatnonzero(phrase)
-    pieces.append((op, np.ones(op.size, bool), rng.random(op.size), phrases[d["qidx"][op]]))
-    frame = pl.DataFrame(
-        {
-            "doc": np.concatenate([x[0] for x in pieces]).astype(np.int64),
-            "body": np.concatenate([x[1] for x in pieces]),
-            "key": np.concatenate([x[2] for x in pieces]),
-            "tok": np.concatenate([x[3] for x in pieces]).astype(str),
-        }
-    )
-    # Eager sort then aggregate: token order inside a field is the random key's order.
-    texts = (
-        frame.sort(["doc", "body", "key"])
-        .group_by(["doc", "body"], maintain_order=True)
-        .agg(pl.col("tok").str.join(" "))
-    )
-    title = texts.filter(~pl.col("body")).sort("doc")
-    body = texts.filter(pl.col("body")).sort("doc")
-    return title["tok"].to_numpy(), body["tok"].to_numpy()
+    fields["body"].append((phrase.astype(np.int64), p.vocab_size + d["qidx"][op], rng.random(op.size)))
+    vocab = [f"t{i}" for i in range(p.vocab_size)]
+    vocab += [" ".join(vocab[t] for t in terms) for terms in q_terms]
+    title = _join_texts(fields.pop("title"), vocab, nd)
+    body = _join_texts(fields.pop("body"), vocab, nd)
+    return title, body
 
 
 def _simulate_sessions(p, rng, q, d, retrieval, utility, authority):
@@ -287,6 +310,7 @@ def _simulate_sessions(p, rng, q, d, retrieval, utility, authority):
     width = p.candidates_max
     out_q, out_doc, out_pos, out_click, out_sess = [], [], [], [], []
     chunk = 100_000
+    idx_type = np.int32 if max(n_sessions, utility.size, p.queries) < 2**31 - 1 else np.int64
     with progress(total=n_sessions, desc="sessions", unit="session") as bar:
         for lo in range(0, n_sessions, chunk):
             sq = sess_q[lo : lo + chunk]
@@ -303,24 +327,36 @@ def _simulate_sessions(p, rng, q, d, retrieval, utility, authority):
             click = rng.random((ns, k)) < exam[None, :k] * attract[shown]
             pos = np.broadcast_to(np.arange(1, k + 1), (ns, k))
             sid = np.broadcast_to(np.arange(lo, lo + ns)[:, None], (ns, k))
-            out_doc.append(shown[shown_ok])
-            out_pos.append(pos[shown_ok])
+            # chunks kept in compact dtypes (row indices fit in idx_type)
+            out_doc.append(shown[shown_ok].astype(idx_type))
+            out_pos.append(pos[shown_ok].astype(np.int32))
             out_click.append(click[shown_ok])
-            out_sess.append(sid[shown_ok])
-            out_q.append(np.broadcast_to(sq[:, None], (ns, k))[shown_ok])
+            out_sess.append(sid[shown_ok].astype(idx_type))
+            out_q.append(np.broadcast_to(sq[:, None], (ns, k))[shown_ok].astype(idx_type))
             bar.update(ns)
-    cat = lambda xs, dt: np.concatenate(xs).astype(dt) if xs else np.zeros(0, dt)  # noqa: E731
-    doc = cat(out_doc, np.int64)
-    click = cat(out_click, bool)
+    doc = _cat(out_doc, idx_type)
+    click = _cat(out_click, bool)
     dwell = np.where(click, rng.lognormal(3.0 + 2.0 * utility[doc], 0.8), np.nan)
     return {
-        "session": cat(out_sess, np.int64),
-        "qidx": cat(out_q, np.int64),
+        "session": _cat(out_sess, idx_type),
+        "qidx": _cat(out_q, idx_type),
         "doc": doc,
-        "position": cat(out_pos, np.int32),
+        "position": _cat(out_pos, np.int32),
         "clicked": click,
         "dwell": dwell,
     }
+
+
+def _cat(chunks: list, dtype) -> np.ndarray:
+    """Concatenate and empty ``chunks`` (their memory goes as soon as the result exists)."""
+    out = np.concatenate(chunks).astype(dtype, copy=False) if chunks else np.zeros(0, dtype)
+    chunks.clear()
+    return out
+
+
+def _ids(prefix: str, n: int, width: int) -> pl.Series:
+    """``prefix`` + zero-padded ``0 .. n-1`` (``f"{prefix}{i:0{width}d}"``) as a Polars String."""
+    return prefix + pl.int_range(n, dtype=pl.Int64, eager=True).cast(pl.String).str.zfill(width)
 
 
 def simulate_world(params: WorldParams | None = None) -> tuple[SearchDataset, dict[str, pl.DataFrame]]:
@@ -356,8 +392,10 @@ def simulate_world(params: WorldParams | None = None) -> tuple[SearchDataset, di
     llm_score = (1 - w_bar) * d["match"] + w_bar * 0.5 + rng.normal(0, p.llm_noise, nd)
     llm = _grades(llm_score, np.asarray(p.human_thresholds) - p.llm_leniency)
 
-    qid = np.array([f"q{i:05d}" for i in range(p.queries)], dtype=object)
-    did = np.array([f"d{i:07d}" for i in range(nd)], dtype=object)
+    # ids as Polars strings ("q00042", "d0001234"), gathered by index: no per-row Python objects
+    qid = _ids("q", p.queries, 5)
+    did = _ids("d", nd, 7)
+    q_of_doc = qid.gather(d["qidx"])
     # rank within each query by retrieval score (1 = best)
     order = np.lexsort((-retrieval, d["qidx"]))
     rank = np.empty(nd, np.int32)
@@ -374,8 +412,8 @@ def simulate_world(params: WorldParams | None = None) -> tuple[SearchDataset, di
     documents = pl.DataFrame(
         {
             "doc_id": did,
-            "title": title.astype(str),
-            "body": body.astype(str),
+            "title": title,
+            "body": body,
             "url": url,
             "inlinks": inlinks.astype(np.int64),
             "pagerank": pagerank,
@@ -383,31 +421,33 @@ def simulate_world(params: WorldParams | None = None) -> tuple[SearchDataset, di
         }
     )
     candidates = pl.DataFrame(
-        {"query_id": qid[d["qidx"]], "doc_id": did, "rank": rank, "retrieval_score": retrieval}
+        {"query_id": q_of_doc, "doc_id": did, "rank": rank, "retrieval_score": retrieval}
     ).sort(["query_id", "rank"])
+    del title, body
     s = _simulate_sessions(p, rng, q, d, retrieval, utility, a)
+    # column by column, each numpy array dropped once it is a Polars column (peak memory)
     impressions = pl.DataFrame(
         {
-            "session_id": "s" + pl.Series(s["session"]).cast(pl.String).str.zfill(8),
-            "query_id": qid[s["qidx"]],
-            "position": s["position"],
-            "doc_id": did[s["doc"]],
-            "clicked": s["clicked"],
-            "dwell_time": s["dwell"],
+            "session_id": _ids("s", int(q["freq"].sum()), 8).gather(s.pop("session")),
+            "query_id": qid.gather(s.pop("qidx")),
+            "position": pl.Series(s.pop("position")),
+            "doc_id": did.gather(s.pop("doc")),
+            "clicked": pl.Series(s.pop("clicked")),
+            "dwell_time": pl.Series(s.pop("dwell")).fill_nan(None),
         }
-    ).with_columns(pl.col("dwell_time").fill_nan(None))
+    )
     judged = np.isin(split[d["qidx"]], ["valid", "test"])
     human_labels = pl.DataFrame(
         {
-            "query_id": qid[d["qidx"]][judged],
-            "doc_id": did[judged],
+            "query_id": q_of_doc.filter(judged),
+            "doc_id": did.filter(judged),
             "label": human[judged].astype(float),
             "source": "human",
         }
     )
     llm_labels = pl.DataFrame(
         {
-            "query_id": qid[d["qidx"]],
+            "query_id": q_of_doc,
             "doc_id": did,
             "label": llm.astype(float),
             "source": "llm",
@@ -434,7 +474,7 @@ def simulate_world(params: WorldParams | None = None) -> tuple[SearchDataset, di
         ),
         "pairs": pl.DataFrame(
             {
-                "query_id": qid[d["qidx"]],
+                "query_id": q_of_doc,
                 "doc_id": did,
                 "match": d["match"],
                 "authority": a,
@@ -452,10 +492,3 @@ def write_world(params: WorldParams, out: str | Path, *, overwrite: bool = False
     return write_dataset(ds, out, extra_json={WORLD_FILE: params.to_json()},
                          extra_parquet={f"latent/{name}": frame for name, frame in latent.items()},
                          overwrite=overwrite)
-
-
-def read_world_params(folder: str | Path) -> WorldParams:
-    path = Path(folder) / WORLD_FILE
-    if not path.exists():
-        raise DataError(f"{path} not found; expected a folder written by 'gbltr simulate'")
-    return WorldParams.from_json(json.loads(path.read_text()))

@@ -9,7 +9,14 @@ Layout (every table follows its contract in :mod:`gbltr.schema`)::
       candidates.parquet    query_id, doc_id, rank, retrieval_score   (what first-stage retrieval returned)
       impressions.parquet   session_id, query_id, position, doc_id, clicked [, dwell_time]   (optional)
       labels/NAME.parquet   query_id, doc_id, label, source [, metadata]   (zero or more label sets)
+      features.parquet      query_id, doc_id, then numeric columns: precomputed features (optional;
+                            e.g. an SVMlight/LETOR file's f1..f46, grouped by a --catalogue file)
       world.json            parameters of the simulated world, when the folder was simulated
+
+The manifest's ``missing`` maps what the source lacks to a sentence saying so (``text``: "svmlight
+files carry no document text", ``impressions``, ``features``, ``labels.human`` ...), and
+``sources`` lists what was imported from where. gbltr never fills a gap with made-up data: a
+missing input is named in every run that trains on the dataset (:mod:`gbltr.pipeline`).
 
 A :class:`SearchDataset` holds the tables in memory. :func:`read_dataset` checks every table
 against its contract and the references between them (candidates, impressions and every label
@@ -43,7 +50,7 @@ LABEL_SET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 """A label-set name: it becomes ``labels/NAME.parquet``, so no separators and no leading dot."""
 FINGERPRINT_FILES = (
     "dataset.json", "queries.parquet", "documents.parquet", "candidates.parquet",
-    "impressions.parquet", "labels/human.parquet",
+    "impressions.parquet", "labels/human.parquet", "features.parquet",
 )
 """The files :func:`fingerprint` hashes (those present): what a run is evaluated on. Other label
 sets are training inputs that legitimately differ between compared runs."""
@@ -90,6 +97,9 @@ class SearchDataset:
     impressions: pl.DataFrame | None = None
     labels: dict[str, pl.DataFrame] = field(default_factory=dict)
     metadata: dict = field(default_factory=dict)
+    features: pl.DataFrame | None = None
+    missing: dict[str, str] = field(default_factory=dict)
+    sources: list[dict] = field(default_factory=list)
 
     def __post_init__(self):
         object.__setattr__(self, "queries", schema.validate(self.queries, schema.QUERIES))
@@ -104,7 +114,14 @@ class SearchDataset:
             "labels",
             {k: schema.validate(v, schema.LABELS, where=f"label set {k!r}") for k, v in self.labels.items()},
         )
+        if self.features is not None:
+            object.__setattr__(self, "features", validate_features(self.features))
         _check_references(self)
+
+    @property
+    def feature_columns(self) -> tuple[str, ...]:
+        """The precomputed feature columns of ``features.parquet`` (empty without one)."""
+        return () if self.features is None else tuple(c for c in self.features.columns if c not in ("query_id", "doc_id"))
 
     def label_set(self, name: str) -> pl.DataFrame:
         if name not in self.labels:
@@ -122,6 +139,30 @@ class SearchDataset:
         if "split" not in self.queries.columns:
             raise DataError("queries table has no 'split' column; expected train/valid/test per query")
         return self.queries.filter(pl.col("split") == split)["query_id"]
+
+
+FEATURES_KEY = ("query_id", "doc_id")
+
+
+def validate_features(frame: pl.DataFrame, where: str = "features.parquet") -> pl.DataFrame:
+    """query_id, doc_id (unique together) and numeric feature columns, returned as Float64."""
+    missing = [c for c in FEATURES_KEY if c not in frame.columns]
+    if missing:
+        raise SchemaError(f"{where}: missing column(s) {missing}; expected query_id, doc_id, then feature columns")
+    cols = [c for c in frame.columns if c not in FEATURES_KEY]
+    if not cols:
+        raise SchemaError(f"{where}: no feature column; expected numeric columns after query_id, doc_id")
+    bad = [c for c in cols if not frame.schema[c].is_numeric()]
+    if bad:
+        raise SchemaError(f"{where}: column(s) {bad} are not numeric ({[str(frame.schema[c]) for c in bad]}); "
+                          "expected numeric precomputed features")
+    frame = frame.with_columns(pl.col("query_id", "doc_id").cast(pl.String), pl.col(cols).cast(pl.Float64))
+    dup = frame.select(FEATURES_KEY).is_duplicated()
+    if dup.any():
+        ex = frame.filter(dup).row(0, named=True)
+        raise SchemaError(f"{where}: {int(dup.sum())} rows share a (query_id, doc_id), e.g. "
+                          f"({ex['query_id']!r}, {ex['doc_id']!r}); expected one row per pair")
+    return frame
 
 
 def _check_references(ds: SearchDataset) -> None:
@@ -150,6 +191,13 @@ def _check_references(ds: SearchDataset) -> None:
                 f"impressions: {bad.height} row(s) with position outside 1..{MAX_POSITION}, e.g. "
                 f"position {r['position']} in session {r['session_id']!r}; expected 1-based display positions"
             )
+    if ds.features is not None:
+        stray = ds.features.select(FEATURES_KEY).join(ds.candidates.select(FEATURES_KEY), on=list(FEATURES_KEY), how="anti")
+        if stray.height:
+            raise SchemaError(
+                f"features.parquet: {stray.height} (query_id, doc_id) pair(s) are not candidates, e.g. "
+                f"{stray.row(0)}; expected features only for candidates"
+            )
 
 
 def write_dataset(ds: SearchDataset, path: str | Path, *, extra_json: dict[str, dict] | None = None,
@@ -171,6 +219,8 @@ def _write_dataset_files(ds: SearchDataset, out: Path, extra_json, extra_parquet
     tables = {"queries": ds.queries, "documents": ds.documents, "candidates": ds.candidates}
     if ds.impressions is not None:
         tables["impressions"] = ds.impressions
+    if ds.features is not None:
+        tables["features"] = ds.features
     for name, frame in tables.items():
         frame.write_parquet(out / f"{name}.parquet")
     if ds.labels:
@@ -183,6 +233,8 @@ def _write_dataset_files(ds: SearchDataset, out: Path, extra_json, extra_parquet
         "tables": {k: v.height for k, v in tables.items()},
         "labels": {k: v.height for k, v in ds.labels.items()},
         "metadata": ds.metadata,
+        "missing": ds.missing,
+        "sources": ds.sources,
     }
     (out / "dataset.json").write_text(json.dumps(manifest, indent=2, sort_keys=True))
     for name, content in (extra_json or {}).items():
@@ -223,7 +275,7 @@ def read_dataset(path: str | Path) -> SearchDataset:
         raise DataError(
             f"dataset folder {str(root)!r}: missing {', '.join(m + '.parquet' for m in missing)}; found {found}"
         )
-    metadata = {}
+    metadata, manifest = {}, {}
     if (root / "dataset.json").exists():
         manifest = _read_manifest(root / "dataset.json")
         version = manifest.get("format_version")
@@ -251,6 +303,9 @@ def read_dataset(path: str | Path) -> SearchDataset:
             impressions=impressions,
             labels=labels,
             metadata=metadata,
+            features=read("features") if (root / "features.parquet").exists() else None,
+            missing=dict(manifest.get("missing", {})),
+            sources=list(manifest.get("sources", [])),
         )
     except SchemaError as exc:
         raise SchemaError(f"dataset folder {str(root)!r}: {exc}") from exc

@@ -13,6 +13,14 @@
       weights.png        FAMOL only: the frequency weight function over the training queries (with
                          weight_fn = "auto": the one the validation search chose; report.json's
                          "weight_search" lists every candidate tried and its validation scores)
+      dataset.json       the dataset's manifest as the run saw it: what its sources lack (``missing``), where
+                         it came from (``sources``), and what the run skipped (``skipped`` built features,
+                         ``empty_groups``); the same facts are in report.json under ``training``
+      catalogue.toml     the user feature catalogue the run grouped precomputed features with (if any)
+      train_labels.parquet   the training labels it trained on, every source (query_id, doc_id, label, source)
+
+Every bucket is listed with its query count, zero included; a bucket with fewer than
+:data:`gbltr.buckets.MIN_TEST_QUERIES` test queries is flagged as too small for a test.
 
 Metric convention: :mod:`gbltr.evaluate.metrics` (exponential gain, queries without a relevant
 document excluded from means and counted in ``n_no_relevant``).
@@ -34,8 +42,9 @@ from pathlib import Path
 
 import polars as pl
 
+from gbltr.buckets import BUCKETS, bucket_notes
 from gbltr.data.store import fingerprint
-from gbltr.evaluate.views import summarise
+from gbltr.evaluate.views import summarise, view_order
 from gbltr.folders import check_run_folder, run_folder
 
 __all__ = ["build_report", "check_run_folder", "report_markdown", "run_folder", "write_outputs", "write_run",
@@ -46,6 +55,9 @@ def build_report(prep, model, per_query: pl.DataFrame, *, name: str | None = Non
     cfg = prep.config
     metrics_cols = [c for c in per_query.columns if c.startswith("ndcg@")]
     views = summarise(per_query, metrics=metrics_cols)
+    for b in BUCKETS:  # every bucket is listed, zero included
+        views.setdefault(b, {**{m: None for m in metrics_cols}, "n_queries": 0, "n_no_relevant": 0})
+    views = {v: views[v] for v in view_order(views)}
     metrics = {v: {m: vals[m] for m in metrics_cols} for v, vals in views.items()}
     label_tag = cfg.labels if cfg.labels != "fused" else f"fused:{cfg.fusion.method}"
     fusion = cfg.fusion.to_summary() if cfg.labels == "fused" else None
@@ -70,6 +82,8 @@ def build_report(prep, model, per_query: pl.DataFrame, *, name: str | None = Non
         "dropped": prep.info.get("dropped", {}),
         "training": prep.info,
         "train_seconds": round(train_seconds, 2),
+        "bucket_notes": bucket_notes({v: vals["n_queries"] - vals["n_no_relevant"] for v, vals in views.items()},
+                                     "test queries with a relevant document"),
     }
     if search is not None:
         report["weight_search"] = search
@@ -125,6 +139,20 @@ def report_markdown(report: dict) -> str:
         lines += ["", "Training queries whose click labels are all equal (no ranking gradient):", ""]
         for b, v in sorted(tr["no_gradient_click_queries"].items()):
             lines.append(f"- {b}: {v['no_gradient']} of {v['queries']}")
+    for note in report.get("bucket_notes", []):
+        lines.append(f"- note: {note}")
+    if tr.get("missing") or tr.get("skipped"):
+        lines += ["", "Missing from the dataset or skipped by this run:", ""]
+        for k, v in tr.get("missing", {}).items():
+            lines.append(f"- no {k}: {v}")
+        for why in sorted(set(tr.get("skipped", {}).values())):
+            n = sum(1 for v in tr["skipped"].values() if v == why)
+            lines.append(f"- skipped {n} built feature(s): {why}")
+    if "buckets" in tr:
+        b = tr["buckets"]
+        lines.append("")
+        lines.append(f"Buckets: high >= {b['high_min']}, medium >= {b['medium_min']} sessions"
+                     + (f" (quantiles {b['quantiles']} of the log's query frequency)" if b.get("quantiles") else ""))
     lines += ["", "Training queries per bucket: " + json.dumps(tr.get("n_train_queries", {}))]
     for source, counts in tr.get("n_labelled_train_queries", {}).items():
         lines.append(f"Training queries with {source} labels: " + json.dumps(counts))
@@ -160,6 +188,7 @@ def write_run_files(out: Path, prep, model, per_query: pl.DataFrame, *, name=Non
     if getattr(prep, "click", None) is not None:  # the click labels trained on, and their click model
         prep.click.frame.write_parquet(out / "click_labels.parquet")
         prep.click.model.save(out / "click_model")
+    write_data_records(out, prep)
     if prep.config.labels == "fused" and prep.config.fusion.method == "famol":
         from gbltr.plots import plot_weight_function
 
@@ -169,6 +198,20 @@ def write_run_files(out: Path, prep, model, per_query: pl.DataFrame, *, name=Non
             fusion = replace(fusion, weight_fn=search["choice"]["weight_fn"], weight_params=search["choice"]["params"])
         plot_weight_function(prep, path=out / "weights.png", fusion=fusion)
     return out
+
+
+def write_data_records(out: Path, prep) -> None:
+    """The dataset's manifest (plus what this run skipped), the user catalogue, the training label sets."""
+    manifest = dict(getattr(prep, "manifest", {}) or {})
+    manifest["skipped"] = prep.info.get("skipped", {})
+    manifest["empty_groups"] = prep.info.get("empty_groups", [])
+    manifest["dataset"] = prep.dataset_path
+    (out / "dataset.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False, default=str))
+    if getattr(prep, "catalogue", None):
+        (out / "catalogue.toml").write_text(prep.catalogue)
+    labels = getattr(prep, "train_labels", {}) or {}
+    if labels:
+        pl.concat(list(labels.values()), how="vertical_relaxed").write_parquet(out / "train_labels.parquet")
 
 
 def write_outputs(out, stem: str, per_query: pl.DataFrame, summary: dict, markdown: str, ax,

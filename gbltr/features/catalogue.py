@@ -13,6 +13,12 @@ TOML layout::
 
 ``requires`` names inputs a feature cannot be computed without: optional documents columns
 (``documents.inlinks``, ``documents.pagerank``, ``documents.domain``) or the ``query_stats`` table.
+
+User catalogues (``--catalogue FILE``, the same TOML form) group a dataset's precomputed
+columns (``features.parquet``) for ablation; :func:`load_user_catalogue` checks them against the
+data: a column named but absent, or one column in two groups, is an error. Catalogues shipped
+with gbltr live in ``features/catalogues/`` (package data ``gbltr.catalogue/catalogues``) and can
+be named without a path: ``--catalogue letor4`` (:data:`PACKAGED`).
 """
 
 from __future__ import annotations
@@ -180,6 +186,43 @@ def _default_catalogue() -> Catalogue:
     resource = importlib.resources.files("gbltr.catalogue") / "catalogue.toml"
     data = tomllib.loads(resource.read_text(encoding="utf-8"))
     return parse_catalogue(data, where="packaged feature catalogue gbltr.catalogue/catalogue.toml")
+
+
+PACKAGED = ("letor4",)
+"""Catalogues shipped in ``features/catalogues/``, loadable by name."""
+
+
+def load_user_catalogue(path: str | Path, columns) -> Catalogue:
+    """A catalogue for precomputed ``columns``: a TOML file, or a :data:`PACKAGED` name.
+
+    Raises :class:`SchemaError` when a column appears in two groups (naming both) or when the
+    catalogue names columns the data does not have (listing them and the data's columns).
+    """
+    p = Path(path)
+    if p.is_file():
+        text, where = p.read_text(encoding="utf-8"), f"feature catalogue {p}"
+    elif str(path) in PACKAGED:
+        text = (importlib.resources.files("gbltr.catalogue") / "catalogues" / f"{path}.toml").read_text(encoding="utf-8")
+        where = f"packaged feature catalogue {path}"
+    else:
+        raise SchemaError(f"feature catalogue {str(path)!r} not found; expected a TOML file or one of {list(PACKAGED)}")
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise SchemaError(f"{where}: expected valid TOML, found error: {e}") from e
+    seen: dict[str, str] = {}
+    for f in data.get("feature", []) if isinstance(data.get("feature"), list) else []:
+        name, group = f.get("name"), f"{f.get('group')}/{f.get('subgroup')}"
+        if name in seen:
+            raise SchemaError(f"{where}: column {name!r} is in two groups, {seen[name]} and {group}; "
+                              "expected each column in one group")
+        seen[name] = group
+    cat = parse_catalogue(data, where=where)
+    absent = [n for n in cat.names if n not in set(columns)]
+    if absent:
+        raise SchemaError(f"{where}: names column(s) {absent[:10]}{' ...' if len(absent) > 10 else ''} absent from "
+                          f"the data's precomputed features; found {list(columns)[:10]}{' ...' if len(columns) > 10 else ''}")
+    return cat
 
 
 def features_in(group_or_subgroup: str) -> tuple[Feature, ...]:

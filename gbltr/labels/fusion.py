@@ -115,7 +115,7 @@ class FusionConfig:
 
     ``method``: ``famol`` or ``schedule``. ``form`` (FAMOL only): ``objective`` (custom objective)
     or ``stacked`` (each query twice, built-in objective, frequency-conditioned weights).
-    ``schedule``: a named schedule from ``configs/`` or a path to a TOML file of stages.
+    ``schedule``: a named schedule packaged in ``gbltr/train/schedules/`` or a path to a TOML file of stages.
     ``explicit`` records whether any fusion setting was given (they need ``--labels fused``).
     """
 

@@ -292,25 +292,3 @@ class StackedDataset:
     data: RankingDataset
     row_weight: np.ndarray
     group_weight: np.ndarray
-
-
-def from_feature_frame(frame: pl.DataFrame, feature_names, label_source: str = "human") -> RankingDataset:
-    """A ranking dataset from a labelled feature frame (query_id, doc_id, label, features...),
-    e.g. an SVMlight/LETOR file. Rows are sorted by query with the file order kept inside a query."""
-    df = frame.with_row_index("__order").sort(["query_id", "__order"])
-    qcol = df["query_id"].to_numpy()
-    change = np.flatnonzero(qcol[1:] != qcol[:-1]) + 1 if qcol.size else np.zeros(0, np.int64)
-    group_ptr = np.concatenate([[0], change, [qcol.size]]).astype(np.int64)
-    check_finite(df, list(feature_names), where="feature frame")
-    check_label_values(df, label_source, "feature frame")
-    with np.errstate(over="ignore"):  # overflow is reported by check_float32
-        X = df.select(feature_names).to_numpy().astype(np.float32)
-    check_float32(X, list(feature_names), "feature frame")
-    return RankingDataset(
-        X=X,
-        feature_names=tuple(feature_names),
-        query_ids=qcol[group_ptr[:-1]],
-        doc_ids=df["doc_id"].to_numpy(),
-        group_ptr=group_ptr,
-        labels={label_source: df["label"].cast(pl.Float64).to_numpy()},
-    )

@@ -45,7 +45,7 @@ def validation_grades(valid: RankingDataset) -> np.ndarray:
 
 def train_model(prep: Prepared, cfg: FitConfig | None = None, *, seed: int | None = None,
                 reuse: dict | None = None) -> FittedRanker:
-    """Train one model on ``prep`` for ``cfg.labels`` (click, llm or fused).
+    """Train one model on ``prep`` for ``cfg.labels`` (click, llm, human or fused).
 
     ``reuse``: FAMOL models already trained on ``prep`` with the same settings, which the
     ``auto`` weight search may take instead of training them again (:mod:`gbltr.train.weight_search`)."""
@@ -53,14 +53,23 @@ def train_model(prep: Prepared, cfg: FitConfig | None = None, *, seed: int | Non
 
     cfg = cfg or prep.config
     seed = cfg.seed if seed is None else seed
-    backend = get_backend(cfg.train.backend)
+    if cfg.train.engine == "dask":
+        from gbltr.train.backends.dask import DaskBackend
+
+        # one cluster connection for every model of this call (the auto weight search trains many)
+        with DaskBackend(cfg.train.backend, cfg.train.scheduler, cfg.train.workers) as backend:
+            return _train_with(backend, prep, cfg, seed, reuse)
+    return _train_with(get_backend(cfg.train.backend), prep, cfg, seed, reuse)
+
+
+def _train_with(backend, prep: Prepared, cfg: FitConfig, seed: int, reuse: dict | None) -> FittedRanker:
     train, valid = prep.train, prep.valid
     if tuple(train.feature_names) != tuple(prep.feature_names):
         raise ConfigError("prepared datasets and feature names disagree")
     vy = validation_grades(valid)
     eval_at = max(k for k in cfg.eval.ks if k <= 10) if any(k <= 10 for k in cfg.eval.ks) else max(cfg.eval.ks)
     common = dict(cfg=cfg.train, seed=seed, eval_at=eval_at, feature_names=train.feature_names)
-    if cfg.labels in ("click", "llm"):
+    if cfg.labels in ("click", "llm", "human"):
         part = train.labelled_by(cfg.labels)
         y = part.grades(cfg.labels)
         gain = _gain_for(part.labels[cfg.labels], valid.labels["human"])

@@ -18,11 +18,12 @@ FAMOL (Yu, Bi, Guo et al., arXiv 2511.06635): per query q, loss
 
 Data scheduling: stage-wise boosting that continues from the previous stage's model. A schedule
 is a list of stages ``{source, rounds, queries, early_stopping}`` where ``queries`` is ``all`` or
-a list of frequency buckets. Named schedules live in ``configs/schedules/``.
+a list of frequency buckets. Named schedules ship as package data in ``gbltr/train/schedules/``.
 """
 
 from __future__ import annotations
 
+import importlib.resources
 import logging
 import tomllib
 from dataclasses import dataclass
@@ -57,23 +58,21 @@ class Stage:
             raise ConfigError(f"stage queries={list(self.queries)}; expected 'all' or buckets from {sorted(allowed - {'all'})}")
 
 
-def schedule_dir() -> Path:
-    """Named schedules: ``configs/schedules`` of the checkout (they ship with the repository)."""
-    return Path(__file__).resolve().parents[2] / "configs" / "schedules"
-
-
-def named_schedules() -> dict[str, Path]:
-    folder = schedule_dir()
-    return {p.stem: p for p in sorted(folder.glob("*.toml"))} if folder.is_dir() else {}
+def named_schedules() -> dict:
+    """Named schedules: the TOML files of the package data folder ``gbltr/train/schedules/``,
+    found through :mod:`importlib.resources` so that installed and editable copies agree."""
+    folder = importlib.resources.files("gbltr.train") / "schedules"
+    return {p.name.removesuffix(".toml"): p for p in sorted(folder.iterdir(), key=lambda t: t.name)
+            if p.name.endswith(".toml")}
 
 
 def load_schedule(name_or_path: str) -> list[Stage]:
-    """A schedule by name (``configs/schedules/NAME.toml``) or from a TOML file with ``[[stage]]`` tables."""
+    """A schedule by name (``gbltr/train/schedules/NAME.toml``) or from a TOML file with ``[[stage]]`` tables."""
     path = Path(name_or_path)
-    if not path.exists():
+    if not path.is_file():
         named = named_schedules()
         if name_or_path not in named:
-            raise unknown_choice("schedule", name_or_path, named or ["(no configs/schedules folder)"])
+            raise unknown_choice("schedule (a packaged name or a TOML file)", name_or_path, named)
         path = named[name_or_path]
     data = tomllib.loads(path.read_text())
     unknown = set(data) - {"stage", "description"}

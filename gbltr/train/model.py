@@ -7,6 +7,11 @@ from pathlib import Path
 
 import numpy as np
 
+from gbltr.errors import ModelError
+
+#: The model file each backend writes into a run folder (and :func:`load_model` reads back).
+MODEL_FILES = {"lightgbm": "model.txt", "xgboost": "model.json"}
+
 
 @dataclass
 class FittedRanker:
@@ -57,7 +62,7 @@ class FittedRanker:
 
     @property
     def model_file(self) -> str:
-        return "model.txt" if self.backend == "lightgbm" else "model.json"
+        return MODEL_FILES[self.backend]
 
     def save(self, folder: str | Path) -> Path:
         path = Path(folder) / self.model_file
@@ -66,3 +71,30 @@ class FittedRanker:
         else:
             self.kept_booster().save_model(str(path))
         return path
+
+
+def load_model(path: str | Path) -> FittedRanker:
+    """A fitted ranker from a run folder (its ``model.txt`` or ``model.json``) or a model file.
+
+    Raises :class:`ModelError` when no model file is there, or when the file does not load
+    (truncated, corrupt, or written by another library); the message names the file.
+    """
+    from gbltr.train.backends import get_backend
+
+    p = Path(path)
+    if p.is_dir():
+        found = [(b, p / f) for b, f in MODEL_FILES.items() if (p / f).is_file()]
+        if not found:
+            raise ModelError(
+                f"run folder {str(p)!r} has no model file; expected one of {sorted(MODEL_FILES.values())} "
+                "(written by 'gbltr fit'); was the run interrupted?"
+            )
+        if len(found) > 1:
+            raise ModelError(f"run folder {str(p)!r} holds both {[str(f.name) for _, f in found]}; expected one model file")
+        backend, p = found[0]
+    else:
+        by_name = {f: b for b, f in MODEL_FILES.items()}
+        if not p.is_file():
+            raise ModelError(f"model file {str(p)!r} not found; expected a run folder or one of {sorted(by_name)}")
+        backend = by_name.get(p.name) or ("xgboost" if p.suffix in (".json", ".ubj") else "lightgbm")
+    return get_backend(backend).load(p)

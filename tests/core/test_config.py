@@ -23,7 +23,7 @@ def test_unknown_keys_list_the_known_ones(tmp_path):
 
 
 def test_unknown_labels_and_backend_list_valid_values():
-    with pytest.raises(ConfigError, match="unknown --labels value 'clicks'; choose one of: click, fused, llm"):
+    with pytest.raises(ConfigError, match="unknown --labels value 'clicks'; choose one of: click, fused, human, llm"):
         load_config(None, {"labels": "clicks"})
     with pytest.raises(ConfigError, match="unknown backend 'catboost'; choose one of: lightgbm, xgboost"):
         load_config(None, {"train": {"backend": "catboost"}})

@@ -77,3 +77,19 @@ def test_nulls_in_key_columns():
     bad = pl.DataFrame({"query_id": ["q", None], "text": ["a", "b"]})
     with pytest.raises(SchemaError, match="'query_id' has 1 null"):
         schema.validate(bad, schema.QUERIES)
+
+
+def test_duplicate_check_fast_path_and_collision_fallback(monkeypatch):
+    """The row-hash pre-check never hides a duplicate, and a collision (pre-check says 'maybe')
+    still passes a table whose keys are unique: the exact group_by decides."""
+    import gbltr.schema as schema
+
+    ok = pl.DataFrame({"query_id": ["a", "a", "b"], "doc_id": ["x", "y", "x"],
+                       "label": [1.0, 2.0, 3.0], "source": "llm"})
+    dup = ok.with_columns(pl.Series("doc_id", ["x", "x", "x"]))
+    assert not schema._may_have_duplicates(ok, ("query_id", "doc_id"))
+    assert schema._may_have_duplicates(dup, ("query_id", "doc_id"))
+    monkeypatch.setattr(schema, "_may_have_duplicates", lambda df, key: True)  # a "collision"
+    assert schema.validate(ok, schema.LABELS).height == 3
+    with pytest.raises(SchemaError, match=r"1 duplicate key\(s\) on \['query_id', 'doc_id'\]"):
+        schema.validate(dup, schema.LABELS)

@@ -96,3 +96,29 @@ def test_invalid_parameter_names_the_range():
         WorldParams(candidates_min=1)
     with pytest.raises(ConfigError, match="unknown world parameter"):
         WorldParams.from_json({"queriez": 5})
+
+
+def test_join_texts_matches_a_per_document_python_join():
+    """The numba text writer equals sorting each document's tokens by key and joining them."""
+    import numpy as np
+
+    from gbltr.data.simulate import _join_texts
+
+    rng = np.random.default_rng(3)
+    nd = 57
+    vocab = [f"t{i}" for i in range(30)] + ["t1 t2 t3", "t4"]
+    pieces = []
+    for lo, hi in ((1, 6), (0, 3), (0, 2)):
+        counts = rng.integers(lo, hi, nd)
+        pieces.append((counts, rng.integers(0, len(vocab), counts.sum()), rng.random(counts.sum())))
+    got = _join_texts(pieces, vocab, nd).to_list()
+    want = []
+    starts = [0, 0, 0]
+    for i in range(nd):
+        toks = []
+        for p, (counts, tok, key) in enumerate(pieces):
+            a, c = starts[p], counts[i]
+            toks += list(zip(key[a:a + c], tok[a:a + c]))
+            starts[p] = a + c
+        want.append(" ".join(vocab[t] for _, t in sorted(toks)))
+    assert got == want

@@ -15,7 +15,7 @@ from gbltr.data.store import MAX_POSITION, read_dataset, write_dataset
 from gbltr.data.svmlight import MAX_FEATURES, read_svmlight
 from gbltr.errors import DataError, ParseError, SchemaError
 from gbltr.evaluate.compare import compare_runs
-from gbltr.train.dataset import MAX_GRADE, RankingDataset, from_feature_frame
+from gbltr.train.dataset import MAX_GRADE, RankingDataset
 
 from .conftest import edit_table
 
@@ -143,12 +143,29 @@ def test_feature_values_that_overflow_float32(value):
         RankingDataset.build(feats, ["f"], cand, pl.Series(["q1", "q2"]), {"click": labels}, where="training queries")
 
 
-def test_feature_frame_overflow_and_labels_checked_too():
-    frame = pl.DataFrame({"query_id": ["1", "1"], "doc_id": ["a", "b"], "label": [1.0, 0.0], "f1": [1e300, 0.0]})
+def _svmlight_prepare(tmp_path, lines, labels="human"):
+    """A feature file through the one pipeline path (gbltr import svmlight -> prepare)."""
+    from gbltr.config import load_config
+    from gbltr.data.importers import import_dataset
+    from gbltr.pipeline import prepare
+
+    tmp_path.mkdir(exist_ok=True)
+    f = tmp_path / "train.txt"
+    f.write_text("".join(lines))
+    import_dataset([("svmlight", [f])], tmp_path / "ds")
+    return prepare(load_config(overrides={"data": str(tmp_path / "ds"), "labels": labels, "split": "random",
+                                          "train": {"rounds": 2}}))
+
+
+def test_feature_file_overflow_and_labels_checked_too(tmp_path):
+    rng = np.random.default_rng(0)
+    rows = [f"{d % 2} qid:{q} 1:{rng.random():.3f} 2:{'1e300' if q == d == 0 else rng.random()}\n"
+            for q in range(20) for d in range(3)]
     with pytest.raises(SchemaError, match="overflow"):
-        from_feature_frame(frame, ["f1"])
+        _svmlight_prepare(tmp_path / "a", rows)
+    rows = [f"{2000 if q == d == 0 else d % 2} qid:{q} 1:{rng.random():.3f}\n" for q in range(20) for d in range(3)]
     with pytest.raises(SchemaError, match="above 30"):
-        from_feature_frame(frame.with_columns(label=pl.Series([2000.0, 0.0]), f1=pl.Series([1.0, 0.0])), ["f1"])
+        _svmlight_prepare(tmp_path / "b", rows)
 
 
 # --- SVMlight ---------------------------------------------------------------------------------
@@ -171,16 +188,11 @@ def test_svmlight_index_too_large_to_allocate(tmp_path):
 
 
 def test_svmlight_all_zero_labels_do_not_train(tmp_path):
-    from gbltr.config import load_config
-    from gbltr.train.feature_sets import fit_feature_sets, load_feature_set
-
-    f = tmp_path / "train.txt"
     rng = np.random.default_rng(0)
-    f.write_text("".join(f"0 qid:{q} 1:{rng.random():.3f} 2:{rng.random():.3f}\n" for q in range(4) for _ in range(3)))
-    ds = load_feature_set(f)
-    with pytest.raises(DataError, match=r"human labels of the training file: none of the 4 queries has two different "
-                                        r"grades \(found only \[0.0\]\)"):
-        fit_feature_sets(ds, ds, ds, load_config(overrides={"train": {"rounds": 2}}))
+    rows = [f"0 qid:{q} 1:{rng.random():.3f} 2:{rng.random():.3f}\n" for q in range(20) for _ in range(3)]
+    with pytest.raises(DataError, match=r"human labels of the training queries: none of the \d+ queries has two "
+                                        r"different grades \(found only \[0.0\]\)"):
+        _svmlight_prepare(tmp_path, rows)
 
 
 # --- compare ----------------------------------------------------------------------------------

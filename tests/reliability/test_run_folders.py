@@ -77,7 +77,7 @@ def test_a_run_failing_while_writing_leaves_the_old_folder_whole(first_run, worl
 
     out = tmp_path / "run"
     shutil.copytree(first_run, out)
-    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    before = _contents(out)
     real = report.build_report
 
     def crash_after_report(*a, **k):
@@ -86,8 +86,13 @@ def test_a_run_failing_while_writing_leaves_the_old_folder_whole(first_run, worl
     monkeypatch.setattr(report, "build_report", crash_after_report)
     with pytest.raises(KeyboardInterrupt):
         fit(_cfg(world, train={**FAST["train"], "backend": "xgboost"}), out, overwrite=True)
-    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert _contents(out) == before
     assert _siblings(out) == []
+
+
+def _contents(folder):
+    """Every file below ``folder`` (run folders hold sub-folders, e.g. the fitted click model) and its bytes."""
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
 def test_two_fits_to_one_folder_one_fails_clearly(world, tmp_path):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 
 from gbltr.errors import unknown_choice
+from gbltr.threads import prepare_openmp
 
 BACKENDS = {
     "lightgbm": "gbltr.train.backends.lightgbm",
@@ -19,4 +20,5 @@ BACKENDS = {
 def get_backend(name: str):
     if name not in BACKENDS:
         raise unknown_choice("backend", name, BACKENDS)
+    prepare_openmp()  # before LightGBM / XGBoost load OpenMP (see gbltr.threads)
     return importlib.import_module(BACKENDS[name])

@@ -19,12 +19,13 @@ import numpy as np
 
 from gbltr.errors import SchemaError
 from gbltr.train.objectives import (
-    _check_common,
-    _check_gain,
+    check_common,
     check_famol_inputs,
+    check_gain,
     check_group_ptr,
     check_labels,
     check_query_weights,
+    check_scores,
     famol_grad_hess,
     lambdarank_grad_hess,
 )
@@ -151,13 +152,16 @@ def make_famol_objective(click_labels, llm_labels, group_ptr, click_weight, llm_
         if s.shape != (n,):
             raise SchemaError(f"famol objective: expected {n} scores, found shape {s.shape}.")
         if np.isnan(s).any():
-            from gbltr.train.objectives import check_scores
-
             check_scores(s)
         return famol_grad_hess(s, cl, ll, gp0, cw, lw, click_gain=cg, llm_gain=lg,
                                truncation_level=truncation_level, sigmoid=sigmoid, norm=norm,
                                validate=False)
 
+    # recorded so that a distributed worker can re-make the kernel for its own rows (backends.dask)
+    kernel.maker = make_famol_objective
+    kernel.inputs = ((cl, ll, gp0, cw, lw), dict(click_gain=cg, llm_gain=lg, truncation_level=truncation_level,
+                                                 sigmoid=sigmoid, norm=norm, _n_rows=n, _n_queries=gp0.shape[0] - 1,
+                                                 _group_ptr=gp0))
     return kernel
 
 
@@ -170,8 +174,8 @@ def make_lambdarank_objective(labels, group_ptr, *, label_gain, query_weight=Non
     Shapes as :func:`gbltr.train.objectives.lambdarank_grad_hess`. ``float32_accumulate=True``
     reproduces LightGBM's built-in ``lambdarank`` gradients bit for bit.
     """
-    gain = _check_gain(label_gain)
-    _check_common(truncation_level, sigmoid)
+    gain = check_gain(label_gain)
+    check_common(truncation_level, sigmoid)
     gp0 = _own_group_ptr(group_ptr)
     n = int(gp0[-1])
     lab = check_labels(labels, n, gain)
@@ -187,4 +191,10 @@ def make_lambdarank_objective(labels, group_ptr, *, label_gain, query_weight=Non
                                     sigmoid=sigmoid, norm=norm,
                                     float32_accumulate=float32_accumulate)
 
+    # recorded so that a distributed worker can re-make the kernel for its own rows (backends.dask)
+    kernel.maker = make_lambdarank_objective
+    kernel.inputs = ((lab, gp0), dict(label_gain=gain, query_weight=qw, row_weight=row_weight,
+                                      truncation_level=truncation_level, sigmoid=sigmoid, norm=norm,
+                                      float32_accumulate=float32_accumulate, _n_rows=n,
+                                      _n_queries=gp0.shape[0] - 1, _group_ptr=gp0))
     return kernel

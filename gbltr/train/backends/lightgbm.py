@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from gbltr.errors import ConfigError, DeviceError
+from gbltr.errors import ConfigError, DeviceError, ModelError
 from gbltr.progress import lightgbm_callback
+from gbltr.threads import use_threads
 from gbltr.train.model import FittedRanker
 
 
@@ -50,7 +51,7 @@ def params_for(cfg, *, seed: int, label_gain, eval_at: int, device: str, weighte
         "lambda_l2": cfg.lambda_l2,
         "lambdarank_truncation_level": cfg.truncation_level,
         "label_gain": list(label_gain),
-        "num_threads": cfg.threads,
+        "num_threads": use_threads(cfg.threads),  # also numba's, for callable objectives
         "seed": seed,
         "deterministic": True,
         "force_row_wise": True,
@@ -121,6 +122,40 @@ def train(
 
 
 def load(path) -> FittedRanker:
+    """The booster saved at ``path`` (all its trees are the kept ones); ModelError if it does not load."""
     lgb = _lgb()
-    booster = lgb.Booster(model_file=str(path))
+    _check_model_text(path)
+    try:
+        booster = lgb.Booster(model_file=str(path))
+    except lgb.basic.LightGBMError as exc:
+        raise ModelError(f"LightGBM model file {str(path)!r} does not load ({exc}); expected a model.txt "
+                         "written by 'gbltr fit' (the file may be truncated or corrupt)") from None
     return FittedRanker("lightgbm", booster, tuple(booster.feature_name()), booster.current_iteration())
+
+
+def _check_model_text(path) -> None:
+    """Refuse a truncated or foreign model.txt before LightGBM parses it: LightGBM parses trees
+    in OpenMP threads and a format error there aborts the whole process (uncatchable), so the
+    structure is checked here: the ``tree`` header, one ``Tree=i`` block per ``tree_sizes`` entry,
+    each with its ``leaf_value``, and the ``end of trees`` marker."""
+    from pathlib import Path
+
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ModelError(f"LightGBM model file {str(path)!r} cannot be read as text ({exc}); expected a model.txt") from None
+    problem = None
+    sizes = next((line.split("=", 1)[1].split() for line in text.splitlines()[:40] if line.startswith("tree_sizes=")), None)
+    if not text.startswith("tree\n"):
+        problem = "it does not start with the 'tree' header"
+    elif "\nend of trees\n" not in text:
+        problem = "it has no 'end of trees' marker (truncated?)"
+    else:
+        blocks = text.split("\nend of trees\n", 1)[0].split("\nTree=")[1:]
+        if sizes is None or len(blocks) != len(sizes):
+            problem = f"tree_sizes lists {len(sizes or [])} trees but {len(blocks)} Tree= blocks are present"
+        elif any("\nleaf_value=" not in b for b in blocks):
+            problem = "a tree block has no leaf_value line"
+    if problem:
+        raise ModelError(f"LightGBM model file {str(path)!r} is corrupt: {problem}; expected a complete model.txt "
+                         "written by 'gbltr fit'")

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from gbltr.errors import ConfigError, DeviceError
+from gbltr.errors import ConfigError, DeviceError, ModelError
 from gbltr.progress import xgboost_callback
+from gbltr.threads import use_threads
 from gbltr.train.model import FittedRanker
 
 EXP_GAIN_MAX_LABEL = 31  # XGBoost's exponential gain 2^label - 1 is limited to labels < 32
@@ -77,7 +78,7 @@ def params_for(cfg, *, seed: int, eval_at: int, device: str) -> dict:
         "device": device,
         "lambdarank_pair_method": "topk",
         "lambdarank_num_pair_per_sample": cfg.truncation_level,
-        "nthread": cfg.threads or None,
+        "nthread": use_threads(cfg.threads),  # also numba's, for callable objectives
         "seed": seed,
     }
 
@@ -141,6 +142,12 @@ def train(
 
 
 def load(path) -> FittedRanker:
+    """The booster saved at ``path`` (all its trees are the kept ones); ModelError if it does not load."""
     xgb = _xgb()
-    booster = xgb.Booster(model_file=str(path))
+    try:
+        booster = xgb.Booster(model_file=str(path))
+    except xgb.core.XGBoostError as exc:
+        first = str(exc).strip().splitlines()[0][:200]
+        raise ModelError(f"XGBoost model file {str(path)!r} does not load ({first}); expected a model.json "
+                         "written by 'gbltr fit' (the file may be truncated or corrupt)") from None
     return FittedRanker("xgboost", booster, tuple(booster.feature_names or ()), booster.num_boosted_rounds())

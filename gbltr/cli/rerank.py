@@ -1,0 +1,25 @@
+"""``gbltr rerank``: score new candidates with a trained run; write a TREC run file and a Parquet."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+
+@click.command()
+@click.argument("run", type=click.Path(file_okay=False))
+@click.option("--data", required=True, type=click.Path(file_okay=False),
+              help="folder with queries/documents (+ candidates) Parquet files, or a precomputed features.parquet")
+@click.option("--run-file", type=click.Path(dir_okay=False), help="first-stage TREC run to rerank (instead of candidates.parquet)")
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="TREC run file to write (a .parquet is written beside it)")
+@click.option("--tag", default="gbltr", show_default=True, help="run tag in the TREC file")
+def rerank(run, data, run_file, out, tag):
+    """Rerank the candidates of DATA with the model of RUN (a folder written by 'gbltr fit')."""
+    from gbltr.serve.rerank import rerank as do_rerank
+
+    result = do_rerank(run, data, run_file=run_file)
+    trec, parquet = result.write(out, tag=tag)
+    click.echo(f"wrote {trec} and {parquet}: {result.frame.height} candidates, "
+               f"{result.frame['query_id'].n_unique()} queries (features {result.features_from})")
+    click.echo("RESULT " + json.dumps({"trec": str(trec), "parquet": str(parquet), "rows": result.frame.height}))

@@ -1,0 +1,1 @@
+"""Models that leave training: rerank new candidates with a run, export it to search engines."""

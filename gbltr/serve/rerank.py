@@ -1,0 +1,182 @@
+"""``gbltr rerank``: score new candidates with a trained run and write a TREC run file + Parquet.
+
+Input folder ``DIR`` (the dataset layout of :mod:`gbltr.data.store`, labels not needed)::
+
+    DIR/
+      queries.parquet       query_id, text                       (to build features)
+      documents.parquet     doc_id, title, body, url [, inlinks, pagerank, domain]
+      candidates.parquet    query_id, doc_id, rank, ...           (or --run-file FIRST_STAGE.trec)
+      impressions.parquet   optional: query frequency = sessions per query, as in training
+      features.parquet      optional: precomputed query_id, doc_id, <feature columns>; used
+                            instead of building features when present
+
+Features are built by :func:`gbltr.features.build.build_features`, the function training used,
+with the run's catalogue and feature parameters (``config.json``), so a pair gets the same values
+as in training when the documents table is the same (collection statistics come from it).
+
+Output: ``OUT`` (TREC run: ``qid Q0 docid rank score tag``, ranks from 1 by score, ties in
+first-stage order) and ``OUT`` with suffix ``.parquet`` (query_id, doc_id, score, rank,
+first_stage_rank).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from gbltr.errors import DataError, ModelError, ParseError
+from gbltr.serve.run import TrainedRun, load_run
+
+log = logging.getLogger("gbltr")
+
+
+@dataclass(frozen=True)
+class Reranked:
+    """query_id, doc_id, score, rank, first_stage_rank; sorted by query_id then rank."""
+
+    frame: pl.DataFrame
+    features_from: str  # "built" or the precomputed file
+
+    def write(self, out: str | Path, tag: str = "gbltr") -> tuple[Path, Path]:
+        out = Path(out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        lines = [f"{q} Q0 {d} {r} {s:.9g} {tag}" for q, d, r, s in
+                 self.frame.select("query_id", "doc_id", "rank", "score").iter_rows()]
+        tmp = out.with_name(out.name + ".tmp")
+        tmp.write_text("\n".join(lines) + ("\n" if lines else ""), encoding="utf-8")
+        tmp.replace(out)
+        pq = out.with_suffix(".parquet")
+        self.frame.write_parquet(pq)
+        return out, pq
+
+
+def read_trec_run(path: str | Path) -> pl.DataFrame:
+    """A TREC run file (``qid Q0 docid rank score tag``) as query_id, doc_id, rank (Int32)."""
+    p = Path(path)
+    if not p.is_file():
+        raise DataError(f"run file {str(p)!r} not found; expected a TREC run (qid Q0 docid rank score tag)")
+    q, d, r = [], [], []
+    for n, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        parts = line.split()
+        if len(parts) != 6:
+            raise ParseError(f"{p}:{n}: expected 6 fields 'qid Q0 docid rank score tag', found {len(parts)}: {line!r}")
+        try:
+            rank = int(parts[3])
+            float(parts[4])
+        except ValueError:
+            raise ParseError(f"{p}:{n}: rank and score must be numbers, found {parts[3]!r} and {parts[4]!r}") from None
+        q.append(parts[0])
+        d.append(parts[2])
+        r.append(rank)
+    frame = pl.DataFrame({"query_id": q, "doc_id": d, "rank": r}, schema={"query_id": pl.String, "doc_id": pl.String, "rank": pl.Int32})
+    dup = frame.group_by("query_id", "doc_id").len().filter(pl.col("len") > 1)
+    if dup.height:
+        ex = dup.row(0, named=True)
+        raise DataError(f"run file {p}: pair (query_id={ex['query_id']!r}, doc_id={ex['doc_id']!r}) appears "
+                        f"{ex['len']} times; expected each candidate once per query")
+    return frame
+
+
+def rerank_features(run: TrainedRun, data: str | Path, pairs: pl.DataFrame | None = None) -> tuple[pl.DataFrame, str]:
+    """query_id, doc_id and the run's feature columns (in model order) for the pairs to score.
+
+    ``pairs`` (query_id, doc_id): the candidates; None reads ``DIR/candidates.parquet``.
+    Raises :class:`DataError` naming the features the model needs and the input lacks.
+    """
+    from gbltr.features.build import build_features
+    from gbltr.pipeline import _feature_params
+    from gbltr.schema import DOCUMENTS, QUERIES, validate
+
+    root = Path(data)
+    if not root.is_dir():
+        raise DataError(f"rerank data folder {str(root)!r} not found; expected queries.parquet, documents.parquet, ...")
+    if pairs is None:
+        if not (root / "candidates.parquet").is_file() and not (root / "features.parquet").is_file():
+            raise DataError(f"{root}: no candidates.parquet and no --run-file; expected the pairs to score")
+        if (root / "candidates.parquet").is_file():
+            pairs = pl.read_parquet(root / "candidates.parquet").select("query_id", "doc_id", "rank")
+    names = list(run.feature_names)
+    pre = root / "features.parquet"
+    if pre.is_file():
+        table = pl.read_parquet(pre)
+        missing = [n for n in names if n not in table.columns]
+        if missing:
+            raise DataError(
+                f"{pre}: the model of {run.folder} needs feature column(s) {missing}; found "
+                f"{[c for c in table.columns if c not in ('query_id', 'doc_id')]}. Precompute them with "
+                "the run's catalogue, or remove features.parquet to build features from queries/documents"
+            )
+        table = table.select("query_id", "doc_id", *[pl.col(n).cast(pl.Float64) for n in names])
+        if pairs is not None:
+            lost = pairs.join(table, on=["query_id", "doc_id"], how="anti")
+            if lost.height:
+                ex = lost.row(0, named=True)
+                raise DataError(f"{pre}: {lost.height} candidate pair(s) have no feature row, e.g. "
+                                f"(query_id={ex['query_id']!r}, doc_id={ex['doc_id']!r}); expected a row per candidate")
+            table = pairs.select("query_id", "doc_id").join(table, on=["query_id", "doc_id"], how="left")
+        return table.sort("query_id", "doc_id"), str(pre)
+    for name in ("queries", "documents"):
+        if not (root / f"{name}.parquet").is_file():
+            raise DataError(f"{root}: no {name}.parquet; expected it to build features (or a features.parquet)")
+    queries = validate(pl.read_parquet(root / "queries.parquet"), QUERIES, where=f"{root}/queries.parquet")
+    documents = validate(pl.read_parquet(root / "documents.parquet"), DOCUMENTS, where=f"{root}/documents.parquet")
+    stats = _frequency(root, queries)
+    table = build_features(queries, documents, pairs.select("query_id", "doc_id"), stats,
+                           params=_feature_params(run.config), catalogue=run.catalogue)
+    missing = [n for n in names if n not in table.features]
+    if missing:
+        why = {n: table.omitted.get(n, "not computed") for n in missing}
+        raise DataError(
+            f"rerank data {root}: the model of {run.folder} needs feature(s) {missing} that cannot be built "
+            f"from this folder ({why}); expected the inputs the model was trained with (e.g. "
+            "documents.inlinks/pagerank/domain, impressions.parquet or a queries 'frequency' column for "
+            "query_freq_log1p), or a features.parquet"
+        )
+    return table.frame.select("query_id", "doc_id", *names), "built"
+
+
+def _frequency(root: Path, queries: pl.DataFrame) -> pl.DataFrame | None:
+    """query_id, frequency: sessions per query in DIR's impressions (streamed: the log may exceed
+    memory), else the queries' frequency column."""
+    from gbltr.data.frequency import query_frequency_scan
+
+    if (root / "impressions.parquet").is_file():
+        return query_frequency_scan(root / "impressions.parquet", queries["query_id"])
+    if "frequency" in queries.columns:
+        return queries.select("query_id", pl.col("frequency").cast(pl.Int64).fill_null(0))
+    return None
+
+
+def rerank(run: str | Path | TrainedRun, data: str | Path, *, run_file: str | Path | None = None) -> Reranked:
+    """Score the candidates of ``data`` (or of ``run_file``) with the model of ``run``."""
+    run = run if isinstance(run, TrainedRun) else load_run(run)
+    pairs = read_trec_run(run_file) if run_file is not None else None
+    table, source = rerank_features(run, data, pairs)
+    if table.height == 0:
+        raise DataError(f"rerank data {data}: no candidate pairs to score")
+    X = table.select(run.feature_names).to_numpy().astype(np.float32)  # as RankingDataset holds them in training
+    try:
+        scores = run.model.predict(X)
+    except Exception as exc:  # a native library's own error for a model/input mismatch
+        raise ModelError(f"the model of {run.folder} could not score {X.shape} features: {exc}") from exc
+    scored = table.select("query_id", "doc_id").with_columns(score=pl.Series(scores, dtype=pl.Float64))
+    if pairs is None and (Path(data) / "candidates.parquet").is_file():
+        pairs = pl.read_parquet(Path(data) / "candidates.parquet").select("query_id", "doc_id", "rank")
+    if pairs is not None:
+        scored = scored.join(pairs.select("query_id", "doc_id", pl.col("rank").alias("first_stage_rank")),
+                             on=["query_id", "doc_id"], how="left")
+    else:
+        scored = scored.with_columns(first_stage_rank=pl.lit(None, dtype=pl.Int32))
+    scored = scored.sort(["query_id", "score", "first_stage_rank", "doc_id"], descending=[False, True, False, False],
+                         nulls_last=True)
+    scored = scored.with_columns(rank=pl.int_range(1, pl.len() + 1, dtype=pl.Int32).over("query_id"))
+    frame = scored.select("query_id", "doc_id", "score", "rank", "first_stage_rank")
+    log.info("reranked %d candidates of %d queries with %s (features %s)", frame.height,
+             frame["query_id"].n_unique(), run.folder, source)
+    return Reranked(frame, source)

@@ -1,0 +1,63 @@
+"""A trained run folder, read back for use outside training (rerank, export).
+
+What a run folder records and this module reads (see :mod:`gbltr.evaluate.report`):
+``model.txt`` / ``model.json`` (the booster), ``config.json`` (the resolved configuration: feature
+parameters, catalogue), ``report.json`` (``features``: the model's feature columns in order) and,
+when the run used a user catalogue, ``catalogue.toml``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from gbltr.errors import ModelError
+
+
+@dataclass(frozen=True)
+class TrainedRun:
+    """A run folder's model and what is needed to feed it.
+
+    folder         the run folder
+    model          the :class:`gbltr.train.model.FittedRanker` read from the model file
+    config         the run's :class:`gbltr.config.FitConfig`
+    feature_names  the model's input columns, in order
+    catalogue      the :class:`gbltr.features.catalogue.Catalogue` the features were built from
+    """
+
+    folder: Path
+    model: object
+    config: object
+    feature_names: tuple[str, ...]
+    catalogue: object
+
+
+def load_run(folder: str | Path) -> TrainedRun:
+    """Read a run folder written by ``gbltr fit``; :class:`ModelError` names what is missing."""
+    from gbltr.config import load_config
+    from gbltr.features.catalogue import load_catalogue
+    from gbltr.train.model import load_model
+
+    root = Path(folder)
+    if not root.is_dir():
+        raise ModelError(f"run folder {str(root)!r} not found; expected a folder written by 'gbltr fit'")
+    for name in ("config.json", "report.json"):
+        if not (root / name).is_file():
+            raise ModelError(f"run folder {str(root)!r} has no {name}; expected a complete run written by 'gbltr fit'")
+    model = load_model(root)
+    config = load_config(root / "config.json")
+    try:
+        report = json.loads((root / "report.json").read_text())
+    except json.JSONDecodeError as exc:
+        raise ModelError(f"{root / 'report.json'} does not parse ({exc}); expected the run's report") from None
+    recorded = tuple(report.get("features") or ())
+    names = tuple(model.feature_names) or recorded
+    if recorded and names != recorded:
+        raise ModelError(
+            f"run folder {str(root)!r}: the model's features {list(names)} differ from the report's "
+            f"{list(recorded)}; expected the model and report of one run"
+        )
+    user = root / "catalogue.toml"
+    catalogue = load_catalogue(user if user.is_file() else None)
+    return TrainedRun(root, model, config, names, catalogue)
