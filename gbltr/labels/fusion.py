@@ -32,11 +32,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from gbltr.buckets import BUCKETS
 from gbltr.errors import ConfigError, unknown_choice
+
+if TYPE_CHECKING:  # numpy loads when weights are computed, not when configs are read (start-up)
+    import numpy as np
 
 FUSION_METHODS = ("famol", "schedule")
 FAMOL_FORMS = ("objective", "stacked")
@@ -51,11 +53,15 @@ def _check(name: str, params: dict, key: str, ok, expected: str):
 
 
 def _constant(freq, params, ctx):
+    import numpy as np
+
     _check("constant", params, "value", lambda v: 0 <= v <= 1, "a number in [0, 1]")
     return np.full(freq.shape, float(params["value"]))
 
 
 def _bucket(freq, params, ctx):
+    import numpy as np
+
     for b in BUCKETS:
         _check("bucket", params, b, lambda v: 0 <= v <= 1, "a number in [0, 1]")
     hi, med = ctx["high_min"], ctx["medium_min"]
@@ -64,11 +70,15 @@ def _bucket(freq, params, ctx):
 
 def piecewise_knots(high_min: float, medium_min: float) -> np.ndarray:
     """The ``piecewise`` function's knots in ``log(1 + f)``: low, medium, high bucket centres."""
+    import numpy as np
+
     return np.log1p([math.sqrt(medium_min), math.sqrt(medium_min * high_min),
                      high_min * math.sqrt(high_min / medium_min)])
 
 
 def _piecewise(freq, params, ctx):
+    import numpy as np
+
     for b in BUCKETS:
         _check("piecewise", params, b, lambda v: 0 <= v <= 1, "a number in [0, 1]")
     knots = piecewise_knots(ctx["high_min"], ctx["medium_min"])
@@ -76,6 +86,8 @@ def _piecewise(freq, params, ctx):
 
 
 def _log(freq, params, ctx):
+    import numpy as np
+
     f_max = params.get("f_max", ctx.get("f_max"))
     if f_max is None or not isinstance(f_max, (int, float)) or f_max <= 0:
         raise ConfigError(f"weight function 'log': f_max={f_max!r}; expected a number > 0")
@@ -83,6 +95,8 @@ def _log(freq, params, ctx):
 
 
 def _sigmoid(freq, params, ctx):
+    import numpy as np
+
     _check("sigmoid", params, "alpha", lambda v: v > 0 and math.isfinite(v), "a finite number > 0")
     _check("sigmoid", params, "beta", lambda v: math.isfinite(v), "a finite number")
     return 1.0 / (1.0 + np.exp(-params["alpha"] * (np.log1p(freq) - params["beta"])))
@@ -131,6 +145,8 @@ class FusionConfig:
     explicit: bool = False
 
     def __post_init__(self):
+        import numpy as np
+
         if self.method not in FUSION_METHODS:
             raise unknown_choice("fusion", self.method, FUSION_METHODS)
         if self.form not in FAMOL_FORMS:
@@ -181,6 +197,8 @@ class FusionConfig:
 
     def weights(self, freq: np.ndarray, *, high_min: int, medium_min: int, f_max: float | None = None) -> np.ndarray:
         """``w(f_q)`` in [0, 1] for each frequency in ``freq``."""
+        import numpy as np
+
         if self.weight_fn == AUTO:
             raise ConfigError("weight function 'auto' has no weights until the validation search has chosen one "
                               "(gbltr.train.weight_search.search_weights)")

@@ -1,13 +1,13 @@
-"""Beta pseudo-counts and EM stopping settings (numpy only: imported by the config).
+"""Beta pseudo-counts and EM stopping settings (imported by the config, so numpy loads only when a
+prior is applied: ``gbltr --help`` stays light).
 
 See :mod:`gbltr.labels.clicks.base` for how the models use them.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
-
-import numpy as np
 
 from gbltr.errors import ConfigError
 
@@ -20,7 +20,7 @@ class BetaPrior:
     b: float = 1.0
 
     def __post_init__(self):
-        if not (self.a >= 0 and self.b >= 0 and np.isfinite(self.a) and np.isfinite(self.b)):
+        if not (self.a >= 0 and self.b >= 0 and math.isfinite(self.a) and math.isfinite(self.b)):
             raise ConfigError(f"Beta pseudo-counts must be finite and >= 0; found a={self.a}, b={self.b}")
 
     @property
@@ -29,12 +29,16 @@ class BetaPrior:
 
     def update(self, successes, trials):
         """(successes + a) / (trials + a + b); trials of 0 with no pseudo-counts give 0.5."""
+        import numpy as np
+
         den = np.asarray(trials, float) + self.a + self.b
         num = np.asarray(successes, float) + self.a
         return np.where(den > 0, num / np.where(den > 0, den, 1.0), 0.5)
 
     def log_density(self, x) -> float:
         """Sum of a log x + b log(1 - x): the prior's part of the EM objective."""
+        import numpy as np
+
         x = np.clip(np.asarray(x, float), 1e-300, 1 - 1e-16)
         return float(self.a * np.log(x).sum() + self.b * np.log1p(-x).sum())
 
