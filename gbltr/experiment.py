@@ -52,10 +52,14 @@ import polars as pl
 from gbltr.buckets import VIEWS, bucket_counts, bucket_lines, bucket_notes
 from gbltr.config import LABEL_SOURCES_OF, FitConfig
 from gbltr.errors import ConfigError, unknown_choice
+from gbltr.evaluate.report import write_outputs
 from gbltr.evaluate.significance import paired_by_view
 from gbltr.evaluate.views import long_views
 from gbltr.labels.fusion import AUTO
+from gbltr.pipeline import prepare
 from gbltr.progress import progress
+from gbltr.train.fit import evaluate, train_model
+from gbltr.train.weight_search import candidate_key
 
 ALWAYS = ("fused:constant", "fused:famol-no-query-features")
 DEFAULT_SETUPS = ("click", "llm", "fused:schedule", "fused:famol")
@@ -160,10 +164,6 @@ def _cells(test: dict | None, *, t: bool) -> str:
 
 def run_experiment(cfg: FitConfig, setups, seeds, out: str | Path | None = None, *, metric: str = "ndcg@10",
                    n_permutations: int = 10_000) -> ExperimentResult:
-    from gbltr.pipeline import prepare
-    from gbltr.train.fit import evaluate, train_model
-    from gbltr.train.weight_search import candidate_key
-
     setups = list(dict.fromkeys(list(setups) + list(ALWAYS)))
     for name in setups:
         setup_config(name, cfg)  # validate names before any work
@@ -300,7 +300,6 @@ def from_checkpoints(folders, setups, *, metric: str = "ndcg@10", n_permutations
 
 
 def write_experiment(result: ExperimentResult, out: str | Path) -> Path:
-    from gbltr.evaluate.report import write_outputs
     from gbltr.plots import plot_experiment
 
     return write_outputs(out, "experiment", result.per_query, result.summary, result.to_markdown(), plot_experiment(result))

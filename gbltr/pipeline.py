@@ -53,10 +53,15 @@ import polars as pl
 from gbltr.buckets import bucket_counts, resolve_spec
 from gbltr.config import LABEL_SOURCES_OF, FitConfig
 from gbltr.data.frequency import query_frequency, query_stats
+from gbltr.data.qrels import read_qrels
+from gbltr.data.simulate import write_world
 from gbltr.data.store import SearchDataset, read_dataset
 from gbltr.errors import ConfigError, DataError, unknown_choice
+from gbltr.features.build import build_features
 from gbltr.features.catalogue import load_user_catalogue
+from gbltr.features.text import TextParams
 from gbltr.labels.clicks import ClickLabels, click_labels, zero_click_report
+from gbltr.labels.llm import load_llm_labels as load_parquet
 from gbltr.train.dataset import RankingDataset
 from gbltr.validate import check_prepared, check_split_column, label_rows, report, summarise
 
@@ -70,8 +75,6 @@ def cache_dir() -> Path:
 
 def builtin_world(params) -> Path:
     """The built-in simulated world for ``params``, generated on first use and cached."""
-    from gbltr.data.simulate import write_world
-
     key = hashlib.sha1(json.dumps(params.to_json(), sort_keys=True).encode()).hexdigest()[:12]
     folder = cache_dir() / "worlds" / f"world-{key}"
     if not (folder / "dataset.json").exists():
@@ -94,9 +97,6 @@ def builtin_world(params) -> Path:
 def load_llm_labels(path: str | Path) -> pl.DataFrame:
     """An LLM label set: the Parquet written by ``gbltr annotate`` (null labels dropped and
     logged, :func:`gbltr.labels.llm.load_llm_labels`) or a TREC qrels file."""
-    from gbltr.data.qrels import read_qrels
-    from gbltr.labels.llm import load_llm_labels as load_parquet
-
     p = Path(path)
     if p.suffix == ".parquet":
         return load_parquet(p)
@@ -197,8 +197,6 @@ def _llm_labels(ds: SearchDataset, cfg: FitConfig) -> tuple[pl.DataFrame, int]:
     """The LLM label set to train on (non-null rows) and the number of null labels dropped."""
     if cfg.llm_labels:
         if Path(cfg.llm_labels).suffix == ".parquet":
-            from gbltr.labels.llm import load_llm_labels as load_parquet
-
             return load_parquet(cfg.llm_labels, return_dropped=True)
         return load_llm_labels(cfg.llm_labels), 0
     if "llm" not in ds.labels:
@@ -320,8 +318,6 @@ def _present(ds: SearchDataset) -> dict[str, bool]:
 def _features(ds: SearchDataset, stats: pl.DataFrame, cfg: FitConfig, info: dict):
     """(frame, names, groups, catalogue TOML text): built features for the inputs present, plus the
     precomputed columns grouped by the user catalogue; ``info["skipped"]`` names what was left out."""
-    from gbltr.features.build import build_features
-
     present = _present(ds)
     skipped: dict[str, str] = {}
     feats = build_features(
@@ -444,15 +440,11 @@ def pair_features(cfg: FitConfig, ds: SearchDataset, stats: pl.DataFrame, pairs:
     caller selects the prepared feature columns). Precomputed columns (``features.parquet``)
     cannot be computed for new pairs and are absent. Pairs need not be candidates: the true-negative analysis featurises
     (query, document from another query) pairs through here."""
-    from gbltr.features.build import build_features
-
     return build_features(ds.queries, ds.documents, pairs, stats.select("query_id", "frequency"),
                           params=_feature_params(cfg))
 
 
 def _feature_params(cfg: FitConfig):
-    from gbltr.features.text import TextParams
-
     f = cfg.features
     return TextParams(k1=f.bm25_k1, b=f.bm25_b, mu=f.lm_mu, jm_lambda=f.lm_lambda)
 

@@ -8,7 +8,10 @@ state; in a notebook pass ``ax`` from ``plt.subplots()`` to have it displayed.
 
 from __future__ import annotations
 
+from gbltr.analysis.true_negatives import TOPS
 from gbltr.errors import ConfigError
+from gbltr.evaluate.significance import stars
+from gbltr.evaluate.views import view_order
 
 
 def new_axes(figsize=(6.0, 4.0)):
@@ -29,7 +32,6 @@ def plot_bucket_bars(comparison, metric: str | None = None, ax=None):
     """
     import numpy as np
 
-    from gbltr.evaluate.significance import stars
 
     if metric is not None and metric != comparison.metric:
         raise ConfigError(
@@ -66,8 +68,6 @@ def plot_report_buckets(summary: dict, metric: str = "ndcg@10", ax=None):
     ``summary``: the dict of :func:`gbltr.evaluate.views.summarise` or a report.json's
     ``"metrics"`` ({"overall": {"ndcg@10": ...}, "high": {...}, ...}).
     """
-    from gbltr.evaluate.views import view_order
-
     views = view_order(summary)
     views = [v for v in views if v in summary]
     missing = [v for v in views if metric not in summary[v]]
@@ -164,8 +164,6 @@ def plot_ablation_heatmap(result, ax=None):
     """Δ metric when a group is removed: rows (label source, group), columns views (overall and
     buckets); cells carry the Δ and randomisation-test stars, or ``n/a`` where a view has too few
     queries for a test. ``result``: a :class:`gbltr.analysis.ablation.AblationResult`."""
-    from gbltr.evaluate.significance import stars
-
     views = result.views
     rows, matrix, text = [], [], []
     for lab in result.labels:
@@ -194,8 +192,6 @@ def plot_shap_shares(result, ax=None, *, within: bool = False):
 
 def plot_permutation(result, ax=None):
     """Δ nDCG@k when each group's columns are permuted, per (label source, group) and view."""
-    from gbltr.evaluate.significance import stars
-
     views = result.views
     rows, matrix, text = [], [], []
     for lab, p in result.permutation.items():
@@ -231,7 +227,6 @@ def plot_true_negatives(tn, ax=None, *, top: int = 10):
     depth (1, 3, 10) is drawn and the first returned."""
     import numpy as np
 
-    from gbltr.analysis.true_negatives import TOPS
 
     if ax is None:
         axes = _panels(len(TOPS), size=(4.0, 3.2))

@@ -25,13 +25,20 @@ from pathlib import Path
 
 import polars as pl
 
-from gbltr.analysis.attribution import PermutationImportance, gain_by_group, group_shares, permutation_importance, shap_shares
+from gbltr.analysis.attribution import (
+    PermutationImportance,
+    gain_by_group,
+    group_shares,
+    permutation_importance,
+    shap_shares,
+)
 from gbltr.analysis.label_distributions import LabelDistributions, label_distributions
 from gbltr.analysis.true_negatives import TOPS, TrueNegatives, true_negatives
 from gbltr.buckets import bucket_counts, bucket_lines, bucket_notes
 from gbltr.config import LABEL_KINDS, LABEL_SOURCES_OF, FitConfig
 from gbltr.data.store import read_dataset
 from gbltr.errors import ConfigError, unknown_choice
+from gbltr.evaluate.report import write_outputs
 from gbltr.evaluate.significance import ViewTest, paired_by_view
 from gbltr.evaluate.views import long_views, view_order
 from gbltr.experiment import setup_config
@@ -346,7 +353,6 @@ def write_ablation(result: AblationResult, out: str | Path) -> Path:
     """ablation.md, ablation.json, ablation.png (the Δ heatmap), per_query.parquet, and
     attribution.png, true_negatives.png, label_distributions.png when those were computed."""
     from gbltr import plots
-    from gbltr.evaluate.report import write_outputs
 
     extra = {}
     if result.shap is not None or result.permutation:

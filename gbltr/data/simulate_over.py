@@ -47,6 +47,7 @@ import polars as pl
 
 from gbltr.data.store import read_dataset, write_dataset
 from gbltr.errors import ConfigError, DataError, unknown_choice
+from gbltr.pipeline import load_llm_labels
 
 FREQUENCIES = ("power_law", "log")
 
@@ -163,8 +164,6 @@ def simulate_over(src: str | Path, out: str | Path, params: OverParams = OverPar
     })
     # ---- LLM labels
     if params.llm_labels:
-        from gbltr.pipeline import load_llm_labels
-
         llm = load_llm_labels(params.llm_labels)
         llm_how = f"from {params.llm_labels}"
     else:

@@ -28,7 +28,11 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from gbltr.data.frequency import query_frequency_scan
 from gbltr.errors import DataError, ModelError, ParseError
+from gbltr.features.build import build_features
+from gbltr.pipeline import _feature_params
+from gbltr.schema import DOCUMENTS, QUERIES, validate
 from gbltr.serve.run import TrainedRun, load_run
 
 log = logging.getLogger("gbltr")
@@ -89,10 +93,6 @@ def rerank_features(run: TrainedRun, data: str | Path, pairs: pl.DataFrame | Non
     ``pairs`` (query_id, doc_id): the candidates; None reads ``DIR/candidates.parquet``.
     Raises :class:`DataError` naming the features the model needs and the input lacks.
     """
-    from gbltr.features.build import build_features
-    from gbltr.pipeline import _feature_params
-    from gbltr.schema import DOCUMENTS, QUERIES, validate
-
     root = Path(data)
     if not root.is_dir():
         raise DataError(f"rerank data folder {str(root)!r} not found; expected queries.parquet, documents.parquet, ...")
@@ -144,8 +144,6 @@ def rerank_features(run: TrainedRun, data: str | Path, pairs: pl.DataFrame | Non
 def _frequency(root: Path, queries: pl.DataFrame) -> pl.DataFrame | None:
     """query_id, frequency: sessions per query in DIR's impressions (streamed: the log may exceed
     memory), else the queries' frequency column."""
-    from gbltr.data.frequency import query_frequency_scan
-
     if (root / "impressions.parquet").is_file():
         return query_frequency_scan(root / "impressions.parquet", queries["query_id"])
     if "frequency" in queries.columns:

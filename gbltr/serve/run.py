@@ -12,7 +12,10 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from gbltr.config import load_config
 from gbltr.errors import ModelError
+from gbltr.features.catalogue import load_catalogue
+from gbltr.train.model import load_model
 
 
 @dataclass(frozen=True)
@@ -35,10 +38,6 @@ class TrainedRun:
 
 def load_run(folder: str | Path) -> TrainedRun:
     """Read a run folder written by ``gbltr fit``; :class:`ModelError` names what is missing."""
-    from gbltr.config import load_config
-    from gbltr.features.catalogue import load_catalogue
-    from gbltr.train.model import load_model
-
     root = Path(folder)
     if not root.is_dir():
         raise ModelError(f"run folder {str(root)!r} not found; expected a folder written by 'gbltr fit'")

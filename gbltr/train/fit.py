@@ -16,9 +16,13 @@ import polars as pl
 
 from gbltr.config import FitConfig
 from gbltr.errors import ConfigError
+from gbltr.evaluate.metrics import metric_names, ndcg_per_query
+from gbltr.evaluate.report import run_folder, write_run_files
 from gbltr.labels.fusion import default_gain
 from gbltr.pipeline import Prepared, prepare
+from gbltr.train.backends import get_backend
 from gbltr.train.dataset import RankingDataset
+from gbltr.train.fusion import train_fused
 from gbltr.train.model import FittedRanker
 
 log = logging.getLogger("gbltr")
@@ -49,8 +53,6 @@ def train_model(prep: Prepared, cfg: FitConfig | None = None, *, seed: int | Non
 
     ``reuse``: FAMOL models already trained on ``prep`` with the same settings, which the
     ``auto`` weight search may take instead of training them again (:mod:`gbltr.train.weight_search`)."""
-    from gbltr.train.backends import get_backend
-
     cfg = cfg or prep.config
     seed = cfg.seed if seed is None else seed
     if cfg.train.engine == "dask":
@@ -77,7 +79,6 @@ def _train_with(backend, prep: Prepared, cfg: FitConfig, seed: int, reuse: dict 
                              label_gain=gain, **common, **click_debiasing(part, cfg))
     if cfg.click.debias or cfg.click.ips_weights:
         raise ConfigError(f"click debias / ips_weights apply to --labels click only; found --labels {cfg.labels}")
-    from gbltr.train.fusion import train_fused
 
     return train_fused(prep, cfg, backend, vy, common, reuse=reuse)
 
@@ -99,8 +100,6 @@ def click_debiasing(part: RankingDataset, cfg: FitConfig) -> dict:
 
 def evaluate(prep: Prepared, model: FittedRanker, ks=None) -> pl.DataFrame:
     """Per-query nDCG on the test queries: query_id, bucket, frequency, ndcg@k ..."""
-    from gbltr.evaluate.metrics import metric_names, ndcg_per_query
-
     ks = tuple(ks or prep.config.eval.ks)
     test = prep.test
     scores = model.predict(test.X)
@@ -116,8 +115,6 @@ def fit(cfg: FitConfig, out: str | Path | None = None, *, name: str | None = Non
     The run folder is checked and claimed before any work (an existing one is refused unless
     ``overwrite``) and written atomically (:func:`gbltr.evaluate.report.run_folder`).
     """
-    from gbltr.evaluate.report import run_folder, write_run_files
-
     folder = Path(out or cfg.out or default_run_dir(cfg))
     with run_folder(folder, overwrite=overwrite) as tmp:
         prep = prepare(cfg)

@@ -35,6 +35,8 @@ from gbltr.buckets import BUCKETS
 from gbltr.config import FUSED_SOURCES
 from gbltr.errors import ConfigError, unknown_choice
 from gbltr.labels.fusion import AUTO, default_gain
+from gbltr.train.backends.custom import make_famol_objective
+from gbltr.train.weight_search import search_weights
 
 log = logging.getLogger("gbltr")
 
@@ -110,8 +112,6 @@ def train_fused(prep, cfg, backend, valid_y, common, *, reuse: dict | None = Non
     if cfg.fusion.method == "schedule":
         return _train_schedule(prep, cfg, backend, valid_y, common)
     if cfg.fusion.weight_fn == AUTO:
-        from gbltr.train.weight_search import search_weights
-
         def train_one(c, **kw):
             return _train_famol(prep, c, backend, valid_y, {**common, **kw})
 
@@ -124,8 +124,6 @@ def _train_famol(prep, cfg, backend, valid_y, common):
     a, b = famol_weights(prep, cfg)
     human_gain = default_gain(int(max(valid_y.max(initial=0), 1)))
     if cfg.fusion.form == "objective":
-        from gbltr.train.backends.custom import make_famol_objective
-
         click_gain, llm_gain = _gain(cfg, "click"), _gain(cfg, "llm")
         args = (train.grades("click", max_grade=len(click_gain) - 1), train.grades("llm", max_grade=len(llm_gain) - 1),
                 train.group_ptr, a, b)

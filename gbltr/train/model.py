@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from gbltr.errors import ModelError
+from gbltr.train.backends import get_backend
 
 #: The model file each backend writes into a run folder (and :func:`load_model` reads back).
 MODEL_FILES = {"lightgbm": "model.txt", "xgboost": "model.json"}
@@ -79,8 +80,6 @@ def load_model(path: str | Path) -> FittedRanker:
     Raises :class:`ModelError` when no model file is there, or when the file does not load
     (truncated, corrupt, or written by another library); the message names the file.
     """
-    from gbltr.train.backends import get_backend
-
     p = Path(path)
     if p.is_dir():
         found = [(b, p / f) for b, f in MODEL_FILES.items() if (p / f).is_file()]

@@ -50,6 +50,7 @@ import polars as pl
 
 from gbltr.errors import DataError
 from gbltr.labels.clicks.priors import EMSettings, Priors
+from gbltr.labels.clicks.registry import get_model
 from gbltr.labels.clicks.sessions import SessionLog
 
 log = logging.getLogger("gbltr")
@@ -121,8 +122,6 @@ class FittedClickModel:
 
     @property
     def model(self) -> "ClickModel":
-        from gbltr.labels.clicks.registry import get_model
-
         return get_model(self.name)
 
     def pair_table(self, log_: SessionLog, columns=("attractiveness",)) -> dict[str, np.ndarray]:

@@ -32,11 +32,18 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from gbltr.buckets import BUCKETS, OVERALL, BucketSpec
+from gbltr.data.real import read_sogou_pscm, read_trec_session
+from gbltr.data.store import read_dataset
 from gbltr.errors import ConfigError, DataError, unknown_choice
+from gbltr.evaluate.metrics import ndcg_per_query
+from gbltr.folders import check_run_folder, run_folder
 from gbltr.labels.clicks import ClickLabelConfig, fit_click_model
 from gbltr.labels.clicks.config import LOG_FORMATS
 from gbltr.labels.clicks.evaluate import evaluate_held_out, split_seen_queries
 from gbltr.labels.clicks.sessions import SessionLog, sessions_from_impressions
+from gbltr.progress import progress
+from gbltr.schema import IMPRESSIONS, validate
 
 log = logging.getLogger("gbltr")
 
@@ -76,23 +83,16 @@ def load_log(path: str | Path, fmt: str = "auto") -> LoadedLog:
     if fmt == "auto":
         fmt = detect_format(path)
     if fmt in ("trec-session", "ncm"):
-        from gbltr.data.real import read_trec_session
-
         cl = read_trec_session(path)
         return LoadedLog(cl.name, cl.impressions, cl.labels, ("train", "valid"))
     if fmt == "sogou":
-        from gbltr.data.real import read_sogou_pscm
-
         cl = read_sogou_pscm(path)
         return LoadedLog(cl.name, cl.impressions, cl.labels, ("train",))
     if fmt == "impressions":
-        from gbltr.schema import IMPRESSIONS, validate
-
         if not path.is_file():
             raise DataError(f"{path}: expected an impressions Parquet file")
         imp = validate(pl.read_parquet(path), IMPRESSIONS, where=str(path))
         return LoadedLog(path.stem, imp, None, _own_split(imp))
-    from gbltr.data.store import read_dataset
 
     ds = read_dataset(path)
     if ds.impressions is None or ds.impressions.height == 0:
@@ -135,9 +135,6 @@ def kendall_tau_b(x: np.ndarray, y: np.ndarray) -> float:
 def agreement(fitted, train: SessionLog, labels: pl.DataFrame, frequency: pl.DataFrame) -> pl.DataFrame:
     """Per query: bucket, Kendall tau-b (relevance vs human grade), nDCG@10 by relevance and by
     displayed order (see the module docstring)."""
-    from gbltr.buckets import BucketSpec
-    from gbltr.evaluate.metrics import ndcg_per_query
-
     s, r = np.nonzero(train.shown)
     d = train.doc[s, r]
     n = train.pairs.height
@@ -171,8 +168,6 @@ def agreement(fitted, train: SessionLog, labels: pl.DataFrame, frequency: pl.Dat
 
 
 def agreement_by_bucket(per_query: pl.DataFrame) -> list[dict]:
-    from gbltr.buckets import BUCKETS, OVERALL
-
     rows = []
     for b in (OVERALL, *BUCKETS):
         part = per_query if b == OVERALL else per_query.filter(pl.col("bucket") == b)
@@ -193,8 +188,6 @@ def fit_log(path, models, out, *, fmt: str = "auto", config: ClickLabelConfig = 
     """Fit ``models`` on ``path``'s training sessions, score the held-out ones, write ``out``
     atomically (:func:`gbltr.folders.run_folder`: an existing non-empty ``out`` is refused
     before any work unless ``overwrite``)."""
-    from gbltr.folders import check_run_folder, run_folder
-
     check_run_folder(out, overwrite=overwrite, kind="click-model report folder")
     loaded = load_log(path, fmt)
     train_imp, test_imp, split_note = held_out_split(loaded, test_share=test_share, seed=seed)
@@ -215,8 +208,6 @@ def fit_log(path, models, out, *, fmt: str = "auto", config: ClickLabelConfig = 
 
 def _fit_and_write(loaded, path, models, out: Path, train, test, test_all, unseen_query_sessions, split_note,
                    config) -> dict:
-    from gbltr.progress import progress
-
     frequency = loaded.impressions.group_by("query_id").agg(frequency=pl.col("session_id").n_unique())
     results, agree = [], {}
     for name in progress(models, desc="click models", unit="model"):

@@ -26,6 +26,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gbltr.errors import unknown_choice
+from gbltr.folders import run_folder
+from gbltr.serve.export.definitions import read_user_definitions, resolve
+from gbltr.serve.run import TrainedRun, load_run
+from gbltr.serve.trees import forest_of, with_base_folded
 
 log = logging.getLogger("gbltr")
 
@@ -55,11 +59,6 @@ def export_run(run, fmt: str, out: str | Path, *, definitions: str | Path | dict
 
     ``out`` is claimed and written atomically like a run folder (:func:`gbltr.folders.run_folder`):
     an existing non-empty folder is refused unless ``overwrite`` and it holds a ``manifest.json``."""
-    from gbltr.folders import run_folder
-    from gbltr.serve.export.definitions import read_user_definitions, resolve
-    from gbltr.serve.run import TrainedRun, load_run
-    from gbltr.serve.trees import forest_of, with_base_folded
-
     module = get_format(fmt)
     run = run if isinstance(run, TrainedRun) else load_run(run)
     user = definitions if isinstance(definitions, dict) else read_user_definitions(definitions)

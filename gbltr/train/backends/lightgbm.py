@@ -17,6 +17,7 @@ import numpy as np
 from gbltr.errors import ConfigError, DeviceError, ModelError
 from gbltr.progress import lightgbm_callback
 from gbltr.threads import use_threads
+from gbltr.train.backends.custom import lightgbm_objective
 from gbltr.train.model import FittedRanker
 
 
@@ -95,8 +96,6 @@ def train(
     if min_data_in_leaf is not None:
         params["min_data_in_leaf"] = min_data_in_leaf
     if objective is not None:
-        from gbltr.train.backends.custom import lightgbm_objective
-
         params["objective"] = lightgbm_objective(objective)
     names = list(feature_names) if feature_names is not None else "auto"
     reference = None

@@ -17,6 +17,7 @@ import numpy as np
 from gbltr.errors import ConfigError, DeviceError, ModelError
 from gbltr.progress import xgboost_callback
 from gbltr.threads import use_threads
+from gbltr.train.backends.custom import xgboost_objective
 from gbltr.train.model import FittedRanker
 
 EXP_GAIN_MAX_LABEL = 31  # XGBoost's exponential gain 2^label - 1 is limited to labels < 32
@@ -124,8 +125,6 @@ def train(
     dvalid = _dmatrix(valid_X, valid_y, valid_groups, feature_names)
     obj = None
     if objective is not None:
-        from gbltr.train.backends.custom import xgboost_objective
-
         obj = xgboost_objective(objective)
         params.pop("objective")
         params["base_score"] = 0.0
