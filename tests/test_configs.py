@@ -13,7 +13,7 @@ import pytest
 from gbltr.config import load_config
 from gbltr.errors import DeviceError
 from gbltr.train.fit import evaluate, prepare, train_model
-from gbltr.train.fusion import load_schedule, named_schedules
+from gbltr.train.fused import load_schedule, named_schedules
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 TINY_WORLD = tomllib.loads((CONFIGS / "tiny-world.toml").read_text())["world"]

@@ -5,16 +5,15 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
-
 import pytest
 
-from gbltr.analysis.ablation import FULL, run_ablation
-from gbltr.data.store import read_dataset
-from gbltr.features.build import build_features
-from gbltr.pipeline import prepare
+from gbltr.analysis.ablation import run_ablation
 from gbltr.config import load_config
+from gbltr.data.store import read_dataset
 from gbltr.errors import ConfigError
 from gbltr.experiment import ALWAYS, run_experiment, setup_config
+from gbltr.features.build import build_features
+from gbltr.pipeline import prepare
 
 TINY = Path(__file__).resolve().parents[1] / "configs" / "tiny-world.toml"
 

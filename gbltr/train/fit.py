@@ -22,7 +22,7 @@ from gbltr.labels.fusion import default_gain
 from gbltr.pipeline import Prepared, prepare
 from gbltr.train.backends import get_backend
 from gbltr.train.dataset import RankingDataset
-from gbltr.train.fusion import train_fused
+from gbltr.train.fused import train_fused
 from gbltr.train.model import FittedRanker
 
 log = logging.getLogger("gbltr")

@@ -36,7 +36,7 @@ def test_xgboost_cuda_without_a_gpu_is_refused(monkeypatch):
 def test_famol_gradient_falls_back_to_cpu_with_a_log_line(monkeypatch, caplog):
     import gbltr.train.gpu_objectives as gpu
     from gbltr.config import load_config
-    from gbltr.train.fusion import _gpu_kernel
+    from gbltr.train.fused import _gpu_kernel
 
     monkeypatch.setattr(gpu, "gpu_available", lambda: False)
     cfg = load_config(None, {"labels": "fused", "train": {"backend": "xgboost", "device": "cuda"}})

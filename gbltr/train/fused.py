@@ -1,5 +1,8 @@
 """Training on fused supervision: FAMOL (two forms) and data scheduling.
 
+The labels side of fusion (weight functions, the ``[fusion]`` settings) is :mod:`gbltr.labels.fusion`;
+this module trains on it.
+
 FAMOL (Yu, Bi, Guo et al., arXiv 2511.06635): per query q, loss
 ``a_q L_click(q) + b_q L_llm(q)`` with ``(a_q, b_q)`` from the frequency weight function
 (:mod:`gbltr.labels.fusion`). Two implementations of the same objective:
