@@ -52,7 +52,7 @@ import polars as pl
 from gbltr.buckets import VIEWS, bucket_counts, bucket_lines, bucket_notes
 from gbltr.config import LABEL_SOURCES_OF, FitConfig
 from gbltr.errors import ConfigError, unknown_choice
-from gbltr.evaluate.report import write_outputs
+from gbltr.evaluate.report import dropped_lines, nonzero_dropped, write_outputs
 from gbltr.evaluate.significance import paired_by_view
 from gbltr.evaluate.views import long_views
 from gbltr.labels.fusion import AUTO
@@ -122,6 +122,8 @@ class ExperimentResult:
                      f"({pairing}; t = paired t-test, rand = randomisation test).")
         lines.append("")
         lines += bucket_lines(s.get("n_queries", {}), s.get("bucket_notes", []))
+        for seed, counts in s.get("dropped", {}).items():
+            lines += dropped_lines(counts, f"for seed {seed}")
         for bucket in s["buckets"]:
             best = s["best_single"][bucket]
             lines.append(f"## {bucket} (best single source: {best})")
@@ -171,6 +173,7 @@ def run_experiment(cfg: FitConfig, setups, seeds, out: str | Path | None = None,
         raise ConfigError("experiment needs at least one seed")
     frames = []
     searches: dict = {}
+    dropped: dict = {}
     pair_by = "seed_query" if cfg.data is None else "query"
     with progress(total=len(seeds) * len(setups), desc="experiment", unit="model") as bar:
         for seed in seeds:
@@ -178,6 +181,7 @@ def run_experiment(cfg: FitConfig, setups, seeds, out: str | Path | None = None,
                            labels="fused", fusion=replace(cfg.fusion, explicit=True))
             prep = prepare(base, sources=tuple(dict.fromkeys(
                 s for name in setups for s in LABEL_SOURCES_OF[setup_config(name, base).labels])))
+            dropped[str(seed)] = nonzero_dropped(prep)
             reuse: dict = {}
             seed_frames = []
             # fixed-weight FAMOL setups first, so that the auto search can reuse their models
@@ -205,6 +209,7 @@ def run_experiment(cfg: FitConfig, setups, seeds, out: str | Path | None = None,
                                    pair_by=pair_by)
     if searches:
         summary["weight_search"] = searches
+    summary["dropped"] = dropped
     result = ExperimentResult(per_query, summary, metric)
     if out is not None:
         write_experiment(result, out)

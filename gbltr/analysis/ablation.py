@@ -38,7 +38,7 @@ from gbltr.buckets import bucket_counts, bucket_lines, bucket_notes
 from gbltr.config import LABEL_KINDS, LABEL_SOURCES_OF, FitConfig
 from gbltr.data.store import read_dataset
 from gbltr.errors import ConfigError, unknown_choice
-from gbltr.evaluate.report import write_outputs
+from gbltr.evaluate.report import dropped_lines, nonzero_dropped, write_outputs
 from gbltr.evaluate.significance import ViewTest, paired_by_view
 from gbltr.evaluate.views import long_views, view_order
 from gbltr.experiment import setup_config
@@ -74,6 +74,7 @@ class AblationResult:
     features: dict[str, list[str]] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
     weight_choice: dict[str, dict] = field(default_factory=dict)
+    dropped: dict = field(default_factory=dict)  # the validation pass's non-zero counts (gbltr.validate)
 
     @property
     def views(self) -> list[str]:
@@ -129,7 +130,7 @@ class AblationResult:
                "n_queries": counts, "bucket_notes": bucket_notes(counts, "test queries with a relevant document"),
                "features": self.features, "full": self.full_means().to_dicts(),
                "deltas": self.delta_table().to_dicts(), "gain_share": self.gain_share, "timings": self.timings,
-               "weight_choice": self.weight_choice}
+               "weight_choice": self.weight_choice, "dropped": self.dropped}
         if self.shap is not None:
             out["shap_groups"] = self.shap_groups().to_dicts()
             out["shap_features"] = self.shap.to_dicts()
@@ -155,6 +156,7 @@ class AblationResult:
                  "*** p < 0.001).", ""]
         counts = self.bucket_counts()
         lines += bucket_lines(counts, bucket_notes(counts, "test queries with a relevant document"))
+        lines += dropped_lines(self.dropped)
         full = {(r["labels"], r["view"]): r for r in self.full_means().iter_rows(named=True)}
         for lab in self.labels:
             lines += [f"## labels: {lab}", "", "| removed | " + " | ".join(views) + " |", "|---|" + "---:|" * len(views)]
@@ -343,7 +345,8 @@ def run_ablation(cfg: FitConfig, labels=("click", "llm", "fused"), groups=("docu
     shap_frame = pl.concat(shap).select("labels", pl.exclude("labels")) if shap else None
     result = AblationResult(labels, groups, metric, per_query, deltas, gain, shap_frame, perm, tn, ld,
                             features={g: list(prep.feature_groups[g]) for g in groups},
-                            timings={k: round(v, 2) for k, v in clock.timings.items()}, weight_choice=searches)
+                            timings={k: round(v, 2) for k, v in clock.timings.items()}, weight_choice=searches,
+                            dropped=nonzero_dropped(shared))
     if out is not None:
         write_ablation(result, out)
     return result

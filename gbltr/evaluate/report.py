@@ -156,16 +156,27 @@ def report_markdown(report: dict) -> str:
     lines += ["", "Training queries per bucket: " + json.dumps(tr.get("n_train_queries", {}))]
     for source, counts in tr.get("n_labelled_train_queries", {}).items():
         lines.append(f"Training queries with {source} labels: " + json.dumps(counts))
-    dropped = {k: v for k, v in report.get("dropped", {}).items() if v}
-    if dropped:
-        lines += ["", "Counted by the validation pass (rows and queries left out or defaulted; gbltr.validate):", ""]
-        lines += [f"- {k}: {v}" for k, v in sorted(dropped.items())]
+    lines += dropped_lines(report.get("dropped", {}))
     fp = report.get("dataset_fingerprint")
     if fp:
         lines += ["", f"Dataset fingerprint: `{fp['sha1']}`"]
     if report.get("weight_search"):
         lines += _search_markdown(report["weight_search"])
     return "\n".join(lines) + "\n"
+
+
+def nonzero_dropped(prep) -> dict:
+    """The validation pass's non-zero counts of rows and queries left out or defaulted (``prep.info``)."""
+    return {k: v for k, v in prep.info.get("dropped", {}).items() if v}
+
+
+def dropped_lines(dropped: dict, where: str = "") -> list[str]:
+    """Markdown lines listing the non-zero counts of :func:`nonzero_dropped` (none when all are zero)."""
+    dropped = {k: v for k, v in dropped.items() if v}
+    if not dropped:
+        return []
+    head = f"Counted by the validation pass{' ' + where if where else ''} (rows and queries left out or defaulted; gbltr.validate):"
+    return ["", head, ""] + [f"- {k}: {v}" for k, v in sorted(dropped.items())]
 
 
 def write_run(folder, prep, model, per_query: pl.DataFrame, *, name=None, train_seconds: float = 0.0,

@@ -181,3 +181,24 @@ def test_exit_code_and_one_line_error_from_the_command(world, tmp_path):
     assert len(errors) == 1 and "--labels fused: none of the" in errors[0]
     assert "Traceback" not in proc.stderr
     assert not out.exists() and list(tmp_path.glob(".run*")) == []
+
+
+def test_experiment_and_ablation_reports_carry_the_dropped_counts(world, tmp_path):
+    """The counts of the validation pass reach every report, not only fit's: experiment (per seed)
+    and ablation write them in their JSON and Markdown."""
+    from gbltr.analysis.ablation import run_ablation
+    from gbltr.experiment import run_experiment
+
+    def edit(f):
+        return pl.concat([f, f.head(3).with_columns(pl.col("query_id") + "-unknown")])
+
+    cfg = _cfg(world, llm_labels=str(_llm_file(world, tmp_path, edit)))
+    exp = run_experiment(cfg, ["click", "llm"], [0], out=tmp_path / "exp", n_permutations=100)
+    assert exp.summary["dropped"]["0"]["llm_label_rows_on_unknown_queries"] == 3
+    assert json.loads((tmp_path / "exp" / "experiment.json").read_text())["dropped"]["0"][
+        "llm_label_rows_on_unknown_queries"] == 3
+    assert "llm_label_rows_on_unknown_queries: 3" in (tmp_path / "exp" / "experiment.md").read_text()
+    abl = run_ablation(cfg, labels=("llm",), groups=("query",), out=tmp_path / "abl", attribution=False,
+                       label_stats=False, n_permutations=100)
+    assert abl.dropped["llm_label_rows_on_unknown_queries"] == 3
+    assert "llm_label_rows_on_unknown_queries: 3" in (tmp_path / "abl" / "ablation.md").read_text()
