@@ -39,6 +39,8 @@ LABEL_SOURCES_OF = {"click": ("click",), "llm": ("llm",), "fused": ("click", "ll
 click and LLM training are read against (real datasets, ``gbltr simulate --over``)."""
 LABEL_KINDS = tuple(LABEL_SOURCES_OF)
 FUSED_SOURCES = LABEL_SOURCES_OF["fused"]
+DEFAULT_SETUPS = ("click", "llm", "fused:schedule", "fused:famol")
+"""The label setups ``gbltr experiment`` compares unless told otherwise (:mod:`gbltr.experiment`)."""
 PROTOCOLS = ("held_out", "log_covered")
 SPLITS = ("source", "random")
 """``source``: the queries' own split column (a seeded random split when the source has none,

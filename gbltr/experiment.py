@@ -62,7 +62,6 @@ from gbltr.train.fit import evaluate, train_model
 from gbltr.train.weight_search import candidate_key
 
 ALWAYS = ("fused:constant", "fused:famol-no-query-features")
-DEFAULT_SETUPS = ("click", "llm", "fused:schedule", "fused:famol")
 SINGLE = ("click", "llm")
 
 

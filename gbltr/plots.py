@@ -296,6 +296,25 @@ def plot_agreement(ld, ax=None):
     return ax
 
 
+def plot_annotator_agreement(report, axes=None, *, title: str = ""):
+    """Human and LLM label shares side by side, kappa in the title. ``report``: an
+    :class:`gbltr.labels.llm.agreement.Agreement` (``gbltr annotate --compare-to``). Returns the two Axes."""
+    axes = axes if axes is not None else _panels(2, size=(4.0, 3.0))
+    for ax, hist, name in ((axes[0], report.human_hist, "human"), (axes[1], report.llm_hist, "LLM")):
+        keys = list(hist)
+        total = max(1, sum(hist.values()))
+        ax.bar(keys, [hist[k] / total for k in keys], color="tab:blue" if name == "human" else "tab:orange")
+        ax.set_xlabel(f"{name} label")
+        ax.set_ylabel("share of pairs")
+        ax.set_title(f"{name} (n={sum(hist.values())})")
+    kappa = "n/a" if report.kappa is None else f"{report.kappa:.3f}"
+    kb = "n/a" if report.kappa_binary is None else f"{report.kappa_binary:.3f}"
+    fig = axes[0].figure
+    fig.suptitle(f"{title} kappa={kappa}, binary kappa={kb}".strip())
+    fig.tight_layout()
+    return axes
+
+
 def plot_experiment(result, ax=None):
     """Each setup's mean (± std over seeds) per view. ``result``: a
     :class:`gbltr.experiment.ExperimentResult`."""

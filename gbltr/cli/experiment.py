@@ -6,7 +6,7 @@ import json
 
 import click
 
-from gbltr.config import BACKENDS, SPLITS, dotted, load_config
+from gbltr.config import BACKENDS, DEFAULT_SETUPS, SPLITS, dotted, load_config
 from gbltr.errors import ConfigError
 
 
@@ -22,7 +22,7 @@ def parse_seeds(text: str) -> list[int]:
 
 
 @click.command()
-@click.option("--setups", default="click,llm,fused:schedule,fused:famol", show_default=True,
+@click.option("--setups", default=",".join(DEFAULT_SETUPS), show_default=True,
               help="comma-separated setups (see gbltr.experiment); fused:constant and "
                    "fused:famol-no-query-features are always added")
 @click.option("--seeds", default="5", show_default=True,

@@ -89,3 +89,19 @@ def test_comparison_bars_are_the_run_means_with_stars():
     heights = [p.get_height() for p in ax.patches]
     assert heights[:3] == [0.5, 0.4, 0.6] and np.isnan(heights[3])  # a's bars, then b's; no mean: no bar
     assert [t.get_text() for t in ax.texts] == ["**"]  # b overall: rand p 0.004
+
+
+def test_annotator_agreement_plot_draws_the_label_shares():
+    """The annotator's histogram (now in gbltr.plots): bar heights are each label's share of pairs."""
+    import polars as pl
+
+    from gbltr.labels.llm.agreement import agreement
+    from gbltr.plots import plot_annotator_agreement
+
+    human = pl.DataFrame({"query_id": ["q"] * 4, "doc_id": list("abcd"), "label": [0.0, 1.0, 1.0, 2.0]})
+    llm = human.with_columns(pl.Series("label", [0.0, 0.0, 2.0, 2.0]))
+    rep = agreement(llm, human)
+    axes = plot_annotator_agreement(rep, title="t")
+    assert [round(p.get_height(), 3) for p in axes[0].patches] == [0.25, 0.5, 0.25]
+    assert [round(p.get_height(), 3) for p in axes[1].patches] == [round(rep.llm_hist[k] / 4, 3) for k in rep.llm_hist]
+    assert "kappa=" in axes[0].figure._suptitle.get_text()

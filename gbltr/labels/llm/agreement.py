@@ -22,6 +22,7 @@ import polars as pl
 
 from gbltr.data.qrels import read_qrels as _read
 from gbltr.errors import DataError
+from gbltr.plots import plot_annotator_agreement
 
 
 def read_qrels(path: str | Path) -> pl.DataFrame:
@@ -105,23 +106,6 @@ def write_agreement(report: Agreement, folder: str | Path, *, title: str = "") -
     lines += [f"{hl}," + ",".join(str(x) for x in row) for hl, row in zip(c["human_labels"], c["counts"])]
     paths["confusion"].write_text("\n".join(lines) + "\n", encoding="utf-8")
 
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 2, figsize=(8, 3))
-    for ax, hist, name in ((axes[0], report.human_hist, "human"), (axes[1], report.llm_hist, "LLM")):
-        keys = list(hist)
-        total = max(1, sum(hist.values()))
-        ax.bar(keys, [hist[k] / total for k in keys], color="tab:blue" if name == "human" else "tab:orange")
-        ax.set_xlabel(f"{name} label")
-        ax.set_ylabel("share of pairs")
-        ax.set_title(f"{name} (n={sum(hist.values())})")
-    kappa = "n/a" if report.kappa is None else f"{report.kappa:.3f}"
-    kb = "n/a" if report.kappa_binary is None else f"{report.kappa_binary:.3f}"
-    fig.suptitle(f"{title} kappa={kappa}, binary kappa={kb}".strip())
-    fig.tight_layout()
-    fig.savefig(paths["hist"], dpi=80)
-    plt.close(fig)
+    axes = plot_annotator_agreement(report, title=title)
+    axes[0].figure.savefig(paths["hist"], dpi=80)
     return paths
