@@ -123,22 +123,9 @@ class SearchDataset:
         """The precomputed feature columns of ``features.parquet`` (empty without one)."""
         return () if self.features is None else tuple(c for c in self.features.columns if c not in ("query_id", "doc_id"))
 
-    def label_set(self, name: str) -> pl.DataFrame:
-        if name not in self.labels:
-            raise DataError(
-                f"label set {name!r} not in this dataset; found: {sorted(self.labels) or 'none'}"
-            )
-        return self.labels[name]
-
     def with_labels(self, name: str, frame: pl.DataFrame) -> "SearchDataset":
         check_label_set_name(name)
         return replace(self, labels={**self.labels, name: frame})
-
-    def split_ids(self, split: str) -> pl.Series:
-        """Query ids of one split (``train``/``valid``/``test``); needs the queries' split column."""
-        if "split" not in self.queries.columns:
-            raise DataError("queries table has no 'split' column; expected train/valid/test per query")
-        return self.queries.filter(pl.col("split") == split)["query_id"]
 
 
 FEATURES_KEY = ("query_id", "doc_id")
