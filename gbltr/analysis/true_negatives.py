@@ -27,6 +27,7 @@ from gbltr.errors import ConfigError, DataError
 from gbltr.evaluate.metrics import ndcg_per_query
 from gbltr.evaluate.significance import ViewTest, paired_by_view
 from gbltr.evaluate.views import long_views, view_order
+from gbltr.groups import group_ptr_from_sizes
 from gbltr.pipeline import Prepared, pair_features
 from gbltr.train.dataset import RankingDataset
 from gbltr.train.model import FittedRanker
@@ -69,7 +70,7 @@ def enlarge(test: RankingDataset, neg_X: np.ndarray, k: int) -> tuple[RankingDat
     Returns the enlarged dataset and the mask of added rows."""
     sizes = test.group_sizes
     new_sizes = sizes + k
-    ptr = np.concatenate([[0], np.cumsum(new_sizes)]).astype(np.int64)
+    ptr = group_ptr_from_sizes(new_sizes)
     pos = np.arange(ptr[-1]) - np.repeat(ptr[:-1], new_sizes)
     is_neg = pos >= np.repeat(sizes, new_sizes)
     X = np.empty((ptr[-1], test.X.shape[1]), dtype=test.X.dtype)

@@ -34,6 +34,7 @@ import numpy as np
 import polars as pl
 
 from gbltr.errors import DataError, SchemaError, unknown_choice
+from gbltr.groups import check_group_ptr
 
 DEFAULT_KS = (1, 3, 5, 10)
 
@@ -154,20 +155,13 @@ def ndcg_per_query(
         raise unknown_choice("gain", gain, GAINS)
     s = np.ascontiguousarray(scores, dtype=np.float64)
     y = np.ascontiguousarray(labels, dtype=np.float64)
-    ptr = np.ascontiguousarray(group_ptr, dtype=np.int64)
     k = _check_ks(ks)
     if s.ndim != 1 or y.shape != s.shape:
         raise SchemaError(
             f"scores and labels: expected two 1-d arrays of the same length, found shapes "
             f"{s.shape} and {y.shape}"
         )
-    if ptr.ndim != 1 or ptr.size < 1 or ptr[0] != 0 or ptr[-1] != s.size or (np.diff(ptr) < 0).any():
-        raise SchemaError(
-            f"group_ptr: expected non-decreasing int64 boundaries from 0 to n_rows={s.size}, "
-            f"found {ptr.size} value(s) from {ptr[0] if ptr.size else None} to "
-            f"{ptr[-1] if ptr.size else None}; build it from rows sorted by query "
-            "(np.r_[0, np.cumsum(group_sizes)])"
-        )
+    ptr = check_group_ptr(group_ptr, s.size)
     if not np.isfinite(s).all():
         raise DataError(
             f"scores: expected finite values, found {int((~np.isfinite(s)).sum())} NaN/inf; "

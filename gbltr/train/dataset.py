@@ -15,6 +15,7 @@ import numpy as np
 import polars as pl
 
 from gbltr.errors import DataError, SchemaError
+from gbltr.groups import group_ptr_from_ids, group_ptr_from_sizes
 from gbltr.schema import check_finite
 
 MAX_GRADE = 30
@@ -167,8 +168,7 @@ class RankingDataset:
         rows = rows.sort(keys)
         check_finite(rows, list(feature_names), where=where)
         qcol = rows["query_id"].to_numpy()
-        change = np.flatnonzero(qcol[1:] != qcol[:-1]) + 1
-        group_ptr = np.concatenate([[0], change, [qcol.size]]).astype(np.int64)
+        group_ptr = group_ptr_from_ids(qcol)
         qids = qcol[group_ptr[:-1]]
         freq = bucket = None
         if stats is not None:
@@ -225,7 +225,7 @@ class RankingDataset:
             X=self.X[rows],
             doc_ids=self.doc_ids[rows],
             query_ids=self.query_ids[mask],
-            group_ptr=np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64),
+            group_ptr=group_ptr_from_sizes(sizes),
             labels={k: v[rows] for k, v in self.labels.items()},
             row_info={k: v[rows] for k, v in self.row_info.items()},
             frequency=None if self.frequency is None else self.frequency[mask],
@@ -245,7 +245,7 @@ class RankingDataset:
             X=self.X[keep],
             doc_ids=self.doc_ids[keep],
             query_ids=self.query_ids[mask],
-            group_ptr=np.concatenate([[0], np.cumsum(sizes[mask])]).astype(np.int64),
+            group_ptr=group_ptr_from_sizes(sizes[mask]),
             labels={k: v[keep] for k, v in self.labels.items()},
             row_info={k: v[keep] for k, v in self.row_info.items()},
             frequency=None if self.frequency is None else self.frequency[mask],
@@ -276,7 +276,7 @@ class RankingDataset:
             feature_names=self.feature_names,
             query_ids=np.concatenate([p.query_ids for p, _, _ in parts]),
             doc_ids=np.concatenate([p.doc_ids for p, _, _ in parts]),
-            group_ptr=np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64),
+            group_ptr=group_ptr_from_sizes(sizes),
             labels={"stacked": labels},
             frequency=None,
             bucket=None,

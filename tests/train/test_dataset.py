@@ -76,3 +76,16 @@ def test_stacked_copies_and_weights():
     assert st.group_weight.tolist() == [0.9, 0.2, 0.1]
     assert st.row_weight.tolist() == [0.9] * 3 + [0.2] + [0.1] * 2
     assert st.data.labels["stacked"].tolist() == [0.0, 1.0, 0.0, 1.0, 3.0, 2.0]
+
+
+def test_group_pointers_from_sizes_and_ids_agree_and_are_checked():
+    """gbltr.groups is the one place that builds group_ptr (by hand: sizes 2, 0, 3)."""
+    from gbltr.errors import SchemaError
+    from gbltr.groups import check_group_ptr, group_ptr_from_ids, group_ptr_from_sizes
+
+    assert group_ptr_from_sizes([2, 0, 3]).tolist() == [0, 2, 2, 5]
+    assert group_ptr_from_sizes([2, 0, 3]).dtype == np.int64
+    assert group_ptr_from_ids(np.array(["a", "a", "b", "b", "b"])).tolist() == [0, 2, 5]
+    assert group_ptr_from_ids(np.array([], dtype=str)).tolist() == [0, 0]
+    with pytest.raises(SchemaError, match="non-decreasing"):
+        check_group_ptr([0, 3, 2, 5], 5)

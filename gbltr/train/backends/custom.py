@@ -18,6 +18,7 @@ from typing import Callable
 import numpy as np
 
 from gbltr.errors import SchemaError
+from gbltr.groups import group_ptr_from_sizes
 from gbltr.train.objectives import (
     check_common,
     check_famol_inputs,
@@ -63,7 +64,7 @@ def _lightgbm_group_ptr(train_data) -> np.ndarray:
             "built from the ranking dataset."
         )
     sizes = np.asarray(groups, dtype=np.int64)
-    return np.concatenate([np.zeros(1, dtype=np.int64), np.cumsum(sizes)])
+    return group_ptr_from_sizes(sizes)
 
 
 def _xgboost_group_ptr(dtrain) -> np.ndarray:

@@ -38,6 +38,7 @@ from pathlib import Path
 import numpy as np
 
 from gbltr.errors import ConfigError, DataError, DeviceError
+from gbltr.groups import group_ptr_from_sizes
 from gbltr.train.model import FittedRanker
 
 log = logging.getLogger("gbltr")
@@ -67,7 +68,7 @@ def write_partitions(folder: str | Path, X: np.ndarray, group_sizes: np.ndarray,
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     sizes = np.asarray(group_sizes, dtype=np.int64)
-    gp = np.concatenate([[0], np.cumsum(sizes)])
+    gp = group_ptr_from_sizes(sizes)
     n_parts = max(1, min(int(n_parts), sizes.size))
     targets = np.linspace(0, gp[-1], n_parts + 1)[1:-1]
     cuts = np.unique(np.concatenate([[0], np.searchsorted(gp, targets), [sizes.size]]))  # query boundaries
@@ -170,7 +171,7 @@ class _RowObjective:
 
     def lightgbm(self, y_true, y_pred, weight, group):
         rows = np.rint(np.asarray(weight, dtype=np.float64)).astype(np.int64) - 1
-        gp = np.concatenate([[0], np.cumsum(np.asarray(group, dtype=np.int64))])
+        gp = group_ptr_from_sizes(group)
         return self.local(rows, gp)(np.asarray(y_pred, dtype=np.float64), gp)
 
     def xgboost(self, preds, dtrain):
@@ -347,7 +348,7 @@ def _validation_curve(booster, vX, vy, vgroups, eval_at: int) -> list[float]:
     scores 1)."""
     from gbltr.evaluate.metrics import ndcg_per_query
 
-    gp = np.concatenate([[0], np.cumsum(np.asarray(vgroups, dtype=np.int64))])
+    gp = group_ptr_from_sizes(vgroups)
     scores = np.zeros(vX.shape[0])
     curve = []
     for k in range(booster.current_iteration()):

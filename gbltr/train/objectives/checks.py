@@ -10,38 +10,10 @@ from __future__ import annotations
 import numpy as np
 
 from gbltr.errors import ConfigError, DataError, SchemaError
+from gbltr.groups import check_group_ptr
 
 __all__ = ["check_group_ptr", "check_scores", "check_labels", "check_gain", "check_query_weights",
            "check_common", "check_famol_inputs"]
-
-
-def check_group_ptr(group_ptr, n_rows: int) -> np.ndarray:
-    """Return ``group_ptr`` as contiguous int64, or raise :class:`SchemaError`.
-
-    Expected: 1-D, length ``n_queries + 1``, starts at 0, non-decreasing, ends at ``n_rows``.
-    """
-    gp = np.asarray(group_ptr)
-    if gp.ndim != 1 or gp.shape[0] < 1:
-        raise SchemaError(
-            f"group_ptr must be a 1-D array of length n_queries + 1; found shape {gp.shape}. "
-            "Build it as np.concatenate([[0], np.cumsum(group_sizes)])."
-        )
-    if gp.dtype.kind not in "iu":
-        raise SchemaError(f"group_ptr must hold integers; found dtype {gp.dtype}.")
-    gp = np.ascontiguousarray(gp, dtype=np.int64)
-    if gp[0] != 0 or gp[-1] != n_rows:
-        raise SchemaError(
-            f"group_ptr must cover the rows: expected group_ptr[0] == 0 and group_ptr[-1] == "
-            f"{n_rows} (the number of rows); found {int(gp[0])} and {int(gp[-1])}. "
-            "Check that scores/labels and groups come from the same ranking dataset."
-        )
-    if gp.shape[0] > 1 and np.any(np.diff(gp) < 0):
-        bad = int(np.flatnonzero(np.diff(gp) < 0)[0])
-        raise SchemaError(
-            f"group_ptr must be non-decreasing; found group_ptr[{bad}] = {int(gp[bad])} > "
-            f"group_ptr[{bad + 1}] = {int(gp[bad + 1])}."
-        )
-    return gp
 
 
 def check_scores(scores) -> np.ndarray:
