@@ -32,9 +32,14 @@ def _pid_alive(pid: int) -> bool:
 
 
 def _take_lock(lock: Path, out: Path, kind: str) -> None:
+    """Create ``lock`` holding this process id. The id is written to a private file first and
+    hard-linked into place (atomic, fails if the lock exists), so a lock is never seen empty: a
+    half-written lock must not pass for a stale one and be taken over."""
     for _ in range(2):
+        mine = lock.with_name(f"{lock.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}")
         try:
-            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            mine.write_text(f"{os.getpid()}\n")
+            os.link(mine, lock)
         except FileExistsError:
             try:
                 pid = int(lock.read_text().split()[0])
@@ -52,8 +57,8 @@ def _take_lock(lock: Path, out: Path, kind: str) -> None:
                 f"{kind} {str(out)!r}: cannot write in {str(out.parent)!r} ({exc.strerror}); "
                 "expected a writable output folder (choose another --out)"
             ) from None
-        with os.fdopen(fd, "w") as fh:
-            fh.write(f"{os.getpid()}\n")
+        finally:
+            mine.unlink(missing_ok=True)
         return
     raise ConfigError(f"{kind} {str(out)!r}: could not take the lock {lock}; is another run starting?")
 

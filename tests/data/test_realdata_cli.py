@@ -50,7 +50,9 @@ def test_ablation_with_the_letor4_catalogue(letor_sim, tmp_path, capsys):
     summary = json.loads((tmp_path / "abl" / "ablation.json").read_text())
     assert summary["features"]["document"] == [f"f{i}" for i in (16, 17, 18, 19, 20, 41, 42, 43, 44, 45, 46)]
     assert len(summary["features"]["query_document"]) == 30
-    assert set(summary["results"]) == {"human", "click"}
+    assert summary["labels"] == ["human", "click"]
+    assert {(r["labels"], r["group"]) for r in summary["deltas"]} >= {
+        (lab, g) for lab in ("human", "click") for g in ("document", "query_document")}
     assert list(summary["n_queries"]) == ["high", "medium", "low"]  # every bucket, zero included
     md = (tmp_path / "abl" / "ablation.md").read_text()
     assert "Test queries with a relevant document per bucket: high" in md
