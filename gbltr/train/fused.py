@@ -38,7 +38,7 @@ from gbltr.buckets import BUCKETS
 from gbltr.config import FUSED_SOURCES
 from gbltr.errors import ConfigError, unknown_choice
 from gbltr.labels.fusion import AUTO, default_gain
-from gbltr.train.backends.custom import make_famol_objective
+from gbltr.train.backends import custom
 from gbltr.train.weight_search import search_weights
 
 log = logging.getLogger("gbltr")
@@ -131,7 +131,7 @@ def _train_famol(prep, cfg, backend, valid_y, common):
         args = (train.grades("click", max_grade=len(click_gain) - 1), train.grades("llm", max_grade=len(llm_gain) - 1),
                 train.group_ptr, a, b)
         kw = dict(click_gain=click_gain, llm_gain=llm_gain, truncation_level=cfg.train.truncation_level)
-        kernel = _gpu_kernel(cfg, args, kw) or make_famol_objective(*args, **kw)
+        kernel = _gpu_kernel(cfg, args, kw) or custom.make_famol_objective(*args, **kw)
         return backend.train(train.X, np.zeros(train.n_rows), train.group_sizes, prep.valid.X, valid_y,
                              prep.valid.group_sizes, label_gain=human_gain, objective=kernel, **common)
     # stacked form
