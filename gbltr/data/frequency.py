@@ -35,9 +35,11 @@ def query_stats(impressions: pl.DataFrame | None, query_ids: pl.Series, spec: Bu
 def query_frequency_scan(impressions_path, query_ids: pl.Series) -> pl.DataFrame:
     """:func:`query_frequency` over an impressions Parquet file read by Polars' streaming engine:
     the log is scanned in batches (two columns only), so a log larger than memory is counted
-    without loading it. Same result as ``query_frequency(pl.read_parquet(path), query_ids)``."""
+    without loading it. Same result as ``query_frequency(pl.read_parquet(path), query_ids)``.
+    ``impressions_path`` may also be a ``pl.LazyFrame`` of the log (:mod:`gbltr.data.stream`)."""
+    lf = impressions_path if isinstance(impressions_path, pl.LazyFrame) else pl.scan_parquet(impressions_path)
     counts = (
-        pl.scan_parquet(impressions_path)
+        lf
         .select("query_id", "session_id")
         .group_by("query_id")
         .agg(frequency=pl.col("session_id").n_unique().cast(pl.Int64))

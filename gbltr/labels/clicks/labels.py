@@ -81,10 +81,18 @@ def click_labels(
     counts = np.zeros((n_pairs, sessions.n_positions), np.int64)
     np.add.at(counts, (d, r), 1)
     mode = counts.argmax(axis=1) + 1
+    pair_pos = sessions.pairs.with_columns(position=pl.Series(mode.astype(np.int32)), propensity=pl.Series(prop))
+    frame, cuts = pair_labels(fitted, pair_pos, cand, config)
+    return ClickLabels(frame, exam, config, fitted, sessions.issues, cuts)
+
+
+def pair_labels(fitted: FittedClickModel, pair_pos: pl.DataFrame, cand: pl.DataFrame, config: ClickLabelConfig
+                ) -> tuple[pl.DataFrame, tuple[float, ...]]:
+    """The labels frame of :class:`ClickLabels` (sorted by query_id, doc_id) and the grade cuts, from
+    the fitted model and ``pair_pos`` (query_id, doc_id, position = most frequent displayed
+    position, propensity) of every shown pair; ``cand``: the candidates to label."""
     per_pair = fitted.pairs.select("query_id", "doc_id", pl.col("relevance").alias("score"), "impressions", "clicks")
-    per_pair = per_pair.join(
-        sessions.pairs.with_columns(position=pl.Series(mode.astype(np.int32)), propensity=pl.Series(prop)),
-        on=["query_id", "doc_id"], how="left")
+    per_pair = per_pair.join(pair_pos, on=["query_id", "doc_id"], how="left")
     score = per_pair["score"].to_numpy()
     if config.grading == "threshold":
         cuts = tuple(config.thresholds)
@@ -104,7 +112,7 @@ def click_labels(
         source=pl.lit("click"),
     ).select("query_id", "doc_id", "label", "source", "score", "impressions", "clicks", "position",
              "propensity", "ips_weight")
-    return ClickLabels(frame.sort("query_id", "doc_id"), exam, config, fitted, sessions.issues, cuts)
+    return frame.sort("query_id", "doc_id"), cuts
 
 
 def zero_click_report(labels: pl.DataFrame, stats: pl.DataFrame) -> dict[str, dict[str, int]]:

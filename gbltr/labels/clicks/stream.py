@@ -1,0 +1,262 @@
+"""Click labels from a log scanned lazily (Polars' streaming engine): for logs larger than memory.
+
+:func:`click_labels_scan` gives the same :class:`~gbltr.labels.clicks.labels.ClickLabels` as
+:func:`~gbltr.labels.clicks.labels.click_labels` on the loaded log, without building the
+sessions x positions matrices. The log is reduced by streaming group-bys to sufficient
+statistics, then the model is fitted on those in memory:
+
+- per (query_id, doc_id, position[, previous click]): impressions ``n`` and clicks ``c``
+  (O(distinct shown pairs x positions));
+- per query: counts of sessions, truncated/empty/gapped sessions, sessions without a click, and
+  the input errors (a session with two queries, a position shown twice), from a per-session
+  group-by (its hash table is O(sessions of the training queries); its output is O(queries)).
+
+Models that stream (:data:`STREAMING_MODELS`) are those whose likelihood depends on a session
+only through these counts: ``ctr``, ``dctr`` (closed form on per-pair/per-position counts),
+``pbm`` (EM on (pair, position) counts, :func:`gbltr.labels.clicks.pbm.em_examination_attractiveness`)
+and ``ubm`` (the same EM on (pair, position, previous click) counts; the previous click comes
+from a per-session bit mask of clicked positions joined back to the rows, so
+``max_positions`` <= :data:`UBM_MAX_POSITIONS`). The EM is fed the same arrays in the same order as
+in memory, so labels are identical; only the propensity (a mean of examinations, summed in
+another order) may differ in the last bits.
+
+``cascade``, ``dbn`` and ``sdbn`` need each session's click sequence (the first/last click
+decides what was examined); streaming them would mean holding every session. They are refused
+with a :class:`~gbltr.errors.ConfigError` naming the models that stream: no silent approximation.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import numpy as np
+import polars as pl
+
+from gbltr.data.stream import ENGINE, LazyLog
+from gbltr.errors import ConfigError, DataError
+from gbltr.labels.clicks.base import FitInfo, FittedClickModel
+from gbltr.labels.clicks.config import ClickLabelConfig
+from gbltr.labels.clicks.labels import ClickLabels, pair_labels
+from gbltr.labels.clicks.pbm import em_examination_attractiveness
+
+log = logging.getLogger("gbltr")
+
+STREAMING_MODELS = ("ctr", "dctr", "pbm", "ubm")
+"""Click models fitted exactly from streamed counts (see the module docstring)."""
+UBM_MAX_POSITIONS = 62
+"""UBM's previous click travels as an Int64 bit mask of clicked positions."""
+
+
+def check_streamable(config: ClickLabelConfig, why: str = "streaming (train.stream / --engine dask)") -> None:
+    """Refuse, before any work, a click model that cannot be fitted from streamed counts."""
+    if config.model not in STREAMING_MODELS:
+        raise ConfigError(
+            f"click model {config.model!r} needs whole sessions and cannot run with {why}; expected one of "
+            f"{', '.join(STREAMING_MODELS)} (they fit exactly on streamed counts), or --no-stream to load the log "
+            "in memory"
+        )
+    if config.model == "ubm" and config.max_positions > UBM_MAX_POSITIONS:
+        raise ConfigError(f"click model 'ubm' streams up to click.max_positions={UBM_MAX_POSITIONS}; found "
+                          f"{config.max_positions}; lower it or use --no-stream")
+
+
+def _session_summary(rows: pl.LazyFrame, M: int, has_time: bool) -> pl.LazyFrame:
+    """Per query: counts over its sessions (see the module docstring)."""
+    inside = pl.col("position") <= M
+    aggs = [
+        pl.col("query_id").first().alias("query_id"),
+        pl.col("query_id").n_unique().alias("nq"),
+        pl.len().alias("n"),
+        pl.col("position").n_unique().alias("n_pos"),
+        inside.sum().alias("n_in"),
+        pl.col("position").filter(inside).max().alias("m"),
+        (pl.col("clicked") & inside).any().alias("clicked"),
+    ]
+    if has_time:
+        t = pl.col("click_time").filter(inside & pl.col("clicked") & pl.col("click_time").is_not_null())
+        aggs.append((t.sort_by(pl.col("position").filter(
+            inside & pl.col("clicked") & pl.col("click_time").is_not_null())).diff() < 0).any().alias("back"))
+    per_session = rows.group_by("session_id").agg(aggs)
+    kept = pl.col("n_in") > 0
+    q_aggs = [
+        kept.sum().alias("sessions"),
+        pl.col("n").sum().alias("rows"),
+        (pl.col("n") - pl.col("n_in")).sum().alias("beyond"),
+        (pl.col("n") > pl.col("n_in")).sum().alias("truncated"),
+        (~kept).sum().alias("empty"),
+        (kept & (pl.col("n_in") < pl.col("m"))).sum().alias("gaps"),
+        (kept & ~pl.col("clicked")).sum().alias("no_click"),
+        (pl.col("nq") > 1).sum().alias("multi_query"),
+        (pl.col("n") > pl.col("n_pos")).sum().alias("duplicated"),
+    ]
+    if has_time:
+        q_aggs.append(pl.col("back").fill_null(False).sum().alias("back"))
+    return per_session.group_by("query_id").agg(q_aggs)
+
+
+def _counts(rows: pl.LazyFrame, M: int, ubm: bool) -> pl.LazyFrame:
+    """Per (query_id, doc_id, position[, prev]): impressions n, clicks c (all positions; ``prev``
+    only within 1..M)."""
+    keys = ["query_id", "doc_id", "position"]
+    if ubm:
+        inside = pl.col("position") <= M
+        mask = (rows.filter(pl.col("clicked") & inside)
+                .group_by("session_id")
+                .agg(mask=_bit(pl.col("position")).bitwise_or()))
+        above = _bit(pl.col("position").clip(upper_bound=M + 1)) - 1
+        bits = pl.col("mask").fill_null(0) & above
+        rows = (rows.join(mask, on="session_id", how="left")
+                .with_columns(prev=pl.when(inside).then(64 - bits.bitwise_leading_zeros().cast(pl.Int64))
+                              .otherwise(0)))
+        keys.append("prev")
+    return rows.group_by(keys).agg(n=pl.len(), c=pl.col("clicked").sum())
+
+
+def _bit(position: pl.Expr) -> pl.Expr:
+    """2 ** (position - 1) as Int64 (position <= :data:`UBM_MAX_POSITIONS` + 1)."""
+    return pl.lit(2, pl.Int64).pow(position.cast(pl.Int64) - 1).cast(pl.Int64)
+
+
+def _raise_input_errors(lf: pl.LazyFrame, summary: pl.DataFrame, where: str) -> None:
+    """The errors :func:`~gbltr.labels.clicks.sessions.sessions_from_impressions` raises."""
+    if summary["duplicated"].sum():
+        dup = (lf.group_by("session_id", "position").agg(pl.len()).filter(pl.col("len") > 1)
+               .sort("session_id", "position").head(1).collect(engine=ENGINE))
+        r = dup.row(0, named=True)
+        raise DataError(f"{where}: session {r['session_id']!r} shows position {r['position']} more than once; "
+                        "expected one document per position")
+    if summary["multi_query"].sum():
+        two = (lf.group_by("session_id").agg(pl.col("query_id").n_unique().alias("n")).filter(pl.col("n") > 1)
+               .sort("session_id").head(1).collect(engine=ENGINE))
+        raise DataError(f"{where}: session {two['session_id'][0]!r} shows {two['n'][0]} queries; "
+                        "expected one query per session")
+
+
+def click_labels_scan(log_: LazyLog, candidates: pl.DataFrame, query_ids: pl.Series,
+                      config: ClickLabelConfig = ClickLabelConfig()) -> ClickLabels:
+    """:func:`~gbltr.labels.clicks.labels.click_labels` from a lazily scanned log (module docstring).
+
+    Only impressions of ``query_ids`` are read: the clicks of held-out queries never enter."""
+    check_streamable(config)
+    where = "training impressions"
+    M = config.max_positions
+    ubm = config.model == "ubm"
+    ids = query_ids.unique()
+    lf = log_.scan().filter(pl.col("query_id").is_in(ids.implode()))
+    has_time = "click_time" in lf.collect_schema()
+    summary, counts = pl.collect_all([_session_summary(lf, M, has_time), _counts(lf, M, ubm)], engine=ENGINE)
+    if summary.height == 0:
+        raise DataError("no impressions of the training queries; expected some sessions to fit a click model on")
+    cand = candidates.join(pl.DataFrame({"query_id": ids}), on="query_id", how="semi").select("query_id", "doc_id")
+    stray = counts.select("query_id", "doc_id").unique().join(cand, on=["query_id", "doc_id"], how="anti")
+    if stray.height:
+        stray = stray.sort("query_id", "doc_id")
+        raise DataError(
+            f"{stray.height} (query_id, doc_id) pair(s) were shown in the log but are not candidates "
+            f"of their query, e.g. {stray.row(0)}; expected every shown document among the candidates"
+        )
+    _raise_input_errors(lf, summary, where)
+    issues = _issues(summary, has_time, where, M)
+    counts = counts.filter(pl.col("position") <= M)
+    if counts.height == 0:
+        raise DataError(f"{where}: no session shows a document at positions 1..{M}")
+    fitted, exam = _fit(config, counts, issues["sessions"])
+    pos = (counts.group_by("query_id", "doc_id", "position").agg(pl.col("n").sum())
+           .join(fitted.pairs.select("query_id", "doc_id", "__p"), on=["query_id", "doc_id"]))
+    n_pairs, P = fitted.pairs.height, fitted.n_positions
+    p = pos["__p"].to_numpy().astype(np.int64)
+    r = pos["position"].to_numpy().astype(np.int64) - 1
+    n = pos["n"].to_numpy().astype(np.int64)
+    per_pos = np.zeros((n_pairs, P), np.int64)
+    per_pos[p, r] = n
+    imp = per_pos.sum(axis=1)
+    prop = (per_pos * np.nan_to_num(exam[:P], nan=1.0)[None, :]).sum(axis=1) / np.maximum(imp, 1)
+    mode = per_pos.argmax(axis=1) + 1
+    fitted.pairs = fitted.pairs.drop("__p")
+    pair_pos = fitted.pairs.select("query_id", "doc_id").with_columns(
+        position=pl.Series(mode.astype(np.int32)), propensity=pl.Series(prop))
+    frame, cuts = pair_labels(fitted, pair_pos, cand, config)
+    return ClickLabels(frame, exam, config, fitted, issues, cuts)
+
+
+def _issues(summary: pl.DataFrame, has_time: bool, where: str, M: int) -> dict:
+    s = {c: int(summary[c].sum()) for c in summary.columns if c != "query_id"}
+    issues: dict = {"rows_read": s["rows"], "rows_beyond_max_positions": s["beyond"],
+                    "sessions_truncated": s["truncated"], "empty_sessions": s["empty"]}
+    if s["sessions"] == 0:
+        raise DataError(f"{where}: no session shows a document at positions 1..{M}")
+    if s["beyond"]:
+        log.warning("%s: %d row(s) at positions beyond %d dropped (%d sessions truncated, %d left empty)", where,
+                    s["beyond"], M, s["truncated"], s["empty"])
+    issues["sessions_with_gaps"] = s["gaps"]
+    if has_time:
+        issues["sessions_clicks_out_of_order"] = s["back"]
+    issues["sessions"] = s["sessions"]
+    issues["queries"] = int((summary["sessions"] > 0).sum())
+    issues["queries_with_one_session"] = int((summary["sessions"] == 1).sum())
+    issues["sessions_without_click"] = s["no_click"]
+    return issues
+
+
+def _fit(config: ClickLabelConfig, counts: pl.DataFrame, n_sessions: int) -> tuple[FittedClickModel, np.ndarray]:
+    """The click model fitted on the counts; its pair table carries the pair index ``__p``."""
+    t0 = time.perf_counter()
+    priors, em = config.priors.priors(), config.em
+    P = int(counts["position"].max())
+    pairs = counts.select("query_id", "doc_id").unique().sort("query_id", "doc_id").with_row_index("__p")
+    rows = counts.join(pairs, on=["query_id", "doc_id"])
+    n_pairs = pairs.height
+    p = rows["__p"].to_numpy().astype(np.int64)
+    r = rows["position"].to_numpy().astype(np.int64) - 1
+    n = rows["n"].to_numpy().astype(np.int64)
+    c = rows["c"].to_numpy().astype(np.int64)
+    imp = np.bincount(p, weights=n, minlength=n_pairs).astype(np.int64)
+    clk = np.bincount(p, weights=c, minlength=n_pairs).astype(np.int64)
+    name = config.model
+    if name in ("pbm", "ubm"):
+        if name == "pbm":
+            cell, n_cells = r, P
+        else:
+            cell, n_cells = r * (P + 1) + rows["prev"].to_numpy().astype(np.int64), P * (P + 1)
+        key = p * n_cells + cell
+        order = np.argsort(key, kind="stable")
+        uniq, start = np.unique(key[order], return_index=True)
+        nn = np.add.reduceat(n[order], start).astype(float) if uniq.size else np.zeros(0)
+        cc = np.add.reduceat(c[order], start).astype(float) if uniq.size else np.zeros(0)
+        alpha, theta, (its, conv, hist), ll = em_examination_attractiveness(
+            uniq // n_cells, uniq % n_cells, nn, cc, n_pairs, n_cells, priors, em, n_sessions, name)
+        if name == "pbm":
+            relevance, params = alpha * theta[0], {"examination": theta / theta[0], "theta": theta}
+        else:
+            gamma = theta.reshape(P, P + 1)
+            g10 = gamma[0, 0]
+            relevance = alpha * g10
+            params = {"examination": gamma[:, 0] / g10, "examination_matrix": gamma / g10, "gamma": gamma}
+        attractiveness, info = alpha, FitInfo(its, conv, ll, history=hist)
+    else:
+        ctr = priors.attractiveness.update(clk, imp)
+        if name == "ctr":
+            shown = np.bincount(r, weights=n, minlength=P)
+            clicks = np.bincount(r, weights=c, minlength=P)
+            rho = priors.examination.update(clicks, shown)
+            ll = _binary_ll(rho[r], n, c)
+            params = {"examination": rho / rho[0], "click_rate": rho}
+        else:
+            ll = _binary_ll(ctr[p], n, c)
+            params = {"examination": np.ones(P)}
+        relevance = attractiveness = ctr
+        info = FitInfo(1, True, ll / max(n_sessions, 1))
+    frame = pairs.with_columns(pl.Series("attractiveness", np.asarray(attractiveness, float)),
+                               pl.Series("relevance", np.asarray(relevance, float)),
+                               pl.Series("impressions", imp), pl.Series("clicks", clk))
+    fitted = FittedClickModel(name, frame, params, priors, info, P)
+    fitted.info.seconds = round(time.perf_counter() - t0, 4)
+    fitted.info.sessions = n_sessions
+    return fitted, fitted.examination()
+
+
+def _binary_ll(p: np.ndarray, n: np.ndarray, c: np.ndarray) -> float:
+    """:func:`~gbltr.labels.clicks.base.click_log_likelihood` from counts: c clicks of n at p."""
+    p = np.clip(p, 1e-300, 1 - 1e-16)
+    return float((c * np.log(p) + (n - c) * np.log1p(-p)).sum())
