@@ -49,6 +49,9 @@ queries with human labels."""
 BACKENDS = ("lightgbm", "xgboost")
 DEVICES = ("cpu", "cuda")
 ENGINES = ("single", "dask")
+STREAM_MODES = ("auto", "on", "off")
+"""``train.stream``: read the search log lazily (:mod:`gbltr.data.stream`); ``auto`` = on with
+``--engine dask``, off otherwise."""
 MAX_INT32 = 2**31 - 1
 
 
@@ -103,11 +106,14 @@ class TrainConfig:
     engine: str = "single"  # "dask": train on a Dask cluster (gbltr.train.backends.dask)
     scheduler: str = "local"  # with engine dask: "local" (a LocalCluster) or a scheduler address
     workers: int = 2  # with engine dask and scheduler local: worker processes
+    stream: str = "auto"  # STREAM_MODES: scan the log lazily (logs larger than memory); auto = on with dask
 
     def __post_init__(self):
         if self.engine not in ENGINES:
             raise unknown_choice("engine", self.engine, ENGINES)
         _in_range("train.workers", self.workers, 1, MAX_THREADS)
+        if self.stream not in STREAM_MODES:
+            raise unknown_choice("train.stream mode", self.stream, STREAM_MODES)
         if self.engine == "dask" and self.device != "cpu":
             raise ConfigError("--engine dask trains on CPU workers; expected --device cpu")
         if self.backend not in BACKENDS:
@@ -185,6 +191,10 @@ class FitConfig:
                 "--engine dask cannot run --fusion schedule (its stages continue boosting from the previous "
                 "stage's model, which lightgbm.dask/xgboost.dask do not take); use --fusion famol or --engine single"
             )
+        if self.streams and "click" in LABEL_SOURCES_OF[self.labels]:
+            from gbltr.labels.clicks.config import check_streamable
+
+            check_streamable(self.click)
         if self.fusion.explicit and self.labels != "fused":
             raise ConfigError(
                 f"fusion settings were given with --labels {self.labels}; fusion applies only to "
@@ -197,6 +207,11 @@ class FitConfig:
                 "LightGBM setting (rows per leaf) that XGBoost has no equivalent for (min_child_weight "
                 f"bounds a hessian sum). Leave it at {default_min_data} or use --backend lightgbm"
             )
+
+    @property
+    def streams(self) -> bool:
+        """The pipeline scans the log lazily (``train.stream``; ``auto``: with ``--engine dask``)."""
+        return self.train.stream == "on" or (self.train.stream == "auto" and self.train.engine == "dask")
 
     def to_json(self) -> dict:
         return _to_jsonable(self)

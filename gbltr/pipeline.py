@@ -56,6 +56,7 @@ from gbltr.data.frequency import query_frequency, query_stats
 from gbltr.data.qrels import read_qrels
 from gbltr.data.simulate import write_world
 from gbltr.data.store import SearchDataset, read_dataset
+from gbltr.data.stream import dataset_log, query_frequency_lazy, query_stats_lazy
 from gbltr.errors import ConfigError, DataError, unknown_choice
 from gbltr.features.build import build_features
 from gbltr.features.catalogue import load_user_catalogue
@@ -217,10 +218,19 @@ def prepare(cfg: FitConfig, sources: tuple[str, ...] | None = None) -> Prepared:
     (:data:`gbltr.config.LABEL_SOURCES_OF`). Experiments and ablations pass the union of theirs."""
     t0 = time.perf_counter()
     path = cfg.data or str(builtin_world(cfg.world))
-    ds = read_dataset(path)
-    freq = query_frequency(ds.impressions, ds.queries["query_id"])["frequency"]
+    ds = read_dataset(path, impressions=not cfg.streams)
+    # streaming (train.stream, --engine dask): the log stays on disk and is only scanned (gbltr.data.stream)
+    lazy = dataset_log(path, ds.queries, ds.documents) if cfg.streams else None
+    if cfg.streams:
+        frequency = query_frequency_lazy(lazy, ds.queries["query_id"])
+        freq = frequency["frequency"]
+    else:
+        freq = query_frequency(ds.impressions, ds.queries["query_id"])["frequency"]
     spec = resolve_spec(cfg.buckets.spec(), cfg.buckets.quantiles, freq.filter(freq > 0) if (freq > 0).any() else freq)
-    stats = query_stats(ds.impressions, ds.queries["query_id"], spec)
+    if cfg.streams:
+        stats = query_stats_lazy(lazy, ds.queries["query_id"], spec, frequency)
+    else:
+        stats = query_stats(ds.impressions, ds.queries["query_id"], spec)
     split_given = cfg.split == "source" and _source_split(ds)
     splits = _splits(ds, stats, cfg.seed, cfg.split)
     ids = {s: splits.filter(pl.col("split") == s)["query_id"] for s in ("train", "valid", "test")}
@@ -238,15 +248,20 @@ def prepare(cfg: FitConfig, sources: tuple[str, ...] | None = None) -> Prepared:
     info: dict = {"dataset": path, "protocol": cfg.protocol, "split": cfg.split,
                   "buckets": {"high_min": spec.high_min, "medium_min": spec.medium_min,
                               "quantiles": list(cfg.buckets.quantiles) or None},
-                  "missing": dict(ds.missing)}
-    frame, names, groups, catalogue_text = _features(ds, stats, cfg, info)
+                  "missing": dict(ds.missing), "stream": cfg.streams}
+    frame, names, groups, catalogue_text = _features(ds, stats, cfg, info, has_log=lazy is not None if cfg.streams else None)
     labels: dict[str, pl.DataFrame] = {}
     sources = tuple(sources) if sources is not None else LABEL_SOURCES_OF[cfg.labels]
     cl: ClickLabels | None = None
     row_columns = order_by = None
     label_counts: dict[str, int] = {}
     if "click" in sources:
-        cl = click_labels(ds.impressions, ds.candidates, train_ids, cfg.click)
+        if cfg.streams:
+            from gbltr.labels.clicks.stream import click_labels_scan
+
+            cl = click_labels_scan(lazy, ds.candidates, train_ids, cfg.click)
+        else:
+            cl = click_labels(ds.impressions, ds.candidates, train_ids, cfg.click)
         labels["click"] = cl.frame.select("query_id", "doc_id", "label", "source")
         info.update(_click_info(cl))
         info["no_gradient_click_queries"] = zero_click_report(cl.frame, stats)
@@ -305,20 +320,21 @@ _WHY = {
 }
 
 
-def _present(ds: SearchDataset) -> dict[str, bool]:
+def _present(ds: SearchDataset, has_log: bool | None = None) -> dict[str, bool]:
+    """Which inputs the dataset has; ``has_log``: the log's answer when it is not loaded (streaming)."""
     d = ds.documents
     return {
         "text": bool(d.height and d.select(pl.col("title").is_not_null().any() | pl.col("body").is_not_null().any()).item()),
         "query_text": bool(ds.queries["text"].is_not_null().any()),
         "url": bool(d["url"].is_not_null().any()),
-        "impressions": ds.impressions is not None and ds.impressions.height > 0,
+        "impressions": has_log if has_log is not None else ds.impressions is not None and ds.impressions.height > 0,
     }
 
 
-def _features(ds: SearchDataset, stats: pl.DataFrame, cfg: FitConfig, info: dict):
+def _features(ds: SearchDataset, stats: pl.DataFrame, cfg: FitConfig, info: dict, has_log: bool | None = None):
     """(frame, names, groups, catalogue TOML text): built features for the inputs present, plus the
     precomputed columns grouped by the user catalogue; ``info["skipped"]`` names what was left out."""
-    present = _present(ds)
+    present = _present(ds, has_log)
     skipped: dict[str, str] = {}
     feats = build_features(
         ds.queries, ds.documents, ds.candidates.select("query_id", "doc_id"),

@@ -42,12 +42,15 @@ def _choice(values):
 @click.option("--engine", type=_choice(ENGINES), help="single machine, or dask (lightgbm.dask / xgboost.dask) [default: single]")
 @click.option("--scheduler", help="with --engine dask: 'local' (a LocalCluster) or a scheduler address tcp://HOST:8786")
 @click.option("--workers", type=int, help="with --engine dask --scheduler local: worker processes [default: 2]")
+@click.option("--stream/--no-stream", default=None,
+              help="scan the search log lazily (Polars streaming; for logs larger than memory) or load it "
+                   "[default: on with --engine dask, else off]")
 @click.option("--overwrite", is_flag=True, help="replace an existing run folder (whole) instead of refusing")
 @click.option("--split", type=_choice(SPLITS), help="source: the dataset's own query split; random: a seeded one [default: source]")
 @click.option("--catalogue", help="TOML file (or packaged name, e.g. letor4) grouping the dataset's precomputed features")
 def fit(labels, data, backend, device, config_file, out, seed, world_seed, protocol, llm_labels, click_model,
         click_grading, debias, fusion, famol_form, weight_fn, weight_param, schedule, rounds, engine, scheduler,
-        workers, overwrite, split, catalogue):
+        workers, stream, overwrite, split, catalogue):
     """Train a ranker on click, LLM, fused or human labels; evaluate nDCG per frequency bucket."""
     from gbltr.train.fit import fit as run_fit
 
@@ -71,6 +74,7 @@ def fit(labels, data, backend, device, config_file, out, seed, world_seed, proto
         "click.grading": click_grading, "click.debias": debias,
         "train.backend": backend, "train.device": device, "train.rounds": rounds, "train.engine": engine,
         "train.scheduler": scheduler, "train.workers": workers, "split": split,
+        "train.stream": None if stream is None else ("on" if stream else "off"),
         "features.catalogue": catalogue, **given,
     })
     cfg = load_config(config_file, overrides)

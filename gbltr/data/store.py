@@ -251,8 +251,11 @@ def _read_manifest(file: Path) -> dict:
     return manifest
 
 
-def read_dataset(path: str | Path) -> SearchDataset:
-    """Read a dataset folder written by :func:`write_dataset` (or by hand, following the layout)."""
+def read_dataset(path: str | Path, *, impressions: bool = True) -> SearchDataset:
+    """Read a dataset folder written by :func:`write_dataset` (or by hand, following the layout).
+
+    ``impressions=False`` leaves the log on disk (``impressions`` is None): the streaming pipeline
+    scans it lazily and checks it itself (:mod:`gbltr.data.stream`)."""
     root = Path(path)
     if not root.is_dir():
         raise DataError(f"dataset folder {str(root)!r} does not exist; expected a folder with queries.parquet etc.")
@@ -277,7 +280,7 @@ def read_dataset(path: str | Path) -> SearchDataset:
     def read(name: str) -> pl.DataFrame:
         return _read_parquet(root / f"{name}.parquet")
 
-    impressions = read("impressions") if (root / "impressions.parquet").exists() else None
+    log_ = read("impressions") if impressions and (root / "impressions.parquet").exists() else None
     labels = {}
     if (root / "labels").is_dir():
         for file in sorted((root / "labels").glob("*.parquet")):
@@ -287,7 +290,7 @@ def read_dataset(path: str | Path) -> SearchDataset:
             queries=read("queries"),
             documents=read("documents"),
             candidates=read("candidates"),
-            impressions=impressions,
+            impressions=log_,
             labels=labels,
             metadata=metadata,
             features=read("features") if (root / "features.parquet").exists() else None,

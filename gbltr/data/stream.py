@@ -61,6 +61,19 @@ def open_log(path: str | Path) -> LazyLog:
     return LazyLog(path)
 
 
+def dataset_log(path: str | Path, queries: pl.DataFrame, documents: pl.DataFrame) -> LazyLog | None:
+    """The checked lazy log of the dataset folder ``path`` (:func:`open_log` + :func:`check_log`);
+    None when the folder has no ``impressions.parquet`` or it has no rows."""
+    file = Path(path) / "impressions.parquet"
+    if not file.exists():
+        return None
+    log = open_log(file)
+    if log.is_empty():
+        return None
+    check_log(log, queries, documents)
+    return log
+
+
 def check_log(log: LazyLog, queries: pl.DataFrame, documents: pl.DataFrame) -> None:
     """Nulls, positions and references of the whole log, as :func:`gbltr.data.store.read_dataset`
     checks them in memory (one streaming pass; results O(queries + documents))."""

@@ -81,3 +81,22 @@ class ClickLabelConfig:
     @property
     def em(self) -> EMSettings:
         return EMSettings(self.em_iterations, self.em_tolerance)
+
+
+STREAMING_MODELS = ("ctr", "dctr", "pbm", "ubm")
+"""Click models fitted exactly from streamed counts (:mod:`gbltr.labels.clicks.stream`)."""
+UBM_MAX_POSITIONS = 62
+"""UBM's previous click travels as an Int64 bit mask of clicked positions."""
+
+
+def check_streamable(config: ClickLabelConfig, why: str = "streaming (train.stream / --engine dask)") -> None:
+    """Refuse, before any work, a click model that cannot be fitted from streamed counts."""
+    if config.model not in STREAMING_MODELS:
+        raise ConfigError(
+            f"click model {config.model!r} needs whole sessions and cannot run with {why}; expected one of "
+            f"{', '.join(STREAMING_MODELS)} (they fit exactly on streamed counts), or --no-stream to load the log "
+            "in memory"
+        )
+    if config.model == "ubm" and config.max_positions > UBM_MAX_POSITIONS:
+        raise ConfigError(f"click model 'ubm' streams up to click.max_positions={UBM_MAX_POSITIONS}; found "
+                          f"{config.max_positions}; lower it or use --no-stream")

@@ -34,32 +34,13 @@ import numpy as np
 import polars as pl
 
 from gbltr.data.stream import ENGINE, LazyLog
-from gbltr.errors import ConfigError, DataError
+from gbltr.errors import DataError
 from gbltr.labels.clicks.base import FitInfo, FittedClickModel
-from gbltr.labels.clicks.config import ClickLabelConfig
+from gbltr.labels.clicks.config import UBM_MAX_POSITIONS, ClickLabelConfig, check_streamable
 from gbltr.labels.clicks.labels import ClickLabels, pair_labels
 from gbltr.labels.clicks.pbm import em_examination_attractiveness
 
 log = logging.getLogger("gbltr")
-
-STREAMING_MODELS = ("ctr", "dctr", "pbm", "ubm")
-"""Click models fitted exactly from streamed counts (see the module docstring)."""
-UBM_MAX_POSITIONS = 62
-"""UBM's previous click travels as an Int64 bit mask of clicked positions."""
-
-
-def check_streamable(config: ClickLabelConfig, why: str = "streaming (train.stream / --engine dask)") -> None:
-    """Refuse, before any work, a click model that cannot be fitted from streamed counts."""
-    if config.model not in STREAMING_MODELS:
-        raise ConfigError(
-            f"click model {config.model!r} needs whole sessions and cannot run with {why}; expected one of "
-            f"{', '.join(STREAMING_MODELS)} (they fit exactly on streamed counts), or --no-stream to load the log "
-            "in memory"
-        )
-    if config.model == "ubm" and config.max_positions > UBM_MAX_POSITIONS:
-        raise ConfigError(f"click model 'ubm' streams up to click.max_positions={UBM_MAX_POSITIONS}; found "
-                          f"{config.max_positions}; lower it or use --no-stream")
-
 
 def _session_summary(rows: pl.LazyFrame, M: int, has_time: bool) -> pl.LazyFrame:
     """Per query: counts over its sessions (see the module docstring)."""
@@ -133,12 +114,17 @@ def _raise_input_errors(lf: pl.LazyFrame, summary: pl.DataFrame, where: str) -> 
                         "expected one query per session")
 
 
-def click_labels_scan(log_: LazyLog, candidates: pl.DataFrame, query_ids: pl.Series,
+def click_labels_scan(log_: LazyLog | None, candidates: pl.DataFrame, query_ids: pl.Series,
                       config: ClickLabelConfig = ClickLabelConfig()) -> ClickLabels:
     """:func:`~gbltr.labels.clicks.labels.click_labels` from a lazily scanned log (module docstring).
 
     Only impressions of ``query_ids`` are read: the clicks of held-out queries never enter."""
     check_streamable(config)
+    if log_ is None:
+        raise DataError(
+            "click labels need a search log, but the impressions table is empty or absent; "
+            "expected rows of session_id, query_id, position, doc_id, clicked"
+        )
     where = "training impressions"
     M = config.max_positions
     ubm = config.model == "ubm"
