@@ -81,12 +81,13 @@ def check_log(log: LazyLog, queries: pl.DataFrame, documents: pl.DataFrame) -> N
 
     lf = log.scan()
     not_null = schema.IMPRESSIONS.not_null
-    totals, qids, dids = pl.collect_all([
+    # one query at a time (collect_all would hold their hash tables together)
+    totals, qids, dids = (q.collect(engine=ENGINE) for q in (
         lf.select(*[pl.col(c).null_count().alias(c) for c in not_null],
                   bad_position=((pl.col("position") < 1) | (pl.col("position") > MAX_POSITION)).sum()),
         lf.select("query_id").unique(),
         lf.select("doc_id").unique(),
-    ], engine=ENGINE)
+    ))
     for c in not_null:
         if totals[c][0]:
             raise SchemaError(f"impressions table in {log.path}: column {c!r} has {totals[c][0]} null value(s); "

@@ -176,7 +176,11 @@ def test_bad_logs_get_the_in_memory_errors(world, tmp_path):
                                    doc_id=pl.when(here).then(pl.lit(other["doc_id"])).otherwise("doc_id"))
     stray_doc = ds.documents.join(ds.candidates.filter(pl.col("query_id") == first["query_id"]), on="doc_id", how="anti")["doc_id"][0]
     stray = lambda f: f.with_columns(doc_id=pl.when(pl.int_range(pl.len()) == 0).then(pl.lit(stray_doc)).otherwise("doc_id"))  # noqa: E731
-    for change, pattern in ((dup, "shows position 1 more than once"), (two, "shows 2 queries"),
+    deep = lambda f: f.with_columns(position=pl.when(  # noqa: E731  (beyond the 63-bit session mask)
+        (pl.col("session_id") == first["session_id"]) & (pl.col("position") <= 2)).then(70)
+        .otherwise("position").cast(pl.Int32))
+    for change, pattern in ((dup, "shows position 1 more than once"), (deep, "shows position 70 more than once"),
+                            (two, "shows 2 queries"),
                             (stray, r"were shown in the log but are not candidates")):
         bad = change(ds.impressions)
         with pytest.raises(DataError, match=pattern) as mem:

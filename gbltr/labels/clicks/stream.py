@@ -43,37 +43,54 @@ from gbltr.labels.clicks.pbm import em_examination_attractiveness
 log = logging.getLogger("gbltr")
 
 def _session_summary(rows: pl.LazyFrame, M: int, has_time: bool) -> pl.LazyFrame:
-    """Per query: counts over its sessions (see the module docstring)."""
+    """Per query: counts over its sessions (see the module docstring). Row-wise columns are made
+    before the group-by, so every aggregate is a plain one the streaming engine runs in batches
+    (a ``filter`` inside ``agg`` makes it hold the groups: 2x the peak memory at 10M rows)."""
     inside = pl.col("position") <= M
+    low = pl.col("position") <= BIT_POSITIONS
+    rows = rows.with_columns(__in=inside, __pos_in=pl.when(inside).then(pl.col("position")),
+                             __click_in=pl.col("clicked") & inside,
+                             __low=low, __bits=pl.when(low).then(_bit(pl.col("position").clip(upper_bound=BIT_POSITIONS)))
+                             .otherwise(0))
     aggs = [
-        pl.col("query_id").first().alias("query_id"),
-        pl.col("query_id").n_unique().alias("nq"),
+        pl.col("query_id").min().alias("query_id"),
+        pl.col("query_id").max().alias("query_max"),
         pl.len().alias("n"),
-        pl.col("position").n_unique().alias("n_pos"),
-        inside.sum().alias("n_in"),
-        pl.col("position").filter(inside).max().alias("m"),
-        (pl.col("clicked") & inside).any().alias("clicked"),
+        pl.col("__low").sum().alias("n_low"),
+        pl.col("__bits").bitwise_or().alias("bits"),
+        pl.col("__in").sum().alias("n_in"),
+        pl.col("__pos_in").max().alias("m"),
+        pl.col("__click_in").any().alias("clicked"),
     ]
     if has_time:
-        t = pl.col("click_time").filter(inside & pl.col("clicked") & pl.col("click_time").is_not_null())
-        aggs.append((t.sort_by(pl.col("position").filter(
-            inside & pl.col("clicked") & pl.col("click_time").is_not_null())).diff() < 0).any().alias("back"))
+        timed = pl.col("__click_in") & pl.col("click_time").is_not_null()
+        aggs.append((pl.col("click_time").filter(timed).sort_by(pl.col("position").filter(timed)).diff() < 0)
+                    .any().alias("back"))
     per_session = rows.group_by("session_id").agg(aggs)
     kept = pl.col("n_in") > 0
-    q_aggs = [
-        kept.sum().alias("sessions"),
-        pl.col("n").sum().alias("rows"),
-        (pl.col("n") - pl.col("n_in")).sum().alias("beyond"),
-        (pl.col("n") > pl.col("n_in")).sum().alias("truncated"),
-        (~kept).sum().alias("empty"),
-        (kept & (pl.col("n_in") < pl.col("m"))).sum().alias("gaps"),
-        (kept & ~pl.col("clicked")).sum().alias("no_click"),
-        (pl.col("nq") > 1).sum().alias("multi_query"),
-        (pl.col("n") > pl.col("n_pos")).sum().alias("duplicated"),
-    ]
+    flags = {  # per session, then summed per query (plain sums stream; expressions in agg may not)
+        "sessions": kept,
+        "rows": pl.col("n"),
+        "beyond": pl.col("n") - pl.col("n_in"),
+        "truncated": pl.col("n") > pl.col("n_in"),
+        "empty": ~kept,
+        "gaps": kept & (pl.col("n_in") < pl.col("m")),
+        "no_click": kept & ~pl.col("clicked"),
+        "multi_query": pl.col("query_id") != pl.col("query_max"),
+        # a position shown twice (positions <= BIT_POSITIONS; deeper ones: _deep_duplicates)
+        "duplicated": pl.col("bits").bitwise_count_ones() < pl.col("n_low"),
+    }
     if has_time:
-        q_aggs.append(pl.col("back").fill_null(False).sum().alias("back"))
-    return per_session.group_by("query_id").agg(q_aggs)
+        flags["back"] = pl.col("back").fill_null(False)
+    return (per_session.select("query_id", **{k: v.cast(pl.Int64) for k, v in flags.items()})
+            .group_by("query_id").agg(pl.col(list(flags)).sum()))
+
+
+def _deep_duplicates(rows: pl.LazyFrame) -> pl.LazyFrame:
+    """How many (session, position) keys beyond :data:`BIT_POSITIONS` occur twice (row groups whose
+    positions all lie above are skipped by their Parquet statistics)."""
+    return (rows.filter(pl.col("position") > BIT_POSITIONS).group_by("session_id", "position").len()
+            .filter(pl.col("len") > 1).select(pl.len().alias("n")))
 
 
 def _counts(rows: pl.LazyFrame, M: int, ubm: bool) -> pl.LazyFrame:
@@ -94,14 +111,18 @@ def _counts(rows: pl.LazyFrame, M: int, ubm: bool) -> pl.LazyFrame:
     return rows.group_by(keys).agg(n=pl.len(), c=pl.col("clicked").sum())
 
 
+BIT_POSITIONS = 63
+"""Positions 1..63 fit one Int64 bit mask per session (clicked positions, shown positions)."""
+
+
 def _bit(position: pl.Expr) -> pl.Expr:
-    """2 ** (position - 1) as Int64 (position <= :data:`UBM_MAX_POSITIONS` + 1)."""
+    """2 ** (position - 1) as Int64 (position <= :data:`BIT_POSITIONS`)."""
     return pl.lit(2, pl.Int64).pow(position.cast(pl.Int64) - 1).cast(pl.Int64)
 
 
-def _raise_input_errors(lf: pl.LazyFrame, summary: pl.DataFrame, where: str) -> None:
+def _raise_input_errors(lf: pl.LazyFrame, summary: pl.DataFrame, deep: int, where: str) -> None:
     """The errors :func:`~gbltr.labels.clicks.sessions.sessions_from_impressions` raises."""
-    if summary["duplicated"].sum():
+    if summary["duplicated"].sum() or deep:
         dup = (lf.group_by("session_id", "position").agg(pl.len()).filter(pl.col("len") > 1)
                .sort("session_id", "position").head(1).collect(engine=ENGINE))
         r = dup.row(0, named=True)
@@ -131,7 +152,9 @@ def click_labels_scan(log_: LazyLog | None, candidates: pl.DataFrame, query_ids:
     ids = query_ids.unique()
     lf = log_.scan().filter(pl.col("query_id").is_in(ids.implode()))
     has_time = "click_time" in lf.collect_schema()
-    summary, counts = pl.collect_all([_session_summary(lf, M, has_time), _counts(lf, M, ubm)], engine=ENGINE)
+    # one query at a time: their hash tables would add up if run together (collect_all)
+    summary, counts, deep = (q.collect(engine=ENGINE) for q in (_session_summary(lf, M, has_time),
+                                                                _counts(lf, M, ubm), _deep_duplicates(lf)))
     if summary.height == 0:
         raise DataError("no impressions of the training queries; expected some sessions to fit a click model on")
     cand = candidates.join(pl.DataFrame({"query_id": ids}), on="query_id", how="semi").select("query_id", "doc_id")
@@ -142,7 +165,7 @@ def click_labels_scan(log_: LazyLog | None, candidates: pl.DataFrame, query_ids:
             f"{stray.height} (query_id, doc_id) pair(s) were shown in the log but are not candidates "
             f"of their query, e.g. {stray.row(0)}; expected every shown document among the candidates"
         )
-    _raise_input_errors(lf, summary, where)
+    _raise_input_errors(lf, summary, int(deep["n"][0]), where)
     issues = _issues(summary, has_time, where, M)
     counts = counts.filter(pl.col("position") <= M)
     if counts.height == 0:
