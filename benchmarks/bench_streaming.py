@@ -103,8 +103,9 @@ def run(part: str, mode: str, world: Path) -> dict:
 
 
 def simulate(folder: Path, queries: int, sessions: int) -> None:
-    subprocess.run([sys.executable, "-m", "gbltr", "simulate", "--out", str(folder), "--queries", str(queries),
-                    "--sessions", str(sessions)], check=True, capture_output=True)
+    args = ["simulate", "--out", str(folder), "--queries", str(queries), "--sessions", str(sessions)]
+    subprocess.run([sys.executable, "-c", f"from gbltr.cli import main; main({args!r})"], check=True,
+                   capture_output=True)
 
 
 def main() -> None:
