@@ -30,6 +30,10 @@ One path for every dataset: simulated worlds, imported logs and feature-file dat
   with validation and test queries drawn among the queries that have human labels.
 - ``--labels human`` trains on the human labels of the training queries (negative grades such
   as TREC spam count as 0, fractional averaged grades are rounded; both counted in ``info``).
+- Streaming (``train.stream``; on by default with ``--engine dask``): the search log is never
+  loaded; it is scanned lazily for its checks, the query frequency and the click model's counts
+  (:mod:`gbltr.data.stream`, :mod:`gbltr.labels.clicks.stream`); everything else is as above, and
+  the prepared data are the same (``tests/data/test_stream.py``).
 - Buckets: fixed thresholds or ``[buckets] quantiles`` of the log's query frequencies
   (:func:`gbltr.buckets.resolve_spec`); the thresholds used are in ``info["buckets"]``.
 """
@@ -221,16 +225,11 @@ def prepare(cfg: FitConfig, sources: tuple[str, ...] | None = None) -> Prepared:
     ds = read_dataset(path, impressions=not cfg.streams)
     # streaming (train.stream, --engine dask): the log stays on disk and is only scanned (gbltr.data.stream)
     lazy = dataset_log(path, ds.queries, ds.documents) if cfg.streams else None
-    if cfg.streams:
-        frequency = query_frequency_lazy(lazy, ds.queries["query_id"])
-        freq = frequency["frequency"]
-    else:
-        freq = query_frequency(ds.impressions, ds.queries["query_id"])["frequency"]
+    qids = ds.queries["query_id"]
+    frequency = query_frequency_lazy(lazy, qids) if cfg.streams else query_frequency(ds.impressions, qids)
+    freq = frequency["frequency"]
     spec = resolve_spec(cfg.buckets.spec(), cfg.buckets.quantiles, freq.filter(freq > 0) if (freq > 0).any() else freq)
-    if cfg.streams:
-        stats = query_stats_lazy(lazy, ds.queries["query_id"], spec, frequency)
-    else:
-        stats = query_stats(ds.impressions, ds.queries["query_id"], spec)
+    stats = query_stats_lazy(lazy, qids, spec, frequency) if cfg.streams else query_stats(ds.impressions, qids, spec)
     split_given = cfg.split == "source" and _source_split(ds)
     splits = _splits(ds, stats, cfg.seed, cfg.split)
     ids = {s: splits.filter(pl.col("split") == s)["query_id"] for s in ("train", "valid", "test")}

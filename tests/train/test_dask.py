@@ -121,8 +121,25 @@ def _dying_maker(*args, **kw):
     return kernel
 
 
-@pytest.mark.slow
-def test_a_worker_dying_mid_fit_is_an_error_and_no_run_is_saved(tmp_path, monkeypatch):
+def _one_worker_dies(maker, lock_dir, *args, **kw):
+    """The real kernel, except in the first worker to compute a gradient: that one exits."""
+    kernel = maker(*args, **kw)
+
+    def dying(scores, gp):
+        try:
+            os.close(os.open(os.path.join(lock_dir, "dead"), os.O_CREAT | os.O_EXCL))
+        except FileExistsError:
+            open(os.path.join(lock_dir, f"survivor-{os.getpid()}"), "w").close()
+            return kernel(scores, gp)  # and on to the histograms' allreduce, where the peer is gone
+        os._exit(1)
+
+    return dying
+
+
+def _fit_while_workers_die(tmp_path, monkeypatch, backend: str, maker) -> None:
+    """``gbltr fit --engine dask`` (FAMOL objective) on a fresh 2-worker LocalCluster whose FAMOL
+    kernels are re-made on the workers by ``maker(real_maker)``; asserts the DeviceError and that
+    no run folder (nor a temporary sibling) is left."""
     import sys
 
     import cloudpickle
@@ -137,7 +154,7 @@ def test_a_worker_dying_mid_fit_is_an_error_and_no_run_is_saved(tmp_path, monkey
 
     def famol_that_kills_workers(*args, **kw):
         kernel = real(*args, **kw)
-        kernel.maker = _dying_maker
+        kernel.maker = maker(kernel.maker)
         return kernel
 
     monkeypatch.setattr(custom, "make_famol_objective", famol_that_kills_workers)
@@ -146,8 +163,28 @@ def test_a_worker_dying_mid_fit_is_an_error_and_no_run_is_saved(tmp_path, monkey
                 Client(lc) as client:
             monkeypatch.setattr("gbltr.train.backends.dask.connect", lambda *a, **k: client)
             monkeypatch.setattr("gbltr.train.backends.dask._close", lambda c: None)
-            cfg = load_config(TINY, {"labels": "fused", "fusion": {"method": "famol", "form": "objective"},
-                                     "train": {"rounds": 5, "backend": "xgboost", "engine": "dask"}})
+            cfg = load_config(TINY, {"labels": "fused", "fusion": {"method": "famol", "form": "objective",
+                                                                   "weight_fn": "bucket"},
+                                     "train": {"rounds": 5, "backend": backend, "engine": "dask"}})
             with pytest.raises(DeviceError, match="Dask worker was lost during training"):
                 fit(cfg, tmp_path / "run")
-    assert not (tmp_path / "run").exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith("run")]
+
+
+@pytest.mark.slow
+def test_a_worker_dying_mid_fit_is_an_error_and_no_run_is_saved(tmp_path, monkeypatch):
+    _fit_while_workers_die(tmp_path, monkeypatch, "xgboost", lambda real: _dying_maker)
+
+
+@pytest.mark.slow
+def test_a_worker_dying_while_the_other_waits_in_lightgbm_collective(tmp_path, monkeypatch):
+    """Only the first worker to compute a gradient exits; the survivor goes on to build its
+    histograms and waits for the dead peer inside LightGBM's socket allreduce."""
+    import functools
+
+    lock_dir = tmp_path / "lock"
+    lock_dir.mkdir()
+    _fit_while_workers_die(tmp_path, monkeypatch, "lightgbm",
+                           lambda real: functools.partial(_one_worker_dies, real, str(lock_dir)))
+    assert (lock_dir / "dead").exists()  # one worker did die ...
+    assert list(lock_dir.glob("survivor-*"))  # ... while the other went past its gradient into the collective
