@@ -14,6 +14,8 @@ that peak RSS (``ru_maxrss``) is its own:
 ``prepare``
     The whole :func:`gbltr.pipeline.prepare` (``--labels fused``: features, click and LLM labels,
     ranking datasets) with ``train.stream`` off vs on.
+
+Click labels use PBM (the default) or ``--click-model``.
 ``frequency`` (only with ``--parts frequency``)
     The earlier query-frequency-only comparison (``query_frequency(read_parquet)`` vs
     ``query_frequency_scan``) on the same log.
@@ -23,7 +25,7 @@ matrix, label array and query order). Prints seconds, peak RSS and impressions/s
 ratios, the load average, and a last line ``RESULT {json}``. Usage::
 
     python benchmarks/bench_streaming.py [--queries 6000] [--sessions 1050000] [--world DIR]
-                                         [--parts log,prepare]
+                                         [--parts log,prepare] [--click-model pbm]
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ CHILD = r"""
 import hashlib, json, resource, sys, time
 import numpy as np
 import polars as pl
-part, mode, world = sys.argv[1:4]
+part, mode, world, click_model = sys.argv[1:5]
 t = time.perf_counter()
 digest = hashlib.sha1()
 def add(frame):
@@ -57,7 +59,7 @@ elif part == "log":
     from gbltr.config import load_config
     from gbltr.data.store import read_dataset
     spec = load_config(None, {}).buckets.spec()
-    cfg = load_config(None, {}).click
+    cfg = load_config(None, {"click": {"model": click_model}}).click
     if mode == "memory":
         from gbltr.data.frequency import query_stats
         from gbltr.labels.clicks.labels import click_labels
@@ -78,7 +80,8 @@ elif part == "log":
 else:
     from gbltr.config import load_config
     from gbltr.pipeline import prepare
-    cfg = load_config(None, {"data": world, "labels": "fused", "train": {"stream": "on" if mode == "streaming" else "off"}})
+    cfg = load_config(None, {"data": world, "labels": "fused", "click": {"model": click_model},
+                             "train": {"stream": "on" if mode == "streaming" else "off"}})
     prep = prepare(cfg)
     add(prep.stats)
     for split in ("train", "valid", "test"):
@@ -93,10 +96,10 @@ print(json.dumps({"seconds": seconds, "peak_rss_mb": resource.getrusage(resource
 """
 
 
-def run(part: str, mode: str, world: Path) -> dict:
+def run(part: str, mode: str, world: Path, click_model: str) -> dict:
     env = {**os.environ, "GBLTR_LOG": "WARNING", "GBLTR_PROGRESS": "0"}
-    proc = subprocess.run([sys.executable, "-c", CHILD, part, mode, str(world)], capture_output=True, text=True,
-                          env=env)
+    proc = subprocess.run([sys.executable, "-c", CHILD, part, mode, str(world), click_model], capture_output=True,
+                          text=True, env=env)
     if proc.returncode:
         raise SystemExit(f"{part}/{mode} failed:\n{proc.stderr[-3000:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -114,6 +117,7 @@ def main() -> None:
     ap.add_argument("--sessions", type=int, default=1_050_000)
     ap.add_argument("--world", help="an existing dataset folder to use instead of simulating one")
     ap.add_argument("--parts", default="log,prepare", help="comma-separated: log, prepare, frequency")
+    ap.add_argument("--click-model", default="pbm", help="a click model that streams: ctr, dctr, pbm, ubm")
     args = ap.parse_args()
     import polars as pl
 
@@ -127,11 +131,11 @@ def main() -> None:
         n = pl.scan_parquet(world / "impressions.parquet").select(pl.len()).collect().item()
         print(f"log: {n:,} impressions ({(world / 'impressions.parquet').stat().st_size / 2**20:.0f} MiB Parquet), "
               f"{pl.scan_parquet(world / 'candidates.parquet').select(pl.len()).collect().item():,} candidates", flush=True)
-        out: dict = {"impressions": n, "world": str(args.world or f"simulate --queries {args.queries} "
+        out: dict = {"impressions": n, "click_model": args.click_model, "world": str(args.world or f"simulate --queries {args.queries} "
                                                                     f"--sessions {args.sessions}"),
                      "load_before": load[0], "parts": {}}
         for part in args.parts.split(","):
-            res = {mode: run(part, mode, world) for mode in ("memory", "streaming")}
+            res = {mode: run(part, mode, world, args.click_model) for mode in ("memory", "streaming")}
             for mode, r in res.items():
                 r["impressions_per_s"] = n / r["seconds"]
                 print(f"{part:>9} {mode:>9}: {r['seconds']:7.2f}s  peak RSS {r['peak_rss_mb']:6.0f} MB  "
