@@ -204,3 +204,13 @@ def test_integer_ids_in_the_log_are_cast_as_in_memory(tmp_path):
     cand = pl.DataFrame({"query_id": ["7", "7"], "doc_id": ["10", "11"]})
     out = click_labels_scan(lg, cand, pl.Series(["7"]), ClickLabelConfig(model="dctr"))
     assert out.frame["impressions"].to_list() == [1, 2] and out.frame["clicks"].to_list() == [1, 1]
+
+
+def test_an_empty_or_absent_log_is_no_log(world, tmp_path):
+    _, ds = world
+    assert dataset_log(tmp_path, ds.queries, ds.documents) is None  # no impressions.parquet
+    ds.impressions.head(0).write_parquet(tmp_path / "impressions.parquet")
+    assert dataset_log(tmp_path, ds.queries, ds.documents) is None
+    with pytest.raises(DataError, match="click labels need a search log"):
+        click_labels_scan(dataset_log(tmp_path, ds.queries, ds.documents), ds.candidates, ds.queries["query_id"],
+                          ClickLabelConfig())
