@@ -16,13 +16,22 @@ only through these counts: ``ctr``, ``dctr`` (closed form on per-pair/per-positi
 ``pbm`` (EM on (pair, position) counts, :func:`gbltr.labels.clicks.pbm.em_examination_attractiveness`)
 and ``ubm`` (the same EM on (pair, position, previous click) counts; the previous click comes
 from a per-session bit mask of clicked positions joined back to the rows, so
-``max_positions`` <= :data:`UBM_MAX_POSITIONS`). The EM is fed the same arrays in the same order as
+``max_positions`` <= :data:`gbltr.labels.clicks.config.UBM_MAX_POSITIONS`). The EM is fed the same arrays in the same order as
 in memory, so labels are identical; only the propensity (a mean of examinations, summed in
 another order) may differ in the last bits.
 
-``cascade``, ``dbn`` and ``sdbn`` need each session's click sequence (the first/last click
-decides what was examined); streaming them would mean holding every session. They are refused
-with a :class:`~gbltr.errors.ConfigError` naming the models that stream: no silent approximation.
+``cascade``, ``dbn`` and ``sdbn`` need each session's click sequence: DBN's E-step is a
+per-session recursion, and although SDBN's and cascade's attractiveness/satisfaction are counts,
+their examination (:func:`gbltr.labels.clicks.dbn.mean_examination`, which sets the propensities)
+and log-likelihood are products over each session's earlier documents. Streaming them would mean
+holding (or sorting) every session. They are refused with a :class:`~gbltr.errors.ConfigError`
+naming the models that stream (:func:`gbltr.labels.clicks.config.check_streamable`): no silent
+approximation.
+
+Memory: the group-bys' hash tables are O(distinct sessions of the training queries) (the session
+summary; UBM's click-mask join) and O(distinct shown pairs x positions); never O(rows). Aggregates
+are plain sums/min/max/bit-ors over columns made before the group-by, and the queries run one at a
+time (``benchmarks/bench_streaming.py``).
 """
 
 from __future__ import annotations
@@ -36,11 +45,12 @@ import polars as pl
 from gbltr.data.stream import ENGINE, LazyLog
 from gbltr.errors import DataError
 from gbltr.labels.clicks.base import FitInfo, FittedClickModel
-from gbltr.labels.clicks.config import UBM_MAX_POSITIONS, ClickLabelConfig, check_streamable
+from gbltr.labels.clicks.config import ClickLabelConfig, check_streamable
 from gbltr.labels.clicks.labels import ClickLabels, pair_labels
 from gbltr.labels.clicks.pbm import em_examination_attractiveness
 
 log = logging.getLogger("gbltr")
+
 
 def _session_summary(rows: pl.LazyFrame, M: int, has_time: bool) -> pl.LazyFrame:
     """Per query: counts over its sessions (see the module docstring). Row-wise columns are made
