@@ -21,7 +21,10 @@ weight), and the objective re-makes the kernel for those rows from the kernel's 
 travel as float32, exact up to 2**24 rows; more is refused.
 
 Distributed tree learning bins features per worker and merges histograms, so the model is not
-bit-identical to single-machine training; ``tests/train/test_dask.py`` states the tolerance.
+bit-identical to single-machine training; ``tests/train/test_dask.py`` states the tolerance. It is
+reproducible from fit to fit: XGBoost by itself; LightGBM because partition k is read on the k-th
+worker by address and its machine ranks follow that order (:class:`_RankedClient`; unpinned, the
+ranks came from a set iteration and identical data gave different models).
 
 A scheduler that cannot be reached, or a worker that dies mid-fit, is a :class:`DeviceError`;
 the run folder is written only after training returns, so no partial model is saved.
@@ -287,7 +290,10 @@ def _close(client) -> None:
         pass
 
 
-def _dask_arrays(parts, n_features: int, *, weighted: bool):
+def _dask_arrays(parts, n_features: int, *, weighted: bool, client=None):
+    """Dask arrays over the partitions, one chunk per partition. With ``client`` (LightGBM),
+    partition k is read on worker k mod n (workers sorted by address) and kept there, so that
+    with :class:`_RankedClient` LightGBM's rank k holds the same rows in every fit."""
     import dask
     import dask.array as da
     import polars as pl
@@ -300,16 +306,27 @@ def _dask_arrays(parts, n_features: int, *, weighted: bool):
             return frame.group_by("qid", maintain_order=True).len()["len"].to_numpy().astype(np.int64)
         return frame[what].to_numpy()
 
-    X = da.concatenate([da.from_delayed(dask.delayed(read)(p.path, "X"), shape=(p.rows, n_features), dtype=np.float32)
-                        for p in parts])
-    y = da.concatenate([da.from_delayed(dask.delayed(read)(p.path, "label"), shape=(p.rows,), dtype=np.float64)
-                        for p in parts])
-    g = da.concatenate([da.from_delayed(dask.delayed(read)(p.path, "group"), shape=(p.queries,), dtype=np.int64)
-                        for p in parts])
-    w = None
-    if weighted:
-        w = da.concatenate([da.from_delayed(dask.delayed(read)(p.path, "weight"), shape=(p.rows,), dtype=np.float64)
-                            for p in parts])
+    workers = sorted(client.scheduler_info()["workers"]) if client is not None else []
+
+    def column(what, shape, dtype):
+        chunks = []
+        for k, p in enumerate(parts):
+            if workers:
+                value = client.submit(read, p.path, what, workers=[workers[k % len(workers)]],
+                                      allow_other_workers=True, pure=False)
+            else:
+                value = dask.delayed(read)(p.path, what)
+            chunks.append(da.from_delayed(value, shape=shape(p), dtype=dtype))
+        return da.concatenate(chunks)
+
+    X = column("X", lambda p: (p.rows, n_features), np.float32)
+    y = column("label", lambda p: (p.rows,), np.float64)
+    g = column("group", lambda p: (p.queries,), np.int64)
+    w = column("weight", lambda p: (p.rows,), np.float64) if weighted else None
+    if workers:
+        arrays = client.persist([a for a in (X, y, g, w) if a is not None])
+        X, y, g = arrays[:3]
+        w = arrays[3] if weighted else None
     return X, y, g, w
 
 
@@ -328,18 +345,38 @@ def _fit_lightgbm(client, parts, vX, vy, vgroups, cfg, *, seed, label_gain, eval
     if objective is not None:
         params["objective"] = _lgb_objective(_RowObjective(objective))
     n_features = vX.shape[1]
-    X, y, g, w = _dask_arrays(parts, n_features, weighted=weighted)
+    X, y, g, w = _dask_arrays(parts, n_features, weighted=weighted, client=client)
     # No eval set and no early stopping inside the cluster: lightgbm.dask evaluates on each worker's
     # own part only, so workers would decide to stop at different rounds and the others would wait
     # for them forever. All rounds are trained, then the best iteration is chosen here on the whole
     # validation set with LightGBM's early-stopping rule (see _best_iteration).
-    model = lgb.DaskLGBMRanker(client=client, n_estimators=rounds, tree_learner="data", **params)
+    model = lgb.DaskLGBMRanker(client=_RankedClient(client), n_estimators=rounds, tree_learner="data", **params)
     names = list(feature_names) if feature_names is not None else "auto"
     model.fit(X, y, group=g, sample_weight=w, feature_name=names)
     booster = model.booster_
     curve = _validation_curve(booster, vX, vy, vgroups, eval_at)
     best = _best_iteration(curve, early_stopping)
     return FittedRanker("lightgbm", booster, tuple(map(str, booster.feature_name())), int(best), curve[:best])
+
+
+class _RankedClient:
+    """The client, except that ``who_has`` lists the parts by worker address (sorted).
+
+    lightgbm.dask gives LightGBM's machine ranks in the order of ``client.who_has(parts)``, which
+    iterates a set of keys: a random order per fit. The model depends on which rows each rank
+    holds (distributed binning), so identical data gave different models from fit to fit (5 fits,
+    2 models). With partition k read on the k-th worker by address (:func:`_dask_arrays`) and the
+    ranks in address order, rank k always holds partition k: the same model every fit."""
+
+    def __init__(self, client):
+        self._client = client
+
+    def __getattr__(self, name):
+        return getattr(self._client, name)
+
+    def who_has(self, *args, **kw):
+        found = self._client.who_has(*args, **kw)
+        return dict(sorted(found.items(), key=lambda item: min(item[1]) if item[1] else ""))
 
 
 def _validation_curve(booster, vX, vy, vgroups, eval_at: int) -> list[float]:
