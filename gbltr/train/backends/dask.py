@@ -291,9 +291,9 @@ def _close(client) -> None:
 
 
 def _dask_arrays(parts, n_features: int, *, weighted: bool, client=None):
-    """Dask arrays over the partitions, one chunk per partition. With ``client`` (LightGBM),
-    partition k is read on worker k mod n (workers sorted by address) and kept there, so that
-    with :class:`_RankedClient` LightGBM's rank k holds the same rows in every fit."""
+    """Dask arrays over the partitions, one chunk per partition. With ``client``, partition k is
+    read on worker k mod n (workers sorted by address) and kept there: one partition per worker
+    (balanced), and with :class:`_RankedClient` LightGBM's rank k holds the same rows in every fit."""
     import dask
     import dask.array as da
     import polars as pl
@@ -421,7 +421,7 @@ def _fit_xgboost(client, parts, vX, vy, vgroups, cfg, *, seed, label_gain, eval_
     params = {k: v for k, v in params_for(cfg, seed=seed, eval_at=eval_at, device="cpu").items() if v is not None}
     params.pop("nthread", None)
     n_features = vX.shape[1]
-    X, y, g, w = _dask_arrays(parts, n_features, weighted=weighted)
+    X, y, g, w = _dask_arrays(parts, n_features, weighted=weighted, client=client)
     # qid per row, chunked like the features: partitions hold whole queries, sorted
     sizes = g.compute()
     qid = da.from_array(np.repeat(np.arange(sizes.size), sizes), chunks=(X.chunks[0],))
