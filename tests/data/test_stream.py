@@ -64,6 +64,21 @@ def test_streamed_click_labels_equal_the_in_memory_ones(world, model, max_positi
         assert mem.sessions["rows_beyond_max_positions"] > 0  # the truncation counts were compared
 
 
+@pytest.mark.parametrize("model", ["pbm", "ubm"])
+def test_chunks_of_sessions_give_the_same_labels(world, model, monkeypatch):
+    """A log larger than SESSION_ROWS_PER_CHUNK is summarised in several passes, each over the
+    sessions of one hash bucket; the result must not change."""
+    import gbltr.labels.clicks.stream as stream
+
+    path, ds = world
+    monkeypatch.setattr(stream, "SESSION_ROWS_PER_CHUNK", ds.impressions.height // 3)
+    lazy = dataset_log(path, ds.queries, ds.documents)
+    assert stream.session_chunks(lazy) == 4
+    cfg = ClickLabelConfig(model=model, max_positions=6)
+    ids = ds.queries["query_id"]
+    _same_labels(click_labels(ds.impressions, ds.candidates, ids, cfg), click_labels_scan(lazy, ds.candidates, ids, cfg))
+
+
 def test_a_log_with_gaps_click_times_and_empty_sessions(world, tmp_path):
     """Edge rows the simulator does not write: gaps, rows only beyond max_positions, click times
     out of order, a query with one session."""

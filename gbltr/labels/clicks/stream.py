@@ -96,6 +96,28 @@ def _session_summary(rows: pl.LazyFrame, M: int, has_time: bool) -> pl.LazyFrame
             .group_by("query_id").agg(pl.col(list(flags)).sum()))
 
 
+SESSION_ROWS_PER_CHUNK = 20_000_000
+"""Log rows per chunk of sessions in the per-session group-bys (their hash tables grow with the
+sessions: ~+500 MB per 4M sessions measured); a larger log is processed in several passes."""
+
+
+def session_chunks(log_: LazyLog) -> int:
+    """How many chunks of sessions (by a hash of session_id) the per-session group-bys use."""
+    rows = pl.scan_parquet(log_.path).select(pl.len()).collect().item()  # from the Parquet metadata
+    return max(1, -(-rows // SESSION_ROWS_PER_CHUNK))
+
+
+def _by_session_chunks(lf: pl.LazyFrame, chunks: int, query, keys: list[str]) -> pl.DataFrame:
+    """``query(rows)`` (a group-by whose other columns are sums) over each chunk of sessions in turn,
+    summed by ``keys``: every session lies in one chunk, so the result is exact."""
+    if chunks == 1:
+        return query(lf).collect(engine=ENGINE)
+    parts = [query(lf.filter(pl.col("session_id").hash(seed=0) % chunks == k)).collect(engine=ENGINE)
+             for k in range(chunks)]
+    out = pl.concat(parts)
+    return out.group_by(keys).agg(pl.exclude(keys).sum())
+
+
 def _deep_duplicates(rows: pl.LazyFrame) -> pl.LazyFrame:
     """How many (session, position) keys beyond :data:`BIT_POSITIONS` occur twice (row groups whose
     positions all lie above are skipped by their Parquet statistics)."""
@@ -162,9 +184,16 @@ def click_labels_scan(log_: LazyLog | None, candidates: pl.DataFrame, query_ids:
     ids = query_ids.unique()
     lf = log_.scan().filter(pl.col("query_id").is_in(ids.implode()))
     has_time = "click_time" in lf.collect_schema()
-    # one query at a time: their hash tables would add up if run together (collect_all)
-    summary, counts, deep = (q.collect(engine=ENGINE) for q in (_session_summary(lf, M, has_time),
-                                                                _counts(lf, M, ubm), _deep_duplicates(lf)))
+    # one query at a time (their hash tables would add up if run together, as in collect_all), and
+    # the per-session ones by chunks of sessions (a hash of session_id), so they stay bounded
+    chunks = session_chunks(log_)
+    summary = _by_session_chunks(lf, chunks, lambda part: _session_summary(part, M, has_time), ["query_id"])
+    if ubm:
+        counts = _by_session_chunks(lf, chunks, lambda part: _counts(part, M, ubm),
+                                    ["query_id", "doc_id", "position", "prev"])
+    else:
+        counts = _counts(lf, M, ubm).collect(engine=ENGINE)
+    deep = _deep_duplicates(lf).collect(engine=ENGINE)
     if summary.height == 0:
         raise DataError("no impressions of the training queries; expected some sessions to fit a click model on")
     cand = candidates.join(pl.DataFrame({"query_id": ids}), on="query_id", how="semi").select("query_id", "doc_id")
