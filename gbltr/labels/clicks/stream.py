@@ -28,9 +28,11 @@ holding (or sorting) every session. They are refused with a :class:`~gbltr.error
 naming the models that stream (:func:`gbltr.labels.clicks.config.check_streamable`): no silent
 approximation.
 
-Memory: the group-bys' hash tables are O(distinct sessions of the training queries) (the session
-summary; UBM's click-mask join) and O(distinct shown pairs x positions); never O(rows). Aggregates
-are plain sums/min/max/bit-ors over columns made before the group-by, and the queries run one at a
+Memory: the per-session group-bys (the session summary; UBM's click-mask join) hold O(sessions)
+hash tables, so beyond :data:`SESSION_ROWS_PER_CHUNK` log rows they run once per chunk of sessions
+(a hash of session_id), their per-query / per-cell sums added up (exact: a session lies in one
+chunk); the per-cell counts are O(distinct shown pairs x positions). Never O(rows). Aggregates are
+plain sums/min/max/bit-ors over columns made before the group-by, and the queries run one at a
 time (``benchmarks/bench_streaming.py``).
 """
 
