@@ -140,36 +140,66 @@ def _draw_documents(p: WorldParams, rng: np.random.Generator, q: dict, domain_re
     }
 
 
-#: Tokens drawn per numpy call while generating text; draws are made in order, so the random
-#: stream (and the world) is the same as one call over all tokens, with bounded temporaries.
-_TOKEN_CHUNK = 1 << 22
+#: Documents rendered per pass while generating text. Their tokens, sort keys and bytes exist only
+#: for one such chunk; the random numbers are the same whatever the chunk (see :func:`_ahead`).
+_DOC_CHUNK = 50_000
 
 
 def _small_int(n_values: int):
     return np.int16 if n_values <= np.iinfo(np.int16).max else np.int32
 
 
-def _filler_tokens(rng, topic_terms, term_cdf, topics: np.ndarray, counts: np.ndarray, background: float):
-    """Token ids for documents: ``counts[i]`` tokens for document i, on ``topics[i]`` or background.
+def _ahead(rng: np.random.Generator, k: int) -> np.random.Generator:
+    """A new generator whose next draws are ``rng``'s after ``k`` uniform doubles.
 
-    Returned in document order (document 0's tokens first), int32. Draws: one uniform per token
-    for the Zipf rank, then one per token for topic vs background, each in one pass over all
-    tokens (made in chunks; the same numbers as a single call).
+    One ``random()`` double consumes exactly one 64-bit PCG64 output, so ``advance(k)`` skips
+    ``k`` of them; PCG64 keeps a buffered 32-bit half for 32-bit draws, which a real run of doubles
+    leaves alone but ``advance`` clears, so it is carried over by hand. ``rng`` is not changed.
     """
-    n = int(counts.sum())
-    last = topic_terms.shape[1] - 1
-    ranks = np.empty(n, dtype=_small_int(topic_terms.shape[1]))
-    for lo in range(0, n, _TOKEN_CHUNK):
-        hi = min(lo + _TOKEN_CHUNK, n)
-        ranks[lo:hi] = np.minimum(np.searchsorted(term_cdf, rng.random(hi - lo)), last)
-    token_topic = np.repeat(topics.astype(_small_int(topic_terms.shape[0])), counts)
-    tok = np.empty(n, dtype=np.int32)
-    for lo in range(0, n, _TOKEN_CHUNK):
-        hi = min(lo + _TOKEN_CHUNK, n)
-        r = ranks[lo:hi]
-        from_topic = rng.random(hi - lo) >= background
-        tok[lo:hi] = np.where(from_topic, topic_terms[token_topic[lo:hi], r], topic_terms[-1, r])
-    return tok
+    if not isinstance(rng.bit_generator, np.random.PCG64):
+        raise TypeError(f"expected a PCG64 generator, found {type(rng.bit_generator).__name__}")
+    state = rng.bit_generator.state
+    bits = np.random.PCG64()
+    bits.state = state
+    bits.advance(int(k))
+    moved = bits.state
+    moved["has_uint32"], moved["uinteger"] = state["has_uint32"], state["uinteger"]
+    bits.state = moved
+    return np.random.Generator(bits)
+
+
+def _skip(rng: np.random.Generator, k: int) -> None:
+    """Move ``rng`` on by ``k`` uniform doubles, as if ``rng.random(k)`` had been called."""
+    rng.bit_generator.state = _ahead(rng, k).bit_generator.state
+
+
+class _Filler:
+    """Filler tokens of one text field, drawn a chunk of documents at a time.
+
+    The random stream is the old one-pass order: ``n`` uniforms for the Zipf ranks of all ``n``
+    tokens, then ``n`` for topic vs background, then ``n`` sort keys. Three generators start at
+    offsets 0, n and 2n of that stream and each is read in document order, so chunk by chunk they
+    give exactly the numbers of the single pass; the caller's generator skips all ``3n``.
+    """
+
+    def __init__(self, rng, topic_terms, term_cdf, topics, counts, background):
+        self.n = int(counts.sum())
+        self.ranks, self.sides, self.keys = (_ahead(rng, k * self.n) for k in range(3))
+        _skip(rng, 3 * self.n)
+        self.topic_terms, self.term_cdf, self.background = topic_terms, term_cdf, background
+        self.topics = topics.astype(_small_int(topic_terms.shape[0]))
+        self.counts = counts
+
+    def draw(self, lo: int, hi: int):
+        """(counts, token ids int32, sort keys) of documents ``lo .. hi - 1``; call in order."""
+        counts = self.counts[lo:hi]
+        k = int(counts.sum())
+        last = self.topic_terms.shape[1] - 1
+        r = np.minimum(np.searchsorted(self.term_cdf, self.ranks.random(k)), last)
+        from_topic = self.sides.random(k) >= self.background
+        token_topic = np.repeat(self.topics[lo:hi], counts)
+        tok = np.where(from_topic, self.topic_terms[token_topic, r], self.topic_terms[-1, r]).astype(np.int32)
+        return counts, tok, self.keys.random(k)
 
 
 def _render_kernel():
@@ -229,20 +259,27 @@ _RENDER = None
 _PIECES = 3  # pieces per field: filler, query terms, phrases (title has no phrases)
 
 
-def _join_texts(pieces, vocab: list[str], nd: int) -> pl.Series:
+def _vocab_bytes(vocab: list[str]):
+    encoded = [v.encode("ascii") for v in vocab]
+    off = np.zeros(len(encoded) + 1, dtype=np.int64)
+    off[1:] = np.cumsum([len(b) for b in encoded])
+    return np.frombuffer(b"".join(encoded), dtype=np.uint8), off
+
+
+def _join_texts(pieces, vocab, nd: int) -> pl.Series:
     """One string per document from integer token pieces ``[(counts, tok, key), ...]``.
 
-    Token ``t`` is ``vocab[t]``; tokens of a document are ordered by ``key``. The bytes are
-    written by one numba pass and become Polars strings by splitting the buffer at newlines,
-    a chunk of documents at a time (no per-token Python or fixed-width string objects).
+    Token ``t`` is ``vocab[t]`` (``vocab``: a list of strings, or its :func:`_vocab_bytes`);
+    tokens of a document are ordered by ``key``. The bytes are written by one numba pass and
+    become Polars strings by splitting the buffer at newlines (no per-token Python or fixed-width
+    string objects).
     """
     global _RENDER
     if _RENDER is None:
         _RENDER = _render_kernel()
-    encoded = [v.encode("ascii") for v in vocab]
-    vocab_off = np.zeros(len(encoded) + 1, dtype=np.int64)
-    vocab_off[1:] = np.cumsum([len(b) for b in encoded])
-    vocab_bytes = np.frombuffer(b"".join(encoded), dtype=np.uint8)
+    vocab_bytes, vocab_off = _vocab_bytes(vocab) if isinstance(vocab, list) else vocab
+    if nd == 0:
+        return pl.Series([], dtype=pl.String)
     empty = (np.zeros(nd, np.int64), np.zeros(0, np.int32), np.zeros(0, np.float64))
     pieces = list(pieces) + [empty] * (_PIECES - len(pieces))  # homogeneous tuples: one compile
     counts = tuple(np.ascontiguousarray(c, dtype=np.int64) for c, _, _ in pieces)
@@ -250,14 +287,22 @@ def _join_texts(pieces, vocab: list[str], nd: int) -> pl.Series:
     keys = tuple(np.ascontiguousarray(k, dtype=np.float64) for _, _, k in pieces)
     del pieces
     buf, ends = _RENDER(counts, toks, keys, vocab_bytes, vocab_off)
-    del counts, toks, keys
+    text = str(memoryview(buf[: int(ends[-1]) - 1]), "ascii")
+    return pl.Series([text]).str.split("\n").explode()
+
+
+def _render_field(filler: _Filler, extra, vocab, nd: int) -> pl.Series:
+    """The texts of one field, :data:`_DOC_CHUNK` documents at a time: filler tokens from
+    ``filler`` plus the ``extra`` pieces ``(counts, ids, keys)`` (in document order)."""
+    vocab = _vocab_bytes(vocab)
+    starts = [np.concatenate([[0], np.cumsum(c)]) for c, _, _ in extra]
     parts = []
-    step = 100_000
-    for lo in range(0, nd, step):
-        hi = min(lo + step, nd)
-        a = int(ends[lo - 1]) if lo else 0
-        text = str(memoryview(buf[a : int(ends[hi - 1]) - 1]), "ascii")
-        parts.append(pl.Series([text]).str.split("\n").explode())
+    for lo in range(0, nd, _DOC_CHUNK):
+        hi = min(lo + _DOC_CHUNK, nd)
+        pieces = [filler.draw(lo, hi)]
+        for (c, t, k), s in zip(extra, starts):
+            pieces.append((c[lo:hi], t[s[lo] : s[hi]], k[s[lo] : s[hi]]))
+        parts.append(_join_texts(pieces, vocab, hi - lo))
     return pl.concat(parts) if parts else pl.Series([], dtype=pl.String)
 
 
@@ -266,16 +311,16 @@ def _render_text(p, rng, q, d, topic_terms, term_cdf):
 
     Tokens stay integer ids until :func:`_join_texts` writes the text: ids ``0 .. vocab_size - 1``
     are terms ``t<id>``, id ``vocab_size + i`` is query ``i``'s whole phrase. Every piece below is
-    generated in document order, so each is a (count per document, ids, sort keys) triple.
+    generated in document order, so each is a (count per document, ids, sort keys) triple. Filler
+    tokens, the bulk, are drawn while rendering (:class:`_Filler`), a chunk of documents at a time.
     """
     nd = d["qidx"].size
     m = d["match"]
-    fields = {"title": [], "body": []}
+    filler = {}
     for fld, mean, bg in (("title", p.title_length, 0.2), ("body", p.body_length, 0.3)):
         counts = rng.poisson(mean, nd) + 1
-        tok = _filler_tokens(rng, topic_terms, term_cdf, d["topic"], counts, bg)
-        fields[fld].append((counts, tok, rng.random(tok.size)))
-        del tok
+        filler[fld] = _Filler(rng, topic_terms, term_cdf, d["topic"], counts, bg)
+    fields = {"title": [], "body": []}
     # Query terms injected by match: title with prob 0.8 m, body Poisson(4 m^1.5) times each.
     q_terms = q["terms"]
     lens = np.array([t.size for t in q_terms])
@@ -292,10 +337,11 @@ def _render_text(p, rng, q, d, topic_terms, term_cdf):
     phrase = rng.random(nd) < m**2
     op = np.flatnonzero(phrase)
     fields["body"].append((phrase.astype(np.int64), p.vocab_size + d["qidx"][op], rng.random(op.size)))
+    del owner_t, term_ids, in_title, body_counts, ob, tb
     vocab = [f"t{i}" for i in range(p.vocab_size)]
     vocab += [" ".join(vocab[t] for t in terms) for terms in q_terms]
-    title = _join_texts(fields.pop("title"), vocab, nd)
-    body = _join_texts(fields.pop("body"), vocab, nd)
+    title = _render_field(filler["title"], fields.pop("title"), vocab, nd)
+    body = _render_field(filler["body"], fields.pop("body"), vocab, nd)
     return title, body
 
 
