@@ -51,6 +51,7 @@ feature or label reads it.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -345,59 +346,86 @@ def _render_text(p, rng, q, d, topic_terms, term_cdf):
     return title, body
 
 
-def _simulate_sessions(p, rng, q, d, retrieval, utility, authority):
+#: Sessions simulated per pass, and so (times ``display_k``) the most impressions a written chunk
+#: of ``impressions.parquet`` holds in memory.
+_SESSION_CHUNK = 100_000
+
+
+class _Log:
+    """The impressions of every session, kept compact and turned into tables a chunk at a time.
+
+    While simulating, only each impression's document (int32) and click, and each session's
+    number of shown results, are kept; ids, positions and dwell times are made per chunk by
+    :meth:`frames`. Dwell times are the random stream's last draws (one log-normal per
+    impression, after all sessions), drawn chunk by chunk in the same order from a generator
+    that starts where the sessions ended.
+    """
+
+    def __init__(self, chunks, dwell_rng, utility, qid, did, n_sessions):
+        self.chunks, self.dwell_rng, self.utility = chunks, dwell_rng, utility
+        self.qid, self.did, self.n_sessions = qid, did, n_sessions
+        self.rows = sum(c[3].size for c in chunks)
+
+    def frames(self):
+        """The impressions table in order, one frame per chunk of sessions (iterate once)."""
+        rng, self.dwell_rng = self.dwell_rng, None
+        if rng is None:
+            raise RuntimeError("the simulated impressions were already generated")
+        with progress(total=self.rows, desc="impressions", unit="row") as bar:
+            while self.chunks:
+                lo, sq, shown, doc, click, pos = self.chunks.pop(0)
+                dwell = np.where(click, rng.lognormal(3.0 + 2.0 * self.utility[doc], 0.8), np.nan)
+                sessions = _id_strings("s", np.arange(lo, lo + sq.size), 8)
+                yield pl.DataFrame(
+                    {
+                        "session_id": sessions.gather(np.repeat(np.arange(sq.size), shown)),
+                        "query_id": self.qid.gather(np.repeat(sq, shown)),
+                        "position": pl.Series(pos.astype(np.int32)),
+                        "doc_id": self.did.gather(doc),
+                        "clicked": pl.Series(click),
+                        "dwell_time": pl.Series(dwell).fill_nan(None),
+                    }
+                )
+                bar.update(doc.size)
+
+
+def _simulate_sessions(p, rng, q, d, retrieval, utility, authority, qid, did) -> _Log:
     """Impressions of every session: PBM clicks on a per-session perturbation of the ranking."""
     start = np.concatenate([[0], np.cumsum(d["n_cand"])])
     n_sessions = int(q["freq"].sum())
-    sess_q = np.repeat(np.arange(p.queries), q["freq"])
     exam = np.arange(1, p.display_k + 1, dtype=float) ** -p.examination_eta
     doc_noise = rng.normal(0.0, p.click_noise, utility.size)
     attract = _sigmoid(p.click_bias + p.click_relevance * utility + p.brand_bias * authority + doc_noise)
     width = p.candidates_max
-    out_q, out_doc, out_pos, out_click, out_sess = [], [], [], [], []
-    chunk = 100_000
     idx_type = np.int32 if max(n_sessions, utility.size, p.queries) < 2**31 - 1 else np.int64
+    sess_q = np.repeat(np.arange(p.queries, dtype=idx_type), q["freq"])
+    k = min(p.display_k, width)
+    pos_type = _small_int(k + 1)
+    chunks = []
     with progress(total=n_sessions, desc="sessions", unit="session") as bar:
-        for lo in range(0, n_sessions, chunk):
-            sq = sess_q[lo : lo + chunk]
+        for lo in range(0, n_sessions, _SESSION_CHUNK):
+            sq = sess_q[lo : lo + _SESSION_CHUNK]
             ns = sq.size
             cols = np.arange(width)
             valid = cols[None, :] < d["n_cand"][sq][:, None]
             doc_index = np.where(valid, start[sq][:, None] + cols[None, :], 0)
             score = retrieval[doc_index] + rng.normal(0.0, p.session_noise, (ns, width))
             score[~valid] = -np.inf
-            k = min(p.display_k, width)
             order = np.argsort(-score, axis=1, kind="stable")[:, :k]
             shown = np.take_along_axis(doc_index, order, axis=1)
             shown_ok = np.take_along_axis(valid, order, axis=1)
             click = rng.random((ns, k)) < exam[None, :k] * attract[shown]
-            pos = np.broadcast_to(np.arange(1, k + 1), (ns, k))
-            sid = np.broadcast_to(np.arange(lo, lo + ns)[:, None], (ns, k))
-            # chunks kept in compact dtypes (row indices fit in idx_type)
-            out_doc.append(shown[shown_ok].astype(idx_type))
-            out_pos.append(pos[shown_ok].astype(np.int32))
-            out_click.append(click[shown_ok])
-            out_sess.append(sid[shown_ok].astype(idx_type))
-            out_q.append(np.broadcast_to(sq[:, None], (ns, k))[shown_ok].astype(idx_type))
+            pos = np.broadcast_to(np.arange(1, k + 1, dtype=pos_type), (ns, k))
+            # per impression only the document, click and position; per session its shown count
+            chunks.append((lo, sq, shown_ok.sum(axis=1).astype(pos_type), shown[shown_ok].astype(idx_type),
+                           click[shown_ok], pos[shown_ok]))
             bar.update(ns)
-    doc = _cat(out_doc, idx_type)
-    click = _cat(out_click, bool)
-    dwell = np.where(click, rng.lognormal(3.0 + 2.0 * utility[doc], 0.8), np.nan)
-    return {
-        "session": _cat(out_sess, idx_type),
-        "qidx": _cat(out_q, idx_type),
-        "doc": doc,
-        "position": _cat(out_pos, np.int32),
-        "clicked": click,
-        "dwell": dwell,
-    }
+    return _Log(chunks, _ahead(rng, 0), utility, qid, did, n_sessions)
 
 
-def _cat(chunks: list, dtype) -> np.ndarray:
-    """Concatenate and empty ``chunks`` (their memory goes as soon as the result exists)."""
-    out = np.concatenate(chunks).astype(dtype, copy=False) if chunks else np.zeros(0, dtype)
-    chunks.clear()
-    return out
+def _id_strings(prefix: str, index: np.ndarray, width: int) -> pl.Series:
+    """``prefix`` + zero-padded ``index`` (``f"{prefix}{i:0{width}d}"``) as a Polars String."""
+    return prefix + pl.Series(index).cast(pl.Int64).cast(pl.String).str.zfill(width)
 
 
 def _ids(prefix: str, n: int, width: int) -> pl.Series:
@@ -408,8 +436,35 @@ def _ids(prefix: str, n: int, width: int) -> pl.Series:
 def simulate_world(params: WorldParams | None = None) -> tuple[SearchDataset, dict[str, pl.DataFrame]]:
     """Generate a world: the dataset and the latent truth tables ``queries`` (intent, topic,
     popularity, frequency) and ``pairs`` (match, authority, utility; each document belongs to one
-    query, so its authority is on its pair)."""
-    p = params or WorldParams()
+    query, so its authority is on its pair). Everything is in memory; :func:`write_world` writes
+    the same world holding only a chunk of the impressions at a time."""
+    ds, latent, log = _simulate(params or WorldParams())
+    frames = list(log.frames())
+    impressions = pl.concat(frames) if frames else None
+    return replace(ds, impressions=impressions if impressions is not None else _no_impressions()), latent
+
+
+def _no_impressions() -> pl.DataFrame:
+    return pl.DataFrame(schema={"session_id": pl.String, "query_id": pl.String, "position": pl.Int32,
+                                "doc_id": pl.String, "clicked": pl.Boolean, "dwell_time": pl.Float64})
+
+
+def _urls(rng, domain_names, domain: np.ndarray, depth: np.ndarray) -> pl.Series:
+    """``https://<domain>/p<i>/p<j>/...``: ``depth[k]`` path parts for document k, each
+    ``p`` + a uniform integer in [0, 10000). One vectorised draw gives the same integers as one
+    scalar ``rng.integers(0, 10_000)`` per part in document order (each is one bounded 32-bit
+    draw either way; tested)."""
+    nd = depth.size
+    part = "p" + pl.Series(rng.integers(0, 10_000, int(depth.sum()))).cast(pl.String)
+    paths = (pl.DataFrame({"doc": np.repeat(np.arange(nd), depth), "part": part})
+             .group_by("doc", maintain_order=True).agg(pl.col("part").str.join("/")))
+    path = (pl.DataFrame({"doc": np.arange(nd)}).join(paths, on="doc", how="left", maintain_order="left")
+            ["part"].fill_null(""))
+    return "https://" + pl.Series(domain_names[domain].astype(str)) + "/" + path
+
+
+def _simulate(p: WorldParams) -> tuple[SearchDataset, dict[str, pl.DataFrame], _Log]:
+    """The world without its impressions table, and the :class:`_Log` that makes it."""
     rng = np.random.default_rng(p.seed)
     # Topic-term table: topic k's r-th most likely term; the last row is the background order.
     topic_terms = np.stack([rng.permutation(p.vocab_size) for _ in range(p.topics + 1)])
@@ -426,8 +481,7 @@ def simulate_world(params: WorldParams | None = None) -> tuple[SearchDataset, di
     inlinks = rng.poisson(np.exp(1.0 + 1.3 * a + rng.normal(0, 0.6, nd)))
     pagerank = np.exp(0.8 * a + rng.normal(0, 0.5, nd)) / 10.0
     domain_names = np.array([f"site{i:04d}.example" for i in range(p.domains)], dtype=object)
-    paths = ["/".join(f"p{rng.integers(0, 10_000)}" for _ in range(k)) for k in depth]
-    url = [f"https://{domain_names[dm]}/{path}" for dm, path in zip(d["domain"], paths)]
+    url = _urls(rng, domain_names, d["domain"], depth)
     retrieval = d["match"] + 0.35 * a + rng.normal(0.0, p.retrieval_noise, nd)
     w_auth = np.where(q["nav"][d["qidx"]], p.authority_weight_nav, p.authority_weight_info)
     utility = (1 - w_auth) * d["match"] + w_auth * _sigmoid(a) + rng.normal(0, p.judge_noise, nd)
@@ -470,18 +524,7 @@ def simulate_world(params: WorldParams | None = None) -> tuple[SearchDataset, di
         {"query_id": q_of_doc, "doc_id": did, "rank": rank, "retrieval_score": retrieval}
     ).sort(["query_id", "rank"])
     del title, body
-    s = _simulate_sessions(p, rng, q, d, retrieval, utility, a)
-    # column by column, each numpy array dropped once it is a Polars column (peak memory)
-    impressions = pl.DataFrame(
-        {
-            "session_id": _ids("s", int(q["freq"].sum()), 8).gather(s.pop("session")),
-            "query_id": qid.gather(s.pop("qidx")),
-            "position": pl.Series(s.pop("position")),
-            "doc_id": did.gather(s.pop("doc")),
-            "clicked": pl.Series(s.pop("clicked")),
-            "dwell_time": pl.Series(s.pop("dwell")).fill_nan(None),
-        }
-    )
+    log = _simulate_sessions(p, rng, q, d, retrieval, utility, a, qid, did)
     judged = np.isin(split[d["qidx"]], ["valid", "test"])
     human_labels = pl.DataFrame(
         {
@@ -504,7 +547,7 @@ def simulate_world(params: WorldParams | None = None) -> tuple[SearchDataset, di
         queries=queries,
         documents=documents,
         candidates=candidates,
-        impressions=impressions,
+        impressions=None,
         labels={"human": human_labels, "llm": llm_labels},
         metadata={"simulated": True, "seed": p.seed},
     )
@@ -528,13 +571,13 @@ def simulate_world(params: WorldParams | None = None) -> tuple[SearchDataset, di
             }
         ),
     }
-    return ds, latent
+    return ds, latent, log
 
 
 def write_world(params: WorldParams, out: str | Path, *, overwrite: bool = False) -> Path:
     """Simulate and write a dataset folder with ``world.json`` and ``latent/``, atomically
     (an existing folder only with ``overwrite``: :func:`gbltr.data.store.write_dataset`)."""
-    ds, latent = simulate_world(params)
+    ds, latent, log = _simulate(params)
     return write_dataset(ds, out, extra_json={WORLD_FILE: params.to_json()},
                          extra_parquet={f"latent/{name}": frame for name, frame in latent.items()},
-                         overwrite=overwrite)
+                         overwrite=overwrite, impression_chunks=log.frames())
