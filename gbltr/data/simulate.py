@@ -346,9 +346,13 @@ def _render_text(p, rng, q, d, topic_terms, term_cdf):
     return title, body
 
 
-#: Sessions simulated per pass, and so (times ``display_k``) the most impressions a written chunk
-#: of ``impressions.parquet`` holds in memory.
-_SESSION_CHUNK = 100_000
+#: Sessions simulated per pass. Part of the world's definition: each pass draws its session noise
+#: and then its clicks, so another value interleaves the random stream differently.
+_SESSION_DRAWS = 100_000
+#: Sessions per impressions frame that :meth:`_Log.frames` makes (at most one pass of sessions):
+#: with ``display_k`` it bounds the impressions a written chunk holds in memory. Any value gives
+#: the same table.
+_FRAME_SESSIONS = 100_000
 
 
 class _Log:
@@ -373,20 +377,26 @@ class _Log:
             raise RuntimeError("the simulated impressions were already generated")
         with progress(total=self.rows, desc="impressions", unit="row") as bar:
             while self.chunks:
-                lo, sq, shown, doc, click, pos = self.chunks.pop(0)
-                dwell = np.where(click, rng.lognormal(3.0 + 2.0 * self.utility[doc], 0.8), np.nan)
-                sessions = _id_strings("s", np.arange(lo, lo + sq.size), 8)
-                yield pl.DataFrame(
-                    {
-                        "session_id": sessions.gather(np.repeat(np.arange(sq.size), shown)),
-                        "query_id": self.qid.gather(np.repeat(sq, shown)),
-                        "position": pl.Series(pos.astype(np.int32)),
-                        "doc_id": self.did.gather(doc),
-                        "clicked": pl.Series(click),
-                        "dwell_time": pl.Series(dwell).fill_nan(None),
-                    }
-                )
-                bar.update(doc.size)
+                lo, sq_all, shown_all, doc_all, click_all, pos_all = self.chunks.pop(0)
+                ends = np.concatenate([[0], np.cumsum(shown_all, dtype=np.int64)])
+                for a in range(0, sq_all.size, _FRAME_SESSIONS):
+                    b = min(a + _FRAME_SESSIONS, sq_all.size)
+                    sq, shown = sq_all[a:b], shown_all[a:b]
+                    rows = slice(ends[a], ends[b])
+                    doc, click, pos = doc_all[rows], click_all[rows], pos_all[rows]
+                    dwell = np.where(click, rng.lognormal(3.0 + 2.0 * self.utility[doc], 0.8), np.nan)
+                    sessions = _id_strings("s", np.arange(lo + a, lo + b), 8)
+                    yield pl.DataFrame(
+                        {
+                            "session_id": sessions.gather(np.repeat(np.arange(b - a), shown)),
+                            "query_id": self.qid.gather(np.repeat(sq, shown)),
+                            "position": pl.Series(pos.astype(np.int32)),
+                            "doc_id": self.did.gather(doc),
+                            "clicked": pl.Series(click),
+                            "dwell_time": pl.Series(dwell).fill_nan(None),
+                        }
+                    )
+                    bar.update(doc.size)
 
 
 def _simulate_sessions(p, rng, q, d, retrieval, utility, authority, qid, did) -> _Log:
@@ -403,8 +413,8 @@ def _simulate_sessions(p, rng, q, d, retrieval, utility, authority, qid, did) ->
     pos_type = _small_int(k + 1)
     chunks = []
     with progress(total=n_sessions, desc="sessions", unit="session") as bar:
-        for lo in range(0, n_sessions, _SESSION_CHUNK):
-            sq = sess_q[lo : lo + _SESSION_CHUNK]
+        for lo in range(0, n_sessions, _SESSION_DRAWS):
+            sq = sess_q[lo : lo + _SESSION_DRAWS]
             ns = sq.size
             cols = np.arange(width)
             valid = cols[None, :] < d["n_cand"][sq][:, None]
