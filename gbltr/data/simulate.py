@@ -51,7 +51,6 @@ feature or label reads it.
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -62,6 +61,7 @@ from gbltr.data.store import SearchDataset, write_dataset
 from gbltr.data.world import WORLD_FILE, WorldParams, control_world, read_world_params
 from gbltr.errors import DataError
 from gbltr.progress import progress
+from gbltr.schema import IMPRESSIONS
 
 __all__ = ["WORLD_FILE", "WorldParams", "control_world", "read_world_params", "simulate_world",
            "write_world"]
@@ -448,15 +448,10 @@ def simulate_world(params: WorldParams | None = None) -> tuple[SearchDataset, di
     popularity, frequency) and ``pairs`` (match, authority, utility; each document belongs to one
     query, so its authority is on its pair). Everything is in memory; :func:`write_world` writes
     the same world holding only a chunk of the impressions at a time."""
-    ds, latent, log = _simulate(params or WorldParams())
+    tables, latent, log = _simulate(params or WorldParams())
     frames = list(log.frames())
-    impressions = pl.concat(frames) if frames else None
-    return replace(ds, impressions=impressions if impressions is not None else _no_impressions()), latent
-
-
-def _no_impressions() -> pl.DataFrame:
-    return pl.DataFrame(schema={"session_id": pl.String, "query_id": pl.String, "position": pl.Int32,
-                                "doc_id": pl.String, "clicked": pl.Boolean, "dwell_time": pl.Float64})
+    impressions = pl.concat(frames) if frames else pl.DataFrame(schema=IMPRESSIONS.columns)
+    return SearchDataset(impressions=impressions, **tables), latent
 
 
 def _urls(rng, domain_names, domain: np.ndarray, depth: np.ndarray) -> pl.Series:
@@ -473,8 +468,9 @@ def _urls(rng, domain_names, domain: np.ndarray, depth: np.ndarray) -> pl.Series
     return "https://" + pl.Series(domain_names[domain].astype(str)) + "/" + path
 
 
-def _simulate(p: WorldParams) -> tuple[SearchDataset, dict[str, pl.DataFrame], _Log]:
-    """The world without its impressions table, and the :class:`_Log` that makes it."""
+def _simulate(p: WorldParams) -> tuple[dict, dict[str, pl.DataFrame], _Log]:
+    """The world's :class:`SearchDataset` arguments but impressions, its latent tables, and the
+    :class:`_Log` that makes its impressions."""
     rng = np.random.default_rng(p.seed)
     # Topic-term table: topic k's r-th most likely term; the last row is the background order.
     topic_terms = np.stack([rng.permutation(p.vocab_size) for _ in range(p.topics + 1)])
@@ -553,14 +549,13 @@ def _simulate(p: WorldParams) -> tuple[SearchDataset, dict[str, pl.DataFrame], _
             "annotator": "simulated",
         }
     )
-    ds = SearchDataset(
-        queries=queries,
-        documents=documents,
-        candidates=candidates,
-        impressions=None,
-        labels={"human": human_labels, "llm": llm_labels},
-        metadata={"simulated": True, "seed": p.seed},
-    )
+    tables = {
+        "queries": queries,
+        "documents": documents,
+        "candidates": candidates,
+        "labels": {"human": human_labels, "llm": llm_labels},
+        "metadata": {"simulated": True, "seed": p.seed},
+    }
     latent = {
         "queries": pl.DataFrame(
             {
@@ -581,13 +576,13 @@ def _simulate(p: WorldParams) -> tuple[SearchDataset, dict[str, pl.DataFrame], _
             }
         ),
     }
-    return ds, latent, log
+    return tables, latent, log
 
 
 def write_world(params: WorldParams, out: str | Path, *, overwrite: bool = False) -> Path:
     """Simulate and write a dataset folder with ``world.json`` and ``latent/``, atomically
     (an existing folder only with ``overwrite``: :func:`gbltr.data.store.write_dataset`)."""
-    ds, latent, log = _simulate(params)
-    return write_dataset(ds, out, extra_json={WORLD_FILE: params.to_json()},
+    tables, latent, log = _simulate(params)
+    return write_dataset(SearchDataset(**tables), out, extra_json={WORLD_FILE: params.to_json()},
                          extra_parquet={f"latent/{name}": frame for name, frame in latent.items()},
                          overwrite=overwrite, impression_chunks=log.frames())

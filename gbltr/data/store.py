@@ -270,7 +270,7 @@ def _write_impression_chunks(ds: SearchDataset, chunks: Iterable[pl.DataFrame], 
     it = iter(chunks)
     first = next(it, None)
     if first is None:
-        first = pl.DataFrame(schema={**schema.IMPRESSIONS.required, **schema.IMPRESSIONS.optional})
+        first = pl.DataFrame(schema=schema.IMPRESSIONS.columns)
 
     def checked(frame: pl.DataFrame, lo: int) -> pl.DataFrame:
         where = f"impressions rows {lo}..{lo + frame.height - 1}"

@@ -175,8 +175,8 @@ def test_urls_equal_one_scalar_draw_per_path_part():
 
 
 def _world_without_impressions():
-    ds, _, log = sim._simulate(TINY)
-    return ds, log
+    tables, _, log = sim._simulate(TINY)
+    return SearchDataset(**tables), log
 
 
 def _frames(rows):
