@@ -61,6 +61,7 @@ from gbltr.data.store import SearchDataset, write_dataset
 from gbltr.data.world import WORLD_FILE, WorldParams, control_world, read_world_params
 from gbltr.errors import DataError
 from gbltr.progress import progress
+from gbltr.schema import IMPRESSIONS
 
 __all__ = ["WORLD_FILE", "WorldParams", "control_world", "read_world_params", "simulate_world",
            "write_world"]
@@ -140,36 +141,66 @@ def _draw_documents(p: WorldParams, rng: np.random.Generator, q: dict, domain_re
     }
 
 
-#: Tokens drawn per numpy call while generating text; draws are made in order, so the random
-#: stream (and the world) is the same as one call over all tokens, with bounded temporaries.
-_TOKEN_CHUNK = 1 << 22
+#: Documents rendered per pass while generating text. Their tokens, sort keys and bytes exist only
+#: for one such chunk; the random numbers are the same whatever the chunk (see :func:`_ahead`).
+_DOC_CHUNK = 50_000
 
 
 def _small_int(n_values: int):
     return np.int16 if n_values <= np.iinfo(np.int16).max else np.int32
 
 
-def _filler_tokens(rng, topic_terms, term_cdf, topics: np.ndarray, counts: np.ndarray, background: float):
-    """Token ids for documents: ``counts[i]`` tokens for document i, on ``topics[i]`` or background.
+def _ahead(rng: np.random.Generator, k: int) -> np.random.Generator:
+    """A new generator whose next draws are ``rng``'s after ``k`` uniform doubles.
 
-    Returned in document order (document 0's tokens first), int32. Draws: one uniform per token
-    for the Zipf rank, then one per token for topic vs background, each in one pass over all
-    tokens (made in chunks; the same numbers as a single call).
+    One ``random()`` double consumes exactly one 64-bit PCG64 output, so ``advance(k)`` skips
+    ``k`` of them; PCG64 keeps a buffered 32-bit half for 32-bit draws, which a real run of doubles
+    leaves alone but ``advance`` clears, so it is carried over by hand. ``rng`` is not changed.
     """
-    n = int(counts.sum())
-    last = topic_terms.shape[1] - 1
-    ranks = np.empty(n, dtype=_small_int(topic_terms.shape[1]))
-    for lo in range(0, n, _TOKEN_CHUNK):
-        hi = min(lo + _TOKEN_CHUNK, n)
-        ranks[lo:hi] = np.minimum(np.searchsorted(term_cdf, rng.random(hi - lo)), last)
-    token_topic = np.repeat(topics.astype(_small_int(topic_terms.shape[0])), counts)
-    tok = np.empty(n, dtype=np.int32)
-    for lo in range(0, n, _TOKEN_CHUNK):
-        hi = min(lo + _TOKEN_CHUNK, n)
-        r = ranks[lo:hi]
-        from_topic = rng.random(hi - lo) >= background
-        tok[lo:hi] = np.where(from_topic, topic_terms[token_topic[lo:hi], r], topic_terms[-1, r])
-    return tok
+    if not isinstance(rng.bit_generator, np.random.PCG64):
+        raise TypeError(f"expected a PCG64 generator, found {type(rng.bit_generator).__name__}")
+    state = rng.bit_generator.state
+    bits = np.random.PCG64()
+    bits.state = state
+    bits.advance(int(k))
+    moved = bits.state
+    moved["has_uint32"], moved["uinteger"] = state["has_uint32"], state["uinteger"]
+    bits.state = moved
+    return np.random.Generator(bits)
+
+
+def _skip(rng: np.random.Generator, k: int) -> None:
+    """Move ``rng`` on by ``k`` uniform doubles, as if ``rng.random(k)`` had been called."""
+    rng.bit_generator.state = _ahead(rng, k).bit_generator.state
+
+
+class _Filler:
+    """Filler tokens of one text field, drawn a chunk of documents at a time.
+
+    The random stream is the old one-pass order: ``n`` uniforms for the Zipf ranks of all ``n``
+    tokens, then ``n`` for topic vs background, then ``n`` sort keys. Three generators start at
+    offsets 0, n and 2n of that stream and each is read in document order, so chunk by chunk they
+    give exactly the numbers of the single pass; the caller's generator skips all ``3n``.
+    """
+
+    def __init__(self, rng, topic_terms, term_cdf, topics, counts, background):
+        self.n = int(counts.sum())
+        self.ranks, self.sides, self.keys = (_ahead(rng, k * self.n) for k in range(3))
+        _skip(rng, 3 * self.n)
+        self.topic_terms, self.term_cdf, self.background = topic_terms, term_cdf, background
+        self.topics = topics.astype(_small_int(topic_terms.shape[0]))
+        self.counts = counts
+
+    def draw(self, lo: int, hi: int):
+        """(counts, token ids int32, sort keys) of documents ``lo .. hi - 1``; call in order."""
+        counts = self.counts[lo:hi]
+        k = int(counts.sum())
+        last = self.topic_terms.shape[1] - 1
+        r = np.minimum(np.searchsorted(self.term_cdf, self.ranks.random(k)), last)
+        from_topic = self.sides.random(k) >= self.background
+        token_topic = np.repeat(self.topics[lo:hi], counts)
+        tok = np.where(from_topic, self.topic_terms[token_topic, r], self.topic_terms[-1, r]).astype(np.int32)
+        return counts, tok, self.keys.random(k)
 
 
 def _render_kernel():
@@ -229,20 +260,27 @@ _RENDER = None
 _PIECES = 3  # pieces per field: filler, query terms, phrases (title has no phrases)
 
 
-def _join_texts(pieces, vocab: list[str], nd: int) -> pl.Series:
+def _vocab_bytes(vocab: list[str]):
+    encoded = [v.encode("ascii") for v in vocab]
+    off = np.zeros(len(encoded) + 1, dtype=np.int64)
+    off[1:] = np.cumsum([len(b) for b in encoded])
+    return np.frombuffer(b"".join(encoded), dtype=np.uint8), off
+
+
+def _join_texts(pieces, vocab, nd: int) -> pl.Series:
     """One string per document from integer token pieces ``[(counts, tok, key), ...]``.
 
-    Token ``t`` is ``vocab[t]``; tokens of a document are ordered by ``key``. The bytes are
-    written by one numba pass and become Polars strings by splitting the buffer at newlines,
-    a chunk of documents at a time (no per-token Python or fixed-width string objects).
+    Token ``t`` is ``vocab[t]`` (``vocab``: a list of strings, or its :func:`_vocab_bytes`);
+    tokens of a document are ordered by ``key``. The bytes are written by one numba pass and
+    become Polars strings by splitting the buffer at newlines (no per-token Python or fixed-width
+    string objects).
     """
     global _RENDER
     if _RENDER is None:
         _RENDER = _render_kernel()
-    encoded = [v.encode("ascii") for v in vocab]
-    vocab_off = np.zeros(len(encoded) + 1, dtype=np.int64)
-    vocab_off[1:] = np.cumsum([len(b) for b in encoded])
-    vocab_bytes = np.frombuffer(b"".join(encoded), dtype=np.uint8)
+    vocab_bytes, vocab_off = _vocab_bytes(vocab) if isinstance(vocab, list) else vocab
+    if nd == 0:
+        return pl.Series([], dtype=pl.String)
     empty = (np.zeros(nd, np.int64), np.zeros(0, np.int32), np.zeros(0, np.float64))
     pieces = list(pieces) + [empty] * (_PIECES - len(pieces))  # homogeneous tuples: one compile
     counts = tuple(np.ascontiguousarray(c, dtype=np.int64) for c, _, _ in pieces)
@@ -250,14 +288,22 @@ def _join_texts(pieces, vocab: list[str], nd: int) -> pl.Series:
     keys = tuple(np.ascontiguousarray(k, dtype=np.float64) for _, _, k in pieces)
     del pieces
     buf, ends = _RENDER(counts, toks, keys, vocab_bytes, vocab_off)
-    del counts, toks, keys
+    text = str(memoryview(buf[: int(ends[-1]) - 1]), "ascii")
+    return pl.Series([text]).str.split("\n").explode()
+
+
+def _render_field(filler: _Filler, extra, vocab, nd: int) -> pl.Series:
+    """The texts of one field, :data:`_DOC_CHUNK` documents at a time: filler tokens from
+    ``filler`` plus the ``extra`` pieces ``(counts, ids, keys)`` (in document order)."""
+    vocab = _vocab_bytes(vocab)
+    starts = [np.concatenate([[0], np.cumsum(c)]) for c, _, _ in extra]
     parts = []
-    step = 100_000
-    for lo in range(0, nd, step):
-        hi = min(lo + step, nd)
-        a = int(ends[lo - 1]) if lo else 0
-        text = str(memoryview(buf[a : int(ends[hi - 1]) - 1]), "ascii")
-        parts.append(pl.Series([text]).str.split("\n").explode())
+    for lo in range(0, nd, _DOC_CHUNK):
+        hi = min(lo + _DOC_CHUNK, nd)
+        pieces = [filler.draw(lo, hi)]
+        for (c, t, k), s in zip(extra, starts):
+            pieces.append((c[lo:hi], t[s[lo] : s[hi]], k[s[lo] : s[hi]]))
+        parts.append(_join_texts(pieces, vocab, hi - lo))
     return pl.concat(parts) if parts else pl.Series([], dtype=pl.String)
 
 
@@ -266,16 +312,16 @@ def _render_text(p, rng, q, d, topic_terms, term_cdf):
 
     Tokens stay integer ids until :func:`_join_texts` writes the text: ids ``0 .. vocab_size - 1``
     are terms ``t<id>``, id ``vocab_size + i`` is query ``i``'s whole phrase. Every piece below is
-    generated in document order, so each is a (count per document, ids, sort keys) triple.
+    generated in document order, so each is a (count per document, ids, sort keys) triple. Filler
+    tokens, the bulk, are drawn while rendering (:class:`_Filler`), a chunk of documents at a time.
     """
     nd = d["qidx"].size
     m = d["match"]
-    fields = {"title": [], "body": []}
+    filler = {}
     for fld, mean, bg in (("title", p.title_length, 0.2), ("body", p.body_length, 0.3)):
         counts = rng.poisson(mean, nd) + 1
-        tok = _filler_tokens(rng, topic_terms, term_cdf, d["topic"], counts, bg)
-        fields[fld].append((counts, tok, rng.random(tok.size)))
-        del tok
+        filler[fld] = _Filler(rng, topic_terms, term_cdf, d["topic"], counts, bg)
+    fields = {"title": [], "body": []}
     # Query terms injected by match: title with prob 0.8 m, body Poisson(4 m^1.5) times each.
     q_terms = q["terms"]
     lens = np.array([t.size for t in q_terms])
@@ -292,66 +338,104 @@ def _render_text(p, rng, q, d, topic_terms, term_cdf):
     phrase = rng.random(nd) < m**2
     op = np.flatnonzero(phrase)
     fields["body"].append((phrase.astype(np.int64), p.vocab_size + d["qidx"][op], rng.random(op.size)))
+    del owner_t, term_ids, in_title, body_counts, ob, tb
     vocab = [f"t{i}" for i in range(p.vocab_size)]
     vocab += [" ".join(vocab[t] for t in terms) for terms in q_terms]
-    title = _join_texts(fields.pop("title"), vocab, nd)
-    body = _join_texts(fields.pop("body"), vocab, nd)
+    title = _render_field(filler["title"], fields.pop("title"), vocab, nd)
+    body = _render_field(filler["body"], fields.pop("body"), vocab, nd)
     return title, body
 
 
-def _simulate_sessions(p, rng, q, d, retrieval, utility, authority):
+#: Sessions simulated per pass. Part of the world's definition: each pass draws its session noise
+#: and then its clicks, so another value interleaves the random stream differently.
+_SESSION_DRAWS = 100_000
+#: Sessions per impressions frame that :meth:`_Log.frames` makes (at most one pass of sessions):
+#: with ``display_k`` it bounds the impressions a written chunk holds in memory. Any value gives
+#: the same table.
+_FRAME_SESSIONS = 100_000
+
+
+class _Log:
+    """The impressions of every session, kept compact and turned into tables a chunk at a time.
+
+    While simulating, only each impression's document (int32) and click, and each session's
+    number of shown results, are kept; ids, positions and dwell times are made per chunk by
+    :meth:`frames`. Dwell times are the random stream's last draws (one log-normal per
+    impression, after all sessions), drawn chunk by chunk in the same order from a generator
+    that starts where the sessions ended.
+    """
+
+    def __init__(self, chunks, dwell_rng, utility, qid, did, n_sessions):
+        self.chunks, self.dwell_rng, self.utility = chunks, dwell_rng, utility
+        self.qid, self.did, self.n_sessions = qid, did, n_sessions
+        self.rows = sum(c[3].size for c in chunks)
+
+    def frames(self):
+        """The impressions table in order, one frame per chunk of sessions (iterate once)."""
+        rng, self.dwell_rng = self.dwell_rng, None
+        if rng is None:
+            raise RuntimeError("the simulated impressions were already generated")
+        with progress(total=self.rows, desc="impressions", unit="row") as bar:
+            while self.chunks:
+                lo, sq_all, shown_all, doc_all, click_all, pos_all = self.chunks.pop(0)
+                ends = np.concatenate([[0], np.cumsum(shown_all, dtype=np.int64)])
+                for a in range(0, sq_all.size, _FRAME_SESSIONS):
+                    b = min(a + _FRAME_SESSIONS, sq_all.size)
+                    sq, shown = sq_all[a:b], shown_all[a:b]
+                    rows = slice(ends[a], ends[b])
+                    doc, click, pos = doc_all[rows], click_all[rows], pos_all[rows]
+                    dwell = np.where(click, rng.lognormal(3.0 + 2.0 * self.utility[doc], 0.8), np.nan)
+                    sessions = _id_strings("s", np.arange(lo + a, lo + b), 8)
+                    yield pl.DataFrame(
+                        {
+                            "session_id": sessions.gather(np.repeat(np.arange(b - a), shown)),
+                            "query_id": self.qid.gather(np.repeat(sq, shown)),
+                            "position": pl.Series(pos.astype(np.int32)),
+                            "doc_id": self.did.gather(doc),
+                            "clicked": pl.Series(click),
+                            "dwell_time": pl.Series(dwell).fill_nan(None),
+                        }
+                    )
+                    bar.update(doc.size)
+
+
+def _simulate_sessions(p, rng, q, d, retrieval, utility, authority, qid, did) -> _Log:
     """Impressions of every session: PBM clicks on a per-session perturbation of the ranking."""
     start = np.concatenate([[0], np.cumsum(d["n_cand"])])
     n_sessions = int(q["freq"].sum())
-    sess_q = np.repeat(np.arange(p.queries), q["freq"])
     exam = np.arange(1, p.display_k + 1, dtype=float) ** -p.examination_eta
     doc_noise = rng.normal(0.0, p.click_noise, utility.size)
     attract = _sigmoid(p.click_bias + p.click_relevance * utility + p.brand_bias * authority + doc_noise)
     width = p.candidates_max
-    out_q, out_doc, out_pos, out_click, out_sess = [], [], [], [], []
-    chunk = 100_000
     idx_type = np.int32 if max(n_sessions, utility.size, p.queries) < 2**31 - 1 else np.int64
+    sess_q = np.repeat(np.arange(p.queries, dtype=idx_type), q["freq"])
+    k = min(p.display_k, width)
+    pos_type = _small_int(k + 1)
+    chunks = []
     with progress(total=n_sessions, desc="sessions", unit="session") as bar:
-        for lo in range(0, n_sessions, chunk):
-            sq = sess_q[lo : lo + chunk]
+        for lo in range(0, n_sessions, _SESSION_DRAWS):
+            sq = sess_q[lo : lo + _SESSION_DRAWS]
             ns = sq.size
             cols = np.arange(width)
             valid = cols[None, :] < d["n_cand"][sq][:, None]
             doc_index = np.where(valid, start[sq][:, None] + cols[None, :], 0)
             score = retrieval[doc_index] + rng.normal(0.0, p.session_noise, (ns, width))
             score[~valid] = -np.inf
-            k = min(p.display_k, width)
             order = np.argsort(-score, axis=1, kind="stable")[:, :k]
             shown = np.take_along_axis(doc_index, order, axis=1)
             shown_ok = np.take_along_axis(valid, order, axis=1)
             click = rng.random((ns, k)) < exam[None, :k] * attract[shown]
-            pos = np.broadcast_to(np.arange(1, k + 1), (ns, k))
-            sid = np.broadcast_to(np.arange(lo, lo + ns)[:, None], (ns, k))
-            # chunks kept in compact dtypes (row indices fit in idx_type)
-            out_doc.append(shown[shown_ok].astype(idx_type))
-            out_pos.append(pos[shown_ok].astype(np.int32))
-            out_click.append(click[shown_ok])
-            out_sess.append(sid[shown_ok].astype(idx_type))
-            out_q.append(np.broadcast_to(sq[:, None], (ns, k))[shown_ok].astype(idx_type))
+            pos = np.broadcast_to(np.arange(1, k + 1, dtype=pos_type), (ns, k))
+            # per impression only the document, click and position; per session its shown count
+            chunks.append((lo, sq, shown_ok.sum(axis=1).astype(pos_type), shown[shown_ok].astype(idx_type),
+                           click[shown_ok], pos[shown_ok]))
             bar.update(ns)
-    doc = _cat(out_doc, idx_type)
-    click = _cat(out_click, bool)
-    dwell = np.where(click, rng.lognormal(3.0 + 2.0 * utility[doc], 0.8), np.nan)
-    return {
-        "session": _cat(out_sess, idx_type),
-        "qidx": _cat(out_q, idx_type),
-        "doc": doc,
-        "position": _cat(out_pos, np.int32),
-        "clicked": click,
-        "dwell": dwell,
-    }
+    return _Log(chunks, _ahead(rng, 0), utility, qid, did, n_sessions)
 
 
-def _cat(chunks: list, dtype) -> np.ndarray:
-    """Concatenate and empty ``chunks`` (their memory goes as soon as the result exists)."""
-    out = np.concatenate(chunks).astype(dtype, copy=False) if chunks else np.zeros(0, dtype)
-    chunks.clear()
-    return out
+def _id_strings(prefix: str, index: np.ndarray, width: int) -> pl.Series:
+    """``prefix`` + zero-padded ``index`` (``f"{prefix}{i:0{width}d}"``) as a Polars String."""
+    return prefix + pl.Series(index).cast(pl.Int64).cast(pl.String).str.zfill(width)
 
 
 def _ids(prefix: str, n: int, width: int) -> pl.Series:
@@ -362,8 +446,31 @@ def _ids(prefix: str, n: int, width: int) -> pl.Series:
 def simulate_world(params: WorldParams | None = None) -> tuple[SearchDataset, dict[str, pl.DataFrame]]:
     """Generate a world: the dataset and the latent truth tables ``queries`` (intent, topic,
     popularity, frequency) and ``pairs`` (match, authority, utility; each document belongs to one
-    query, so its authority is on its pair)."""
-    p = params or WorldParams()
+    query, so its authority is on its pair). Everything is in memory; :func:`write_world` writes
+    the same world holding only a chunk of the impressions at a time."""
+    tables, latent, log = _simulate(params or WorldParams())
+    frames = list(log.frames())
+    impressions = pl.concat(frames) if frames else pl.DataFrame(schema=IMPRESSIONS.columns)
+    return SearchDataset(impressions=impressions, **tables), latent
+
+
+def _urls(rng, domain_names, domain: np.ndarray, depth: np.ndarray) -> pl.Series:
+    """``https://<domain>/p<i>/p<j>/...``: ``depth[k]`` path parts for document k, each
+    ``p`` + a uniform integer in [0, 10000). One vectorised draw gives the same integers as one
+    scalar ``rng.integers(0, 10_000)`` per part in document order (each is one bounded 32-bit
+    draw either way; tested)."""
+    nd = depth.size
+    part = "p" + pl.Series(rng.integers(0, 10_000, int(depth.sum()))).cast(pl.String)
+    paths = (pl.DataFrame({"doc": np.repeat(np.arange(nd), depth), "part": part})
+             .group_by("doc", maintain_order=True).agg(pl.col("part").str.join("/")))
+    path = (pl.DataFrame({"doc": np.arange(nd)}).join(paths, on="doc", how="left", maintain_order="left")
+            ["part"].fill_null(""))
+    return "https://" + pl.Series(domain_names[domain].astype(str)) + "/" + path
+
+
+def _simulate(p: WorldParams) -> tuple[dict, dict[str, pl.DataFrame], _Log]:
+    """The world's :class:`SearchDataset` arguments but impressions, its latent tables, and the
+    :class:`_Log` that makes its impressions."""
     rng = np.random.default_rng(p.seed)
     # Topic-term table: topic k's r-th most likely term; the last row is the background order.
     topic_terms = np.stack([rng.permutation(p.vocab_size) for _ in range(p.topics + 1)])
@@ -380,8 +487,7 @@ def simulate_world(params: WorldParams | None = None) -> tuple[SearchDataset, di
     inlinks = rng.poisson(np.exp(1.0 + 1.3 * a + rng.normal(0, 0.6, nd)))
     pagerank = np.exp(0.8 * a + rng.normal(0, 0.5, nd)) / 10.0
     domain_names = np.array([f"site{i:04d}.example" for i in range(p.domains)], dtype=object)
-    paths = ["/".join(f"p{rng.integers(0, 10_000)}" for _ in range(k)) for k in depth]
-    url = [f"https://{domain_names[dm]}/{path}" for dm, path in zip(d["domain"], paths)]
+    url = _urls(rng, domain_names, d["domain"], depth)
     retrieval = d["match"] + 0.35 * a + rng.normal(0.0, p.retrieval_noise, nd)
     w_auth = np.where(q["nav"][d["qidx"]], p.authority_weight_nav, p.authority_weight_info)
     utility = (1 - w_auth) * d["match"] + w_auth * _sigmoid(a) + rng.normal(0, p.judge_noise, nd)
@@ -424,18 +530,7 @@ def simulate_world(params: WorldParams | None = None) -> tuple[SearchDataset, di
         {"query_id": q_of_doc, "doc_id": did, "rank": rank, "retrieval_score": retrieval}
     ).sort(["query_id", "rank"])
     del title, body
-    s = _simulate_sessions(p, rng, q, d, retrieval, utility, a)
-    # column by column, each numpy array dropped once it is a Polars column (peak memory)
-    impressions = pl.DataFrame(
-        {
-            "session_id": _ids("s", int(q["freq"].sum()), 8).gather(s.pop("session")),
-            "query_id": qid.gather(s.pop("qidx")),
-            "position": pl.Series(s.pop("position")),
-            "doc_id": did.gather(s.pop("doc")),
-            "clicked": pl.Series(s.pop("clicked")),
-            "dwell_time": pl.Series(s.pop("dwell")).fill_nan(None),
-        }
-    )
+    log = _simulate_sessions(p, rng, q, d, retrieval, utility, a, qid, did)
     judged = np.isin(split[d["qidx"]], ["valid", "test"])
     human_labels = pl.DataFrame(
         {
@@ -454,14 +549,13 @@ def simulate_world(params: WorldParams | None = None) -> tuple[SearchDataset, di
             "annotator": "simulated",
         }
     )
-    ds = SearchDataset(
-        queries=queries,
-        documents=documents,
-        candidates=candidates,
-        impressions=impressions,
-        labels={"human": human_labels, "llm": llm_labels},
-        metadata={"simulated": True, "seed": p.seed},
-    )
+    tables = {
+        "queries": queries,
+        "documents": documents,
+        "candidates": candidates,
+        "labels": {"human": human_labels, "llm": llm_labels},
+        "metadata": {"simulated": True, "seed": p.seed},
+    }
     latent = {
         "queries": pl.DataFrame(
             {
@@ -482,13 +576,13 @@ def simulate_world(params: WorldParams | None = None) -> tuple[SearchDataset, di
             }
         ),
     }
-    return ds, latent
+    return tables, latent, log
 
 
 def write_world(params: WorldParams, out: str | Path, *, overwrite: bool = False) -> Path:
     """Simulate and write a dataset folder with ``world.json`` and ``latent/``, atomically
     (an existing folder only with ``overwrite``: :func:`gbltr.data.store.write_dataset`)."""
-    ds, latent = simulate_world(params)
-    return write_dataset(ds, out, extra_json={WORLD_FILE: params.to_json()},
+    tables, latent, log = _simulate(params)
+    return write_dataset(SearchDataset(**tables), out, extra_json={WORLD_FILE: params.to_json()},
                          extra_parquet={f"latent/{name}": frame for name, frame in latent.items()},
-                         overwrite=overwrite)
+                         overwrite=overwrite, impression_chunks=log.frames())

@@ -34,9 +34,11 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 
 from gbltr import schema
@@ -158,26 +160,8 @@ def _check_references(ds: SearchDataset) -> None:
     tables = [("candidates", ds.candidates), ("impressions", ds.impressions)]
     tables += [(f"label set {k!r}", v) for k, v in ds.labels.items()]
     for name, frame in tables:
-        if frame is None or frame.height == 0:
-            continue
-        for col, known, table in (("query_id", q, "queries"), ("doc_id", d, "documents")):
-            unknown = frame.select(col).unique().join(known, on=col, how="anti").sort(col)
-            if unknown.height:
-                rows = frame.join(unknown, on=col, how="semi").height
-                raise SchemaError(
-                    f"{name}: {unknown.height} {col}(s) not in the {table} table, e.g. {unknown[col][0]!r} "
-                    f"({rows} row(s)); expected every {col} to be defined (look for stray spaces or typos "
-                    "in the ids)"
-                )
-    imp = ds.impressions
-    if imp is not None and imp.height:
-        bad = imp.filter((pl.col("position") < 1) | (pl.col("position") > MAX_POSITION))
-        if bad.height:
-            r = bad.row(0, named=True)
-            raise SchemaError(
-                f"impressions: {bad.height} row(s) with position outside 1..{MAX_POSITION}, e.g. "
-                f"position {r['position']} in session {r['session_id']!r}; expected 1-based display positions"
-            )
+        _check_ids(name, frame, q, d)
+    _check_positions("impressions", ds.impressions)
     if ds.features is not None:
         stray = ds.features.select(FEATURES_KEY).join(ds.candidates.select(FEATURES_KEY), on=list(FEATURES_KEY), how="anti")
         if stray.height:
@@ -187,8 +171,35 @@ def _check_references(ds: SearchDataset) -> None:
             )
 
 
+def _check_ids(name: str, frame: pl.DataFrame | None, q: pl.DataFrame, d: pl.DataFrame) -> None:
+    """Every query_id of ``frame`` is in ``q`` and every doc_id in ``d``."""
+    if frame is None or frame.height == 0:
+        return
+    for col, known, table in (("query_id", q, "queries"), ("doc_id", d, "documents")):
+        unknown = frame.select(col).unique().join(known, on=col, how="anti").sort(col)
+        if unknown.height:
+            rows = frame.join(unknown, on=col, how="semi").height
+            raise SchemaError(
+                f"{name}: {unknown.height} {col}(s) not in the {table} table, e.g. {unknown[col][0]!r} "
+                f"({rows} row(s)); expected every {col} to be defined (look for stray spaces or typos "
+                "in the ids)"
+            )
+
+
+def _check_positions(name: str, imp: pl.DataFrame | None) -> None:
+    if imp is not None and imp.height:
+        bad = imp.filter((pl.col("position") < 1) | (pl.col("position") > MAX_POSITION))
+        if bad.height:
+            r = bad.row(0, named=True)
+            raise SchemaError(
+                f"{name}: {bad.height} row(s) with position outside 1..{MAX_POSITION}, e.g. "
+                f"position {r['position']} in session {r['session_id']!r}; expected 1-based display positions"
+            )
+
+
 def write_dataset(ds: SearchDataset, path: str | Path, *, extra_json: dict[str, dict] | None = None,
-                  extra_parquet: dict[str, pl.DataFrame] | None = None, overwrite: bool = False) -> Path:
+                  extra_parquet: dict[str, pl.DataFrame] | None = None, overwrite: bool = False,
+                  impression_chunks: Iterable[pl.DataFrame] | None = None) -> Path:
     """Write ``ds`` as a dataset folder (see module docstring) and return the folder.
 
     Written atomically (:func:`gbltr.folders.run_folder`): an existing non-empty folder is refused
@@ -196,13 +207,19 @@ def write_dataset(ds: SearchDataset, path: str | Path, *, extra_json: dict[str, 
     table or label set of an older dataset survives beside the new ones. ``extra_json``: file
     name -> JSON content; ``extra_parquet``: relative path without suffix -> frame (e.g.
     ``latent/documents``), written inside the same atomic folder.
+
+    ``impression_chunks`` (with ``ds.impressions`` None): a log too large to hold in memory, as
+    consecutive frames written in order into one ``impressions.parquet``
+    (:func:`_write_impression_chunks`); each is checked as ``ds.impressions`` would be.
     """
+    if impression_chunks is not None and ds.impressions is not None:
+        raise DataError("write_dataset: expected impressions either in the dataset or as chunks, found both")
     with run_folder(path, overwrite=overwrite, marker="dataset.json", kind="dataset folder") as tmp:
-        _write_dataset_files(ds, tmp, extra_json, extra_parquet)
+        _write_dataset_files(ds, tmp, extra_json, extra_parquet, impression_chunks)
     return Path(path)
 
 
-def _write_dataset_files(ds: SearchDataset, out: Path, extra_json, extra_parquet) -> Path:
+def _write_dataset_files(ds: SearchDataset, out: Path, extra_json, extra_parquet, impression_chunks=None) -> Path:
     tables = {"queries": ds.queries, "documents": ds.documents, "candidates": ds.candidates}
     if ds.impressions is not None:
         tables["impressions"] = ds.impressions
@@ -210,6 +227,9 @@ def _write_dataset_files(ds: SearchDataset, out: Path, extra_json, extra_parquet
         tables["features"] = ds.features
     for name, frame in tables.items():
         frame.write_parquet(out / f"{name}.parquet")
+    heights = {k: v.height for k, v in tables.items()}
+    if impression_chunks is not None:
+        heights["impressions"] = _write_impression_chunks(ds, impression_chunks, out / "impressions.parquet")
     if ds.labels:
         (out / "labels").mkdir(exist_ok=True)
         for name, frame in ds.labels.items():
@@ -217,7 +237,7 @@ def _write_dataset_files(ds: SearchDataset, out: Path, extra_json, extra_parquet
             frame.write_parquet(out / "labels" / f"{name}.parquet")
     manifest = {
         "format_version": FORMAT_VERSION,
-        "tables": {k: v.height for k, v in tables.items()},
+        "tables": heights,
         "labels": {k: v.height for k, v in ds.labels.items()},
         "metadata": ds.metadata,
         "missing": ds.missing,
@@ -231,6 +251,61 @@ def _write_dataset_files(ds: SearchDataset, out: Path, extra_json, extra_parquet
         file.parent.mkdir(parents=True, exist_ok=True)
         frame.write_parquet(file)
     return out
+
+
+def _write_impression_chunks(ds: SearchDataset, chunks: Iterable[pl.DataFrame], file: Path) -> int:
+    """Write impression frames, in order, into one Parquet ``file`` without holding them all;
+    return the row count.
+
+    Each frame is validated against the impressions contract and its ids against ``ds``'s
+    queries and documents, as :class:`SearchDataset` checks a whole log. Keys (session, position)
+    are checked within a frame; across frames, distinct session-id hashes are compared, and only
+    if one repeats (a session split between frames, or a hash collision) is the written file's
+    key checked exactly. Frames must all have the first frame's columns and dtypes.
+    """
+    from polars.io.plugins import register_io_source
+
+    q = ds.queries.select("query_id")
+    d = ds.documents.select("doc_id")
+    it = iter(chunks)
+    first = next(it, None)
+    if first is None:
+        first = pl.DataFrame(schema=schema.IMPRESSIONS.columns)
+
+    def checked(frame: pl.DataFrame, lo: int) -> pl.DataFrame:
+        where = f"impressions rows {lo}..{lo + frame.height - 1}"
+        frame = schema.validate(frame, schema.IMPRESSIONS, where=where)
+        _check_ids(where, frame, q, d)
+        _check_positions(where, frame)
+        return frame
+
+    first = checked(first, 0)
+    state = {"rows": 0, "error": None, "sessions": []}
+
+    def source(with_columns, predicate, n_rows, batch_size):
+        frame = first
+        try:
+            while frame is not None:
+                if state["rows"]:
+                    frame = checked(frame, state["rows"])
+                    if frame.schema != first.schema:
+                        raise SchemaError(f"impressions rows {state['rows']}..: columns {dict(frame.schema)}, "
+                                          f"expected those of the first chunk {dict(first.schema)}")
+                state["sessions"].append(frame["session_id"].hash(seed=0).unique().to_numpy())
+                state["rows"] += frame.height
+                out = frame if with_columns is None else frame.select(with_columns)
+                yield out if predicate is None else out.filter(predicate)
+                frame = next(it, None)
+        except Exception as exc:  # re-raised below: Polars would wrap it in its own error
+            state["error"] = exc
+
+    register_io_source(source, schema=first.schema).sink_parquet(file)
+    if state["error"] is not None:
+        raise state["error"]
+    hashes = np.sort(np.concatenate(state["sessions"])) if state["sessions"] else np.zeros(0, np.uint64)
+    if (hashes[1:] == hashes[:-1]).any():  # a session in two chunks, or a hash collision
+        schema.validate(pl.read_parquet(file), schema.IMPRESSIONS, where="impressions (written in chunks)")
+    return state["rows"]
 
 
 def _read_parquet(file: Path) -> pl.DataFrame:
