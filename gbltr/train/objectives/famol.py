@@ -11,8 +11,11 @@ source).
 The per-query work is shared, not repeated: one stable sort of the scores and one set of
 scratch buffers serve both sources; each source then runs the pair loop of
 :mod:`gbltr.train.objectives.pairs` on its labelled rows (ranks differ between sources when
-labels are missing). A fused loop over both sources at once was measured slower on AVX2 (it
-does not vectorise; see the perf hand-over note), so the two loops stay separate.
+labels are missing). Cost: ``benchmarks/bench_famol.py`` measures this kernel at the bound that
+sharing the setup allows (LambdaRank on each source, minus one setup: 1.6-1.8x one LambdaRank
+call for 100-document queries). The pair work is per source: loops fusing both sources per pair
+(shared score difference, discount difference and table read) measured 1.54-2.4x, not better,
+because numba does not vectorise them on AVX2; so the two loops stay separate.
 """
 
 from __future__ import annotations
