@@ -178,23 +178,35 @@ def _check_ids(name: str, frame: pl.DataFrame | None, q: pl.DataFrame, d: pl.Dat
     for col, known, table in (("query_id", q, "queries"), ("doc_id", d, "documents")):
         unknown = frame.select(col).unique().join(known, on=col, how="anti").sort(col)
         if unknown.height:
-            rows = frame.join(unknown, on=col, how="semi").height
-            raise SchemaError(
-                f"{name}: {unknown.height} {col}(s) not in the {table} table, e.g. {unknown[col][0]!r} "
-                f"({rows} row(s)); expected every {col} to be defined (look for stray spaces or typos "
-                "in the ids)"
-            )
+            raise unknown_ids_error(name, col, table, unknown, frame.join(unknown, on=col, how="semi").height)
+
+
+def unknown_ids_error(name: str, col: str, table: str, unknown: pl.DataFrame, rows: int) -> SchemaError:
+    """The error for ids of ``name`` missing from ``table`` (``unknown``: those ids, sorted; ``rows``:
+    the rows that hold them); shared with the streamed log (:mod:`gbltr.data.stream`)."""
+    return SchemaError(
+        f"{name}: {unknown.height} {col}(s) not in the {table} table, e.g. {unknown[col][0]!r} "
+        f"({rows} row(s)); expected every {col} to be defined (look for stray spaces or typos in the ids)"
+    )
+
+
+#: Rows whose display position is out of range.
+BAD_POSITION = (pl.col("position") < 1) | (pl.col("position") > MAX_POSITION)
+
+
+def bad_positions_error(name: str, n_bad: int, first: dict) -> SchemaError:
+    """The error for ``n_bad`` impressions outside 1..MAX_POSITION (``first``: one such row)."""
+    return SchemaError(
+        f"{name}: {n_bad} row(s) with position outside 1..{MAX_POSITION}, e.g. "
+        f"position {first['position']} in session {first['session_id']!r}; expected 1-based display positions"
+    )
 
 
 def _check_positions(name: str, imp: pl.DataFrame | None) -> None:
     if imp is not None and imp.height:
-        bad = imp.filter((pl.col("position") < 1) | (pl.col("position") > MAX_POSITION))
+        bad = imp.filter(BAD_POSITION)
         if bad.height:
-            r = bad.row(0, named=True)
-            raise SchemaError(
-                f"{name}: {bad.height} row(s) with position outside 1..{MAX_POSITION}, e.g. "
-                f"position {r['position']} in session {r['session_id']!r}; expected 1-based display positions"
-            )
+            raise bad_positions_error(name, bad.height, bad.row(0, named=True))
 
 
 def write_dataset(ds: SearchDataset, path: str | Path, *, extra_json: dict[str, dict] | None = None,

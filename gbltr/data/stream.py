@@ -77,14 +77,13 @@ def dataset_log(path: str | Path, queries: pl.DataFrame, documents: pl.DataFrame
 def check_log(log: LazyLog, queries: pl.DataFrame, documents: pl.DataFrame) -> None:
     """Nulls, positions and references of the whole log, as :func:`gbltr.data.store.read_dataset`
     checks them in memory (one streaming pass; results O(queries + documents))."""
-    from gbltr.data.store import MAX_POSITION
+    from gbltr.data.store import BAD_POSITION, bad_positions_error, unknown_ids_error
 
     lf = log.scan()
     not_null = schema.IMPRESSIONS.not_null
     # one query at a time (collect_all would hold their hash tables together)
     totals, qids, dids = (q.collect(engine=ENGINE) for q in (
-        lf.select(*[pl.col(c).null_count().alias(c) for c in not_null],
-                  bad_position=((pl.col("position") < 1) | (pl.col("position") > MAX_POSITION)).sum()),
+        lf.select(*[pl.col(c).null_count().alias(c) for c in not_null], bad_position=BAD_POSITION.sum()),
         lf.select("query_id").unique(),
         lf.select("doc_id").unique(),
     ))
@@ -96,16 +95,10 @@ def check_log(log: LazyLog, queries: pl.DataFrame, documents: pl.DataFrame) -> N
         unknown = ids.join(known.select(col), on=col, how="anti").sort(col)
         if unknown.height:
             rows = lf.filter(pl.col(col).is_in(unknown[col].implode())).select(pl.len()).collect(engine=ENGINE).item()
-            raise SchemaError(
-                f"impressions: {unknown.height} {col}(s) not in the {table} table, e.g. {unknown[col][0]!r} "
-                f"({rows} row(s)); expected every {col} to be defined (look for stray spaces or typos in the ids)"
-            )
+            raise unknown_ids_error("impressions", col, table, unknown, rows)
     if totals["bad_position"][0]:
-        r = lf.filter((pl.col("position") < 1) | (pl.col("position") > MAX_POSITION)).head(1).collect().row(0, named=True)
-        raise SchemaError(
-            f"impressions: {totals['bad_position'][0]} row(s) with position outside 1..{MAX_POSITION}, e.g. "
-            f"position {r['position']} in session {r['session_id']!r}; expected 1-based display positions"
-        )
+        first = lf.filter(BAD_POSITION).head(1).collect().row(0, named=True)
+        raise bad_positions_error("impressions", totals["bad_position"][0], first)
 
 
 def query_frequency_lazy(log: LazyLog | None, query_ids: pl.Series) -> pl.DataFrame:

@@ -23,11 +23,14 @@ from gbltr.labels.clicks.priors import EMSettings, Priors
 from gbltr.labels.clicks.sessions import SessionLog
 
 
-def aggregate(pair: np.ndarray, cell: np.ndarray, click: np.ndarray, n_cells: int):
-    """Distinct (pair, cell) with impressions ``n`` and clicks ``c`` (1-D arrays of one length)."""
+def aggregate(pair: np.ndarray, cell: np.ndarray, click: np.ndarray, n_cells: int, shown: np.ndarray | None = None):
+    """Distinct (pair, cell), sorted, with impressions ``n`` and clicks ``c`` (1-D arrays of one length).
+
+    One entry per impression (``click`` 0/1), or, with ``shown``, per count already made
+    (``shown`` impressions and ``click`` clicks each; the streamed log)."""
     key = pair.astype(np.int64) * n_cells + cell.astype(np.int64)
     uniq, inv = np.unique(key, return_inverse=True)
-    n = np.bincount(inv).astype(float)
+    n = np.bincount(inv, weights=None if shown is None else shown.astype(float)).astype(float)
     c = np.bincount(inv, weights=click.astype(float)).astype(float)
     return uniq // n_cells, uniq % n_cells, n, c
 
@@ -79,15 +82,24 @@ class PBM(ClickModel):
     name = "pbm"
     citation = "Chuklin, Markov & de Rijke (2015), sec. 3.3 (PBM) and 4.2 (EM)"
 
+    @staticmethod
+    def fit_counts(pair, position, shown, click, n_pairs: int, P: int, priors: Priors, em: EMSettings,
+                   n_sessions: int):
+        """PBM from counts: ``shown`` impressions and ``click`` clicks of pair ``pair`` at 0-based
+        ``position``. Returns (attractiveness, relevance, params, FitInfo) on the pinned scale."""
+        pair, cell, n, c = aggregate(pair, position, click, P, shown)
+        alpha, theta, (its, conv, hist), ll = em_examination_attractiveness(
+            pair, cell, n, c, n_pairs, P, priors, em, n_sessions, "pbm")
+        return (alpha, alpha * theta[0], {"examination": theta / theta[0], "theta": theta},
+                FitInfo(its, conv, ll, history=hist))
+
     def _fit(self, log_: SessionLog, priors, em):
         s, r = np.nonzero(log_.shown)
         P = log_.n_positions
-        pair, cell, n, c = aggregate(log_.doc[s, r], r, log_.click[s, r], P)
-        alpha, theta, (its, conv, hist), ll = em_examination_attractiveness(
-            pair, cell, n, c, log_.pairs.height, P, priors, em, log_.n_sessions, self.name)
-        return FittedClickModel(
-            self.name, pairs_frame(log_, alpha * theta[0], attractiveness=alpha),
-            {"examination": theta / theta[0], "theta": theta}, priors, FitInfo(its, conv, ll, history=hist), P)
+        alpha, relevance, params, info = self.fit_counts(
+            log_.doc[s, r], r, None, log_.click[s, r], log_.pairs.height, P, priors, em, log_.n_sessions)
+        return FittedClickModel(self.name, pairs_frame(log_, relevance, attractiveness=alpha), params, priors,
+                                info, P)
 
     def conditional_probs(self, fitted, log_):
         alpha = fitted.pair_table(log_)["attractiveness"]

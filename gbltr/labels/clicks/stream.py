@@ -49,7 +49,8 @@ from gbltr.errors import DataError
 from gbltr.labels.clicks.base import FitInfo, FittedClickModel
 from gbltr.labels.clicks.config import ClickLabelConfig, check_streamable
 from gbltr.labels.clicks.labels import ClickLabels, pair_labels
-from gbltr.labels.clicks.pbm import em_examination_attractiveness
+from gbltr.labels.clicks.pbm import PBM
+from gbltr.labels.clicks.ubm import UBM
 
 log = logging.getLogger("gbltr")
 
@@ -265,25 +266,13 @@ def _fit(config: ClickLabelConfig, counts: pl.DataFrame, n_sessions: int) -> tup
     clk = np.bincount(p, weights=c, minlength=n_pairs).astype(np.int64)
     name = config.model
     if name in ("pbm", "ubm"):
+        # the models' own count-to-parameter fits: the same arrays in the same order as in memory
         if name == "pbm":
-            cell, n_cells = r, P
+            fit = PBM.fit_counts(p, r, n, c, n_pairs, P, priors, em, n_sessions)
         else:
-            cell, n_cells = r * (P + 1) + rows["prev"].to_numpy().astype(np.int64), P * (P + 1)
-        key = p * n_cells + cell
-        order = np.argsort(key, kind="stable")
-        uniq, start = np.unique(key[order], return_index=True)
-        nn = np.add.reduceat(n[order], start).astype(float) if uniq.size else np.zeros(0)
-        cc = np.add.reduceat(c[order], start).astype(float) if uniq.size else np.zeros(0)
-        alpha, theta, (its, conv, hist), ll = em_examination_attractiveness(
-            uniq // n_cells, uniq % n_cells, nn, cc, n_pairs, n_cells, priors, em, n_sessions, name)
-        if name == "pbm":
-            relevance, params = alpha * theta[0], {"examination": theta / theta[0], "theta": theta}
-        else:
-            gamma = theta.reshape(P, P + 1)
-            g10 = gamma[0, 0]
-            relevance = alpha * g10
-            params = {"examination": gamma[:, 0] / g10, "examination_matrix": gamma / g10, "gamma": gamma}
-        attractiveness, info = alpha, FitInfo(its, conv, ll, history=hist)
+            prev = rows["prev"].to_numpy().astype(np.int64)
+            fit = UBM.fit_counts(p, r, prev, n, c, n_pairs, P, priors, em, n_sessions)
+        attractiveness, relevance, params, info = fit
     else:
         ctr = priors.attractiveness.update(clk, imp)
         if name == "ctr":
