@@ -47,6 +47,14 @@ Simulated LLM annotator
 
 The ``latent/`` folder holds the truths (intent, match, authority, utility) for analysis; no
 feature or label reads it.
+
+Stored resolution
+    Every simulated float is stored rounded (:func:`stored`): dwell times to the millisecond
+    (:data:`DWELL_DECIMALS`), scores and latent values to 6 decimals (:data:`FLOAT_DECIMALS`).
+    numpy's ``exp``/``log`` take other SIMD kernels on AVX2, AVX-512 and ARM and differ there in
+    the last bits; rounding (an exact multiply, ``rint``, divide) maps such neighbours to the
+    same stored value, so one seed writes the same bytes, and the same dataset fingerprint, on
+    every CPU. The simulation itself runs on the unrounded values.
 """
 
 from __future__ import annotations
@@ -65,6 +73,18 @@ from gbltr.schema import IMPRESSIONS
 
 __all__ = ["WORLD_FILE", "WorldParams", "control_world", "read_world_params", "simulate_world",
            "write_world"]
+
+DWELL_DECIMALS = 3
+"""Dwell times (seconds) are stored to the millisecond: what a real log records."""
+FLOAT_DECIMALS = 6
+"""Every other simulated float (retrieval score, PageRank-like score, latent values) is stored
+to 6 decimals."""
+
+
+def stored(values, decimals: int = FLOAT_DECIMALS) -> np.ndarray:
+    """``values`` at the resolution a simulated table stores (module docstring: same bytes on
+    every CPU). NaN stays NaN."""
+    return np.round(np.asarray(values, dtype=np.float64), decimals)
 
 def _sigmoid(x):
     return 1.0 / (1.0 + np.exp(-x))
@@ -384,7 +404,7 @@ class _Log:
                     sq, shown = sq_all[a:b], shown_all[a:b]
                     rows = slice(ends[a], ends[b])
                     doc, click, pos = doc_all[rows], click_all[rows], pos_all[rows]
-                    dwell = np.where(click, rng.lognormal(3.0 + 2.0 * self.utility[doc], 0.8), np.nan)
+                    dwell = np.where(click, stored(rng.lognormal(3.0 + 2.0 * self.utility[doc], 0.8), DWELL_DECIMALS), np.nan)
                     sessions = _id_strings("s", np.arange(lo + a, lo + b), 8)
                     yield pl.DataFrame(
                         {
@@ -522,12 +542,12 @@ def _simulate(p: WorldParams) -> tuple[dict, dict[str, pl.DataFrame], _Log]:
             "body": body,
             "url": url,
             "inlinks": inlinks.astype(np.int64),
-            "pagerank": pagerank,
+            "pagerank": stored(pagerank),
             "domain": domain_names[d["domain"]].astype(str),
         }
     )
     candidates = pl.DataFrame(
-        {"query_id": q_of_doc, "doc_id": did, "rank": rank, "retrieval_score": retrieval}
+        {"query_id": q_of_doc, "doc_id": did, "rank": rank, "retrieval_score": stored(retrieval)}
     ).sort(["query_id", "rank"])
     del title, body
     log = _simulate_sessions(p, rng, q, d, retrieval, utility, a, qid, did)
@@ -562,7 +582,7 @@ def _simulate(p: WorldParams) -> tuple[dict, dict[str, pl.DataFrame], _Log]:
                 "query_id": qid,
                 "intent": np.where(q["nav"], "navigational", "informational"),
                 "topic": q["topic"],
-                "popularity": q["pop"],
+                "popularity": stored(q["pop"]),
                 "frequency": q["freq"],
             }
         ),
@@ -570,9 +590,9 @@ def _simulate(p: WorldParams) -> tuple[dict, dict[str, pl.DataFrame], _Log]:
             {
                 "query_id": q_of_doc,
                 "doc_id": did,
-                "match": d["match"],
-                "authority": a,
-                "utility": utility,
+                "match": stored(d["match"]),
+                "authority": stored(a),
+                "utility": stored(utility),
             }
         ),
     }

@@ -23,17 +23,20 @@ TINY = WorldParams(queries=240, sessions=12000, test_queries_per_bucket=8, valid
                    candidates_max=10)
 
 #: (rows, sha256 of ``write_csv()``, first 16 hex) of every table of the TINY world (seed 0), as
-#: written by main at e7c39a7 (one pass over all tokens, impressions built and written whole),
-#: Polars 2.1. A Polars upgrade that changes CSV number formatting would need them recomputed
-#: with that code; ``benchmarks/bench_simulate.py --baseline`` compares two trees directly.
+#: written by main at e7c39a7 with the stored resolution of issue 17 (``simulate.stored``: dwell
+#: times to the millisecond, other floats to 6 decimals), Polars 2.1, numpy 2.4, on an AVX2
+#: machine. Exact on every CPU: the stored values are rounded, and
+#: ``test_last_bit_differences_do_not_reach_the_stored_world`` checks that no value of this world
+#: lies within one ulp of a rounding boundary. A Polars upgrade that changes CSV number formatting
+#: would need them recomputed; ``benchmarks/bench_simulate.py --baseline`` compares two trees.
 GOLDEN_TINY = {
-    "candidates.parquet": (1918, "9976ae0e54350666"),
-    "documents.parquet": (1918, "afe075989c4deff0"),
-    "impressions.parquet": (92251, "fd17c7fccdff91d6"),
+    "candidates.parquet": (1918, "620c84e4e9d8ce3e"),
+    "documents.parquet": (1918, "ea21da9582239ea5"),
+    "impressions.parquet": (92251, "600262313004d871"),
     "labels/human.parquet": (334, "684d3ba63b1a189b"),
     "labels/llm.parquet": (1918, "fc37cde9018b7ced"),
-    "latent/pairs.parquet": (1918, "c923bf9c4fcc78a4"),
-    "latent/queries.parquet": (240, "020387fd9468c3dc"),
+    "latent/pairs.parquet": (1918, "5984029f45df5649"),
+    "latent/queries.parquet": (240, "c59cdde9368726a1"),
     "queries.parquet": (240, "196f14fd77faf7b8"),
 }
 
@@ -46,19 +49,63 @@ def _digests(folder):
     return out
 
 
+@pytest.fixture(scope="module")
+def one_pass_world(tmp_path_factory):
+    """The TINY world written with the default chunk sizes (one chunk of each here)."""
+    return write_world(TINY, tmp_path_factory.mktemp("onepass") / "w")
+
+
+def test_one_pass_world_equals_its_golden_tables(one_pass_world):
+    assert _digests(one_pass_world) == GOLDEN_TINY
+    manifest = json.loads((one_pass_world / "dataset.json").read_text())
+    assert manifest["tables"] == {"candidates": 1918, "documents": 1918, "impressions": 92251, "queries": 240}
+    assert manifest["labels"] == {"human": 334, "llm": 1918}
+
+
 @pytest.mark.parametrize("doc_chunk,frame_sessions", [
-    (50_000, 100_000),  # the defaults: one chunk of each here (splits nowhere)
     (7, 997),           # boundaries inside queries' documents and inside a pass of sessions
     (333, 250),         # 48 written chunks
 ])
-def test_chunked_world_equals_the_one_pass_world(tmp_path, monkeypatch, doc_chunk, frame_sessions):
+def test_chunked_world_equals_the_one_pass_world(tmp_path, monkeypatch, one_pass_world, doc_chunk, frame_sessions):
+    """Two code paths compared in one run (not against a golden): exact on any CPU."""
     monkeypatch.setattr(sim, "_DOC_CHUNK", doc_chunk)
     monkeypatch.setattr(sim, "_FRAME_SESSIONS", frame_sessions)
     folder = write_world(TINY, tmp_path / "w")
-    assert _digests(folder) == GOLDEN_TINY
-    manifest = json.loads((folder / "dataset.json").read_text())
-    assert manifest["tables"] == {"candidates": 1918, "documents": 1918, "impressions": 92251, "queries": 240}
-    assert manifest["labels"] == {"human": 334, "llm": 1918}
+    assert _digests(folder) == _digests(one_pass_world)
+    assert (folder / "dataset.json").read_text() == (one_pass_world / "dataset.json").read_text()
+
+
+def test_last_bit_differences_do_not_reach_the_stored_world(monkeypatch):
+    """Every float the simulator stores goes through ``stored``; a value one ulp up or down (what
+    another CPU's exp/log kernel may give) rounds to the same stored value for this whole world,
+    so the golden digests and the dataset fingerprint hold on AVX2, AVX-512 and ARM alike."""
+    seen = []
+    real = sim.stored
+
+    def spy(values, decimals=sim.FLOAT_DECIMALS):
+        seen.append((np.asarray(values, dtype=np.float64).copy(), decimals))
+        return real(values, decimals)
+
+    monkeypatch.setattr(sim, "stored", spy)
+    world, _ = simulate_world(TINY)
+    assert world.impressions["dwell_time"].drop_nulls().len() > 1000
+    assert {d for _, d in seen} == {sim.DWELL_DECIMALS, sim.FLOAT_DECIMALS}
+    n = 0
+    for values, decimals in seen:
+        finite = values[np.isfinite(values)]
+        n += finite.size
+        for direction in (-np.inf, np.inf):
+            np.testing.assert_array_equal(real(np.nextafter(finite, direction), decimals), real(finite, decimals))
+    assert n > 20_000
+    # and the stored dwell times are whole milliseconds
+    dwell = world.impressions["dwell_time"].drop_nulls().to_numpy()
+    np.testing.assert_array_equal(np.round(dwell * 1000) / 1000, dwell)
+
+
+def test_stored_rounds_to_the_declared_resolution():
+    x = np.array([1.23456789, 2.0004999, np.nan, -0.0000004])
+    np.testing.assert_array_equal(sim.stored(x), [1.234568, 2.0005, np.nan, -0.0])
+    np.testing.assert_array_equal(sim.stored(x, sim.DWELL_DECIMALS), [1.235, 2.0, np.nan, -0.0])
 
 
 def test_texts_rendered_one_document_at_a_time_equal_one_chunk(monkeypatch):
@@ -98,7 +145,8 @@ def test_log_frames_split_anywhere_equal_one_pass_tables(monkeypatch):
         "position": pl.Series(pos.astype(np.int32)),
         "doc_id": [f"d{x:07d}" for x in doc],
         "clicked": click,
-        "dwell_time": pl.Series(np.where(click, ref.lognormal(3.0 + 2.0 * utility[doc], 0.8), np.nan)).fill_nan(None),
+        "dwell_time": pl.Series(np.where(click, np.round(ref.lognormal(3.0 + 2.0 * utility[doc], 0.8), 3),
+                                         np.nan)).fill_nan(None),  # stored to the millisecond
     })
     for size in (1, 4, 10**6):
         monkeypatch.setattr(sim, "_FRAME_SESSIONS", size)
