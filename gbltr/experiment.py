@@ -163,13 +163,27 @@ def _cells(test: dict | None, *, t: bool) -> str:
     return out + f" {test['rand_p']:.3g} |"
 
 
+def check_seeds(seeds) -> list[int]:
+    """The experiment's seeds, refused when empty or when one is given twice.
+
+    A repeated seed trains the same models again: it is no new sample, so it would shrink the std
+    over seeds and count each test query once per repetition."""
+    seeds = list(seeds)
+    if not seeds:
+        raise ConfigError("experiment needs at least one seed; found none (--seeds)")
+    twice = sorted({s for s in seeds if seeds.count(s) > 1})
+    if twice:
+        raise ConfigError(f"--seeds {','.join(map(str, seeds))}: seed(s) {twice} given more than once; expected "
+                          "distinct seeds (a repeated seed retrains the same models: no new sample)")
+    return seeds
+
+
 def run_experiment(cfg: FitConfig, setups, seeds, out: str | Path | None = None, *, metric: str = "ndcg@10",
                    n_permutations: int = 10_000) -> ExperimentResult:
+    seeds = check_seeds(seeds)
     setups = list(dict.fromkeys(list(setups) + list(ALWAYS)))
     for name in setups:
         setup_config(name, cfg)  # validate names before any work
-    if not seeds:
-        raise ConfigError("experiment needs at least one seed")
     frames = []
     searches: dict = {}
     dropped: dict = {}

@@ -34,12 +34,9 @@ log = logging.getLogger("gbltr")
 
 def check_metric(metric: str, ks) -> str:
     """Return ``metric`` if it is one of the per-query columns ``ndcg@k`` for ``k`` in ``ks``."""
-    names = [f"ndcg@{int(k)}" for k in ks]
-    if metric not in names:
-        raise ConfigError(
-            f"unknown metric {metric!r}; choose one of: {', '.join(names)} (the cut-offs come from eval.ks)"
-        )
-    return metric
+    from gbltr.evaluate.metrics import check_metric as check_column, metric_names
+
+    return check_column(metric, metric_names(ks), where="the cut-offs come from eval.ks")
 
 
 def check_split_column(queries: pl.DataFrame) -> bool:

@@ -29,6 +29,7 @@ import numpy as np
 import polars as pl
 
 from gbltr.errors import ConfigError, DataError, SchemaError
+from gbltr.evaluate.metrics import check_metric
 from gbltr.evaluate.significance import DEFAULT_PERMUTATIONS, paired_by_view, stars
 from gbltr.evaluate.views import long_views, view_order
 
@@ -198,12 +199,8 @@ class Comparison:
 
 def _check_same_queries(runs: list[Run], base: Run, metric: str) -> None:
     for run in runs:
-        if metric not in run.per_query.columns:
-            metrics = [c for c in run.per_query.columns if c.startswith("ndcg@")]
-            raise SchemaError(
-                f"run {run.name!r} ({run.path}/{PER_QUERY_FILE}): no column {metric!r}; "
-                f"found metrics {metrics}; pass one of them as metric"
-            )
+        check_metric(metric, run.per_query, where=f"the metric columns of run {run.name!r}, {run.path}/{PER_QUERY_FILE}",
+                     fix="pass one of them as --metric")
     base_ids = set(base.per_query["query_id"].to_list())
     for run in runs:
         if run is base:

@@ -33,7 +33,7 @@ from collections.abc import Sequence
 import numpy as np
 import polars as pl
 
-from gbltr.errors import DataError, SchemaError, unknown_choice
+from gbltr.errors import ConfigError, DataError, SchemaError, unknown_choice
 from gbltr.groups import check_group_ptr
 
 DEFAULT_KS = (1, 3, 5, 10)
@@ -174,9 +174,39 @@ def ndcg_per_query(
     return out
 
 
+METRIC_FORM = "ndcg@K (K a cut-off >= 1, e.g. ndcg@10)"
+"""How a metric column is named, for error messages; :func:`is_metric_column` is its test."""
+
+
 def metric_names(ks: Sequence[int] = DEFAULT_KS) -> list[str]:
     """Column names of the per-query frame: ``["ndcg@1", "ndcg@3", ...]``."""
     return [f"ndcg@{int(k)}" for k in ks]
+
+
+def is_metric_column(name: str) -> bool:
+    """True for a per-query metric column (``ndcg@K``, K >= 1); False for query_id, bucket, frequency, ..."""
+    head, sep, k = str(name).partition("@")
+    return head == "ndcg" and sep == "@" and k.isdigit() and k == str(int(k)) and int(k) >= 1
+
+
+def metric_columns(columns) -> list[str]:
+    """The metric columns among ``columns`` (a frame or a list of names), in order: the one list of what
+    means, views, ``compare --metric`` and the reports treat as a metric."""
+    names = columns.columns if isinstance(columns, pl.DataFrame) else list(columns)
+    return [c for c in names if is_metric_column(c)]
+
+
+def check_metric(metric: str, available, *, where: str = "", fix: str = "") -> str:
+    """Return ``metric`` if it is a metric column among ``available``; else a :class:`ConfigError`
+    listing the metric columns there (``where`` says whose columns, ``fix`` how to get others)."""
+    choices = metric_columns(available)
+    if metric not in choices:
+        found = "" if is_metric_column(metric) else f" (not a metric column: expected {METRIC_FORM})"
+        raise ConfigError(
+            f"unknown metric {metric!r}{found}; choose one of: {', '.join(choices) or '(none)'}"
+            + (f" ({where})" if where else "") + (f"; {fix}" if fix else "")
+        )
+    return metric
 
 
 def group_ptr_of(query_ids: pl.Series) -> np.ndarray:

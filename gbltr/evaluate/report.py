@@ -44,6 +44,7 @@ import polars as pl
 
 from gbltr.buckets import BUCKETS, bucket_notes
 from gbltr.data.store import fingerprint
+from gbltr.evaluate.metrics import metric_columns
 from gbltr.evaluate.views import summarise, view_order
 from gbltr.folders import check_run_folder, run_folder
 
@@ -53,7 +54,7 @@ __all__ = ["build_report", "check_run_folder", "report_markdown", "run_folder", 
 
 def build_report(prep, model, per_query: pl.DataFrame, *, name: str | None = None, train_seconds: float = 0.0) -> dict:
     cfg = prep.config
-    metrics_cols = [c for c in per_query.columns if c.startswith("ndcg@")]
+    metrics_cols = metric_columns(per_query)
     views = summarise(per_query, metrics=metrics_cols)
     for b in BUCKETS:  # every bucket is listed, zero included
         views.setdefault(b, {**{m: None for m in metrics_cols}, "n_queries": 0, "n_no_relevant": 0})

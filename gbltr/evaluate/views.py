@@ -19,6 +19,7 @@ import polars as pl
 
 from gbltr.buckets import BUCKETS as BUCKET_ORDER, OVERALL
 from gbltr.errors import SchemaError
+from gbltr.evaluate.metrics import metric_columns
 
 
 def view_order(buckets) -> list[str]:
@@ -26,11 +27,6 @@ def view_order(buckets) -> list[str]:
     names = {str(b) for b in buckets if b is not None}
     known = [b for b in BUCKET_ORDER if b in names]
     return [OVERALL] + known + sorted(names - set(known) - {OVERALL})
-
-
-def metric_columns(per_query: pl.DataFrame) -> list[str]:
-    """The metric columns of a per-query frame: every floating-point column."""
-    return [c for c, t in per_query.schema.items() if t in (pl.Float64, pl.Float32)]
 
 
 def with_buckets(
@@ -90,7 +86,7 @@ def summarise(
 
     ``per_query``: query_id, metric columns (Float64, NaN = no relevant document) and optionally
     ``bucket_col``; or pass ``query_stats`` (query_id, ``bucket_col``) to join buckets on.
-    ``metrics`` defaults to every float column.
+    ``metrics`` defaults to every metric column (:func:`gbltr.evaluate.metrics.metric_columns`).
 
     Returns ``{"overall": {"ndcg@10": mean, ..., "n_queries": int, "n_no_relevant": int},
     "high": {...}, "medium": {...}, "low": {...}}`` in that order (other bucket names after).
