@@ -23,6 +23,7 @@ import sys
 import time
 from dataclasses import replace
 
+from gbltr.data.trec import check_ids
 from gbltr.errors import GbltrError
 from gbltr.labels.llm.agreement import agreement, read_qrels, write_agreement
 from gbltr.labels.llm.annotate import annotate, group_pairs
@@ -70,6 +71,8 @@ def run_annotate(cfg: AnnotateConfig, echo=print, warn=_stderr) -> dict:
         record["dry_run"] = {"calls": dr.calls, "prompt_tokens": dr.prompt_tokens, "completion_tokens": dr.completion_tokens, "cost_usd": dr.cost_usd}
         return record
 
+    if cfg.qrels_out:  # the qrels' ids are known now: refuse them before any label is paid for
+        check_ids(pairs, f"--qrels-out {cfg.qrels_out}")
     paths = cfg.paths()
     batch_cfg = None
     if cfg.batch:
