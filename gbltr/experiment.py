@@ -54,7 +54,7 @@ from gbltr.config import LABEL_SOURCES_OF, FitConfig
 from gbltr.errors import ConfigError, unknown_choice
 from gbltr.evaluate.report import dropped_lines, nonzero_dropped, write_outputs
 from gbltr.evaluate.significance import paired_by_view
-from gbltr.evaluate.views import long_views
+from gbltr.evaluate.views import SCORED_WHAT, long_views
 from gbltr.labels.fusion import AUTO
 from gbltr.pipeline import prepare
 from gbltr.progress import progress
@@ -120,7 +120,7 @@ class ExperimentResult:
                      f"single source in the bucket and, for fused setups, against {', '.join(r for _, r in refs) or '-'} "
                      f"({pairing}; t = paired t-test, rand = randomisation test).")
         lines.append("")
-        lines += bucket_lines(s.get("n_queries", {}), s.get("bucket_notes", []))
+        lines += bucket_lines(s.get("n_queries", {}), s.get("bucket_notes", []), SCORED_WHAT)
         for seed, counts in s.get("dropped", {}).items():
             lines += dropped_lines(counts, f"for seed {seed}")
         for bucket in s["buckets"]:
@@ -281,7 +281,7 @@ def summarise_experiment(per_query: pl.DataFrame, setups, seeds, *, metric: str,
     counts = bucket_counts(ref["bucket"].drop_nulls()) if "bucket" in ref.columns else {}
     return {"setups": list(setups), "seeds": list(seeds), "metric": metric, "buckets": buckets,
             "pair_by": pair_by, "best_single": best_single, "results": results, "n_queries": counts,
-            "bucket_notes": bucket_notes(counts, "test queries with a relevant document")}
+            "bucket_notes": bucket_notes(counts, SCORED_WHAT)}
 
 
 def checkpoint_dir(out) -> Path:

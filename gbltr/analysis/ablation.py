@@ -40,7 +40,7 @@ from gbltr.data.store import read_dataset
 from gbltr.errors import ConfigError, unknown_choice
 from gbltr.evaluate.report import dropped_lines, nonzero_dropped, write_outputs
 from gbltr.evaluate.significance import ViewTest, paired_by_view
-from gbltr.evaluate.views import long_views, view_order
+from gbltr.evaluate.views import SCORED_WHAT, long_views, view_order
 from gbltr.experiment import setup_config
 from gbltr.features.build import drop_choices
 from gbltr.pipeline import prepare
@@ -118,7 +118,8 @@ class AblationResult:
                             schema_overrides={"delta": pl.Float64, "rand_p": pl.Float64})
 
     def bucket_counts(self) -> dict[str, int]:
-        """Test queries with a relevant document per bucket (the first label setup's full model)."""
+        """Test queries that can rank per bucket (:data:`gbltr.evaluate.views.SCORED_WHAT`; the first label
+        setup's full model)."""
         ref = self.per_query.filter((pl.col("labels") == self.labels[0]) & (pl.col("dropped") == FULL)
                                     & pl.col(self.metric).is_not_nan())
         return bucket_counts(ref["bucket"].drop_nulls()) if "bucket" in ref.columns else {}
@@ -127,7 +128,7 @@ class AblationResult:
         """The JSON report (ablation.json)."""
         counts = self.bucket_counts()
         out = {"labels": list(self.labels), "groups": list(self.groups), "metric": self.metric, "views": self.views,
-               "n_queries": counts, "bucket_notes": bucket_notes(counts, "test queries with a relevant document"),
+               "n_queries": counts, "bucket_notes": bucket_notes(counts, SCORED_WHAT),
                "features": self.features, "full": self.full_means().to_dicts(),
                "deltas": self.delta_table().to_dicts(), "gain_share": self.gain_share, "timings": self.timings,
                "weight_choice": self.weight_choice, "dropped": self.dropped}
@@ -155,7 +156,7 @@ class AblationResult:
                  "(paired randomisation-test p-value against the full model; * p < 0.05, ** p < 0.01, "
                  "*** p < 0.001).", ""]
         counts = self.bucket_counts()
-        lines += bucket_lines(counts, bucket_notes(counts, "test queries with a relevant document"))
+        lines += bucket_lines(counts, bucket_notes(counts, SCORED_WHAT), SCORED_WHAT)
         lines += dropped_lines(self.dropped)
         full = {(r["labels"], r["view"]): r for r in self.full_means().iter_rows(named=True)}
         for lab in self.labels:

@@ -62,6 +62,8 @@ def run_annotate(cfg: AnnotateConfig, echo=print, warn=_stderr) -> dict:
     strategy, client = cfg.strategy, cfg.client
     prices = PriceTable.load(cfg.prices) if cfg.prices else None
     pairs = _pairs(cfg)
+    if cfg.qrels_out:  # the qrels' ids are known now: refuse them before any label is paid for (or estimated)
+        check_ids(pairs, f"--qrels-out {cfg.qrels_out}")
     record: dict = {"config": cfg.to_json(), "model": client.model, "pairs": pairs.height}
 
     if cfg.dry_run:
@@ -71,8 +73,6 @@ def run_annotate(cfg: AnnotateConfig, echo=print, warn=_stderr) -> dict:
         record["dry_run"] = {"calls": dr.calls, "prompt_tokens": dr.prompt_tokens, "completion_tokens": dr.completion_tokens, "cost_usd": dr.cost_usd}
         return record
 
-    if cfg.qrels_out:  # the qrels' ids are known now: refuse them before any label is paid for
-        check_ids(pairs, f"--qrels-out {cfg.qrels_out}")
     paths = cfg.paths()
     batch_cfg = None
     if cfg.batch:
