@@ -99,10 +99,10 @@ class BucketResult:
     run: str
     n_queries: int
     n_no_relevant: int
-    n_single_grade: int
     mean: float | None
     ci_low: float | None
     ci_high: float | None
+    n_single_grade: int = 0
     delta: float | None = None
     t_p: float | None = None
     rand_p: float | None = None
