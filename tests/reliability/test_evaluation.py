@@ -1,7 +1,8 @@
 """Evaluation that can mean something (issue 17, section 4, and two items of section 5).
 
 - a validation or test query whose judged documents all have one grade cannot rank: it is
-  excluded and counted (``n_single_grade``) like one with no relevant document (``n_no_relevant``);
+  excluded and counted (``n_single_grade``) like one with no relevant document (``n_no_relevant``),
+  by reports, compare, the weight search and (as a constant) early stopping;
 - a run with no test (or validation) query left that can rank is refused before training;
 - ``experiment --seeds 1,1`` is refused;
 - ``compare --metric`` takes metric columns only;
@@ -329,3 +330,41 @@ def test_dask_scheduler_in_a_config_file(tmp_path):
         load_config(cfg)
     for ok in ("local", "tcp://10.0.0.5:8786", "scheduler-0:8786", "tls://[::1]:8786"):
         assert load_config(overrides={"train": {"scheduler": ok}}).train.scheduler == ok
+
+
+@pytest.mark.parametrize("backend", ["lightgbm", "xgboost"])
+def test_early_stopping_agrees_with_the_exclusions(backend):
+    """Early stopping uses the backends' own nDCG, which scores no-relevant and single-grade validation
+    queries as a constant 1: the curve is an affine map of the curve over the queries that can rank,
+    so the best iteration is the same as if they were excluded (gbltr.evaluate.metrics.query_status)."""
+    import importlib
+
+    from gbltr.config import TrainConfig
+
+    mod = importlib.import_module(f"gbltr.train.backends.{backend}")
+    rng = np.random.default_rng(0)
+
+    def queries(n, kind):
+        X = rng.normal(size=(n * 8, 5))
+        if kind == "graded":
+            y = np.clip(np.round(X[:, 0] + 0.8 * rng.normal(size=n * 8) + 1), 0, 3)
+            y[::8] = 3
+            y[1::8] = 0
+        else:
+            y = np.full(n * 8, 2.0 if kind == "single" else 0.0)
+        return X, y, [8] * n
+
+    tX, ty, tg = queries(60, "graded")
+    vX, vy, vg = queries(20, "graded")
+    extra = [queries(6, "single"), queries(4, "none")]
+    wX = np.vstack([vX] + [e[0] for e in extra])
+    wy = np.concatenate([vy] + [e[1] for e in extra])
+    wg = vg + [s for e in extra for s in e[2]]
+    cfg = TrainConfig(backend=backend, rounds=40, early_stopping=4, threads=1, learning_rate=0.3)
+    gain = [2.0**i - 1 for i in range(31)]
+    a = mod.train(tX, ty, tg, vX, vy, vg, cfg, seed=0, label_gain=gain, eval_at=10)
+    b = mod.train(tX, ty, tg, wX, wy, wg, cfg, seed=0, label_gain=gain, eval_at=10)
+    assert a.best_iteration == b.best_iteration
+    n, m = len(vg), len(wg) - len(vg)
+    assert len(a.history) == len(b.history) > a.best_iteration  # it stopped early, on the same round
+    np.testing.assert_allclose(np.asarray(b.history), (n * np.asarray(a.history) + m) / (n + m), atol=1e-6)
