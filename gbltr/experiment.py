@@ -163,17 +163,19 @@ def _cells(test: dict | None, *, t: bool) -> str:
     return out + f" {test['rand_p']:.3g} |"
 
 
-def check_seeds(seeds) -> list[int]:
+def check_seeds(seeds, where: str | None = None) -> list[int]:
     """The experiment's seeds, refused when empty or when one is given twice.
 
     A repeated seed trains the same models again: it is no new sample, so it would shrink the std
-    over seeds and count each test query once per repetition."""
+    over seeds and count each test query once per repetition. ``where`` names the seeds' origin in the
+    error (default: ``--seeds`` and the list)."""
     seeds = list(seeds)
+    where = where or f"--seeds {','.join(map(str, seeds))}"
     if not seeds:
-        raise ConfigError("experiment needs at least one seed; found none (--seeds)")
+        raise ConfigError(f"experiment needs at least one seed; found none ({where})")
     twice = sorted({s for s in seeds if seeds.count(s) > 1})
     if twice:
-        raise ConfigError(f"--seeds {','.join(map(str, seeds))}: seed(s) {twice} given more than once; expected "
+        raise ConfigError(f"{where}: seed(s) {twice} given more than once; expected "
                           "distinct seeds (a repeated seed retrains the same models: no new sample)")
     return seeds
 
@@ -308,6 +310,9 @@ def from_checkpoints(folders, setups, *, metric: str = "ndcg@10", n_permutations
                     searches.setdefault(name, {})[seed] = rec
     if not frames:
         raise ConfigError(f"no per-seed checkpoints (OUT-seeds/seed-N.parquet) for {[str(f) for f in folders]}")
+    # one file per seed: a seed found in two folders (or files) would count its queries twice
+    check_seeds([s for f in frames for s in f["seed"].unique().to_list()],
+                where=f"checkpoints of {[str(f) for f in folders]}")
     per_query = pl.concat(frames, how="vertical_relaxed")
     seeds = sorted(set(per_query["seed"].to_list()))
     summary = summarise_experiment(per_query, setups, seeds, metric=metric, n_permutations=n_permutations,

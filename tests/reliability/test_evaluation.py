@@ -173,6 +173,20 @@ def test_run_experiment_refuses_repeated_seeds():
         run_experiment(load_config(overrides=FAST), ["click"], [3, 4, 3])
 
 
+def test_experiment_checkpoints_with_a_seed_twice_are_refused(tmp_path):
+    """Summarising seeds split over several runs: the same seed in two runs would count its queries twice."""
+    from gbltr.experiment import checkpoint_dir, from_checkpoints
+
+    frame = pl.DataFrame({"query_id": ["q1", "q2"], "bucket": ["high", "low"], "ndcg@10": [0.5, 0.7],
+                          "setup": ["click", "click"], "seed": [1, 1]})
+    for run in ("a", "b"):
+        folder = checkpoint_dir(tmp_path / run)
+        folder.mkdir(parents=True)
+        frame.write_parquet(folder / "seed-1.parquet")
+    with pytest.raises(ConfigError, match=r"checkpoints of .*: seed\(s\) \[1\] given more than once"):
+        from_checkpoints([tmp_path / "a", tmp_path / "b"], ["click"])
+
+
 # --- compare --metric ---------------------------------------------------------------------------
 
 @pytest.mark.parametrize("metric", ["frequency", "query_id", "bucket", "excluded"])
