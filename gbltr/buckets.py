@@ -121,9 +121,9 @@ def bucket_notes(counts: dict[str, int], what: str = "test queries") -> list[str
     return notes
 
 
-def bucket_lines(counts: dict[str, int], notes) -> list[str]:
-    """Markdown lines of a multi-run report: test queries per bucket (zero included) and the notes."""
+def bucket_lines(counts: dict[str, int], notes, what: str = "test queries") -> list[str]:
+    """Markdown lines of a multi-run report: ``what`` per bucket (zero included) and the notes."""
     if not counts:
         return []
-    return (["Test queries with a relevant document per bucket: " + ", ".join(f"{b} {n}" for b, n in counts.items()) + "."]
+    return ([f"{what[:1].upper()}{what[1:]} per bucket: " + ", ".join(f"{b} {n}" for b, n in counts.items()) + "."]
             + [f"- note: {n}" for n in notes] + [""])

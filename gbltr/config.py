@@ -53,6 +53,28 @@ STREAM_MODES = ("auto", "on", "off")
 """``train.stream``: read the search log lazily (:mod:`gbltr.data.stream`); ``auto`` = on with
 ``--engine dask``, off otherwise."""
 MAX_INT32 = 2**31 - 1
+SCHEDULER_SCHEMES = ("tcp", "tls", "ws", "wss", "ucx")
+"""Address schemes ``train.scheduler`` may name (``distributed``'s comm backends); no scheme = tcp."""
+
+
+def check_scheduler(value) -> str:
+    """``train.scheduler``: ``local`` or a Dask scheduler address ``[SCHEME://]HOST:PORT`` (port 1-65535).
+
+    Checked with the config, before any data is read: ``distributed`` itself only fails (with a
+    ValueError traceback) when the fit connects, after data preparation."""
+    import re
+
+    form = (f"'local' or a scheduler address [SCHEME://]HOST:PORT such as tcp://10.0.0.5:8786 "
+            f"(SCHEME one of {', '.join(SCHEDULER_SCHEMES)})")
+    if not isinstance(value, str):
+        raise ConfigError(f"train.scheduler: expected {form}, found {value!r} ({type(value).__name__})")
+    if value == "local":
+        return value
+    m = re.fullmatch(r"(?:([a-z]+)://)?(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9][A-Za-z0-9._-]*):([0-9]{1,5})", value)
+    if m is None or (m.group(1) is not None and m.group(1) not in SCHEDULER_SCHEMES) or not 1 <= int(m.group(3)) <= 65535:
+        raise ConfigError(f"--scheduler (train.scheduler) {value!r}: expected {form}; start one with `dask scheduler`, "
+                          "or use --scheduler local")
+    return value
 
 
 def _in_range(name: str, value, low, high, *, closed_low: bool = True, closed_high: bool = True, note: str = ""):
@@ -112,6 +134,7 @@ class TrainConfig:
         if self.engine not in ENGINES:
             raise unknown_choice("engine", self.engine, ENGINES)
         _in_range("train.workers", self.workers, 1, MAX_THREADS)
+        check_scheduler(self.scheduler)
         if self.stream not in STREAM_MODES:
             raise unknown_choice("train.stream mode", self.stream, STREAM_MODES)
         if self.engine == "dask" and self.device != "cpu":

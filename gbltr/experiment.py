@@ -54,7 +54,7 @@ from gbltr.config import LABEL_SOURCES_OF, FitConfig
 from gbltr.errors import ConfigError, unknown_choice
 from gbltr.evaluate.report import dropped_lines, nonzero_dropped, write_outputs
 from gbltr.evaluate.significance import paired_by_view
-from gbltr.evaluate.views import long_views
+from gbltr.evaluate.views import SCORED_WHAT, long_views
 from gbltr.labels.fusion import AUTO
 from gbltr.pipeline import prepare
 from gbltr.progress import progress
@@ -120,7 +120,7 @@ class ExperimentResult:
                      f"single source in the bucket and, for fused setups, against {', '.join(r for _, r in refs) or '-'} "
                      f"({pairing}; t = paired t-test, rand = randomisation test).")
         lines.append("")
-        lines += bucket_lines(s.get("n_queries", {}), s.get("bucket_notes", []))
+        lines += bucket_lines(s.get("n_queries", {}), s.get("bucket_notes", []), SCORED_WHAT)
         for seed, counts in s.get("dropped", {}).items():
             lines += dropped_lines(counts, f"for seed {seed}")
         for bucket in s["buckets"]:
@@ -163,13 +163,29 @@ def _cells(test: dict | None, *, t: bool) -> str:
     return out + f" {test['rand_p']:.3g} |"
 
 
+def check_seeds(seeds, where: str | None = None) -> list[int]:
+    """The experiment's seeds, refused when empty or when one is given twice.
+
+    A repeated seed trains the same models again: it is no new sample, so it would shrink the std
+    over seeds and count each test query once per repetition. ``where`` names the seeds' origin in the
+    error (default: ``--seeds`` and the list)."""
+    seeds = list(seeds)
+    where = where or f"--seeds {','.join(map(str, seeds))}"
+    if not seeds:
+        raise ConfigError(f"experiment needs at least one seed; found none ({where})")
+    twice = sorted({s for s in seeds if seeds.count(s) > 1})
+    if twice:
+        raise ConfigError(f"{where}: seed(s) {twice} given more than once; expected "
+                          "distinct seeds (a repeated seed retrains the same models: no new sample)")
+    return seeds
+
+
 def run_experiment(cfg: FitConfig, setups, seeds, out: str | Path | None = None, *, metric: str = "ndcg@10",
                    n_permutations: int = 10_000) -> ExperimentResult:
+    seeds = check_seeds(seeds)
     setups = list(dict.fromkeys(list(setups) + list(ALWAYS)))
     for name in setups:
         setup_config(name, cfg)  # validate names before any work
-    if not seeds:
-        raise ConfigError("experiment needs at least one seed")
     frames = []
     searches: dict = {}
     dropped: dict = {}
@@ -267,7 +283,7 @@ def summarise_experiment(per_query: pl.DataFrame, setups, seeds, *, metric: str,
     counts = bucket_counts(ref["bucket"].drop_nulls()) if "bucket" in ref.columns else {}
     return {"setups": list(setups), "seeds": list(seeds), "metric": metric, "buckets": buckets,
             "pair_by": pair_by, "best_single": best_single, "results": results, "n_queries": counts,
-            "bucket_notes": bucket_notes(counts, "test queries with a relevant document")}
+            "bucket_notes": bucket_notes(counts, SCORED_WHAT)}
 
 
 def checkpoint_dir(out) -> Path:
@@ -294,6 +310,9 @@ def from_checkpoints(folders, setups, *, metric: str = "ndcg@10", n_permutations
                     searches.setdefault(name, {})[seed] = rec
     if not frames:
         raise ConfigError(f"no per-seed checkpoints (OUT-seeds/seed-N.parquet) for {[str(f) for f in folders]}")
+    # one file per seed: a seed found in two folders (or files) would count its queries twice
+    check_seeds([s for f in frames for s in f["seed"].unique().to_list()],
+                where=f"checkpoints of {[str(f) for f in folders]}")
     per_query = pl.concat(frames, how="vertical_relaxed")
     seeds = sorted(set(per_query["seed"].to_list()))
     summary = summarise_experiment(per_query, setups, seeds, metric=metric, n_permutations=n_permutations,

@@ -287,6 +287,14 @@ def plot_agreement(ld, ax=None):
     """Cohen's kappa per pair of label sources (rows) and view (columns); ``n/a`` where a view
     has too few shared pairs."""
     kt = ld.kappa_table()
+    if kt.height == 0:  # one label source: nothing to agree with
+        ax = ax if ax is not None else new_axes((3.8, 3.2))
+        sources = sorted(set(ld.histograms["source"].to_list()))
+        ax.text(0.5, 0.5, f"no pair of label sources to compare\n(sources: {', '.join(sources) or 'none'})",
+                ha="center", va="center", fontsize=8, transform=ax.transAxes)
+        ax.set_axis_off()
+        ax.set_title("agreement on shared pairs", fontsize=9)
+        return ax
     pairs = list(dict.fromkeys(kt["pair"].to_list()))
     views = list(dict.fromkeys(kt["view"].to_list()))
     val = {(r["pair"], r["view"]): r["kappa"] for r in kt.iter_rows(named=True)}

@@ -4,7 +4,8 @@
 redraw of the whole split, silently changed the test set). :func:`check_prepared` runs at the
 end of :func:`gbltr.pipeline.prepare`, before training: it refuses label sets that leave a
 source with no usable training query, valid/test splits that lose queries, validation or test
-labels with no relevant document, and settings that cannot fit the data; it collects every
+labels with which no query can rank (no relevant document, or one grade only), and settings that cannot
+fit the data; it collects every
 count of rows or queries left out into ``info["dropped"]`` (which run reports carry) and logs
 them on stderr with a one-paragraph summary of what will be trained on. :func:`check_metric`
 lets commands that train many models refuse a metric name before the first one.
@@ -34,12 +35,9 @@ log = logging.getLogger("gbltr")
 
 def check_metric(metric: str, ks) -> str:
     """Return ``metric`` if it is one of the per-query columns ``ndcg@k`` for ``k`` in ``ks``."""
-    names = [f"ndcg@{int(k)}" for k in ks]
-    if metric not in names:
-        raise ConfigError(
-            f"unknown metric {metric!r}; choose one of: {', '.join(names)} (the cut-offs come from eval.ks)"
-        )
-    return metric
+    from gbltr.evaluate.metrics import check_metric as check_column, metric_names
+
+    return check_column(metric, metric_names(ks), where="the cut-offs come from eval.ks")
 
 
 def check_split_column(queries: pl.DataFrame) -> bool:
@@ -75,10 +73,33 @@ def _distinct_grades(ds, source: str) -> np.ndarray:
     return hi > lo
 
 
-def _relevant(ds, source: str) -> np.ndarray:
-    """Per query ([n_queries] bool): has a ``source`` label > 0."""
-    y = np.nan_to_num(ds.labels[source], nan=0.0)
-    return np.bincount(ds.row_query(), weights=(y > 0).astype(float), minlength=ds.n_queries) > 0
+def check_rankable(ds, name: str) -> dict[str, int]:
+    """Count the ``name`` (valid/test) queries that cannot rank, by reason (:func:`gbltr.evaluate.metrics.query_status`,
+    the one definition evaluation uses), and refuse when none is left: every mean would be undefined (test) and
+    early stopping would have no signal (valid)."""
+    from gbltr.evaluate.metrics import NO_RELEVANT, SCORED, SINGLE_GRADE, query_status
+
+    status = query_status(ds.labels["human"], ds.group_ptr)
+    counts = {f"{name}_queries_without_relevant_document": int((status == NO_RELEVANT).sum()),
+              f"{name}_queries_with_one_grade": int((status == SINGLE_GRADE).sum())}
+    if not (status == SCORED).any():
+        no_rel, single = counts.values()
+        use = "early stopping has no signal (it would stop at iteration 1)" if name == "valid" \
+            else "nDCG is undefined for every test query"
+        if single == 0:
+            raise DataError(
+                f"{name} queries: none of the {ds.n_queries} has a relevant document (every human label "
+                f"is <= 0); {use}. Expected graded human labels with some label > 0"
+            )
+        y = ds.labels["human"]
+        found = np.unique(y[~np.isnan(y)]).tolist()[:5]
+        raise DataError(
+            f"{name} queries: none of the {ds.n_queries} can rank: {single} have one grade only (all their documents "
+            f"judged alike; human labels found: {found}) and {no_rel} no relevant document; every ordering of such a "
+            f"query scores the same, so {use}. Expected human labels with two different grades, one > 0, in each "
+            f"{name} query. Check the human labels"
+        )
+    return counts
 
 
 def check_trainable(ds, source: str, where: str = "training queries") -> int:
@@ -155,15 +176,7 @@ def check_prepared(cfg, train, valid, test, sources, *, split_given: bool, llm_r
                 f"typos), or set those queries' split to 'train'"
             )
         dropped[f"{name}_unjudged_rows_removed"] = ds.notes.get("unjudged_rows_removed", 0)
-        relevant = _relevant(ds, "human")
-        dropped[f"{name}_queries_without_relevant_document"] = int((~relevant).sum())
-        if not relevant.any():
-            use = "early stopping has no signal (it would stop at iteration 1)" if name == "valid" \
-                else "nDCG is undefined for every test query"
-            raise DataError(
-                f"{name} queries: none of the {ds.n_queries} has a relevant document (every human label "
-                f"is <= 0); {use}. Expected graded human labels with some label > 0"
-            )
+        dropped.update(check_rankable(ds, name))
     min_leaf = cfg.train.min_data_in_leaf
     if min_leaf > train.n_rows:
         raise ConfigError(

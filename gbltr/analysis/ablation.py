@@ -40,7 +40,7 @@ from gbltr.data.store import read_dataset
 from gbltr.errors import ConfigError, unknown_choice
 from gbltr.evaluate.report import dropped_lines, nonzero_dropped, write_outputs
 from gbltr.evaluate.significance import ViewTest, paired_by_view
-from gbltr.evaluate.views import long_views, view_order
+from gbltr.evaluate.views import SCORED_WHAT, long_views, view_order
 from gbltr.experiment import setup_config
 from gbltr.features.build import drop_choices
 from gbltr.pipeline import prepare
@@ -118,7 +118,8 @@ class AblationResult:
                             schema_overrides={"delta": pl.Float64, "rand_p": pl.Float64})
 
     def bucket_counts(self) -> dict[str, int]:
-        """Test queries with a relevant document per bucket (the first label setup's full model)."""
+        """Test queries that can rank per bucket (:data:`gbltr.evaluate.views.SCORED_WHAT`; the first label
+        setup's full model)."""
         ref = self.per_query.filter((pl.col("labels") == self.labels[0]) & (pl.col("dropped") == FULL)
                                     & pl.col(self.metric).is_not_nan())
         return bucket_counts(ref["bucket"].drop_nulls()) if "bucket" in ref.columns else {}
@@ -127,7 +128,7 @@ class AblationResult:
         """The JSON report (ablation.json)."""
         counts = self.bucket_counts()
         out = {"labels": list(self.labels), "groups": list(self.groups), "metric": self.metric, "views": self.views,
-               "n_queries": counts, "bucket_notes": bucket_notes(counts, "test queries with a relevant document"),
+               "n_queries": counts, "bucket_notes": bucket_notes(counts, SCORED_WHAT),
                "features": self.features, "full": self.full_means().to_dicts(),
                "deltas": self.delta_table().to_dicts(), "gain_share": self.gain_share, "timings": self.timings,
                "weight_choice": self.weight_choice, "dropped": self.dropped}
@@ -155,7 +156,7 @@ class AblationResult:
                  "(paired randomisation-test p-value against the full model; * p < 0.05, ** p < 0.01, "
                  "*** p < 0.001).", ""]
         counts = self.bucket_counts()
-        lines += bucket_lines(counts, bucket_notes(counts, "test queries with a relevant document"))
+        lines += bucket_lines(counts, bucket_notes(counts, SCORED_WHAT), SCORED_WHAT)
         lines += dropped_lines(self.dropped)
         full = {(r["labels"], r["view"]): r for r in self.full_means().iter_rows(named=True)}
         for lab in self.labels:
@@ -207,33 +208,43 @@ class AblationResult:
                              + f" | {r[f'negatives_in_top{max(TOPS)}']:.2f} | {t.cell()} |")
             lines.append("")
         if self.label_distributions is not None:
-            ld = self.label_distributions
-            lines += ["## Label distributions (share of pairs per grade)", "",
-                      "| source | view | " + " | ".join(str(g) for g in sorted(set(ld.histograms["grade"].to_list())))
-                      + " |", "|---|---|" + "---:|" * ld.histograms["grade"].n_unique()]
-            grades = sorted(set(ld.histograms["grade"].to_list()))
-            for (src, view), part in ld.histograms.group_by("source", "view", maintain_order=True):
-                share = dict(zip(part["grade"].to_list(), part["share"].to_list()))
-                lines.append(f"| {src} | {view} | " + " | ".join(f"{share.get(g, 0.0):.1%}" for g in grades) + " |")
-            lines += ["", "Cohen's kappa on shared pairs:", "", "| pair | " + " | ".join(views) + " |",
-                      "|---|" + "---:|" * len(views)]
-            kt = ld.kappa_table()
-            for pair in dict.fromkeys(kt["pair"].to_list()):
-                cells = []
-                for v in views:
-                    r = kt.filter((pl.col("pair") == pair) & (pl.col("view") == v))
-                    if r.height == 0:
-                        cells.append("—")
-                    elif r["kappa"][0] is None:
-                        cells.append(r["status"][0] if r["status"][0] != "ok" else "undefined")
-                    else:
-                        cells.append(f"{r['kappa'][0]:.3f} (n={r['n_pairs'][0]})")
-                lines.append(f"| {pair} | " + " | ".join(cells) + " |")
-            lines.append("")
+            lines += label_distribution_lines(self.label_distributions, views)
         if self.timings:
             lines += ["## Timings (seconds; wall / CPU of this process)", "",
                       ", ".join(f"{k} {v:.1f}" for k, v in self.timings.items()), ""]
         return "\n".join(lines)
+
+
+def label_distribution_lines(ld, views) -> list[str]:
+    """The markdown section of the label distributions: grade shares per source and view, kappa per pair of
+    sources (none when the dataset has one label source)."""
+    lines: list[str] = []
+    lines += ["## Label distributions (share of pairs per grade)", "",
+              "| source | view | " + " | ".join(str(g) for g in sorted(set(ld.histograms["grade"].to_list())))
+              + " |", "|---|---|" + "---:|" * ld.histograms["grade"].n_unique()]
+    grades = sorted(set(ld.histograms["grade"].to_list()))
+    for (src, view), part in ld.histograms.group_by("source", "view", maintain_order=True):
+        share = dict(zip(part["grade"].to_list(), part["share"].to_list()))
+        lines.append(f"| {src} | {view} | " + " | ".join(f"{share.get(g, 0.0):.1%}" for g in grades) + " |")
+    kt = ld.kappa_table()
+    if kt.height == 0:
+        sources = sorted(set(ld.histograms["source"].to_list()))
+        return lines + ["", f"Cohen's kappa: no pair of label sources to compare (sources: {', '.join(sources) or 'none'}).", ""]
+    lines += ["", "Cohen's kappa on shared pairs:", "", "| pair | " + " | ".join(views) + " |",
+              "|---|" + "---:|" * len(views)]
+    for pair in dict.fromkeys(kt["pair"].to_list()):
+        cells = []
+        for v in views:
+            r = kt.filter((pl.col("pair") == pair) & (pl.col("view") == v))
+            if r.height == 0:
+                cells.append("—")
+            elif r["kappa"][0] is None:
+                cells.append(r["status"][0] if r["status"][0] != "ok" else "undefined")
+            else:
+                cells.append(f"{r['kappa'][0]:.3f} (n={r['n_pairs'][0]})")
+        lines.append(f"| {pair} | " + " | ".join(cells) + " |")
+    lines.append("")
+    return lines
 
 
 def _label_config(lab: str, cfg: FitConfig, base: FitConfig) -> FitConfig:
@@ -304,6 +315,14 @@ def run_ablation(cfg: FitConfig, labels=("click", "llm", "fused"), groups=("docu
         shared = prepare(base, sources=tuple(dict.fromkeys(s for lab in labels for s in LABEL_SOURCES_OF[lab])))
     preps = {lab: shared for lab in labels}
     prep = preps[labels[0]]
+    ds = ld = None
+    if true_negatives_k or label_stats:
+        ds = read_dataset(prep.dataset_path)
+    if label_stats:  # needs no model: computed and drawn before training, so that it cannot fail after it
+        with clock("label_distributions"):
+            ld = label_distributions(ds, prep.stats, cfg)
+            if out is not None:
+                _preview_label_distributions(ld)
     drops = {id(p): {g: p.without_groups([g]) for g in groups} for p in {id(p): p for p in preps.values()}.values()}
     top = {g: prep.feature_groups[g] for g in TOP_GROUPS if g in prep.feature_groups}
     frames, gain, shap, perm, models, searches = [], {}, [], {}, {}, {}
@@ -332,16 +351,10 @@ def run_ablation(cfg: FitConfig, labels=("click", "llm", "fused"), groups=("docu
                                         metric=metric, systems=list(groups), n_permutations=n_permutations,
                                         seed=cfg.seed))
               for lab in labels}
-    tn = ld = None
-    if true_negatives_k or label_stats:
-        ds = read_dataset(prep.dataset_path)
-        if true_negatives_k:
-            with clock("true_negatives"):
-                tn = true_negatives(prep, models, true_negatives_k, ds=ds, seed=cfg.seed,
-                                    n_permutations=n_permutations)
-        if label_stats:
-            with clock("label_distributions"):
-                ld = label_distributions(ds, prep.stats, cfg)
+    tn = None
+    if true_negatives_k:
+        with clock("true_negatives"):
+            tn = true_negatives(prep, models, true_negatives_k, ds=ds, seed=cfg.seed, n_permutations=n_permutations)
     shap_frame = pl.concat(shap).select("labels", pl.exclude("labels")) if shap else None
     result = AblationResult(labels, groups, metric, per_query, deltas, gain, shap_frame, perm, tn, ld,
                             features={g: list(prep.feature_groups[g]) for g in groups},
@@ -350,6 +363,18 @@ def run_ablation(cfg: FitConfig, labels=("click", "llm", "fused"), groups=("docu
     if out is not None:
         write_ablation(result, out)
     return result
+
+
+def _preview_label_distributions(ld) -> None:
+    """Draw the label-distribution figure and markdown once, before any model is trained: they depend on the
+    labels only, so a failure to draw them (e.g. a dataset with one label source) shows before the training,
+    not after it. The figure is closed; :func:`write_ablation` draws the one it saves."""
+    import matplotlib.pyplot as plt
+
+    from gbltr import plots
+
+    label_distribution_lines(ld, view_order(ld.histograms["view"].unique().to_list()))
+    plt.close(plots.plot_label_distributions(ld).figure)
 
 
 def write_ablation(result: AblationResult, out: str | Path) -> Path:

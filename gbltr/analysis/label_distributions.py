@@ -57,6 +57,11 @@ class PairAgreement:
                                                      "counts": r.confusion["counts"]}}
 
 
+KAPPA_SCHEMA = {"pair": pl.String, "view": pl.String, "n_pairs": pl.Int64, "kappa": pl.Float64, "status": pl.String}
+"""Columns of :meth:`LabelDistributions.kappa_table`, also when there is no pair of sources (one label
+source only, e.g. a LETOR dataset with human labels): an empty table keeps them."""
+
+
 @dataclass(frozen=True)
 class LabelDistributions:
     """``histograms``: source, view, grade (Int64), count, share. ``agreement``: one
@@ -68,8 +73,7 @@ class LabelDistributions:
     def kappa_table(self) -> pl.DataFrame:
         """pair ("human~click"), view, n_pairs, kappa (null with a status when too few pairs), status."""
         return pl.DataFrame([{"pair": f"{p.a}~{p.b}", "view": p.view, "n_pairs": p.n_pairs, "kappa": p.kappa,
-                              "status": p.status} for p in self.agreement],
-                            schema_overrides={"kappa": pl.Float64})
+                              "status": p.status} for p in self.agreement], schema=KAPPA_SCHEMA)
 
 
 def label_sets(ds: SearchDataset, cfg) -> dict[str, pl.DataFrame]:

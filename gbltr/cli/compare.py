@@ -7,12 +7,22 @@ import click
 from gbltr.evaluate.significance import DEFAULT_PERMUTATIONS
 
 
+def _metric_column(ctx, param, value):
+    """Refuse a non-metric column (query_id, bucket, frequency) before any run folder is read."""
+    from gbltr.evaluate.metrics import METRIC_FORM, is_metric_column
+
+    if not is_metric_column(value):
+        raise click.BadParameter(f"{value!r} is not a metric column; expected {METRIC_FORM}")
+    return value
+
+
 @click.command()
 @click.argument("runs", nargs=-1, required=True, type=click.Path(file_okay=False))
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
               help="Folder for comparison.md, comparison.json and comparison.png.")
 @click.option("--baseline", default=None, help="Run name or folder to compare against (default: the first run).")
-@click.option("--metric", default="ndcg@10", show_default=True, help="Per-query column to compare.")
+@click.option("--metric", default="ndcg@10", show_default=True, callback=_metric_column,
+              help="Per-query metric column to compare: ndcg@K for a cut-off K the runs evaluated.")
 @click.option("--permutations", "n_permutations", type=click.IntRange(min=1),
               default=DEFAULT_PERMUTATIONS, show_default=True, help="Randomisation-test permutations.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the randomisation test.")

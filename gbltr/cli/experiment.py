@@ -18,7 +18,9 @@ def parse_seeds(text: str) -> list[int]:
         raise ConfigError(f"--seeds {text!r}; expected a number of seeds (5) or a list of seeds (0,2,4)") from None
     if not values or any(v < 0 for v in values) or ("," not in text and values[0] < 1):
         raise ConfigError(f"--seeds {text!r}; expected a number of seeds >= 1, or a list of seeds >= 0")
-    return list(range(values[0])) if "," not in text else values
+    from gbltr.experiment import check_seeds
+
+    return check_seeds(range(values[0]) if "," not in text else values)
 
 
 @click.command()

@@ -7,13 +7,25 @@ import json
 import click
 
 
+def _tag(ctx, param, value):
+    """The TREC rule (gbltr.data.trec) checked before any scoring."""
+    from gbltr.data.trec import check_token
+    from gbltr.errors import SchemaError
+
+    try:
+        return check_token(value, "--tag")
+    except SchemaError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
 @click.command()
 @click.argument("run", type=click.Path(file_okay=False))
 @click.option("--data", required=True, type=click.Path(file_okay=False),
               help="folder with queries/documents (+ candidates) Parquet files, or a precomputed features.parquet")
 @click.option("--run-file", type=click.Path(dir_okay=False), help="first-stage TREC run to rerank (instead of candidates.parquet)")
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="TREC run file to write (a .parquet is written beside it)")
-@click.option("--tag", default="gbltr", show_default=True, help="run tag in the TREC file")
+@click.option("--tag", default="gbltr", show_default=True, callback=_tag,
+              help="run tag in the TREC file (no whitespace: TREC readers split on it)")
 def rerank(run, data, run_file, out, tag):
     """Rerank the candidates of DATA with the model of RUN (a folder written by 'gbltr fit')."""
     from gbltr.serve.rerank import rerank as do_rerank

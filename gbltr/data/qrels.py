@@ -24,6 +24,7 @@ from pathlib import Path
 import polars as pl
 
 from gbltr.data.textfile import read_lines
+from gbltr.data.trec import write_qrels_lines
 from gbltr.errors import ParseError, SchemaError, unknown_choice
 from gbltr.schema import LABEL_SOURCES, LABELS, validate
 
@@ -81,20 +82,13 @@ def read_qrels(path: str | Path, *, source: str) -> pl.DataFrame:
     return validate(out, LABELS, where=str(path))
 
 
-def _label_text(expr: pl.Expr) -> pl.Expr:
-    return (
-        pl.when(expr.is_finite() & (expr == expr.round(0)) & (expr.abs() < 1e15))
-        .then(expr.cast(pl.Int64).cast(pl.String))
-        .otherwise(expr.cast(pl.String))
-    )
-
-
 def write_qrels(labels: pl.DataFrame, path: str | Path) -> Path:
     """Write a labels frame as TREC qrels (``query_id 0 doc_id label``), in frame order.
 
     Integral labels are written as integers (``2``), others in shortest round-trip form.
     Raises :class:`SchemaError` when the frame breaks the labels contract, a label is null
-    (qrels cannot say "missing": drop those rows) or an id contains whitespace.
+    (qrels cannot say "missing": drop those rows) or an id is empty or contains whitespace
+    (:mod:`gbltr.data.trec`, the one writer of TREC files, and its rule).
     """
     path = Path(path)
     df = validate(labels, LABELS, where=f"write_qrels({path})")
@@ -104,19 +98,4 @@ def write_qrels(labels: pl.DataFrame, path: str | Path) -> Path:
             f"write_qrels({path}): {n_null} null label(s); expected a number on every row "
             "(qrels cannot hold missing labels: drop those rows first)"
         )
-    for col in ("query_id", "doc_id"):
-        bad = df.filter(pl.col(col).str.contains(r"\s") | (pl.col(col) == ""))
-        if bad.height:
-            raise SchemaError(
-                f"write_qrels({path}): {col} {bad[col][0]!r} cannot be written; expected non-empty "
-                "ids without whitespace"
-            )
-    out = df.select(
-        pl.concat_str([pl.col("query_id"), pl.lit("0"), pl.col("doc_id"), _label_text(pl.col("label"))], separator=" ")
-    ).to_series()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", encoding="utf-8", newline="\n") as fh:
-        if out.len():
-            fh.write("\n".join(out.to_list()))
-            fh.write("\n")
-    return path
+    return write_qrels_lines(df, path)

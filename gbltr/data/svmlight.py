@@ -43,6 +43,7 @@ import numpy as np
 import polars as pl
 
 from gbltr.data.textfile import read_lines
+from gbltr.data.trec import number_text
 from gbltr.errors import ParseError, SchemaError
 
 __all__ = ["SvmlightData", "read_svmlight", "read_group_file", "write_svmlight"]
@@ -335,14 +336,7 @@ def write_svmlight(
         df.with_row_index("line", offset=1).select("query_id", "line"), f"write_svmlight({path}): frame", SchemaError
     )
 
-    def num(expr: pl.Expr) -> pl.Expr:
-        # Integral floats as "2" rather than "2.0": shorter and what LETOR files use.
-        return (
-            pl.when(expr.is_finite() & (expr == expr.round(0)) & (expr.abs() < 1e15))
-            .then(expr.cast(pl.Int64).cast(pl.String))
-            .otherwise(expr.cast(pl.String))
-        )
-
+    num = number_text  # integral floats as "2" rather than "2.0": shorter and what LETOR files use
     pieces = [num(pl.col("label")), pl.lit("qid:") + pl.col("query_id")]
     for i, c in enumerate(names, start=1):
         tok = pl.lit(f"{i}:") + num(pl.col(c))

@@ -5,7 +5,8 @@ A run folder (written by ``gbltr fit`` / ``experiment``) holds:
 ``report.json``        {"name": str (optional; default: the folder name), "metrics": {"overall":
                        {"ndcg@10": ...}, "high": {...}, ...}, "n_queries": {...}, ...}
 ``per_query.parquet``  query_id (String), bucket (String: high / medium / low, optional),
-                       ndcg@1, ndcg@3, ndcg@5, ndcg@10 (Float64, NaN = no relevant document)
+                       ndcg@1, ndcg@3, ndcg@5, ndcg@10 (Float64, NaN = the query cannot rank),
+                       excluded (String, optional: null, or why: no_relevant / single_grade)
 
 Means are recomputed from ``per_query.parquet`` (per-query values are the primitive; the
 report's means are not trusted). Every run must cover exactly the same query_ids with the same
@@ -29,8 +30,9 @@ import numpy as np
 import polars as pl
 
 from gbltr.errors import ConfigError, DataError, SchemaError
+from gbltr.evaluate.metrics import check_metric
 from gbltr.evaluate.significance import DEFAULT_PERMUTATIONS, paired_by_view, stars
-from gbltr.evaluate.views import long_views, view_order
+from gbltr.evaluate.views import exclusion_counts, long_views, view_order
 
 log = logging.getLogger("gbltr")
 
@@ -88,8 +90,8 @@ class Run:
 class BucketResult:
     """One run in one view (``bucket``: overall / high / medium / low).
 
-    ``n_queries`` counts the view's queries, ``n_no_relevant`` those with NaN (excluded from
-    ``mean``); ``ci_low``/``ci_high`` is the 95% t interval of the mean. ``delta``, ``t_p``,
+    ``n_queries`` counts the view's queries, ``n_no_relevant`` and ``n_single_grade`` those that
+    cannot rank (NaN, excluded from ``mean``; counted as in :func:`gbltr.evaluate.views.exclusion_counts`); ``ci_low``/``ci_high`` is the 95% t interval of the mean. ``delta``, ``t_p``,
     ``rand_p`` and ``n_paired`` compare with the baseline (None for the baseline itself).
     """
 
@@ -100,6 +102,7 @@ class BucketResult:
     mean: float | None
     ci_low: float | None
     ci_high: float | None
+    n_single_grade: int = 0
     delta: float | None = None
     t_p: float | None = None
     rand_p: float | None = None
@@ -176,7 +179,7 @@ class Comparison:
             f"Comparison of {self.metric} (baseline: {self.baseline}; paired t-test and randomisation "
             f"test, {self.n_permutations} permutations, seed {self.seed})",
             "",
-            f"| bucket | run | queries (no rel.) | mean | 95% CI | Δ vs {self.baseline} | t-test p | rand. p |",
+            f"| bucket | run | queries (no rel., single grade) | mean | 95% CI | Δ vs {self.baseline} | t-test p | rand. p |",
             "|---|---|---:|---:|---|---:|---:|---:|",
         ]
         for b in self.buckets:
@@ -185,12 +188,12 @@ class Comparison:
                 ci = "—" if r.ci_low is None else f"[{r.ci_low:.4f}, {r.ci_high:.4f}]"
                 delta = "—" if r.delta is None else f"{r.delta:+.4f}{stars(r.rand_p)}"
                 lines.append(
-                    f"| {b} | {run} | {r.n_queries} ({r.n_no_relevant}) | {f(r.mean)} | {ci} | "
+                    f"| {b} | {run} | {r.n_queries} ({r.n_no_relevant}, {r.n_single_grade}) | {f(r.mean)} | {ci} | "
                     f"{delta} | {p(r.t_p)} | {p(r.rand_p)} |"
                 )
         lines += [
             "",
-            "Queries without a relevant document are excluded from means and tests. "
+            "Queries that cannot rank (no relevant document, or one grade only) are excluded from means and tests. "
             "Stars (randomisation test): * p < 0.05, ** p < 0.01, *** p < 0.001.",
         ]
         return "\n".join(lines) + "\n"
@@ -198,12 +201,8 @@ class Comparison:
 
 def _check_same_queries(runs: list[Run], base: Run, metric: str) -> None:
     for run in runs:
-        if metric not in run.per_query.columns:
-            metrics = [c for c in run.per_query.columns if c.startswith("ndcg@")]
-            raise SchemaError(
-                f"run {run.name!r} ({run.path}/{PER_QUERY_FILE}): no column {metric!r}; "
-                f"found metrics {metrics}; pass one of them as metric"
-            )
+        check_metric(metric, run.per_query, where=f"the metric columns of run {run.name!r}, {run.path}/{PER_QUERY_FILE}",
+                     fix="pass one of them as --metric")
     base_ids = set(base.per_query["query_id"].to_list())
     for run in runs:
         if run is base:
@@ -315,12 +314,13 @@ def compare_runs(
     cols = ["query_id"] + (["bucket"] if "bucket" in base.per_query.columns else [])
     frames = [
         base.per_query.select(cols).join(
-            run.per_query.select("query_id", pl.col(metric).cast(pl.Float64).fill_null(float("nan"))),
+            run.per_query.select("query_id", pl.col(metric).cast(pl.Float64).fill_null(float("nan")),
+                                 *(["excluded"] if "excluded" in run.per_query.columns else [])),
             on="query_id",
         ).with_columns(pl.lit(run.name).alias("_run"))
         for run in runs
     ]
-    per_query = pl.concat(frames, how="vertical_relaxed")
+    per_query = pl.concat(frames, how="diagonal_relaxed")
     tests = {(t.view, t.system): t for t in paired_by_view(
         per_query, system="_run", baseline=base.name, metric=metric, n_permutations=n_permutations, seed=seed)}
     long = long_views(per_query, bucket_col="bucket")
@@ -328,7 +328,11 @@ def compare_runs(
     for view in view_order(long["view"].unique().to_list()):
         part = long.filter(pl.col("view") == view)
         for run in runs:
-            vals = part.filter(pl.col("_run") == run.name)[metric].to_numpy()
+            mine = part.filter(pl.col("_run") == run.name)
+            if "excluded" not in run.per_query.columns:
+                mine = mine.drop("excluded", strict=False)
+            counts = mine.select(exclusion_counts(mine, metric)).row(0, named=True)
+            vals = mine[metric].to_numpy()
             mean, lo, hi = _mean_ci(vals)
             extra: dict = {}
             t = tests.get((view, run.name))
@@ -339,7 +343,8 @@ def compare_runs(
                     bucket=view,
                     run=run.name,
                     n_queries=int(vals.size),
-                    n_no_relevant=int((~np.isfinite(vals)).sum()),
+                    n_no_relevant=int(counts["n_no_relevant"]),
+                    n_single_grade=int(counts["n_single_grade"]),
                     mean=mean,
                     ci_low=lo,
                     ci_high=hi,

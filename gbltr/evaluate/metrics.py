@@ -16,9 +16,16 @@ ACM TOIS 20(4)) with **the project's one convention**:
   score). Rows arrive sorted by query and then first-stage rank, so a tie keeps the
   first-stage order. trec_eval breaks ties by docno instead, so the two agree only on
   tie-free scores;
-* **queries with no relevant row** (ideal DCG = 0) get NaN. They are excluded from every mean
-  and counted separately: each view reports ``n_queries`` and ``n_no_relevant`` (see
-  :mod:`gbltr.evaluate.views`). trec_eval / ir-measures score them 0 and average them in.
+* **queries that cannot rank** get NaN, are excluded from every mean and test, and are counted by
+  reason (:data:`EXCLUSIONS`, :func:`query_status`): ``no_relevant``, no row with a positive gain
+  (ideal DCG = 0; trec_eval / ir-measures score these 0 and average them in), and
+  ``single_grade``, every row of the query has the same positive gain (one judged document, or
+  all judged alike), so every ordering scores 1.0 and the query would only pull means towards 1.
+  Each view reports ``n_queries``, ``n_no_relevant`` and ``n_single_grade`` (see
+  :mod:`gbltr.evaluate.views`); per-query frames carry the reason in an ``excluded`` column.
+  Every consumer (reports, compare, experiment, ablation, the FAMOL weight search on validation)
+  reads the exclusion from here. Early stopping uses the backends' own nDCG, which scores both
+  kinds as a constant 1: a constant shifts the curve but not the round it peaks at.
 
 Inputs are flat arrays over rows sorted by query, with ``group_ptr`` (int64, length
 ``n_queries + 1``; query ``q`` owns rows ``group_ptr[q]:group_ptr[q+1]``), the same group
@@ -33,7 +40,7 @@ from collections.abc import Sequence
 import numpy as np
 import polars as pl
 
-from gbltr.errors import DataError, SchemaError, unknown_choice
+from gbltr.errors import ConfigError, DataError, SchemaError, unknown_choice
 from gbltr.groups import check_group_ptr
 
 DEFAULT_KS = (1, 3, 5, 10)
@@ -120,6 +127,46 @@ def _compile():
     return kernel
 
 
+EXCLUSIONS = {
+    "no_relevant": "no relevant document (every gain 0)",
+    "single_grade": "one grade only (every document has the same positive gain)",
+}
+"""Why a query has no nDCG (NaN): reason -> description; the codes of :func:`query_status` are 1, 2 in this order."""
+SCORED, NO_RELEVANT, SINGLE_GRADE = 0, 1, 2
+
+
+def _gains(labels: np.ndarray, gain: str = "exponential") -> np.ndarray:
+    y = np.nan_to_num(np.asarray(labels, dtype=np.float64), nan=0.0)
+    y = np.where(y > 0.0, y, 0.0)
+    return np.exp2(y) - 1.0 if GAINS[gain] == 0 else y
+
+
+def query_status(labels, group_ptr, gain: str = "exponential") -> np.ndarray:
+    """Per query (int8 [n_queries]): :data:`SCORED` (0), :data:`NO_RELEVANT` (1: no positive gain, or no
+    rows) or :data:`SINGLE_GRADE` (2: every row has the same positive gain). The one definition of
+    which queries can rank; :func:`ndcg_per_query` gives NaN to the others."""
+    if gain not in GAINS:
+        raise unknown_choice("gain", gain, GAINS)
+    g = _gains(labels, gain)
+    ptr = check_group_ptr(group_ptr, g.size)
+    n_q = ptr.size - 1
+    status = np.full(n_q, NO_RELEVANT, dtype=np.int8)
+    sizes = np.diff(ptr)
+    full = np.flatnonzero(sizes > 0)
+    if full.size:
+        starts = ptr[:-1][full]
+        hi = np.maximum.reduceat(g, starts)
+        lo = np.minimum.reduceat(g, starts)
+        status[full] = np.where(hi <= 0.0, NO_RELEVANT, np.where(hi == lo, SINGLE_GRADE, SCORED))
+    return status
+
+
+def excluded_column(status: np.ndarray) -> pl.Series:
+    """The ``excluded`` column of a per-query frame: null for a scored query, else its reason (:data:`EXCLUSIONS`)."""
+    names = np.array([None, *EXCLUSIONS], dtype=object)
+    return pl.Series("excluded", names[np.asarray(status, dtype=np.int64)].tolist(), dtype=pl.String)
+
+
 def _check_ks(ks: Sequence[int]) -> np.ndarray:
     arr = np.asarray(list(ks), dtype=np.int64)
     if arr.ndim != 1 or arr.size == 0 or (arr < 1).any():
@@ -149,7 +196,8 @@ def ndcg_per_query(
 
     Returns
     -------
-    float64 array [n_queries, len(ks)]; NaN for a query without a relevant row (or no rows).
+    float64 array [n_queries, len(ks)]; NaN for a query that cannot rank (:func:`query_status`: no
+    relevant row, no rows, or a single grade).
     """
     if gain not in GAINS:
         raise unknown_choice("gain", gain, GAINS)
@@ -171,12 +219,43 @@ def ndcg_per_query(
     s, y, ptr = (a if a.flags.writeable else a.copy() for a in (s, y, ptr))
     out = np.empty((ptr.size - 1, k.size), dtype=np.float64)
     _compile()(s, y, ptr, k, GAINS[gain], out)
+    out[query_status(y, ptr, gain) != SCORED] = np.nan
     return out
+
+
+METRIC_FORM = "ndcg@K (K a cut-off >= 1, e.g. ndcg@10)"
+"""How a metric column is named, for error messages; :func:`is_metric_column` is its test."""
 
 
 def metric_names(ks: Sequence[int] = DEFAULT_KS) -> list[str]:
     """Column names of the per-query frame: ``["ndcg@1", "ndcg@3", ...]``."""
     return [f"ndcg@{int(k)}" for k in ks]
+
+
+def is_metric_column(name: str) -> bool:
+    """True for a per-query metric column (``ndcg@K``, K >= 1); False for query_id, bucket, frequency, ..."""
+    head, sep, k = str(name).partition("@")
+    return head == "ndcg" and sep == "@" and k.isdigit() and k == str(int(k)) and int(k) >= 1
+
+
+def metric_columns(columns) -> list[str]:
+    """The metric columns among ``columns`` (a frame or a list of names), in order: the one list of what
+    means, views, ``compare --metric`` and the reports treat as a metric."""
+    names = columns.columns if isinstance(columns, pl.DataFrame) else list(columns)
+    return [c for c in names if is_metric_column(c)]
+
+
+def check_metric(metric: str, available, *, where: str = "", fix: str = "") -> str:
+    """Return ``metric`` if it is a metric column among ``available``; else a :class:`ConfigError`
+    listing the metric columns there (``where`` says whose columns, ``fix`` how to get others)."""
+    choices = metric_columns(available)
+    if metric not in choices:
+        found = "" if is_metric_column(metric) else f" (not a metric column: expected {METRIC_FORM})"
+        raise ConfigError(
+            f"unknown metric {metric!r}{found}; choose one of: {', '.join(choices) or '(none)'}"
+            + (f" ({where})" if where else "") + (f"; {fix}" if fix else "")
+        )
+    return metric
 
 
 def group_ptr_of(query_ids: pl.Series) -> np.ndarray:
@@ -204,8 +283,8 @@ def per_query_frame(
     how score ties are broken. With ``order_by=None`` the input row order within each query is
     kept. The frame is sorted here; the input is not modified.
 
-    Returns one row per query, sorted by query_id: query_id, ndcg@k for each k (Float64, NaN =
-    no relevant document).
+    Returns one row per query, sorted by query_id: query_id, ndcg@k for each k (Float64, NaN = the
+    query cannot rank), excluded (String: null, or the reason of :data:`EXCLUSIONS`).
     """
     needed = ["query_id", "doc_id", "score", "label"] + ([order_by] if order_by else [])
     missing = [c for c in needed if c not in frame.columns]
@@ -225,15 +304,10 @@ def per_query_frame(
     sort_cols = ["query_id"] + ([order_by] if order_by else [])
     df = df.sort(sort_cols, maintain_order=True)
     ptr = group_ptr_of(df["query_id"])
-    values = ndcg_per_query(
-        df["score"].cast(pl.Float64).to_numpy(),
-        df["label"].cast(pl.Float64).fill_null(0.0).to_numpy(),
-        ptr,
-        ks=ks,
-        gain=gain,
-    )
+    labels = df["label"].cast(pl.Float64).fill_null(0.0).to_numpy()
+    values = ndcg_per_query(df["score"].cast(pl.Float64).to_numpy(), labels, ptr, ks=ks, gain=gain)
     names = metric_names(ks)
     return pl.DataFrame(
         {"query_id": df["query_id"].gather(ptr[:-1]), **{n: values[:, j] for j, n in enumerate(names)}},
         schema={"query_id": pl.String, **{n: pl.Float64 for n in names}},
-    )
+    ).with_columns(excluded_column(query_status(labels, ptr, gain)))

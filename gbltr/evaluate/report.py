@@ -5,9 +5,10 @@
     RUN/
       report.json        {"name", "labels", "backend", "protocol", "metrics": {"overall": {"ndcg@10": ...},
                           "high": {...}, "medium": {...}, "low": {...}}, "n_queries": {...},
-                          "n_no_relevant": {...}, "best_iteration", "training": {...}, ...}
+                          "n_no_relevant": {...}, "n_single_grade": {...}, "best_iteration", "training": {...}, ...}
       report.md          the same, for people
-      per_query.parquet  query_id, bucket, frequency, ndcg@1, ndcg@3, ndcg@5, ndcg@10 (NaN = no relevant document)
+      per_query.parquet  query_id, bucket, frequency, ndcg@1, ndcg@3, ndcg@5, ndcg@10 (NaN = the query cannot rank),
+                         excluded (null, or why: no_relevant / single_grade)
       model.txt | model.json   the native LightGBM / XGBoost model
       config.json        the resolved configuration (reloads with --config)
       weights.png        FAMOL only: the frequency weight function over the training queries (with
@@ -22,8 +23,9 @@
 Every bucket is listed with its query count, zero included; a bucket with fewer than
 :data:`gbltr.buckets.MIN_TEST_QUERIES` test queries is flagged as too small for a test.
 
-Metric convention: :mod:`gbltr.evaluate.metrics` (exponential gain, queries without a relevant
-document excluded from means and counted in ``n_no_relevant``).
+Metric convention: :mod:`gbltr.evaluate.metrics` (exponential gain; queries without a relevant
+document, or whose documents all have one grade, excluded from means and counted in
+``n_no_relevant`` and ``n_single_grade``).
 
 Run folders are atomic (:func:`gbltr.folders.run_folder`): the files are written into a temporary sibling
 ``.RUN.tmp-XXXXXXXX`` and renamed into place, so a reader sees the old folder or the whole new
@@ -44,7 +46,8 @@ import polars as pl
 
 from gbltr.buckets import BUCKETS, bucket_notes
 from gbltr.data.store import fingerprint
-from gbltr.evaluate.views import summarise, view_order
+from gbltr.evaluate.metrics import metric_columns
+from gbltr.evaluate.views import COUNTS, SCORED_WHAT, n_scored, summarise, view_order
 from gbltr.folders import check_run_folder, run_folder
 
 __all__ = ["build_report", "check_run_folder", "report_markdown", "run_folder", "write_outputs", "write_run",
@@ -53,10 +56,10 @@ __all__ = ["build_report", "check_run_folder", "report_markdown", "run_folder", 
 
 def build_report(prep, model, per_query: pl.DataFrame, *, name: str | None = None, train_seconds: float = 0.0) -> dict:
     cfg = prep.config
-    metrics_cols = [c for c in per_query.columns if c.startswith("ndcg@")]
+    metrics_cols = metric_columns(per_query)
     views = summarise(per_query, metrics=metrics_cols)
     for b in BUCKETS:  # every bucket is listed, zero included
-        views.setdefault(b, {**{m: None for m in metrics_cols}, "n_queries": 0, "n_no_relevant": 0})
+        views.setdefault(b, {**{m: None for m in metrics_cols}, "n_queries": 0, **{c: 0 for c in COUNTS}})
     views = {v: views[v] for v in view_order(views)}
     metrics = {v: {m: vals[m] for m in metrics_cols} for v, vals in views.items()}
     label_tag = cfg.labels if cfg.labels != "fused" else f"fused:{cfg.fusion.method}"
@@ -75,15 +78,14 @@ def build_report(prep, model, per_query: pl.DataFrame, *, name: str | None = Non
         "seed": cfg.seed,
         "metrics": metrics,
         "n_queries": {v: vals["n_queries"] for v, vals in views.items()},
-        "n_no_relevant": {v: vals["n_no_relevant"] for v, vals in views.items()},
+        **{c: {v: vals[c] for v, vals in views.items()} for c in COUNTS},
         "best_iteration": model.best_iteration,
         "features": list(prep.feature_names),
         "dataset_fingerprint": fingerprint(prep.dataset_path),
         "dropped": prep.info.get("dropped", {}),
         "training": prep.info,
         "train_seconds": round(train_seconds, 2),
-        "bucket_notes": bucket_notes({v: vals["n_queries"] - vals["n_no_relevant"] for v, vals in views.items()},
-                                     "test queries with a relevant document"),
+        "bucket_notes": bucket_notes({v: n_scored(vals) for v, vals in views.items()}, SCORED_WHAT),
     }
     if search is not None:
         report["weight_search"] = search
@@ -124,15 +126,17 @@ def report_markdown(report: dict) -> str:
     lines.append("")
     views = list(report["metrics"])
     metrics = list(next(iter(report["metrics"].values())))
-    lines.append("| view | queries | no relevant | " + " | ".join(metrics) + " |")
-    lines.append("|---|---:|---:|" + "---:|" * len(metrics))
+    lines.append("| view | queries | no relevant | single grade | " + " | ".join(metrics) + " |")
+    lines.append("|---|---:|---:|---:|" + "---:|" * len(metrics))
+    single = report.get("n_single_grade", {})  # absent from reports written before it was counted
     for v in views:
         vals = " | ".join("-" if report["metrics"][v][m] is None else f"{report['metrics'][v][m]:.4f}" for m in metrics)
-        lines.append(f"| {v} | {report['n_queries'][v]} | {report['n_no_relevant'][v]} | {vals} |")
+        lines.append(f"| {v} | {report['n_queries'][v]} | {report['n_no_relevant'][v]} | {single.get(v, 0)} | {vals} |")
     lines.append("")
     lines.append(
-        "nDCG with exponential gain 2^rel - 1 and log2 discount; queries with no relevant document "
-        "are excluded from the means and counted under 'no relevant'."
+        "nDCG with exponential gain 2^rel - 1 and log2 discount; queries that cannot rank are excluded from "
+        "the means: those with no relevant document ('no relevant') and those whose documents all have one "
+        "grade, so that every ordering scores 1 ('single grade')."
     )
     tr = report.get("training", {})
     if "no_gradient_click_queries" in tr:

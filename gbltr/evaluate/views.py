@@ -5,10 +5,12 @@ per-query frame with a query-statistics table (query_id, bucket); "overall" is t
 with every query in one bucket. Both go through :func:`long_views` and one ``group_by``, so
 there is no second code path for buckets.
 
-Queries whose metric is NaN (no relevant document, see the convention in
-:mod:`gbltr.evaluate.metrics`) are excluded from the means and counted in ``n_no_relevant``.
-``n_queries`` counts every query of the view, so a mean is over
-``n_queries - n_no_relevant`` queries.
+Queries that cannot rank (NaN metric: no relevant document, or a single grade; see the convention
+in :mod:`gbltr.evaluate.metrics`) are excluded from the means and counted by reason in
+``n_no_relevant`` and ``n_single_grade``. The reason is read from the per-query frame's
+``excluded`` column; a frame without one (an older or hand-made run) counts every NaN as
+``n_no_relevant``. ``n_queries`` counts every query of the view, so a mean is over
+:func:`n_scored` = ``n_queries - n_no_relevant - n_single_grade`` queries.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import polars as pl
 
 from gbltr.buckets import BUCKETS as BUCKET_ORDER, OVERALL
 from gbltr.errors import SchemaError
+from gbltr.evaluate.metrics import EXCLUSIONS, metric_columns
 
 
 def view_order(buckets) -> list[str]:
@@ -28,9 +31,24 @@ def view_order(buckets) -> list[str]:
     return [OVERALL] + known + sorted(names - set(known) - {OVERALL})
 
 
-def metric_columns(per_query: pl.DataFrame) -> list[str]:
-    """The metric columns of a per-query frame: every floating-point column."""
-    return [c for c, t in per_query.schema.items() if t in (pl.Float64, pl.Float32)]
+SCORED_WHAT = "test queries that can rank (a relevant document and two grades)"
+"""How reports name the queries a mean is over (bucket notes and counts of multi-run reports)."""
+COUNTS = tuple(f"n_{reason}" for reason in EXCLUSIONS)
+"""The per-view counts of excluded queries: ``n_no_relevant``, ``n_single_grade``."""
+
+
+def n_scored(counts: dict) -> int:
+    """Queries a view's mean is over: ``n_queries`` less every excluded count (:data:`COUNTS`)."""
+    return int(counts["n_queries"]) - sum(int(counts.get(c, 0)) for c in COUNTS)
+
+
+def exclusion_counts(per_query: pl.DataFrame, metric: str) -> list[pl.Expr]:
+    """Aggregations ``n_no_relevant``, ``n_single_grade`` over a per-query frame: by its ``excluded``
+    column when present, else (older frames) every NaN ``metric`` is ``n_no_relevant``."""
+    if "excluded" in per_query.columns:
+        return [(pl.col("excluded") == reason).sum().cast(pl.Int64).alias(f"n_{reason}") for reason in EXCLUSIONS]
+    nan = pl.col(metric).cast(pl.Float64).fill_null(float("nan")).is_nan()
+    return [nan.sum().cast(pl.Int64).alias("n_no_relevant"), pl.lit(0, dtype=pl.Int64).alias("n_single_grade")]
 
 
 def with_buckets(
@@ -90,11 +108,11 @@ def summarise(
 
     ``per_query``: query_id, metric columns (Float64, NaN = no relevant document) and optionally
     ``bucket_col``; or pass ``query_stats`` (query_id, ``bucket_col``) to join buckets on.
-    ``metrics`` defaults to every float column.
+    ``metrics`` defaults to every metric column (:func:`gbltr.evaluate.metrics.metric_columns`).
 
-    Returns ``{"overall": {"ndcg@10": mean, ..., "n_queries": int, "n_no_relevant": int},
-    "high": {...}, "medium": {...}, "low": {...}}`` in that order (other bucket names after).
-    ``n_no_relevant`` counts queries whose first listed metric is NaN; a mean is over the other
+    Returns ``{"overall": {"ndcg@10": mean, ..., "n_queries": int, "n_no_relevant": int,
+    "n_single_grade": int}, "high": {...}, "medium": {...}, "low": {...}}`` in that order (other
+    bucket names after). The counts are those of :func:`exclusion_counts`; a mean is over the other
     queries, and None when there are none.
     """
     df = with_buckets(per_query, query_stats, bucket_col=bucket_col)
@@ -108,7 +126,7 @@ def summarise(
     long = long_views(df, bucket_col=bucket_col)
     agg = long.group_by("view").agg(
         pl.len().alias("n_queries"),
-        pl.col(names[0]).is_nan().sum().alias("n_no_relevant"),
+        *exclusion_counts(long, names[0]),
         *[pl.col(m).filter(pl.col(m).is_not_nan()).mean().alias(m) for m in names],
     )
     rows = {r["view"]: r for r in agg.iter_rows(named=True)}
@@ -116,11 +134,7 @@ def summarise(
     for view in view_order(rows):
         r = rows.get(view)
         if r is None:  # an empty frame: overall with no queries
-            out[view] = {**{m: None for m in names}, "n_queries": 0, "n_no_relevant": 0}
+            out[view] = {**{m: None for m in names}, "n_queries": 0, **{c: 0 for c in COUNTS}}
             continue
-        out[view] = {
-            **{m: r[m] for m in names},
-            "n_queries": int(r["n_queries"]),
-            "n_no_relevant": int(r["n_no_relevant"]),
-        }
+        out[view] = {**{m: r[m] for m in names}, "n_queries": int(r["n_queries"]), **{c: int(r[c]) for c in COUNTS}}
     return out

@@ -29,6 +29,7 @@ import numpy as np
 import polars as pl
 
 from gbltr.data.frequency import query_frequency_scan
+from gbltr.data.trec import write_run_lines
 from gbltr.errors import DataError, ModelError, ParseError
 from gbltr.features.build import build_features
 from gbltr.pipeline import _feature_params
@@ -46,13 +47,9 @@ class Reranked:
     features_from: str  # "built" or the precomputed file
 
     def write(self, out: str | Path, tag: str = "gbltr") -> tuple[Path, Path]:
-        out = Path(out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        lines = [f"{q} Q0 {d} {r} {s:.9g} {tag}" for q, d, r, s in
-                 self.frame.select("query_id", "doc_id", "rank", "score").iter_rows()]
-        tmp = out.with_name(out.name + ".tmp")
-        tmp.write_text("\n".join(lines) + ("\n" if lines else ""), encoding="utf-8")
-        tmp.replace(out)
+        """The TREC run file ``out`` (:func:`gbltr.data.trec.write_run_lines`: ids and ``tag`` without
+        whitespace, else an error before anything is written) and ``out`` with suffix ``.parquet``."""
+        out = write_run_lines(self.frame, out, tag)
         pq = out.with_suffix(".parquet")
         self.frame.write_parquet(pq)
         return out, pq

@@ -16,7 +16,7 @@ import polars as pl
 
 from gbltr.config import FitConfig
 from gbltr.errors import ConfigError
-from gbltr.evaluate.metrics import metric_names, ndcg_per_query
+from gbltr.evaluate.metrics import excluded_column, metric_names, ndcg_per_query, query_status
 from gbltr.evaluate.report import run_folder, write_run_files
 from gbltr.labels.fusion import default_gain
 from gbltr.pipeline import Prepared, prepare
@@ -99,14 +99,16 @@ def click_debiasing(part: RankingDataset, cfg: FitConfig) -> dict:
 
 
 def evaluate(prep: Prepared, model: FittedRanker, ks=None) -> pl.DataFrame:
-    """Per-query nDCG on the test queries: query_id, bucket, frequency, ndcg@k ..."""
+    """Per-query nDCG on the test queries: query_id, bucket, frequency, ndcg@k ..., excluded (null, or why the
+    query cannot rank: :data:`gbltr.evaluate.metrics.EXCLUSIONS`)."""
     ks = tuple(ks or prep.config.eval.ks)
     test = prep.test
     scores = model.predict(test.X)
     values = ndcg_per_query(scores, test.labels["human"], test.group_ptr, ks=ks)
     frame = pl.DataFrame({"query_id": test.query_ids.astype(str)})
     frame = frame.join(prep.stats.select("query_id", "frequency", "bucket"), on="query_id", how="left")
-    return frame.with_columns([pl.Series(name, values[:, i]) for i, name in enumerate(metric_names(ks))])
+    return frame.with_columns([pl.Series(name, values[:, i]) for i, name in enumerate(metric_names(ks))]
+                              + [excluded_column(query_status(test.labels["human"], test.group_ptr))])
 
 
 def fit(cfg: FitConfig, out: str | Path | None = None, *, name: str | None = None, overwrite: bool = False) -> Path:

@@ -55,7 +55,7 @@ def test_ablation_with_the_letor4_catalogue(letor_sim, tmp_path, capsys):
         (lab, g) for lab in ("human", "click") for g in ("document", "query_document")}
     assert list(summary["n_queries"]) == ["high", "medium", "low"]  # every bucket, zero included
     md = (tmp_path / "abl" / "ablation.md").read_text()
-    assert "Test queries with a relevant document per bucket: high" in md
+    assert "Test queries that can rank (a relevant document and two grades) per bucket: high" in md
 
 
 @pytest.mark.slow

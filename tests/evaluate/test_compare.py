@@ -83,7 +83,7 @@ def test_baseline_choice_and_outputs(runs, tmp_path):
     assert c.baseline == "run_b" and c.result("overall", "clicks").delta < 0
     md = (out / "comparison.md").read_text()
     assert md == c.to_markdown()
-    assert "| overall | clicks | 90 (2) |" in md and "***" in md
+    assert "| overall | clicks | 90 (2, 0) |" in md and "***" in md
     assert json.loads((out / "comparison.json").read_text())["baseline"] == "run_b"
     assert (out / "comparison.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert c.to_frame().height == 8
@@ -101,7 +101,7 @@ def test_mismatched_buckets_and_missing_metric(tmp_path, runs):
     moved = _write_run(tmp_path / "moved", _values(0), buckets=["low"] + BUCKETS[1:])
     with pytest.raises(DataError, match="different buckets"):
         compare_runs([runs["a"], moved])
-    with pytest.raises(Exception, match="no column 'ndcg@20'"):
+    with pytest.raises(Exception, match=r"unknown metric 'ndcg@20'; choose one of: ndcg@1, ndcg@3, ndcg@5, ndcg@10"):
         compare_runs([runs["a"], runs["b"]], metric="ndcg@20")
     with pytest.raises(DataError, match="expected per_query.parquet"):
         compare_runs([runs["a"], tmp_path])

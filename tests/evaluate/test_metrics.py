@@ -9,7 +9,15 @@ import polars as pl
 import pytest
 
 from gbltr.errors import ConfigError, DataError, SchemaError
-from gbltr.evaluate.metrics import group_ptr_of, ndcg_per_query, per_query_frame
+from gbltr.evaluate.metrics import (
+    NO_RELEVANT,
+    SCORED,
+    SINGLE_GRADE,
+    group_ptr_of,
+    ndcg_per_query,
+    per_query_frame,
+    query_status,
+)
 
 # One query, rows in first-stage order a, b, c with labels 1, 0, 2 and scores 0.5, 0.9, 0.1.
 # Ranked by score: b (label 0), a (label 1), c (label 2).
@@ -67,7 +75,8 @@ def test_per_query_frame_sorts_by_query_then_order_column():
         }
     )
     out = per_query_frame(frame, order_by="rank", ks=(1, 3))
-    assert out.columns == ["query_id", "ndcg@1", "ndcg@3"]
+    assert out.columns == ["query_id", "ndcg@1", "ndcg@3", "excluded"]
+    assert out["excluded"].to_list() == [None, None]  # both queries have two grades
     assert out["query_id"].to_list() == ["q1", "q2"]
     assert out["ndcg@3"][0] == pytest.approx(0.5868827, abs=1e-7)  # the hand example above
     assert out["ndcg@1"][1] == 0.0  # tie: rank 1 (y, label 0) first
@@ -82,7 +91,7 @@ def test_all_zero_query_is_nan():
 
 
 def test_empty_query_and_empty_input():
-    out = ndcg_per_query([0.3], [1], np.array([0, 0, 1]), ks=(5,))
+    out = ndcg_per_query([0.3, 0.2], [1, 0], np.array([0, 0, 2]), ks=(5,))
     assert np.isnan(out[0, 0]) and out[1, 0] == 1.0
     assert ndcg_per_query([], [], np.array([0]), ks=(5,)).shape == (0, 1)
 
@@ -143,13 +152,17 @@ def test_matches_ir_measures(k, gain):
     measure = nDCG(gains={0: 0, 1: 1, 2: 3, 3: 7, 4: 15}) @ k if gain == "exponential" else nDCG @ k
     theirs, their_mean = _ir_measures(measure, scores, labels, ptr)
     ours = ndcg_per_query(scores, labels, ptr, ks=(k,), gain=gain)[:, 0]
+    status = query_status(labels, ptr)
     relevant = ~np.isnan(ours)
-    assert 0 < (~relevant).sum() < 60  # the example has all-zero queries
+    assert (relevant == (status == SCORED)).all()
+    assert 0 < (status == NO_RELEVANT).sum() < 60  # the example has all-zero queries
+    assert 0 < (status == SINGLE_GRADE).sum() < 60  # and single-grade ones (one row, or all rows alike)
     np.testing.assert_allclose(ours[relevant], theirs[relevant], rtol=0, atol=1e-9)
-    # All-zero queries: trec_eval scores them 0 and averages them in; we give NaN and exclude them.
-    assert (theirs[~relevant] == 0).all()
-    assert their_mean == pytest.approx(np.nansum(ours) / ours.size, abs=1e-9)
-    assert np.nanmean(ours) > their_mean
+    # All-zero queries: trec_eval scores them 0 and averages them in; single-grade queries score 1 under
+    # any ranking. We give both NaN and exclude them.
+    assert (theirs[status == NO_RELEVANT] == 0).all()
+    assert (theirs[status == SINGLE_GRADE] == pytest.approx(1.0))
+    assert their_mean == pytest.approx((np.nansum(ours) + (status == SINGLE_GRADE).sum()) / ours.size, abs=1e-9)
 
 
 def test_large_groups_match_ir_measures():

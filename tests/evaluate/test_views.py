@@ -29,8 +29,8 @@ def test_summarise_with_query_stats_join():
     # overall: (1 + 0.5 + 0 + 0.25) / 4 over the 4 queries with a relevant document
     assert out["overall"]["ndcg@10"] == pytest.approx(1.75 / 4)
     assert out["overall"]["n_queries"] == 5 and out["overall"]["n_no_relevant"] == 1
-    assert out["high"] == {"ndcg@10": 0.75, "ndcg@1": 0.5, "n_queries": 2, "n_no_relevant": 0}
-    assert out["low"] == {"ndcg@10": 0.0, "ndcg@1": 0.0, "n_queries": 2, "n_no_relevant": 1}
+    assert out["high"] == {"ndcg@10": 0.75, "ndcg@1": 0.5, "n_queries": 2, "n_no_relevant": 0, "n_single_grade": 0}
+    assert out["low"] == {"ndcg@10": 0.0, "ndcg@1": 0.0, "n_queries": 2, "n_no_relevant": 1, "n_single_grade": 0}
     assert out["medium"]["ndcg@10"] == 0.25
 
 
@@ -51,7 +51,7 @@ def test_views_are_one_code_path():
 def test_no_buckets_only_overall_and_nulls_count_as_no_relevant():
     frame = pl.DataFrame({"query_id": ["a", "b"], "ndcg@10": [0.5, None]})
     out = summarise(frame)
-    assert out == {"overall": {"ndcg@10": 0.5, "n_queries": 2, "n_no_relevant": 1}}
+    assert out == {"overall": {"ndcg@10": 0.5, "n_queries": 2, "n_no_relevant": 1, "n_single_grade": 0}}
 
 
 def test_view_order_and_errors():

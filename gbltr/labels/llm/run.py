@@ -23,6 +23,7 @@ import sys
 import time
 from dataclasses import replace
 
+from gbltr.data.trec import check_ids
 from gbltr.errors import GbltrError
 from gbltr.labels.llm.agreement import agreement, read_qrels, write_agreement
 from gbltr.labels.llm.annotate import annotate, group_pairs
@@ -61,6 +62,8 @@ def run_annotate(cfg: AnnotateConfig, echo=print, warn=_stderr) -> dict:
     strategy, client = cfg.strategy, cfg.client
     prices = PriceTable.load(cfg.prices) if cfg.prices else None
     pairs = _pairs(cfg)
+    if cfg.qrels_out:  # the qrels' ids are known now: refuse them before any label is paid for (or estimated)
+        check_ids(pairs, f"--qrels-out {cfg.qrels_out}")
     record: dict = {"config": cfg.to_json(), "model": client.model, "pairs": pairs.height}
 
     if cfg.dry_run:

@@ -2,8 +2,9 @@
 
 Built-in ``objective="lambdarank"`` or a callable objective from :mod:`gbltr.train.objectives`.
 Early stopping and model selection use the validation queries' human labels (``metric=ndcg``
-at the largest evaluation cut-off; LightGBM scores queries with no relevant document as 1, a
-constant that does not change which iteration is best).
+at the largest evaluation cut-off; LightGBM scores queries with no relevant document as 1, and
+single-grade queries score 1 under any ranking: constants that do not change which iteration is
+best, so early stopping agrees with the exclusions of :func:`gbltr.evaluate.metrics.query_status`).
 
 Device: the PyPI wheel has no CUDA learner (``device_type="cuda"`` needs a CUDA build). Its
 CUDA ranking kernels ignore per-row weights and positions, so gbltr refuses weighted ranking
