@@ -47,7 +47,8 @@ def experiment(setups, seeds, data, backend, config_file, out, metric, control, 
                         "split": split, "features.catalogue": catalogue, "train.rounds": rounds})
     cfg = load_config(config_file, overrides)
     check_metric(metric, cfg.eval.ks)  # before any model is trained
-    check_run_folder(out, overwrite=True, marker="experiment.json")
+    check_run_folder(out, overwrite=True, marker="experiment.json", kind="experiment folder", command="experiment",
+                     inputs=cfg.inputs())
     result = run_experiment(cfg, [s.strip() for s in setups.split(",") if s.strip()], seed_list, out,
                             metric=metric)
     click.echo(result.to_markdown())

@@ -25,6 +25,7 @@ import polars as pl
 
 from gbltr.data.textfile import read_lines
 from gbltr.errors import ParseError, SchemaError, unknown_choice
+from gbltr.folders import write_file
 from gbltr.schema import LABEL_SOURCES, LABELS, validate
 
 __all__ = ["read_qrels", "write_qrels"]
@@ -114,9 +115,6 @@ def write_qrels(labels: pl.DataFrame, path: str | Path) -> Path:
     out = df.select(
         pl.concat_str([pl.col("query_id"), pl.lit("0"), pl.col("doc_id"), _label_text(pl.col("label"))], separator=" ")
     ).to_series()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", encoding="utf-8", newline="\n") as fh:
-        if out.len():
-            fh.write("\n".join(out.to_list()))
-            fh.write("\n")
+    text = "\n".join(out.to_list()) + "\n" if out.len() else ""
+    write_file(path, lambda tmp: tmp.write_text(text, encoding="utf-8", newline="\n"), what="qrels file")
     return path

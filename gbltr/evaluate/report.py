@@ -182,7 +182,7 @@ def dropped_lines(dropped: dict, where: str = "") -> list[str]:
 def write_run(folder, prep, model, per_query: pl.DataFrame, *, name=None, train_seconds: float = 0.0,
               overwrite: bool = False) -> Path:
     """Write a run folder atomically (:func:`gbltr.folders.run_folder`); returns ``folder``."""
-    with run_folder(folder, overwrite=overwrite) as tmp:
+    with run_folder(folder, overwrite=overwrite, command="fit") as tmp:
         write_run_files(tmp, prep, model, per_query, name=name, train_seconds=train_seconds)
     return Path(folder)
 
@@ -233,7 +233,7 @@ def write_outputs(out, stem: str, per_query: pl.DataFrame, summary: dict, markdo
     Written atomically (:func:`gbltr.folders.run_folder`); an existing output folder of the same command
     (one holding ``STEM.json``) is replaced whole; any other non-empty folder is refused.
     """
-    with run_folder(out, overwrite=True, marker=f"{stem}.json") as folder:
+    with run_folder(out, overwrite=True, marker=f"{stem}.json", kind=f"{stem} folder", command=stem) as folder:
         per_query.write_parquet(folder / "per_query.parquet")
         (folder / f"{stem}.json").write_text(json.dumps(summary, indent=2))
         (folder / f"{stem}.md").write_text(markdown)

@@ -31,6 +31,7 @@ import polars as pl
 from gbltr.data.frequency import query_frequency_scan
 from gbltr.errors import DataError, ModelError, ParseError
 from gbltr.features.build import build_features
+from gbltr.folders import Input, Output, check_outputs, write_file
 from gbltr.pipeline import _feature_params
 from gbltr.schema import DOCUMENTS, QUERIES, validate
 from gbltr.serve.run import TrainedRun, load_run
@@ -46,16 +47,30 @@ class Reranked:
     features_from: str  # "built" or the precomputed file
 
     def write(self, out: str | Path, tag: str = "gbltr") -> tuple[Path, Path]:
-        out = Path(out)
-        out.parent.mkdir(parents=True, exist_ok=True)
+        """Write the TREC run ``out`` and the Parquet beside it (:func:`rerank_outputs`), each
+        atomically (:func:`gbltr.folders.write_file`); returns both paths."""
+        trec, pq = (Path(o.path) for o in rerank_outputs(out))
+        check_outputs("rerank", rerank_outputs(out))
         lines = [f"{q} Q0 {d} {r} {s:.9g} {tag}" for q, d, r, s in
                  self.frame.select("query_id", "doc_id", "rank", "score").iter_rows()]
-        tmp = out.with_name(out.name + ".tmp")
-        tmp.write_text("\n".join(lines) + ("\n" if lines else ""), encoding="utf-8")
-        tmp.replace(out)
-        pq = out.with_suffix(".parquet")
-        self.frame.write_parquet(pq)
-        return out, pq
+        text = "\n".join(lines) + ("\n" if lines else "")
+        write_file(trec, lambda tmp: tmp.write_text(text, encoding="utf-8"), what="TREC run file")
+        write_file(pq, self.frame.write_parquet, what="rerank Parquet")
+        return trec, pq
+
+
+def rerank_outputs(out: str | Path) -> list[Output]:
+    """What ``rerank --out OUT`` writes: the TREC run ``OUT`` and ``OUT`` with suffix ``.parquet``
+    (so ``--out X.parquet`` is refused: the two would be one file)."""
+    out = Path(out)
+    return [Output(out, "--out", "TREC run file", folder=False),
+            Output(out.with_suffix(".parquet"), "--out (its .parquet beside it)", "rerank Parquet", folder=False)]
+
+
+def rerank_inputs(run, data, run_file=None) -> list[Input]:
+    """What ``rerank`` reads: the run folder, the data folder and a first-stage run file."""
+    return [Input(run, "run folder"), Input(data, "data folder (--data)")] + (
+        [Input(run_file, "run file (--run-file)")] if run_file else [])
 
 
 def read_trec_run(path: str | Path) -> pl.DataFrame:
