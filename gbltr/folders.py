@@ -280,10 +280,16 @@ def write_errno(exc: BaseException) -> int | None:
 
 
 def write_error(what: str, path: Path, exc: BaseException, code: int) -> WriteError:
+    """The one error for a failed write of output ``path`` (``what``: "run folder", ...)."""
+    where = getattr(exc, "filename", None)
+    detail = f" (writing {where})" if where and Path(str(where)).name not in (path.name, "") else ""
+    fix = {_errno.ENOSPC: "free some space or choose another --out",
+           _errno.EDQUOT: "free some space or choose another --out",
+           _errno.EROFS: "choose an --out on a writable file system",
+           _errno.ENAMETOOLONG: "choose a shorter --out"}.get(code, "choose another --out")
     return WriteError(
-        f"{what} {str(path)!r} could not be written: {os.strerror(code)}; nothing was changed there "
-        "(temporary files removed, an older output left as it was): free space, or choose a writable "
-        "place with room"
+        f"{what} {str(path)!r} could not be written: {os.strerror(code)}{detail}; nothing was changed "
+        f"there (temporary files removed, an older output left as it was): {fix}"
     )
 
 
