@@ -120,7 +120,9 @@ def test_annotate_never_writes_over_a_datasets_label_set(world_copy, capsys, mon
     monkeypatch.setattr(run_module, "annotate", lambda *a, **k: pytest.fail("work started"))
     target = world_copy / "labels" / "human.parquet"
     before = target.read_bytes()
-    code, _, err = run_cli(["annotate", "--pairs", str(world_copy / "candidates.parquet"), "--model", "m",
+    pairs = world_copy.parent / "pairs.tsv"
+    pairs.write_text("query_id\tquery\tdoc_id\ttext\nq1\tcheap flights\td1\tflights for less\n")
+    code, _, err = run_cli(["annotate", "--pairs", str(pairs), "--model", "m",
                             "--base-url", "http://127.0.0.1:9/v1", "--out", str(target)], capsys)
     assert code == 2 and f"lies inside '{world_copy}', an output folder of 'gbltr simulate'" in err
     assert target.read_bytes() == before
