@@ -55,6 +55,7 @@ from gbltr.errors import ConfigError, unknown_choice
 from gbltr.evaluate.report import dropped_lines, nonzero_dropped, write_outputs
 from gbltr.evaluate.significance import paired_by_view
 from gbltr.evaluate.views import long_views
+from gbltr.folders import Output
 from gbltr.labels.fusion import AUTO
 from gbltr.pipeline import prepare
 from gbltr.progress import progress
@@ -268,6 +269,13 @@ def summarise_experiment(per_query: pl.DataFrame, setups, seeds, *, metric: str,
     return {"setups": list(setups), "seeds": list(seeds), "metric": metric, "buckets": buckets,
             "pair_by": pair_by, "best_single": best_single, "results": results, "n_queries": counts,
             "bucket_notes": bucket_notes(counts, "test queries with a relevant document")}
+
+
+def experiment_outputs(out) -> list[Output]:
+    """What ``experiment --out OUT`` writes: the report folder (replaced whole by the next
+    experiment) and ``OUT-seeds/`` (:func:`checkpoint_dir`, kept across runs)."""
+    return [Output(out, "--out", "experiment folder", marker="experiment.json"),
+            Output(checkpoint_dir(out), "--out (its -seeds/ checkpoints)", "checkpoint folder", reused=True)]
 
 
 def checkpoint_dir(out) -> Path:

@@ -84,6 +84,7 @@ class Output:
     option: str = "--out"
     what: str = "run folder"
     folder: bool = True
+    marker: str | None = None  # a file every such folder holds ("report.json"), named when a folder is refused
     reused: bool = False  # state kept across runs (an answer cache): checked against the inputs and the other outputs only
 
 
@@ -224,11 +225,8 @@ def _check_parent(out: Path, given, o: Output) -> None:
 
 
 def _check_target(command: str, out: Path, given, o: Output, overwrite: bool) -> None:
+    _check_parent(out, given, o)
     parent = out.parent
-    try:
-        parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ConfigError(f"{o.what} {str(given)!r}: cannot create {str(parent)!r} ({exc.strerror})") from None
     if not parent.is_dir():
         raise ConfigError(f"{o.what} {str(given)!r}: {str(parent)!r} is not a folder; expected a folder path")
     if o.folder and out.exists() and not out.is_dir():
@@ -240,16 +238,16 @@ def _check_target(command: str, out: Path, given, o: Output, overwrite: bool) ->
             f"{o.what} {str(given)!r}: {str(parent)!r} is not writable; expected a writable output "
             f"folder (choose another {o.option})"
         )
-    if o.folder and not o.reused:
+    if o.folder:
         _check_occupied(command, out, given, overwrite, o)
 
 
-def _check_occupied(command: str, out: Path, given, overwrite: bool, o: Output, marker: str | None = None) -> None:
+def _check_occupied(command: str, out: Path, given, overwrite: bool, o: Output) -> None:
     if not _occupied(out):
         return
     who = owner(out)
     if who is None:
-        hint = f"holds no {marker}, so it " if marker else ""
+        hint = f"holds no {o.marker}, so it " if o.marker else ""
         raise ConfigError(
             f"{o.what} {str(given)!r} exists and {hint}is not a gbltr output folder; refusing to replace it "
             f"(and the files in it): choose another {o.option}"
@@ -430,16 +428,8 @@ def check_run_folder(folder, *, overwrite: bool = False, marker: str = "report.j
     """Check, before any work, that output folder ``folder`` of ``command`` can be written
     (:func:`check_outputs` with this one folder); return it resolved. ``marker``: the file a
     folder of this kind holds, named when a folder is refused as not gbltr's."""
-    o = Output(folder, option=option, what=kind, folder=True)
-    try:
-        return check_outputs(command, [o], inputs, overwrite=overwrite)[0]
-    except ConfigError as exc:
-        if "is not a gbltr output folder" in str(exc):
-            raise ConfigError(
-                f"{kind} {str(folder)!r} exists and holds no {marker}, so it is not a gbltr output "
-                f"folder; refusing to replace it (and the files in it): choose another {option}"
-            ) from None
-        raise
+    o = Output(folder, option=option, what=kind, folder=True, marker=marker)
+    return check_outputs(command, [o], inputs, overwrite=overwrite)[0]
 
 
 def _occupied(out: Path) -> bool:

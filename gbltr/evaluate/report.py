@@ -28,10 +28,11 @@ document excluded from means and counted in ``n_no_relevant``).
 Run folders are atomic (:func:`gbltr.folders.run_folder`): the files are written into a temporary sibling
 ``.RUN.tmp-XXXXXXXX`` and renamed into place, so a reader sees the old folder or the whole new
 one, never a mix. An existing non-empty folder is refused unless ``overwrite=True``
-(``--overwrite``), which replaces it whole (no stale file of the old run survives). While a run
-is being made, ``.RUN.lock`` (holding the process id) beside it makes a second run to the same
-folder fail at once instead of both finishing and one being lost. ``report.json`` records
-``dataset_fingerprint`` (:func:`gbltr.data.store.fingerprint`), which ``gbltr compare`` checks.
+(``--overwrite``), which replaces it whole (no stale file of the old run survives), and only a
+folder ``fit`` wrote (``.gbltr-output.json``). While a run is being made, ``.RUN.lock`` (the
+process id and start time) beside it makes a second run to the same folder fail at once instead
+of both finishing and one being lost. What a run may not write over: :mod:`gbltr.folders`.
+``report.json`` records ``dataset_fingerprint`` (:func:`gbltr.data.store.fingerprint`), which ``gbltr compare`` checks.
 """
 
 from __future__ import annotations
