@@ -128,6 +128,28 @@ def test_annotate_never_writes_over_a_datasets_label_set(world_copy, capsys, mon
     assert target.read_bytes() == before
 
 
+@pytest.mark.parametrize("command", ["simulate --over", "clicks fit", "export", "ablation", "compare"])
+def test_no_command_writes_inside_what_it_reads(command, run, world, tmp_path, capsys, monkeypatch):
+    """Each command declares its inputs once; an ``--out`` inside one is refused before any work."""
+    _no_work(monkeypatch)
+    data = tmp_path / "world"
+    shutil.copytree(world, data, ignore=shutil.ignore_patterns("latent"))
+    own_run = tmp_path / "run"
+    shutil.copytree(run, own_run)
+    args, inside = {
+        "simulate --over": (["simulate", "--over", str(data)], data / "sim"),
+        "clicks fit": (["clicks", "fit", "--log", str(data), "--models", "pbm"], data / "clicks"),
+        "export": (["export", str(own_run), "--format", "solr", "--allow-missing-definitions"], own_run / "solr"),
+        "ablation": (["ablation", "--data", str(data), "--labels", "click", "--groups", "query"], data / "abl"),
+        "compare": (["compare", str(own_run), str(run)], own_run / "cmp"),
+    }[command]
+    before = _tree(tmp_path)
+    code, _, err = run_cli([*args, "--out", str(inside)], capsys)
+    assert code == 2, err
+    assert f"--out '{inside}' lies inside" in err
+    assert _tree(tmp_path) == before
+
+
 # ---------------------------------------------------------------- whose folder
 
 def test_compare_refuses_to_write_into_a_run_folder(run, world, tmp_path, capsys):
