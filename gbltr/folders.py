@@ -292,15 +292,16 @@ def write_error(what: str, path: Path, exc: BaseException, code: int) -> WriteEr
 
 
 @contextlib.contextmanager
-def _writing(what: str, path: Path):
-    """Turn a failed write (:func:`write_errno`) inside the block into :func:`write_error`."""
+def writing(what: str, path: str | Path):
+    """Turn a failed write (:func:`write_errno`) inside the block into :func:`write_error` naming
+    ``path`` (``what``: "agreement folder", ...); for outputs written file by file in place."""
     try:
         yield
     except Exception as exc:
         code = write_errno(exc)
         if code is None:
             raise
-        raise write_error(what, path, exc, code) from None
+        raise write_error(what, Path(path), exc, code) from None
 
 
 def write_file(path: str | Path, write: Callable[[Path], object], *, what: str = "output file") -> Path:
@@ -310,7 +311,7 @@ def write_file(path: str | Path, write: Callable[[Path], object], *, what: str =
     path = resolve(path)
     tmp = sibling(path, f"tmp-{uuid.uuid4().hex[:8]}")
     try:
-        with _writing(what, path):
+        with writing(what, path):
             path.parent.mkdir(parents=True, exist_ok=True)
             write(tmp)
             os.replace(tmp, path)
@@ -465,7 +466,7 @@ def run_folder(folder, *, overwrite: bool = False, marker: str = "report.json", 
         shutil.rmtree(leftover, ignore_errors=True)  # of runs that were killed: a live run holds the lock
     tmp = sibling(out, f"tmp-{uuid.uuid4().hex[:8]}")
     try:
-        with _writing(kind, out):
+        with writing(kind, out):
             try:
                 tmp.mkdir()
                 (tmp / OWNER_FILE).write_text(json.dumps({"command": command}) + "\n")

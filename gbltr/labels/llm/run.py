@@ -24,7 +24,7 @@ import time
 from dataclasses import replace
 
 from gbltr.errors import GbltrError
-from gbltr.folders import check_outputs, write_file
+from gbltr.folders import check_outputs, write_file, writing
 from gbltr.labels.llm.agreement import agreement, read_qrels, write_agreement
 from gbltr.labels.llm.annotate import annotate, group_pairs
 from gbltr.labels.llm.batch import BatchConfig
@@ -120,7 +120,8 @@ def run_annotate(cfg: AnnotateConfig, echo=print, warn=_stderr) -> dict:
         human = read_qrels(cfg.compare_to)
         llm_max = 1 if strategy.strategy == "listsel" else strategy.scale[1]
         rep = agreement(labels, human, llm_max=llm_max)
-        files = write_agreement(rep, paths["report_dir"], title=f"{client.model} {strategy.strategy}")
+        with writing("agreement folder", paths["report_dir"]):
+            files = write_agreement(rep, paths["report_dir"], title=f"{client.model} {strategy.strategy}")
         record["agreement"] = {"n_pairs": rep.n_pairs, "kappa": rep.kappa, "kappa_binary": rep.kappa_binary, "confusion": rep.confusion, "files": {k: str(v) for k, v in files.items()}}
     _write_record(paths["run_record"], record)
     return record
