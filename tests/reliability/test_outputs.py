@@ -391,3 +391,27 @@ def test_the_dask_backend_writes_its_partitions_in_a_scratch_folder(monkeypatch,
             seed=0, label_gain=None)
     assert written and all(str(p).startswith(f"gbltr-dask-{os.getpid()}-") for p in written)
     assert list(tmp_path.iterdir()) == []  # the dead fit's folder and this one's are gone
+
+
+# ---------------------------------------------------------------- the check itself
+
+def test_an_output_is_refused_exactly_when_it_is_contains_or_lies_inside_an_input(tmp_path):
+    """Every pair of a small set of spellings (``.``, ``..``, a symlink, a name sharing a prefix):
+    the check agrees with the relation of the resolved paths."""
+    import itertools
+
+    from gbltr.errors import ConfigError
+    from gbltr.folders import Input, Output, check_outputs
+
+    (tmp_path / "x" / "y").mkdir(parents=True)
+    (tmp_path / "link").symlink_to(tmp_path / "x")
+    spellings = ["x", "x/y", "x/y/z", "x/./y", "x/y/..", "link", "link/y", "link/y/z", "xy", "x/yz", "w"]
+    for out, inp in itertools.product(spellings, repeat=2):
+        ro, ri = Path(os.path.realpath(tmp_path / out)), Path(os.path.realpath(tmp_path / inp))
+        related = ro == ri or ri in ro.parents or ro in ri.parents
+        try:
+            check_outputs("test", [Output(tmp_path / out, what="output", folder=False)], [Input(tmp_path / inp)])
+            refused = False
+        except ConfigError as exc:
+            refused = "which test reads" in str(exc)
+        assert refused == related, (out, inp)
