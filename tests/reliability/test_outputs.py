@@ -415,3 +415,21 @@ def test_an_output_is_refused_exactly_when_it_is_contains_or_lies_inside_an_inpu
         except ConfigError as exc:
             refused = "which test reads" in str(exc)
         assert refused == related, (out, inp)
+
+
+@pytest.mark.parametrize("pragma, message", [("max_page_count = 3", "No space left on device"),
+                                             ("query_only = 1", "Read-only file system")])
+def test_an_answer_cache_that_cannot_be_written_is_a_write_error(tmp_path, pragma, message):
+    """SQLite's 'database or disk is full' and 'readonly database' (real SQLite errors, forced by
+    a pragma) used to read 'is not a readable SQLite database'."""
+    from gbltr.errors import WriteError
+    from gbltr.labels.llm.cache import AnswerCache
+
+    path = tmp_path / "answers.sqlite"
+    cache = AnswerCache(path)
+    cache.put("k0", {"ok": 1})
+    cache._db.execute(f"PRAGMA {pragma}")
+    with pytest.raises(WriteError, match=rf"answer cache '{path}' could not be written: {message}"):
+        cache.put("k1", {"text": "x" * 100_000})
+    assert cache.get("k0") == {"ok": 1}
+    cache.close()
