@@ -267,7 +267,7 @@ def _check_occupied(command: str, out: Path, given, overwrite: bool, o: Output) 
 
 def write_errno(exc: BaseException) -> int | None:
     """The errno of a failed write: an :class:`OSError`'s, or one that a library (Polars, Arrow)
-    quotes in its message as ``(os error N)``/``errno N``; None when ``exc`` is not one of
+    quotes in its message as ``(os error N)`` or ``[Errno N]``; None when ``exc`` is not one of
     :data:`WRITE_ERRNOS`."""
     code = exc.errno if isinstance(exc, OSError) else None
     if code is None:
@@ -279,12 +279,12 @@ def write_errno(exc: BaseException) -> int | None:
 
 def write_error(what: str, path: Path, exc: BaseException, code: int) -> WriteError:
     """The one error for a failed write of output ``path`` (``what``: "run folder", ...)."""
-    where = getattr(exc, "filename", None)
-    detail = f" (writing {where})" if where and Path(str(where)).name not in (path.name, "") else ""
-    fix = {_errno.ENOSPC: "free some space or choose another --out",
-           _errno.EDQUOT: "free some space or choose another --out",
-           _errno.EROFS: "choose an --out on a writable file system",
-           _errno.ENAMETOOLONG: "choose a shorter --out"}.get(code, "choose another --out")
+    where = Path(str(getattr(exc, "filename", None) or "")).name
+    detail = f" (writing {where})" if where and where != path.name and not where.startswith(".") else ""
+    fix = {_errno.ENOSPC: "free some space, or write elsewhere",
+           _errno.EDQUOT: "free some space (the disk quota is reached), or write elsewhere",
+           _errno.EROFS: "write to a writable file system",
+           _errno.ENAMETOOLONG: "choose a shorter path"}.get(code, "write elsewhere")
     return WriteError(
         f"{what} {str(path)!r} could not be written: {os.strerror(code)}{detail}; nothing was changed "
         f"there (temporary files removed, an older output left as it was): {fix}"
