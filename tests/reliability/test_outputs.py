@@ -39,7 +39,14 @@ def _tree(folder: Path) -> dict:
 
 
 def _no_work(monkeypatch):
-    monkeypatch.setattr(gbltr.pipeline, "prepare", lambda *a, **k: pytest.fail("work started"))
+    """Fail the test if the pipeline starts: ``prepare`` is replaced where it is defined and in the
+    modules that bind it by name (imported here first, so none keeps the stand-in afterwards)."""
+    import gbltr.analysis.ablation
+    import gbltr.experiment
+    import gbltr.train.fit
+
+    for module in (gbltr.pipeline, gbltr.experiment, gbltr.analysis.ablation, gbltr.train.fit):
+        monkeypatch.setattr(module, "prepare", lambda *a, **k: pytest.fail("work started"))
 
 
 @pytest.fixture(scope="module")
