@@ -236,6 +236,17 @@ class FitConfig:
         """The pipeline scans the log lazily (``train.stream``; ``auto``: with ``--engine dask``)."""
         return self.train.stream == "on" or (self.train.stream == "auto" and self.train.engine == "dask")
 
+    def inputs(self) -> list:
+        """The files and folders a run with this config reads (:class:`gbltr.folders.Input`), for
+        the output policy (:func:`gbltr.folders.check_outputs`): the dataset folder, the LLM
+        label set, a catalogue or schedule file. Packaged names (``letor4``) are not paths."""
+        from gbltr.folders import Input
+
+        named = [(self.data, "dataset folder"), (self.llm_labels, "LLM label set"),
+                 (self.features.catalogue, "catalogue"), (self.fusion.schedule, "schedule")]
+        return [Input(path, what) for path, what in named
+                if path and (what in ("dataset folder", "LLM label set") or Path(path).exists())]
+
     def to_json(self) -> dict:
         return _to_jsonable(self)
 

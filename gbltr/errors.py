@@ -39,3 +39,8 @@ def unknown_choice(kind: str, value: object, choices) -> ConfigError:
 
 class ModelError(GbltrError, ValueError):
     """A run's model file is missing or corrupt, or a model cannot be used or exported as asked."""
+
+
+class WriteError(GbltrError, RuntimeError):
+    """An output could not be written (disk full, read-only file system, name too long); the
+    message names the path, and nothing half-written is left there."""

@@ -55,6 +55,7 @@ from gbltr.errors import ConfigError, unknown_choice
 from gbltr.evaluate.report import dropped_lines, nonzero_dropped, write_outputs
 from gbltr.evaluate.significance import paired_by_view
 from gbltr.evaluate.views import SCORED_WHAT, long_views
+from gbltr.folders import Output, write_file
 from gbltr.labels.fusion import AUTO
 from gbltr.pipeline import prepare
 from gbltr.progress import progress
@@ -215,10 +216,11 @@ def run_experiment(cfg: FitConfig, setups, seeds, out: str | Path | None = None,
             frames += seed_frames
             if out is not None:  # a checkpoint per seed: a long run that is stopped keeps its finished seeds
                 folder = checkpoint_dir(out)
-                folder.mkdir(parents=True, exist_ok=True)
-                pl.concat(seed_frames, how="vertical_relaxed").write_parquet(folder / f"seed-{seed}.parquet")
-                done = {name: rec[str(seed)] for name, rec in searches.items() if str(seed) in rec}
-                (folder / f"seed-{seed}.json").write_text(json.dumps({"weight_search": done}, indent=1))
+                write_file(folder / f"seed-{seed}.parquet", pl.concat(seed_frames, how="vertical_relaxed").write_parquet,
+                           what="experiment checkpoint")
+                done = json.dumps({"weight_search": {name: rec[str(seed)] for name, rec in searches.items()
+                                                     if str(seed) in rec}}, indent=1)
+                write_file(folder / f"seed-{seed}.json", lambda tmp: tmp.write_text(done), what="experiment checkpoint")
     per_query = pl.concat(frames, how="vertical_relaxed")
     summary = summarise_experiment(per_query, setups, list(seeds), metric=metric, n_permutations=n_permutations,
                                    pair_by=pair_by)
@@ -284,6 +286,13 @@ def summarise_experiment(per_query: pl.DataFrame, setups, seeds, *, metric: str,
     return {"setups": list(setups), "seeds": list(seeds), "metric": metric, "buckets": buckets,
             "pair_by": pair_by, "best_single": best_single, "results": results, "n_queries": counts,
             "bucket_notes": bucket_notes(counts, SCORED_WHAT)}
+
+
+def experiment_outputs(out) -> list[Output]:
+    """What ``experiment --out OUT`` writes: the report folder (replaced whole by the next
+    experiment) and ``OUT-seeds/`` (:func:`checkpoint_dir`, kept across runs)."""
+    return [Output(out, "--out", "experiment folder", marker="experiment.json"),
+            Output(checkpoint_dir(out), "--out (its -seeds/ checkpoints)", "checkpoint folder", reused=True)]
 
 
 def checkpoint_dir(out) -> Path:

@@ -47,7 +47,8 @@ def ablation(labels, groups, data, backend, config_file, out, metric, split, cat
         if not values:
             raise ConfigError(f"{name} {given!r}: expected one or more comma-separated names, found none")
     check_metric(metric, cfg.eval.ks)
-    check_run_folder(out, overwrite=True, marker="ablation.json")
+    check_run_folder(out, overwrite=True, marker="ablation.json", kind="ablation folder", command="ablation",
+                     inputs=cfg.inputs())
     result = run_ablation(cfg, label_list, group_list, out, metric=metric,
                           attribution=attribution, permutation_repeats=permutation_repeats,
                           true_negatives_k=true_negatives, label_stats=label_stats)

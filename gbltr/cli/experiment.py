@@ -40,8 +40,8 @@ def parse_seeds(text: str) -> list[int]:
 @click.option("--control", is_flag=True, help="built-in control world (intent independent of frequency)")
 def experiment(setups, seeds, data, backend, config_file, out, metric, control, split, catalogue, rounds):
     """Run several label setups over several seeds and report per bucket."""
-    from gbltr.evaluate.report import check_run_folder
-    from gbltr.experiment import run_experiment
+    from gbltr.experiment import experiment_outputs, run_experiment
+    from gbltr.folders import check_outputs
     from gbltr.validate import check_metric
 
     seed_list = parse_seeds(seeds)
@@ -49,7 +49,7 @@ def experiment(setups, seeds, data, backend, config_file, out, metric, control, 
                         "split": split, "features.catalogue": catalogue, "train.rounds": rounds})
     cfg = load_config(config_file, overrides)
     check_metric(metric, cfg.eval.ks)  # before any model is trained
-    check_run_folder(out, overwrite=True, marker="experiment.json")
+    check_outputs("experiment", experiment_outputs(out), cfg.inputs(), overwrite=True)
     result = run_experiment(cfg, [s.strip() for s in setups.split(",") if s.strip()], seed_list, out,
                             metric=metric)
     click.echo(result.to_markdown())

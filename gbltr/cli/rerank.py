@@ -28,8 +28,10 @@ def _tag(ctx, param, value):
               help="run tag in the TREC file (no whitespace: TREC readers split on it)")
 def rerank(run, data, run_file, out, tag):
     """Rerank the candidates of DATA with the model of RUN (a folder written by 'gbltr fit')."""
-    from gbltr.serve.rerank import rerank as do_rerank
+    from gbltr.folders import check_outputs
+    from gbltr.serve.rerank import rerank as do_rerank, rerank_inputs, rerank_outputs
 
+    check_outputs("rerank", rerank_outputs(out), rerank_inputs(run, data, run_file))  # before any work
     result = do_rerank(run, data, run_file=run_file)
     trec, parquet = result.write(out, tag=tag)
     click.echo(f"wrote {trec} and {parquet}: {result.frame.height} candidates, "

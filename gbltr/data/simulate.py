@@ -65,7 +65,7 @@ import numpy as np
 import polars as pl
 
 from gbltr.buckets import BUCKETS, BucketSpec
-from gbltr.data.store import SearchDataset, write_dataset
+from gbltr.data.store import SearchDataset, check_dataset_out, write_dataset
 from gbltr.data.world import WORLD_FILE, WorldParams, control_world, read_world_params
 from gbltr.errors import DataError
 from gbltr.progress import progress
@@ -602,7 +602,8 @@ def _simulate(p: WorldParams) -> tuple[dict, dict[str, pl.DataFrame], _Log]:
 def write_world(params: WorldParams, out: str | Path, *, overwrite: bool = False) -> Path:
     """Simulate and write a dataset folder with ``world.json`` and ``latent/``, atomically
     (an existing folder only with ``overwrite``: :func:`gbltr.data.store.write_dataset`)."""
+    check_dataset_out(out, command="simulate", overwrite=overwrite)  # before the simulation
     tables, latent, log = _simulate(params)
     return write_dataset(SearchDataset(**tables), out, extra_json={WORLD_FILE: params.to_json()},
                          extra_parquet={f"latent/{name}": frame for name, frame in latent.items()},
-                         overwrite=overwrite, impression_chunks=log.frames())
+                         overwrite=overwrite, impression_chunks=log.frames(), command="simulate")

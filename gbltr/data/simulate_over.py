@@ -45,8 +45,9 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from gbltr.data.store import read_dataset, write_dataset
+from gbltr.data.store import check_dataset_out, read_dataset, write_dataset
 from gbltr.errors import ConfigError, DataError, unknown_choice
+from gbltr.folders import Input
 from gbltr.pipeline import load_llm_labels
 
 FREQUENCIES = ("power_law", "log")
@@ -95,6 +96,8 @@ def _click_matrix(path: str) -> np.ndarray:
 
 def simulate_over(src: str | Path, out: str | Path, params: OverParams = OverParams(), *, overwrite: bool = False) -> Path:
     """Write ``out``: the dataset ``src`` with a simulated log and LLM labels (module docstring)."""
+    inputs = over_inputs(src, params)
+    check_dataset_out(out, command="simulate", inputs=inputs, overwrite=overwrite)
     ds = read_dataset(src)
     if "human" not in ds.labels:
         raise DataError(f"simulate --over {src}: the dataset has no human labels to simulate around; "
@@ -185,4 +188,12 @@ def simulate_over(src: str | Path, out: str | Path, params: OverParams = OverPar
     out_ds = replace(ds, impressions=impressions, labels={**ds.labels, "llm": llm}, missing=missing,
                      sources=[*ds.sources, {"format": "simulate --over", **record}],
                      metadata={**ds.metadata, "simulated_over": str(src)})
-    return write_dataset(out_ds, out, extra_json={"simulation.json": record}, overwrite=overwrite)
+    return write_dataset(out_ds, out, extra_json={"simulation.json": record}, overwrite=overwrite,
+                         command="simulate", inputs=inputs)
+
+
+def over_inputs(src, params: OverParams) -> list[Input]:
+    """What ``simulate --over`` reads: the dataset folder, and the files its parameters name."""
+    named = [(src, "dataset folder (--over)"), (params.click_matrix, "click matrix"),
+             (params.llm_labels, "LLM label set")]
+    return [Input(path, what) for path, what in named if path]

@@ -43,7 +43,7 @@ import polars as pl
 
 from gbltr import schema
 from gbltr.errors import DataError, SchemaError
-from gbltr.folders import run_folder
+from gbltr.folders import check_run_folder, run_folder
 
 FORMAT_VERSION = 1
 MAX_POSITION = 10_000
@@ -209,9 +209,17 @@ def _check_positions(name: str, imp: pl.DataFrame | None) -> None:
             raise bad_positions_error(name, bad.height, bad.row(0, named=True))
 
 
+def check_dataset_out(path: str | Path, *, command: str, inputs: Iterable = (), overwrite: bool = False) -> Path:
+    """Check, before any work, that ``command`` may write dataset folder ``path`` (the policy of
+    :func:`gbltr.folders.check_outputs`); :func:`write_dataset` checks again when it writes."""
+    return check_run_folder(path, overwrite=overwrite, marker="dataset.json", kind="dataset folder",
+                            command=command, inputs=inputs)
+
+
 def write_dataset(ds: SearchDataset, path: str | Path, *, extra_json: dict[str, dict] | None = None,
                   extra_parquet: dict[str, pl.DataFrame] | None = None, overwrite: bool = False,
-                  impression_chunks: Iterable[pl.DataFrame] | None = None) -> Path:
+                  impression_chunks: Iterable[pl.DataFrame] | None = None, command: str = "import",
+                  inputs: Iterable = ()) -> Path:
     """Write ``ds`` as a dataset folder (see module docstring) and return the folder.
 
     Written atomically (:func:`gbltr.folders.run_folder`): an existing non-empty folder is refused
@@ -223,10 +231,14 @@ def write_dataset(ds: SearchDataset, path: str | Path, *, extra_json: dict[str, 
     ``impression_chunks`` (with ``ds.impressions`` None): a log too large to hold in memory, as
     consecutive frames written in order into one ``impressions.parquet``
     (:func:`_write_impression_chunks`); each is checked as ``ds.impressions`` would be.
+
+    ``command`` wrote the folder (``simulate``, ``import``: ``--overwrite`` replaces only a dataset
+    folder the same command wrote) and ``inputs`` are what it read (:func:`gbltr.folders.check_outputs`).
     """
     if impression_chunks is not None and ds.impressions is not None:
         raise DataError("write_dataset: expected impressions either in the dataset or as chunks, found both")
-    with run_folder(path, overwrite=overwrite, marker="dataset.json", kind="dataset folder") as tmp:
+    with run_folder(path, overwrite=overwrite, marker="dataset.json", kind="dataset folder", command=command,
+                    inputs=inputs) as tmp:
         _write_dataset_files(ds, tmp, extra_json, extra_parquet, impression_chunks)
     return Path(path)
 
@@ -338,6 +350,30 @@ def _read_manifest(file: Path) -> dict:
     return manifest
 
 
+def check_label_set(root: Path, name: str, frame: pl.DataFrame, listed) -> None:
+    """Refuse ``labels/NAME.parquet`` when it is not the set the manifest describes: a set named
+    after a source (``human``, ``llm``, ``click``) whose ``source`` column holds another source,
+    or a row count other than the one ``dataset.json`` lists for ``NAME`` (``listed``: the
+    manifest's ``labels``). Either means the file was replaced after the dataset was written,
+    e.g. an LLM label set written over ``labels/human.parquet``, which would be evaluated as
+    human judgements."""
+    file = root / "labels" / f"{name}.parquet"
+    if name in schema.LABEL_SOURCES and "source" in frame.columns:
+        other = sorted(str(s) for s in frame["source"].unique().to_list() if s != name)
+        if other:
+            raise DataError(
+                f"{file}: the label set {name!r} holds rows of source(s) {other}; expected only source {name!r}. "
+                "The file was replaced by another source's labels: restore it (re-import or re-simulate the "
+                "dataset), and keep other labels elsewhere (e.g. fit --llm-labels FILE)"
+            )
+    if isinstance(listed, dict) and name in listed and listed[name] != frame.height:
+        raise DataError(
+            f"{file}: {frame.height} rows, but {root / 'dataset.json'} lists {listed[name]} for label set "
+            f"{name!r}; expected the set the dataset was written with. The file was replaced or edited after "
+            "the dataset was written: restore it, or rewrite the dataset (and its manifest) with gbltr"
+        )
+
+
 def read_dataset(path: str | Path, *, impressions: bool = True) -> SearchDataset:
     """Read a dataset folder written by :func:`write_dataset` (or by hand, following the layout).
 
@@ -372,6 +408,8 @@ def read_dataset(path: str | Path, *, impressions: bool = True) -> SearchDataset
     if (root / "labels").is_dir():
         for file in sorted((root / "labels").glob("*.parquet")):
             labels[check_label_set_name(file.stem)] = _read_parquet(file)
+    for name, frame in labels.items():
+        check_label_set(root, name, frame, manifest.get("labels"))
     try:
         return SearchDataset(
             queries=read("queries"),

@@ -45,6 +45,7 @@ import polars as pl
 from gbltr.data.textfile import read_lines
 from gbltr.data.trec import number_text
 from gbltr.errors import ParseError, SchemaError
+from gbltr.folders import write_file
 
 __all__ = ["SvmlightData", "read_svmlight", "read_group_file", "write_svmlight"]
 
@@ -345,9 +346,6 @@ def write_svmlight(
     if doc_ids:
         line = line + pl.lit(" #docid = ") + pl.col("doc_id")
     out = df.select(line.alias("line"))["line"]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", encoding="utf-8", newline="\n") as fh:
-        if out.len():
-            fh.write("\n".join(out.to_list()))
-            fh.write("\n")
+    text = "\n".join(out.to_list()) + "\n" if out.len() else ""
+    write_file(path, lambda tmp: tmp.write_text(text, encoding="utf-8", newline="\n"), what="SVMlight file")
     return path

@@ -14,18 +14,18 @@ the offending value, how many values break the rule and the file that was to be 
 is written then. Callers check what they know early (:func:`check_token` for a ``--tag`` at the
 command line, :func:`check_ids` for ids before expensive work) with the same rule.
 
-Files are written to a temporary sibling and renamed into place, so a reader sees the old file or
-the whole new one.
+Files are written through :func:`gbltr.folders.write_file`: a temporary sibling renamed into place
+(a reader sees the old file or the whole new one), a failed write one :class:`~gbltr.errors.WriteError`.
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import polars as pl
 
 from gbltr.errors import SchemaError
+from gbltr.folders import write_file
 
 __all__ = ["RULE", "check_ids", "check_token", "number_text", "write_qrels_lines", "write_run_lines"]
 
@@ -58,18 +58,9 @@ def check_ids(frame: pl.DataFrame, where: str = "", columns=("query_id", "doc_id
             )
 
 
-def _write(path: Path, lines: pl.Series) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        with tmp.open("w", encoding="utf-8", newline="\n") as fh:
-            if lines.len():
-                fh.write("\n".join(lines.to_list()))
-                fh.write("\n")
-        tmp.replace(path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+def _write(path: Path, lines: pl.Series, what: str) -> Path:
+    text = "\n".join(lines.to_list()) + "\n" if lines.len() else ""
+    return write_file(path, lambda tmp: tmp.write_text(text, encoding="utf-8", newline="\n"), what=what)
 
 
 def number_text(expr: pl.Expr) -> pl.Expr:
@@ -96,7 +87,7 @@ def write_run_lines(frame: pl.DataFrame, path: str | Path, tag: str) -> Path:
                           "finite scores (trec_eval cannot sort them)")
     lines = pl.Series([f"{q} Q0 {d} {r} {s:.9g} {tag}" for q, d, r, s in
                        frame.select("query_id", "doc_id", "rank", "score").iter_rows()], dtype=pl.String)
-    return _write(path, lines)
+    return _write(path, lines, "TREC run file")
 
 
 def write_qrels_lines(frame: pl.DataFrame, path: str | Path) -> Path:
@@ -107,4 +98,4 @@ def write_qrels_lines(frame: pl.DataFrame, path: str | Path) -> Path:
     lines = frame.select(
         pl.concat_str([pl.col("query_id"), pl.lit("0"), pl.col("doc_id"), number_text(pl.col("label"))], separator=" ")
     ).to_series()
-    return _write(path, lines)
+    return _write(path, lines, "qrels file")

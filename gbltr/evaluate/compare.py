@@ -33,6 +33,7 @@ from gbltr.errors import ConfigError, DataError, SchemaError
 from gbltr.evaluate.metrics import check_metric
 from gbltr.evaluate.significance import DEFAULT_PERMUTATIONS, paired_by_view, stars
 from gbltr.evaluate.views import exclusion_counts, long_views, view_order
+from gbltr.folders import Input, check_run_folder, run_folder
 
 log = logging.getLogger("gbltr")
 
@@ -305,6 +306,8 @@ def compare_runs(
     dirs = [Path(d) for d in run_dirs]
     if len(dirs) < 2:
         raise ConfigError(f"compare: expected two or more run folders, found {len(dirs)}")
+    if out_dir is not None:
+        check_run_folder(out_dir, **_comparison_folder(dirs))
     runs = _distinct_names([Run.from_dir(d) for d in dirs])
     names = [r.name for r in runs]
     base = _pick_baseline(runs, baseline)
@@ -360,24 +363,29 @@ def compare_runs(
         seed=seed,
     )
     if out_dir is not None:
-        write_comparison(comparison, out_dir)
+        write_comparison(comparison, out_dir, dirs)
     return comparison
 
 
-def write_comparison(comparison: Comparison, out_dir: str | Path) -> dict[str, Path]:
-    """Write comparison.md, comparison.json and comparison.png into ``out_dir``; return the paths."""
+def _comparison_folder(run_dirs=()) -> dict:
+    """How a comparison folder is claimed (:func:`gbltr.folders.run_folder`): its own folder,
+    replaced whole by the next comparison; never a run folder or another command's folder, and
+    never one of the runs it reads."""
+    return dict(overwrite=True, marker="comparison.json", kind="comparison folder", command="compare",
+                inputs=[Input(d, "run folder") for d in run_dirs])
+
+
+def write_comparison(comparison: Comparison, out_dir: str | Path, run_dirs=()) -> dict[str, Path]:
+    """Write comparison.md, comparison.json and comparison.png into ``out_dir`` (atomically:
+    :func:`_comparison_folder`); return the paths."""
     from gbltr.plots import new_axes, plot_bucket_bars
 
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    paths = {
-        "markdown": out / "comparison.md",
-        "json": out / "comparison.json",
-        "png": out / "comparison.png",
-    }
-    paths["markdown"].write_text(comparison.to_markdown())
-    paths["json"].write_text(comparison.to_json() + "\n")
-    width = max(5.0, 1.0 + 0.6 * len(comparison.buckets) * len(comparison.runs))
-    ax = plot_bucket_bars(comparison, ax=new_axes(figsize=(width, 4.0)))
-    ax.figure.savefig(paths["png"], dpi=120, bbox_inches="tight")
-    return paths
+    names = {"markdown": "comparison.md", "json": "comparison.json", "png": "comparison.png"}
+    with run_folder(out, **_comparison_folder(run_dirs)) as tmp:
+        (tmp / names["markdown"]).write_text(comparison.to_markdown())
+        (tmp / names["json"]).write_text(comparison.to_json() + "\n")
+        width = max(5.0, 1.0 + 0.6 * len(comparison.buckets) * len(comparison.runs))
+        ax = plot_bucket_bars(comparison, ax=new_axes(figsize=(width, 4.0)))
+        ax.figure.savefig(tmp / names["png"], dpi=120, bbox_inches="tight")
+    return {k: out / v for k, v in names.items()}

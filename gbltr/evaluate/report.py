@@ -30,10 +30,11 @@ document, or whose documents all have one grade, excluded from means and counted
 Run folders are atomic (:func:`gbltr.folders.run_folder`): the files are written into a temporary sibling
 ``.RUN.tmp-XXXXXXXX`` and renamed into place, so a reader sees the old folder or the whole new
 one, never a mix. An existing non-empty folder is refused unless ``overwrite=True``
-(``--overwrite``), which replaces it whole (no stale file of the old run survives). While a run
-is being made, ``.RUN.lock`` (holding the process id) beside it makes a second run to the same
-folder fail at once instead of both finishing and one being lost. ``report.json`` records
-``dataset_fingerprint`` (:func:`gbltr.data.store.fingerprint`), which ``gbltr compare`` checks.
+(``--overwrite``), which replaces it whole (no stale file of the old run survives), and only a
+folder ``fit`` wrote (``.gbltr-output.json``). While a run is being made, ``.RUN.lock`` (the
+process id and start time) beside it makes a second run to the same folder fail at once instead
+of both finishing and one being lost. What a run may not write over: :mod:`gbltr.folders`.
+``report.json`` records ``dataset_fingerprint`` (:func:`gbltr.data.store.fingerprint`), which ``gbltr compare`` checks.
 """
 
 from __future__ import annotations
@@ -186,7 +187,7 @@ def dropped_lines(dropped: dict, where: str = "") -> list[str]:
 def write_run(folder, prep, model, per_query: pl.DataFrame, *, name=None, train_seconds: float = 0.0,
               overwrite: bool = False) -> Path:
     """Write a run folder atomically (:func:`gbltr.folders.run_folder`); returns ``folder``."""
-    with run_folder(folder, overwrite=overwrite) as tmp:
+    with run_folder(folder, overwrite=overwrite, command="fit") as tmp:
         write_run_files(tmp, prep, model, per_query, name=name, train_seconds=train_seconds)
     return Path(folder)
 
@@ -237,7 +238,7 @@ def write_outputs(out, stem: str, per_query: pl.DataFrame, summary: dict, markdo
     Written atomically (:func:`gbltr.folders.run_folder`); an existing output folder of the same command
     (one holding ``STEM.json``) is replaced whole; any other non-empty folder is refused.
     """
-    with run_folder(out, overwrite=True, marker=f"{stem}.json") as folder:
+    with run_folder(out, overwrite=True, marker=f"{stem}.json", kind=f"{stem} folder", command=stem) as folder:
         per_query.write_parquet(folder / "per_query.parquet")
         (folder / f"{stem}.json").write_text(json.dumps(summary, indent=2))
         (folder / f"{stem}.md").write_text(markdown)

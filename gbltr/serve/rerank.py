@@ -32,6 +32,7 @@ from gbltr.data.frequency import query_frequency_scan
 from gbltr.data.trec import write_run_lines
 from gbltr.errors import DataError, ModelError, ParseError
 from gbltr.features.build import build_features
+from gbltr.folders import Input, Output, check_outputs, write_file
 from gbltr.pipeline import _feature_params
 from gbltr.schema import DOCUMENTS, QUERIES, validate
 from gbltr.serve.run import TrainedRun, load_run
@@ -47,12 +48,28 @@ class Reranked:
     features_from: str  # "built" or the precomputed file
 
     def write(self, out: str | Path, tag: str = "gbltr") -> tuple[Path, Path]:
-        """The TREC run file ``out`` (:func:`gbltr.data.trec.write_run_lines`: ids and ``tag`` without
-        whitespace, else an error before anything is written) and ``out`` with suffix ``.parquet``."""
-        out = write_run_lines(self.frame, out, tag)
-        pq = out.with_suffix(".parquet")
-        self.frame.write_parquet(pq)
-        return out, pq
+        """Write the TREC run ``out`` (:func:`gbltr.data.trec.write_run_lines`: ids and ``tag``
+        without whitespace, else an error before anything is written) and the Parquet beside it
+        (:func:`rerank_outputs`), each atomically; returns both paths."""
+        trec, pq = (Path(o.path) for o in rerank_outputs(out))
+        check_outputs("rerank", rerank_outputs(out))
+        write_run_lines(self.frame, trec, tag)
+        write_file(pq, self.frame.write_parquet, what="rerank Parquet")
+        return trec, pq
+
+
+def rerank_outputs(out: str | Path) -> list[Output]:
+    """What ``rerank --out OUT`` writes: the TREC run ``OUT`` and ``OUT`` with suffix ``.parquet``
+    (so ``--out X.parquet`` is refused: the two would be one file)."""
+    out = Path(out)
+    return [Output(out, "--out", "TREC run file", folder=False),
+            Output(out.with_suffix(".parquet"), "--out (its .parquet beside it)", "rerank Parquet", folder=False)]
+
+
+def rerank_inputs(run, data, run_file=None) -> list[Input]:
+    """What ``rerank`` reads: the run folder, the data folder and a first-stage run file."""
+    return [Input(run, "run folder"), Input(data, "data folder (--data)")] + (
+        [Input(run_file, "run file (--run-file)")] if run_file else [])
 
 
 def read_trec_run(path: str | Path) -> pl.DataFrame:

@@ -118,7 +118,7 @@ def fit(cfg: FitConfig, out: str | Path | None = None, *, name: str | None = Non
     ``overwrite``) and written atomically (:func:`gbltr.evaluate.report.run_folder`).
     """
     folder = Path(out or cfg.out or default_run_dir(cfg))
-    with run_folder(folder, overwrite=overwrite) as tmp:
+    with run_folder(folder, overwrite=overwrite, command="fit", inputs=cfg.inputs()) as tmp:
         prep = prepare(cfg)
         t0 = time.perf_counter()
         model = train_model(prep)

@@ -232,3 +232,28 @@ def test_defaults_live_on_the_dataclasses_and_choices_come_from_the_registries()
     # no field of the run config repeats a field of a section
     top = {f.name for f in dataclasses.fields(AnnotateConfig)} - {"strategy", "client"}
     assert not top & ({f.name for f in dataclasses.fields(StrategyConfig)} | {f.name for f in dataclasses.fields(ClientConfig)})
+
+
+# -- write errors (issue 17) ---------------------------------------------------------------------
+@pytest.mark.parametrize("code", [28, 30])  # ENOSPC, EROFS
+def test_a_failed_write_is_one_error_and_the_old_label_set_survives(fake_server, pairs_file, tmp_path, capsys,
+                                                                     monkeypatch, code):
+    import os
+
+    out = tmp_path / "l.parquet"
+    assert _cli(_common(fake_server, pairs_file, out)) == 0
+    before = out.read_bytes()
+    capsys.readouterr()
+    real = pl.DataFrame.write_parquet
+
+    def full(self, file, *a, **k):
+        if str(file).startswith(str(tmp_path)):
+            raise OSError(code, os.strerror(code), str(file))
+        return real(self, file, *a, **k)
+
+    monkeypatch.setattr(pl.DataFrame, "write_parquet", full)
+    assert _cli(_common(fake_server, pairs_file, out)) == 2  # answers come from the cache this time
+    err = capsys.readouterr().err
+    assert f"error: LLM label set '{out}' could not be written: {os.strerror(code)}" in err and "Traceback" not in err
+    assert out.read_bytes() == before
+    assert not [p.name for p in tmp_path.iterdir() if ".tmp" in p.name]

@@ -7,6 +7,7 @@ copied into a test's own folder whenever the test edits it. End-to-end runs call
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -39,9 +40,18 @@ def _cache(tmp_path, monkeypatch):
 
 
 def edit_table(folder: Path, name: str, fn) -> None:
-    """Rewrite ``folder/name.parquet`` as ``fn(frame)`` (name may be ``labels/human``)."""
+    """Rewrite ``folder/name.parquet`` as ``fn(frame)`` (name may be ``labels/human``). A label
+    set's row count is updated in ``dataset.json`` too, as a consistent hand edit would (a count
+    that disagrees with the manifest is refused: gbltr.data.store.check_label_set)."""
     path = folder / f"{name}.parquet"
-    fn(pl.read_parquet(path)).write_parquet(path)
+    frame = fn(pl.read_parquet(path))
+    frame.write_parquet(path)
+    manifest_file = folder / "dataset.json"
+    if name.startswith("labels/") and manifest_file.exists():
+        manifest = json.loads(manifest_file.read_text())
+        if name.removeprefix("labels/") in manifest.get("labels", {}):
+            manifest["labels"][name.removeprefix("labels/")] = frame.height
+            manifest_file.write_text(json.dumps(manifest, indent=2, sort_keys=True))
 
 
 def run_cli(args: list[str], capsys) -> tuple[int, str, str]:

@@ -25,7 +25,8 @@ from pathlib import Path
 
 from gbltr.data.importers import corpus, impressions, ncm, qrels, sogou, svmlight
 from gbltr.data.importers.base import Part, combine
-from gbltr.data.store import SearchDataset, write_dataset
+from gbltr.data.store import SearchDataset, check_dataset_out, write_dataset
+from gbltr.folders import Input
 from gbltr.errors import ConfigError, unknown_choice
 
 log = logging.getLogger("gbltr")
@@ -72,10 +73,13 @@ def parse_also(items) -> list[tuple[str, list[str]]]:
 def import_dataset(sources: list[tuple[str, list[str]]], out: str | Path, options: dict | None = None, *,
                    overwrite: bool = False) -> tuple[Path, SearchDataset]:
     """Read each (format, paths), combine them and write the dataset folder ``out`` (atomically;
-    an existing one only with ``overwrite``)."""
+    an existing one only with ``overwrite``). ``out`` is checked before any source is read: it
+    must not be, contain or lie inside a source (:func:`gbltr.folders.check_outputs`)."""
+    inputs = [Input(p, f"{fmt} source") for fmt, paths in sources for p in paths]
+    check_dataset_out(out, command="import", inputs=inputs, overwrite=overwrite)
     parts = [read_part(fmt, paths, options) for fmt, paths in sources]
     ds = combine(parts)
-    folder = write_dataset(ds, out, overwrite=overwrite)
+    folder = write_dataset(ds, out, overwrite=overwrite, command="import", inputs=inputs)
     for k, v in ds.missing.items():
         log.warning("import: no %s: %s", k, v)
     return folder, ds

@@ -37,7 +37,7 @@ from gbltr.data.real import read_sogou_pscm, read_trec_session
 from gbltr.data.store import read_dataset
 from gbltr.errors import ConfigError, DataError, unknown_choice
 from gbltr.evaluate.metrics import ndcg_per_query
-from gbltr.folders import check_run_folder, run_folder
+from gbltr.folders import Input, check_run_folder, run_folder
 from gbltr.labels.clicks import ClickLabelConfig, fit_click_model
 from gbltr.labels.clicks.config import LOG_FORMATS
 from gbltr.labels.clicks.evaluate import evaluate_held_out, split_seen_queries
@@ -188,7 +188,8 @@ def fit_log(path, models, out, *, fmt: str = "auto", config: ClickLabelConfig = 
     """Fit ``models`` on ``path``'s training sessions, score the held-out ones, write ``out``
     atomically (:func:`gbltr.folders.run_folder`: an existing non-empty ``out`` is refused
     before any work unless ``overwrite``)."""
-    check_run_folder(out, overwrite=overwrite, kind="click-model report folder")
+    inputs = [Input(path, "click log")]
+    check_run_folder(out, overwrite=overwrite, kind="click-model report folder", command="clicks fit", inputs=inputs)
     loaded = load_log(path, fmt)
     train_imp, test_imp, split_note = held_out_split(loaded, test_share=test_share, seed=seed)
     if train_imp.height == 0 or test_imp.height == 0:
@@ -201,7 +202,8 @@ def fit_log(path, models, out, *, fmt: str = "auto", config: ClickLabelConfig = 
         log.warning("%d held-out session(s) of queries never seen in training are not scored", unseen_query_sessions)
     if test.n_sessions == 0:
         raise DataError(f"{path}: no held-out session has a query seen in training; nothing to score")
-    with run_folder(out, overwrite=overwrite, kind="click-model report folder") as tmp:
+    with run_folder(out, overwrite=overwrite, kind="click-model report folder", command="clicks fit",
+                    inputs=inputs) as tmp:
         return _fit_and_write(loaded, path, models, Path(tmp), train, test, test_all, unseen_query_sessions,
                               split_note, config)
 

@@ -19,6 +19,7 @@ Damage, and what happens:
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import sqlite3
@@ -27,6 +28,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from gbltr.errors import DataError
+from gbltr.folders import write_error
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS answers (
@@ -103,6 +105,10 @@ def _select_in(n: int) -> str:
     return f"SELECT key, response FROM answers WHERE key IN ({','.join('?' * n)})"
 
 
+_SQLITE_WRITE_ERRNOS = {13: errno.ENOSPC, 8: errno.EROFS}
+"""SQLite's SQLITE_FULL and SQLITE_READONLY, as the write errors of :mod:`gbltr.folders`."""
+
+
 class AnswerCache:
     """``key -> response dict`` in one SQLite file; ``path=None`` keeps it in memory."""
 
@@ -131,6 +137,10 @@ class AnswerCache:
         try:
             yield
         except sqlite3.DatabaseError as exc:
+            code = getattr(exc, "sqlite_errorcode", None)
+            if code is not None and code & 0xFF in _SQLITE_WRITE_ERRNOS:  # the primary code: a failed write
+                raise write_error("answer cache", Path(self.path or ":memory:"), exc,
+                                  _SQLITE_WRITE_ERRNOS[code & 0xFF]) from None
             raise DataError(
                 f"the answer cache {self.path or ':memory:'} is not a readable SQLite database ({exc}); expected a cache "
                 "written by gbltr annotate. Delete the file (its answers are asked again) or pass another --cache"

@@ -88,6 +88,31 @@ class AnnotateConfig:
             "run_record": out.with_name(out.name + ".run.json"),
         }
 
+    def outputs(self) -> list:
+        """What a run writes (:class:`gbltr.folders.Output`): the label set, the qrels, the run
+        record, and the cache, Batch folder and agreement folder, which later runs reuse."""
+        from gbltr.folders import Output
+
+        paths = self.paths()
+        out = [Output(paths["out"], "--out", "label set", folder=False),
+               Output(paths["run_record"], "--out (its .run.json)", "run record", folder=False)]
+        if self.qrels_out:
+            out.append(Output(self.qrels_out, "--qrels-out", "qrels file", folder=False))
+        out.append(Output(paths["cache"], "--cache", "answer cache", folder=False, reused=True))
+        if self.batch:
+            out.append(Output(paths["batch_dir"], "--batch-dir", "Batch folder", reused=True))
+        if self.compare_to:
+            out.append(Output(paths["report_dir"], "--report-dir", "agreement folder", reused=True))
+        return out
+
+    def inputs(self) -> list:
+        """What a run reads (:class:`gbltr.folders.Input`)."""
+        from gbltr.folders import Input
+
+        named = [(self.data, "dataset folder (--data)"), (self.pairs, "pairs file (--pairs)"),
+                 (self.prices, "price table (--prices)"), (self.compare_to, "qrels (--compare-to)")]
+        return [Input(p, what) for p, what in named if p]
+
     def to_json(self) -> dict:
         """The config as JSON, credentials in ``client.base_url`` redacted (:func:`redact_url`)."""
         data = _to_jsonable(self)

@@ -16,6 +16,7 @@ import polars as pl
 
 from gbltr.data.qrels import write_qrels
 from gbltr.errors import DataError
+from gbltr.folders import write_file
 from gbltr.schema import LABELS, validate
 
 log = logging.getLogger(__name__)
@@ -36,10 +37,7 @@ def write_labels(labels: pl.DataFrame, path: str | Path) -> Path:
     """Validate against LABELS and write Parquet (atomically: temp file then rename)."""
     path = Path(path)
     labels = validate(labels, LABELS, where="LLM labels")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    labels.write_parquet(tmp)
-    tmp.replace(path)
+    write_file(path, labels.write_parquet, what="LLM label set")
     return path
 
 

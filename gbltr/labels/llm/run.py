@@ -25,6 +25,7 @@ from dataclasses import replace
 
 from gbltr.data.trec import check_ids
 from gbltr.errors import GbltrError
+from gbltr.folders import check_outputs, write_file, writing
 from gbltr.labels.llm.agreement import agreement, read_qrels, write_agreement
 from gbltr.labels.llm.annotate import annotate, group_pairs
 from gbltr.labels.llm.batch import BatchConfig
@@ -60,6 +61,8 @@ def run_annotate(cfg: AnnotateConfig, echo=print, warn=_stderr) -> dict:
     """Run one annotation as described by ``cfg``; returns the run record (also saved).
     ``echo`` gets the dry-run summary, ``warn`` the partial-failure warning (stderr)."""
     strategy, client = cfg.strategy, cfg.client
+    if not cfg.dry_run:  # a dry run writes nothing
+        check_outputs("annotate", cfg.outputs(), cfg.inputs())
     prices = PriceTable.load(cfg.prices) if cfg.prices else None
     pairs = _pairs(cfg)
     if cfg.qrels_out:  # the qrels' ids are known now: refuse them before any label is paid for (or estimated)
@@ -102,7 +105,7 @@ def run_annotate(cfg: AnnotateConfig, echo=print, warn=_stderr) -> dict:
         warn(f"warning: {result.counts['cache_rows_dropped']} row(s) of the answer cache {paths['cache']} were not JSON objects; they were dropped and asked again")
     if labels.height and missing.height == labels.height:
         record["out"] = None
-        paths["run_record"].write_text(json.dumps(record, indent=2, default=str), encoding="utf-8")
+        _write_record(paths["run_record"], record)
         raise AnnotationFailed(
             f"every one of the {labels.height} labels is missing ({detail}); expected at least one label. "
             f"{paths['out']} was not written; the run record is {paths['run_record']}. Check the endpoint "
@@ -120,7 +123,13 @@ def run_annotate(cfg: AnnotateConfig, echo=print, warn=_stderr) -> dict:
         human = read_qrels(cfg.compare_to)
         llm_max = 1 if strategy.strategy == "listsel" else strategy.scale[1]
         rep = agreement(labels, human, llm_max=llm_max)
-        files = write_agreement(rep, paths["report_dir"], title=f"{client.model} {strategy.strategy}")
+        with writing("agreement folder", paths["report_dir"]):
+            files = write_agreement(rep, paths["report_dir"], title=f"{client.model} {strategy.strategy}")
         record["agreement"] = {"n_pairs": rep.n_pairs, "kappa": rep.kappa, "kappa_binary": rep.kappa_binary, "confusion": rep.confusion, "files": {k: str(v) for k, v in files.items()}}
-    paths["run_record"].write_text(json.dumps(record, indent=2, default=str), encoding="utf-8")
+    _write_record(paths["run_record"], record)
     return record
+
+
+def _write_record(path, record: dict) -> None:
+    text = json.dumps(record, indent=2, default=str)
+    write_file(path, lambda tmp: tmp.write_text(text, encoding="utf-8"), what="annotate run record")

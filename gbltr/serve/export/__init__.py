@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gbltr.errors import unknown_choice
-from gbltr.folders import run_folder
+from gbltr.folders import Input, check_run_folder, run_folder
 from gbltr.serve.export.definitions import read_user_definitions, resolve
 from gbltr.serve.run import TrainedRun, load_run
 from gbltr.serve.trees import forest_of, with_base_folded
@@ -60,6 +60,11 @@ def export_run(run, fmt: str, out: str | Path, *, definitions: str | Path | dict
     ``out`` is claimed and written atomically like a run folder (:func:`gbltr.folders.run_folder`):
     an existing non-empty folder is refused unless ``overwrite`` and it holds a ``manifest.json``."""
     module = get_format(fmt)
+    inputs = [] if isinstance(run, TrainedRun) else [Input(run, "run folder")]
+    if definitions is not None and not isinstance(definitions, dict):
+        inputs.append(Input(definitions, "definitions file"))
+    check_run_folder(out, overwrite=overwrite, marker="manifest.json", kind="export folder", command="export",
+                     inputs=inputs)
     run = run if isinstance(run, TrainedRun) else load_run(run)
     user = definitions if isinstance(definitions, dict) else read_user_definitions(definitions)
     forest = forest_of(run.model)
@@ -67,7 +72,8 @@ def export_run(run, fmt: str, out: str | Path, *, definitions: str | Path | dict
     model_name = name or run.folder.resolve().name
     folder = Path(out)
     placeholders = [d.feature for d in defs if d.kind == "missing"]
-    with run_folder(folder, overwrite=overwrite, marker="manifest.json", kind="export folder") as tmp:
+    with run_folder(folder, overwrite=overwrite, marker="manifest.json", kind="export folder", command="export",
+                    inputs=inputs) as tmp:
         files, notes = module.write(with_base_folded(forest), defs, tmp, name=model_name, catalogue=run.catalogue)
         manifest = {
             "format": fmt,

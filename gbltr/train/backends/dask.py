@@ -33,14 +33,13 @@ the run folder is written only after training returns, so no partial model is sa
 from __future__ import annotations
 
 import logging
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from gbltr.errors import ConfigError, DataError, DeviceError
+from gbltr.folders import scratch_folder
 from gbltr.groups import group_ptr_from_sizes
 from gbltr.train.model import FittedRanker
 
@@ -239,8 +238,8 @@ class DaskBackend:
         if init_model is not None:
             raise ConfigError("--engine dask does not continue training from a model (data scheduling); "
                               "use --fusion famol or --engine single")
-        work = Path(tempfile.mkdtemp(prefix="gbltr-dask-"))
-        try:
+        # partitions in a folder named after this process; one left by a killed fit is removed here
+        with scratch_folder("gbltr-dask") as work:
             weight = row_weight
             if group_weight is not None:  # XGBoost: one weight per query, carried on each row
                 weight = np.repeat(np.asarray(group_weight, dtype=np.float64), np.asarray(train_groups))
@@ -269,8 +268,6 @@ class DaskBackend:
                     raise DeviceError(f"a Dask worker was lost during training ({type(exc).__name__}: {exc}); "
                                       "no model was saved. Retry, or give workers more memory") from None
                 raise
-        finally:
-            shutil.rmtree(work, ignore_errors=True)
 
 
 def _is_lost_worker(exc: Exception) -> bool:
