@@ -56,7 +56,7 @@ from gbltr.evaluate.report import dropped_lines, nonzero_dropped, write_outputs
 from gbltr.evaluate.significance import paired_by_view
 from gbltr.evaluate.views import long_views
 from gbltr.labels.fusion import AUTO
-from gbltr.pipeline import prepare
+from gbltr.pipeline import prepare, read_schedule
 from gbltr.progress import progress
 from gbltr.train.fit import evaluate, train_model
 from gbltr.train.weight_search import candidate_key
@@ -166,8 +166,8 @@ def _cells(test: dict | None, *, t: bool) -> str:
 def run_experiment(cfg: FitConfig, setups, seeds, out: str | Path | None = None, *, metric: str = "ndcg@10",
                    n_permutations: int = 10_000) -> ExperimentResult:
     setups = list(dict.fromkeys(list(setups) + list(ALWAYS)))
-    for name in setups:
-        setup_config(name, cfg)  # validate names before any work
+    for name in setups:  # names and the schedules they name, before any work
+        read_schedule(setup_config(name, cfg))
     if not seeds:
         raise ConfigError("experiment needs at least one seed")
     frames = []

@@ -41,7 +41,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from gbltr import schema
+from gbltr import inputs, schema
 from gbltr.errors import DataError, SchemaError
 from gbltr.folders import run_folder
 
@@ -321,21 +321,13 @@ def _write_impression_chunks(ds: SearchDataset, chunks: Iterable[pl.DataFrame], 
 
 
 def _read_parquet(file: Path) -> pl.DataFrame:
-    try:
-        return pl.read_parquet(file)
-    except Exception as exc:  # polars raises several types for a broken file
-        raise DataError(f"could not read {file}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}; "
-                        "expected a Parquet table (rewrite or remove the file)") from exc
+    name = file.parent.name + "/" + file.name if file.parent.name == "labels" else file.name
+    return inputs.read_parquet(file, f"dataset table {name}", expected="a Parquet table (rewrite or remove the file)")
 
 
 def _read_manifest(file: Path) -> dict:
-    try:
-        manifest = json.loads(file.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise DataError(f"{file}: expected a JSON object (the dataset manifest), found text that does not parse: {exc}") from exc
-    if not isinstance(manifest, dict):
-        raise DataError(f"{file}: expected a JSON object (the dataset manifest), found {type(manifest).__name__}")
-    return manifest
+    return inputs.read_document(file, "dataset manifest", "the dataset manifest (format_version, metadata, ...)",
+                                fmt="json")
 
 
 def read_dataset(path: str | Path, *, impressions: bool = True) -> SearchDataset:

@@ -59,7 +59,9 @@ def run_annotate(cfg: AnnotateConfig, echo=print, warn=_stderr) -> dict:
     """Run one annotation as described by ``cfg``; returns the run record (also saved).
     ``echo`` gets the dry-run summary, ``warn`` the partial-failure warning (stderr)."""
     strategy, client = cfg.strategy, cfg.client
+    # every file named is read and checked before any call
     prices = PriceTable.load(cfg.prices) if cfg.prices else None
+    human = read_qrels(cfg.compare_to) if cfg.compare_to else None
     pairs = _pairs(cfg)
     record: dict = {"config": cfg.to_json(), "model": client.model, "pairs": pairs.height}
 
@@ -114,7 +116,6 @@ def run_annotate(cfg: AnnotateConfig, echo=print, warn=_stderr) -> dict:
         write_llm_qrels(labels, cfg.qrels_out)
         record["qrels_out"] = str(cfg.qrels_out)
     if cfg.compare_to:
-        human = read_qrels(cfg.compare_to)
         llm_max = 1 if strategy.strategy == "listsel" else strategy.scale[1]
         rep = agreement(labels, human, llm_max=llm_max)
         files = write_agreement(rep, paths["report_dir"], title=f"{client.model} {strategy.strategy}")
