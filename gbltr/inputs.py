@@ -57,11 +57,12 @@ def compression_of(head: bytes) -> str | None:
     return None
 
 
-def check_file(path: str | Path, what: str, expected: str) -> Path:
+def check_file(path: str | Path, what: str, expected: str, *, empty_ok: bool = False) -> Path:
     """``path`` if it is a readable, non-empty, uncompressed file; else :class:`InputError`.
 
     Reads only the first bytes. ``what`` names the input (``"--schedule"``, ``"label set"``);
-    ``expected`` says what it should hold (``"a TOML file with [[stage]] tables"``)."""
+    ``expected`` says what it should hold (``"a TOML file with [[stage]] tables"``). ``empty_ok``:
+    an empty file is valid (a split file of a format that may have no rows in it)."""
     p = Path(path)
     if not p.exists():
         raise _error(what, p, expected, "no such file")
@@ -73,6 +74,8 @@ def check_file(path: str | Path, what: str, expected: str) -> Path:
     except OSError as exc:
         raise _error(what, p, expected, f"a file that cannot be read ({exc.strerror or exc})") from exc
     if not head:
+        if empty_ok:
+            return p
         raise _error(what, p, expected, "an empty file")
     kind = compression_of(head)
     if kind is not None:
@@ -176,9 +179,10 @@ class collecting:
 
 # --- text -----------------------------------------------------------------------------------
 
-def read_text(path: str | Path, what: str, expected: str) -> str:
-    """The UTF-8 text of ``path`` (a leading byte-order mark dropped), or :class:`InputError`."""
-    p = check_file(path, what, expected)
+def read_text(path: str | Path, what: str, expected: str, *, empty_ok: bool = False) -> str:
+    """The UTF-8 text of ``path`` (a leading byte-order mark dropped), or :class:`InputError`
+    (``empty_ok``: empty or blank text is returned, not refused)."""
+    p = check_file(path, what, expected, empty_ok=empty_ok)
     data = p.read_bytes()
     try:
         text = data.decode("utf-8")
@@ -190,7 +194,7 @@ def read_text(path: str | Path, what: str, expected: str) -> str:
     if "\x00" in text:
         raise _error(what, p, f"{expected} (UTF-8 text)", f"a NUL byte at offset {text.index(chr(0))} (binary data)")
     text = text.removeprefix("\ufeff")
-    if not text.strip():
+    if not text.strip() and not empty_ok:
         raise _error(what, p, expected, "only blank text")
     return text
 

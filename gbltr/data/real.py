@@ -134,7 +134,7 @@ def _int_list(text: str, path: Path, line: int, what: str, n: int = SERP_LENGTH)
 
 def _trec_rows(path: Path, n_fields: int):
     """Yield (line, fields) of a per-query file, checking the field count."""
-    for n, raw in enumerate(read_text(path, "log file", f"lines of {n_fields} tab-separated fields").split("\n"), start=1):
+    for n, raw in enumerate(read_text(path, "log file", f"lines of {n_fields} tab-separated fields", empty_ok=True).split("\n"), start=1):
         raw = raw.rstrip("\r")
         if not raw.strip():
             continue

@@ -321,8 +321,7 @@ def _write_impression_chunks(ds: SearchDataset, chunks: Iterable[pl.DataFrame], 
 
 
 def _read_parquet(file: Path) -> pl.DataFrame:
-    name = file.parent.name + "/" + file.name if file.parent.name == "labels" else file.name
-    return inputs.read_parquet(file, f"dataset table {name}", expected="a Parquet table (rewrite or remove the file)")
+    return inputs.read_parquet(file, "dataset table")
 
 
 def _read_manifest(file: Path) -> dict:
@@ -352,9 +351,7 @@ def read_dataset(path: str | Path, *, impressions: bool = True) -> SearchDataset
             raise DataError(
                 f"dataset folder {str(root)!r} has format_version {version}; this gbltr reads {FORMAT_VERSION}"
             )
-        metadata = manifest.get("metadata", {})
-        if not isinstance(metadata, dict):
-            raise DataError(f"{root / 'dataset.json'}: 'metadata' must be a JSON object, found {type(metadata).__name__}")
+        metadata = inputs.field(manifest, "metadata", "table", f"dataset manifest {root / 'dataset.json'}", default={})
 
     def read(name: str) -> pl.DataFrame:
         return _read_parquet(root / f"{name}.parquet")

@@ -131,11 +131,6 @@ def read_svmlight(
     if n_features is not None and not 0 <= n_features <= MAX_FEATURES:
         raise ParseError(f"n_features must be in [0, {MAX_FEATURES}], found {n_features}")
     df = read_lines(path, "SVMlight file", "SVMlight lines '<label> qid:<query> <index>:<value> ...'")
-    if df.height == 0:
-        raise ParseError(
-            f"{path}: expected SVMlight lines '<label> qid:<query> <index>:<value> ...', found no data "
-            "line (the file is empty or holds only comments and blank lines)"
-        )
 
     data = pl.col("text").str.splitn("#", 2)
     df = df.with_columns(
