@@ -299,5 +299,5 @@ def read_json_matrix(path: str | Path, what: str, key: str, *, rows: int | None 
     if bad.any():
         i, j = (int(x) for x in np.argwhere(bad)[0])
         raise _error(what, p, f"{meaning} in [{low:g}, {high:g}]",
-                     f"{key}[{i}][{j}] = {m[i, j]!r} ({int(bad.sum())} cell(s) out of range)")
+                     f"{key}[{i}][{j}] = {float(m[i, j])!r} ({int(bad.sum())} cell(s) out of range)")
     return m
