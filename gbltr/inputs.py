@@ -7,7 +7,7 @@ Four kinds, one reader each (plus a lazy form of the first):
 - :func:`read_document`: a TOML or JSON document whose top level is a table (``--config``,
   ``--schedule``, ``--catalogue``, ``--prices``, ``--definitions``, manifests);
 - :func:`read_text` / :func:`read_lines`: a line-oriented text table (TSV, TREC run and qrels,
-  SVMlight, JSON lines), UTF-8;
+  SVMlight, JSON lines), UTF-8; :func:`iter_lines` streams one too large to hold twice;
 - :func:`read_json_matrix`: a JSON document holding a matrix of numbers under one key, each in a
   declared range (``--click-matrix``).
 
@@ -197,6 +197,24 @@ def read_text(path: str | Path, what: str, expected: str, *, empty_ok: bool = Fa
     if not text.strip() and not empty_ok:
         raise _error(what, p, expected, "only blank text")
     return text
+
+
+def iter_lines(path: str | Path, what: str, expected: str, *, empty_ok: bool = False):
+    """``(line number, text)`` of each line of a UTF-8 text file, read as a stream (for files too
+    large to hold twice), without the line end; a line that is not UTF-8 is :class:`InputError`
+    naming it."""
+    p = check_file(path, what, expected, empty_ok=empty_ok)
+    with p.open("rb") as fh:
+        for n, raw in enumerate(fh, start=1):
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise _error(what, p, f"{expected} (UTF-8 text)",
+                             f"bytes that are not UTF-8 on line {n} (column {exc.start + 1})",
+                             "convert the file to UTF-8 (e.g. iconv -t UTF-8)") from exc
+            if n == 1:
+                text = text.removeprefix("\ufeff")
+            yield n, text.rstrip("\r\n")
 
 
 def read_lines(path: str | Path, what: str = "text file", expected: str = "a text table",

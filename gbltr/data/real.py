@@ -61,7 +61,7 @@ from pathlib import Path
 import polars as pl
 
 from gbltr.errors import ParseError, unknown_choice
-from gbltr.inputs import check_file, read_text
+from gbltr.inputs import check_file, iter_lines, read_text
 from gbltr.schema import IMPRESSIONS, LABELS, QUERIES, validate
 
 __all__ = ["ClickLog", "read_trec_session", "read_sogou_pscm", "TREC_SPLITS", "SOGOU_SPLITS"]
@@ -134,8 +134,7 @@ def _int_list(text: str, path: Path, line: int, what: str, n: int = SERP_LENGTH)
 
 def _trec_rows(path: Path, n_fields: int):
     """Yield (line, fields) of a per-query file, checking the field count."""
-    for n, raw in enumerate(read_text(path, "log file", f"lines of {n_fields} tab-separated fields", empty_ok=True).split("\n"), start=1):
-        raw = raw.rstrip("\r")
+    for n, raw in iter_lines(path, "log file", f"lines of {n_fields} tab-separated fields", empty_ok=True):
         if not raw.strip():
             continue
         fields = raw.split("\t")

@@ -39,14 +39,14 @@ class LazyLog:
     path: str
 
     def scan(self) -> pl.LazyFrame:
-        lf = pl.scan_parquet(self.path)
+        lf = inputs.scan_parquet(self.path, "impressions table", expected="a Parquet table of impressions")
         found = lf.collect_schema()
         casts = [pl.col(c).cast(t) for c, t in schema.IMPRESSIONS.columns.items() if c in found and found[c] != t]
         return lf.with_columns(casts) if casts else lf
 
     def is_empty(self) -> bool:
         with inputs.collecting("impressions table", self.path):
-            return pl.scan_parquet(self.path).select(pl.len()).collect(engine=ENGINE).item() == 0
+            return self.scan().select(pl.len()).collect(engine=ENGINE).item() == 0
 
 
 def open_log(path: str | Path) -> LazyLog:

@@ -35,9 +35,10 @@ GOOD = {
     "toml": "[train]\nrounds = 3\n",
     "json": '{"train": {"rounds": 3}}',
     "text": "q1 0 d1 1\nq1 0 d2 0\n",
+    "stream": "q1 0 d1 1\nq1 0 d2 0\n",
     "matrix": '{"click_prob": [[0.1, 0.2], [0.3, 0.4]]}',
 }
-SUFFIX = {"parquet": ".parquet", "scan": ".parquet", "toml": ".toml", "json": ".json", "text": ".txt", "matrix": ".json"}
+SUFFIX = {"parquet": ".parquet", "scan": ".parquet", "toml": ".toml", "json": ".json", "text": ".txt", "stream": ".txt", "matrix": ".json"}
 
 
 def _read(kind: str, path: Path):
@@ -49,6 +50,8 @@ def _read(kind: str, path: Path):
         return inputs.read_document(path, "test document", "a table of settings")
     if kind == "text":
         return inputs.read_lines(path, "test file", "TREC qrels lines")
+    if kind == "stream":
+        return list(inputs.iter_lines(path, "test file", "TREC qrels lines"))
     return inputs.read_json_matrix(path, "test matrix", "click_prob", rows=2)
 
 
@@ -73,7 +76,7 @@ def _good_bytes(kind: str, tmp_path: Path) -> bytes:
 
 
 COMPRESSIONS = {"gzip": gzip.compress, "bz2": bz2.compress, "xz": lzma.compress, "zstd": _zstd, "zip": None}
-KINDS = ("parquet", "scan", "toml", "json", "text", "matrix")
+KINDS = ("parquet", "scan", "toml", "json", "text", "stream", "matrix")
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -110,6 +113,14 @@ def test_text_readers_refuse_bytes_that_are_not_text(tmp_path, kind, content, fo
     with pytest.raises(InputError, match=re.escape(found)) as err:
         _read(kind, path)
     assert str(path) in str(err.value)
+
+
+def test_streamed_lines_name_the_line_that_is_not_utf8(tmp_path):
+    path = tmp_path / "log.txt"
+    path.write_bytes(b"a\tb\n\xef\xbb\xbfc\td\n\xff\te\n")
+    with pytest.raises(InputError, match=r"log.txt': expected lines \(UTF-8 text\), found bytes that are not UTF-8 "
+                                         r"on line 3 \(column 1\)"):
+        list(inputs.iter_lines(path, "log file", "lines"))
 
 
 @pytest.mark.parametrize("kind", ["parquet", "scan"])
@@ -171,6 +182,8 @@ def test_each_reader_reads_a_good_file(tmp_path, kind):
         assert out == {"train": {"rounds": 3}}
     elif kind == "text":
         assert out["line"].to_list() == [1, 2]
+    elif kind == "stream":
+        assert out == [(1, "q1 0 d1 1"), (2, "q1 0 d2 0")]
     else:
         assert np.array_equal(out, [[0.1, 0.2], [0.3, 0.4]])
 
