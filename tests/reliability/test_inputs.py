@@ -527,3 +527,22 @@ def test_feature_cells_that_are_null_are_named_missing_not_overflow(tmp_path, ca
                               "--config", str(fast_config(tmp_path))], capsys)
     _refused(code, out, err, "found missing values (null or NaN) in {'f1': 1}")
     assert "overflow" not in err
+
+
+# --- import sources -------------------------------------------------------------------------
+
+@pytest.mark.parametrize("fmt, name, content, found", [
+    ("svmlight", "train.txt", gzip.compress(b"1 qid:1 1:0.5\n"), "found gzip-compressed bytes"),
+    ("svmlight", "train.txt", b"1 qid:1 1:0.5 #docid = d\xe9\n", "bytes that are not UTF-8 at offset 24 (line 1)"),
+    ("qrels", "q.txt", b"q1 0 d\xff 1\n", "bytes that are not UTF-8 at offset 6 (line 1)"),
+    ("qrels", "q.txt", lzma.compress(b"q1 0 d1 1\n"), "found xz-compressed bytes"),
+    ("corpus", "docs.tsv", b"d1\tcaf\xe9\n", "bytes that are not UTF-8"),
+    ("impressions", "log.csv", gzip.compress(b"session_id,query_id\n"), "found gzip-compressed bytes"),
+    ("impressions", "log.parquet", b"session_id,query_id\n", "found text (no Parquet header 'PAR1')"),
+])
+def test_import_sources(tmp_path, capsys, fmt, name, content, found):
+    src = tmp_path / name
+    src.write_bytes(content)
+    code, out, err = run_cli(["import", fmt, str(src), "--out", str(tmp_path / "ds")], capsys)
+    _refused(code, out, err, str(src), found)
+    assert not (tmp_path / "ds").exists()
