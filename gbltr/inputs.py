@@ -23,6 +23,7 @@ user's TOML is the same error as a parse error, never a ``KeyError`` or ``str()`
 
 from __future__ import annotations
 
+import contextlib
 import json
 import tomllib
 from pathlib import Path
@@ -30,7 +31,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from gbltr.errors import InputError
+from gbltr.errors import GbltrError, InputError
 
 COMPRESSED = (
     (b"\x1f\x8b", "gzip"),
@@ -79,12 +80,11 @@ def check_file(path: str | Path, what: str, expected: str, *, empty_ok: bool = F
         raise _error(what, p, expected, "an empty file")
     kind = compression_of(head)
     if kind is not None:
-        raise _error(what, p, expected, f"{kind}-compressed bytes", f"decompress it first (e.g. with {kind_tool(kind)})")
+        raise _error(what, p, expected, f"{kind}-compressed bytes", f"decompress it first (e.g. with {_TOOLS[kind]})")
     return p
 
 
-def kind_tool(kind: str) -> str:
-    return {"gzip": "gunzip", "bz2": "bunzip2", "xz": "unxz", "zstd": "unzstd", "zip": "unzip"}[kind]
+_TOOLS = {"gzip": "gunzip", "bz2": "bunzip2", "xz": "unxz", "zstd": "unzstd", "zip": "unzip"}
 
 
 # --- Parquet --------------------------------------------------------------------------------
@@ -120,19 +120,13 @@ def _first_line(exc: Exception) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-def read_parquet(path: str | Path, what: str = "Parquet table", *, expected: str = "a Parquet table",
-                 columns: list[str] | None = None) -> pl.DataFrame:
-    """The Parquet table at ``path`` (``columns``: only those), or :class:`InputError`.
+def read_parquet(path: str | Path, what: str = "Parquet table", *, expected: str = "a Parquet table") -> pl.DataFrame:
+    """The Parquet table at ``path``, or :class:`InputError`.
 
     Frame contracts (column names, dtypes) are the caller's: :func:`gbltr.schema.validate`."""
     p = _parquet_file(path, what, expected)
-    if columns is not None:
-        present = scan_parquet(p, what, expected=expected).collect_schema().names()
-        absent = [c for c in columns if c not in present]
-        if absent:
-            raise _error(what, p, f"{expected} with column(s) {columns}", f"columns {present}")
     try:
-        return pl.read_parquet(p, columns=columns)
+        return pl.read_parquet(p)
     except Exception as exc:  # polars raises several types for a broken file
         raise _error(what, p, expected, f"a file that does not read: {_first_line(exc)}", "rewrite the file") from exc
 
@@ -158,23 +152,17 @@ def scan_parquet(path: str | Path, what: str = "Parquet table", *, expected: str
     return lf
 
 
-class collecting:
-    """A context manager that turns a Polars error raised while collecting a scanned Parquet file
-    (a corrupt page behind a good footer) into :class:`InputError` naming the file."""
-
-    def __init__(self, what: str, path: str | Path):
-        self.what, self.path = what, str(path)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, kind, exc, tb):
-        from gbltr.errors import GbltrError
-
-        if isinstance(exc, (pl.exceptions.PolarsError, OSError)) and not isinstance(exc, GbltrError):
-            raise InputError(f"{self.what} {self.path!r}: expected a Parquet table, found a file that does not "
-                             f"read: {_first_line(exc)}; rewrite the file") from exc
-        return False
+@contextlib.contextmanager
+def collecting(what: str, path: str | Path):
+    """Turn a Polars error raised while collecting a scanned Parquet file (a corrupt page behind a
+    good footer, found only when the data are decoded) into :class:`InputError` naming the file."""
+    try:
+        yield
+    except (pl.exceptions.PolarsError, OSError) as exc:
+        if isinstance(exc, GbltrError):
+            raise
+        raise InputError(f"{what} {str(path)!r}: expected a Parquet table, found a file that does not read: "
+                         f"{_first_line(exc)}; rewrite the file") from exc
 
 
 # --- text -----------------------------------------------------------------------------------
