@@ -300,7 +300,7 @@ def _merge(base: dict, over: dict) -> dict:
 
 def read_config_file(path: str | Path) -> dict:
     """The settings table of a TOML (or ``.json``) config file: :func:`gbltr.inputs.read_document`."""
-    from gbltr.inputs import read_document
+    from gbltr.inputs import read_document  # here: importing gbltr.config does not import Polars
 
     return read_document(path, "config file", "a table of settings ([train], [eval], ...)")
 

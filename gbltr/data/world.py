@@ -11,7 +11,6 @@ from pathlib import Path
 
 from gbltr.buckets import DEFAULT_HIGH_MIN, DEFAULT_MEDIUM_MIN, BucketSpec
 from gbltr.errors import ConfigError
-from gbltr.inputs import read_document
 
 __all__ = ["WORLD_FILE", "WorldParams", "control_world", "read_world_params"]
 
@@ -101,6 +100,8 @@ def control_world(params: WorldParams) -> WorldParams:
 
 
 def read_world_params(folder: str | Path) -> WorldParams:
+    from gbltr.inputs import read_document  # here: gbltr.config imports this module, and not Polars
+
     path = Path(folder) / WORLD_FILE
     return WorldParams.from_json(read_document(path, "world file", "the world.json of a folder written by 'gbltr simulate'",
                                                fmt="json"))
