@@ -64,7 +64,7 @@ from gbltr.data.store import SearchDataset, read_dataset
 from gbltr.data.stream import dataset_log, query_frequency_lazy, query_stats_lazy
 from gbltr.errors import ConfigError, DataError, unknown_choice
 from gbltr.features.build import build_features
-from gbltr.features.catalogue import load_user_catalogue
+from gbltr.features.catalogue import check_catalogue_columns, read_user_catalogue
 from gbltr.features.text import TextParams
 from gbltr.labels.clicks import ClickLabels, click_labels, zero_click_report
 from gbltr.labels.llm import load_llm_labels as load_parquet
@@ -237,8 +237,6 @@ def read_named_files(cfg: FitConfig, sources: tuple[str, ...] | None = None) -> 
     sources = sources or LABEL_SOURCES_OF[cfg.labels]
     catalogue = None
     if cfg.features.catalogue:
-        from gbltr.features.catalogue import read_user_catalogue
-
         catalogue = read_user_catalogue(cfg.features.catalogue)
     llm = None
     if cfg.llm_labels:
@@ -291,7 +289,8 @@ def prepare(cfg: FitConfig, sources: tuple[str, ...] | None = None, named: Named
                   "buckets": {"high_min": spec.high_min, "medium_min": spec.medium_min,
                               "quantiles": list(cfg.buckets.quantiles) or None},
                   "missing": dict(ds.missing), "stream": cfg.streams}
-    frame, names, groups, catalogue_text = _features(ds, stats, cfg, info, has_log=lazy is not None if cfg.streams else None)
+    frame, names, groups, catalogue_text = _features(ds, stats, cfg, info, named,
+                                                      has_log=lazy is not None if cfg.streams else None)
     labels: dict[str, pl.DataFrame] = {}
     sources = tuple(sources) if sources is not None else LABEL_SOURCES_OF[cfg.labels]
     cl: ClickLabels | None = None
@@ -373,7 +372,8 @@ def _present(ds: SearchDataset, has_log: bool | None = None) -> dict[str, bool]:
     }
 
 
-def _features(ds: SearchDataset, stats: pl.DataFrame, cfg: FitConfig, info: dict, has_log: bool | None = None):
+def _features(ds: SearchDataset, stats: pl.DataFrame, cfg: FitConfig, info: dict, named: NamedFiles,
+              has_log: bool | None = None):
     """(frame, names, groups, catalogue TOML text): built features for the inputs present, plus the
     precomputed columns grouped by the user catalogue; ``info["skipped"]`` names what was left out."""
     present = _present(ds, has_log)
@@ -402,7 +402,7 @@ def _features(ds: SearchDataset, stats: pl.DataFrame, cfg: FitConfig, info: dict
         if clash:
             raise DataError(f"features.parquet columns {clash} have the names of built features; rename them")
         if cfg.features.catalogue:
-            cat = load_user_catalogue(cfg.features.catalogue, cols)
+            cat = check_catalogue_columns(named.catalogue, cfg.features.catalogue, cols)
             catalogue_text = _catalogue_text(cfg.features.catalogue)
             for sel in cat.selectors:
                 groups.setdefault(sel, []).extend(f.name for f in cat.features_in(sel))

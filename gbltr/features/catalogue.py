@@ -226,7 +226,11 @@ def load_user_catalogue(path: str | Path, columns) -> Catalogue:
     Raises :class:`SchemaError` when a column appears in two groups (naming both) or when the
     catalogue names columns the data does not have (listing them and the data's columns).
     """
-    cat = read_user_catalogue(path)
+    return check_catalogue_columns(read_user_catalogue(path), path, columns)
+
+
+def check_catalogue_columns(cat: Catalogue, path: str | Path, columns) -> Catalogue:
+    """``cat`` (read from ``path``) if every column it names is among ``columns``, else :class:`SchemaError`."""
     where = (f"packaged feature catalogue {path}" if str(path) in PACKAGED and not Path(path).exists()
              else f"feature catalogue {Path(path)}")
     absent = [n for n in cat.names if n not in set(columns)]
