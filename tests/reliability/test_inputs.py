@@ -496,6 +496,18 @@ def test_svmlight_group_files_with_one_stem_get_distinct_ids(tmp_path, capsys):
     assert docs.n_unique() == 24 and "rank.train:1" in docs.to_list() and "rank.test:1" in docs.to_list()
 
 
+def test_lightgbm_example_rank_train_and_test(shared_data, tmp_path, capsys):
+    """The issue's case on the real files: LightGBM's examples/lambdarank rank.train, rank.test."""
+    letor = shared_data("letor")
+    code, out, err = run_cli(["import", "svmlight", str(letor / "rank.train"), str(letor / "rank.test"),
+                              "--out", str(tmp_path / "ds")], capsys)
+    assert code == 0, err
+    queries = pl.read_parquet(tmp_path / "ds" / "queries.parquet")
+    n_train, n_test = (len((letor / f"{n}.query").read_text().split()) for n in ("rank.train", "rank.test"))
+    assert queries.group_by("split").len().sort("split").rows() == [("test", n_test), ("train", n_train)]
+    assert {"rank.train:1", "rank.test:1"} <= set(queries["query_id"])
+
+
 def test_svmlight_same_file_name_in_two_folders(tmp_path, capsys):
     a = _rank_files(tmp_path / "src" / "fold1")
     b = _rank_files(tmp_path / "src" / "fold2")
