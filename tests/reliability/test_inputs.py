@@ -38,7 +38,8 @@ GOOD = {
     "stream": "q1 0 d1 1\nq1 0 d2 0\n",
     "matrix": '{"click_prob": [[0.1, 0.2], [0.3, 0.4]]}',
 }
-SUFFIX = {"parquet": ".parquet", "scan": ".parquet", "toml": ".toml", "json": ".json", "text": ".txt", "stream": ".txt", "matrix": ".json"}
+SUFFIX = {"parquet": ".parquet", "scan": ".parquet", "toml": ".toml", "json": ".json", "text": ".txt",
+          "stream": ".txt", "matrix": ".json"}
 
 
 def _read(kind: str, path: Path):
@@ -521,7 +522,8 @@ def test_features_missing_rows_named_not_an_overflow(tmp_path, capsys):
     files = _rank_files(tmp_path / "src")
     ds = tmp_path / "ds"
     assert run_cli(["import", "svmlight", *map(str, files), "--out", str(ds)], capsys)[0] == 0
-    edit_table(ds, "features", lambda f: f.filter(~((pl.col("query_id") == "rank.train:2") & (pl.col("doc_id") == "rank.train:5"))))
+    one = (pl.col("query_id") == "rank.train:2") & (pl.col("doc_id") == "rank.train:5")
+    edit_table(ds, "features", lambda f: f.filter(~one))
     code, out, err = run_cli(["fit", "--data", str(ds), "--labels", "human", "--split", "random",
                               "--config", str(fast_config(tmp_path))], capsys)
     _refused(code, out, err, "features.parquet has no row for 1 of 24 candidate(s) (1 query(ies))",
