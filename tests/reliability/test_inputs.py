@@ -76,6 +76,13 @@ def _good_bytes(kind: str, tmp_path: Path) -> bytes:
     return GOOD[kind].encode()
 
 
+def _refuses(kind: str, path: Path, found: str) -> None:
+    """Reading ``path`` as ``kind`` raises InputError naming the file and ``found``."""
+    with pytest.raises(InputError, match=re.escape(found)) as err:
+        _read(kind, path)
+    assert str(path) in str(err.value)
+
+
 COMPRESSIONS = {"gzip": gzip.compress, "bz2": bz2.compress, "xz": lzma.compress, "zstd": _zstd, "zip": None}
 KINDS = ("parquet", "scan", "toml", "json", "text", "stream", "matrix")
 
@@ -111,9 +118,7 @@ def test_each_reader_refuses_what_no_kind_can_be(tmp_path, kind, failure, found)
 def test_text_readers_refuse_bytes_that_are_not_text(tmp_path, kind, content, found):
     path = tmp_path / f"input{SUFFIX[kind]}"
     path.write_bytes(content)
-    with pytest.raises(InputError, match=re.escape(found)) as err:
-        _read(kind, path)
-    assert str(path) in str(err.value)
+    _refuses(kind, path, found)
 
 
 def test_streamed_lines_name_the_line_that_is_not_utf8(tmp_path):
@@ -139,9 +144,7 @@ def test_parquet_readers_refuse_what_is_not_parquet(tmp_path, kind, content, fou
     elif content == "bad footer":  # header and trailing magic intact, the metadata in between garbled
         content = good[:4] + b"\x00" * (len(good) - 8) + good[-4:]
     path.write_bytes(content)
-    with pytest.raises(InputError, match=re.escape(found)) as err:
-        _read(kind, path)
-    assert str(path) in str(err.value)
+    _refuses(kind, path, found)
 
 
 @pytest.mark.parametrize("kind, content, found", [
@@ -165,9 +168,7 @@ def test_parquet_readers_refuse_what_is_not_parquet(tmp_path, kind, content, fou
 def test_parse_shape_and_type_errors(tmp_path, kind, content, found):
     path = tmp_path / f"input{SUFFIX[kind]}"
     path.write_text(content)
-    with pytest.raises(InputError, match=re.escape(found)) as err:
-        _read(kind, path)
-    assert str(path) in str(err.value)
+    _refuses(kind, path, found)
 
 
 @pytest.mark.parametrize("kind", KINDS)
