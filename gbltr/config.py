@@ -19,8 +19,6 @@ Sections (keys in a config file use the same names)::
 from __future__ import annotations
 
 import dataclasses
-import json
-import tomllib
 import types
 import typing
 from dataclasses import dataclass, field
@@ -335,27 +333,10 @@ def _merge(base: dict, over: dict) -> dict:
 
 
 def read_config_file(path: str | Path) -> dict:
-    p = Path(path)
-    if not p.exists():
-        raise ConfigError(f"config file {str(p)!r} not found")
-    try:
-        text = p.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise ConfigError(
-            f"config file {str(p)!r}: expected UTF-8 text, found undecodable bytes at offset {exc.start}"
-        ) from exc
-    except OSError as exc:
-        raise ConfigError(f"config file {str(p)!r} cannot be read: {exc.strerror or exc}") from exc
-    try:
-        if p.suffix == ".json":
-            data = json.loads(text)
-        else:
-            data = tomllib.loads(text)
-    except (json.JSONDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(f"config file {str(p)!r} does not parse: {exc}") from exc
-    if not isinstance(data, dict):
-        raise ConfigError(f"config file {str(p)!r}: expected a table of settings, found {type(data).__name__}")
-    return data
+    """The settings table of a TOML (or ``.json``) config file: :func:`gbltr.inputs.read_document`."""
+    from gbltr.inputs import read_document  # here: importing gbltr.config does not import Polars
+
+    return read_document(path, "config file", "a table of settings ([train], [eval], ...)")
 
 
 def load_config(file: str | Path | None = None, overrides: dict | None = None) -> FitConfig:

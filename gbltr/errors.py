@@ -11,7 +11,13 @@ class GbltrError(Exception):
     """Base class of every error gbltr raises on purpose."""
 
 
-class SchemaError(GbltrError, ValueError):
+class InputError(GbltrError, ValueError):
+    """A file a user named cannot be read as the kind it should be (missing, a folder, empty,
+    compressed, not UTF-8, does not parse, wrong shape or type): :mod:`gbltr.inputs`. The message
+    names the file, what was expected and what was found."""
+
+
+class SchemaError(InputError):
     """A frame or file does not match its contract (columns, dtypes, keys, values)."""
 
 
@@ -23,7 +29,7 @@ class DataError(GbltrError, ValueError):
     """Data that matches its schema but cannot be used as asked (empty log, no labels, ...)."""
 
 
-class ParseError(GbltrError, ValueError):
+class ParseError(InputError):
     """A text file (SVMlight, qrels, JSON answer) does not parse."""
 
 

@@ -57,7 +57,8 @@ from gbltr.evaluate.significance import paired_by_view
 from gbltr.evaluate.views import SCORED_WHAT, long_views
 from gbltr.folders import Output, write_file
 from gbltr.labels.fusion import AUTO
-from gbltr.pipeline import prepare
+from gbltr.inputs import field, read_document, read_parquet
+from gbltr.pipeline import prepare, read_schedule
 from gbltr.progress import progress
 from gbltr.train.fit import evaluate, train_model
 from gbltr.train.weight_search import candidate_key
@@ -185,8 +186,8 @@ def run_experiment(cfg: FitConfig, setups, seeds, out: str | Path | None = None,
                    n_permutations: int = 10_000) -> ExperimentResult:
     seeds = check_seeds(seeds)
     setups = list(dict.fromkeys(list(setups) + list(ALWAYS)))
-    for name in setups:
-        setup_config(name, cfg)  # validate names before any work
+    for name in setups:  # names and the schedules they name, before any work
+        read_schedule(setup_config(name, cfg))
     frames = []
     searches: dict = {}
     dropped: dict = {}
@@ -311,11 +312,12 @@ def from_checkpoints(folders, setups, *, metric: str = "ndcg@10", n_permutations
         if not folder.is_dir():
             folder = Path(out) / "seeds"  # the layout of the first recorded run (benchmarks/results)
         for path in sorted(folder.glob("seed-*.parquet")):
-            frames.append(pl.read_parquet(path))
+            frames.append(read_parquet(path, "experiment checkpoint"))
             side = path.with_suffix(".json")
             if side.exists():
                 seed = path.stem.split("-", 1)[1]
-                for name, rec in json.loads(side.read_text())["weight_search"].items():
+                side_doc = read_document(side, "experiment checkpoint", "the weight searches of a seed", fmt="json")
+                for name, rec in field(side_doc, "weight_search", "table", f"experiment checkpoint {side}").items():
                     searches.setdefault(name, {})[seed] = rec
     if not frames:
         raise ConfigError(f"no per-seed checkpoints (OUT-seeds/seed-N.parquet) for {[str(f) for f in folders]}")

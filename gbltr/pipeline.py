@@ -54,6 +54,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from gbltr import inputs
 from gbltr.buckets import bucket_counts, resolve_spec
 from gbltr.config import LABEL_SOURCES_OF, FitConfig
 from gbltr.data.frequency import query_frequency, query_stats
@@ -63,7 +64,7 @@ from gbltr.data.store import SearchDataset, read_dataset
 from gbltr.data.stream import dataset_log, query_frequency_lazy, query_stats_lazy
 from gbltr.errors import ConfigError, DataError, unknown_choice
 from gbltr.features.build import build_features
-from gbltr.features.catalogue import load_user_catalogue
+from gbltr.features.catalogue import check_catalogue_columns, read_user_catalogue
 from gbltr.features.text import TextParams
 from gbltr.labels.clicks import ClickLabels, click_labels, zero_click_report
 from gbltr.labels.llm import load_llm_labels as load_parquet
@@ -105,8 +106,6 @@ def load_llm_labels(path: str | Path) -> pl.DataFrame:
     p = Path(path)
     if p.suffix == ".parquet":
         return load_parquet(p)
-    if not p.exists():
-        raise DataError(f"LLM labels file {str(p)!r} not found; expected Parquet from 'gbltr annotate' or TREC qrels")
     return read_qrels(p, source="llm")
 
 
@@ -198,12 +197,10 @@ def _human_training_labels(ds: SearchDataset, info: dict) -> pl.DataFrame:
     return lab.with_columns(pl.col("label").round().clip(0, None))
 
 
-def _llm_labels(ds: SearchDataset, cfg: FitConfig) -> tuple[pl.DataFrame, int]:
+def _llm_labels(ds: SearchDataset, cfg: FitConfig, named: NamedFiles) -> tuple[pl.DataFrame, int]:
     """The LLM label set to train on (non-null rows) and the number of null labels dropped."""
     if cfg.llm_labels:
-        if Path(cfg.llm_labels).suffix == ".parquet":
-            return load_parquet(cfg.llm_labels, return_dropped=True)
-        return load_llm_labels(cfg.llm_labels), 0
+        return named.llm_labels if named.llm_labels is not None else _llm_file(cfg.llm_labels)
     if "llm" not in ds.labels:
         raise DataError(
             f"--labels {cfg.labels} needs LLM labels: the dataset has no 'llm' label set "
@@ -215,12 +212,56 @@ def _llm_labels(ds: SearchDataset, cfg: FitConfig) -> tuple[pl.DataFrame, int]:
     return llm.filter(pl.col("label").is_not_null()), llm["label"].null_count()
 
 
-def prepare(cfg: FitConfig, sources: tuple[str, ...] | None = None) -> Prepared:
+@dataclass(frozen=True)
+class NamedFiles:
+    """The files a configuration names besides the dataset, read and checked before any
+    expensive work (:func:`read_named_files`): a bad one fails in a second, not after preparation."""
+
+    schedule: tuple | None = None  # the stages of fusion.schedule (gbltr.train.fused.Stage)
+    catalogue: object | None = None  # features.catalogue parsed (its columns are checked against the data later)
+    llm_labels: tuple[pl.DataFrame, int] | None = None  # (non-null rows, nulls dropped) of --llm-labels
+
+
+def read_schedule(cfg: FitConfig) -> tuple | None:
+    """The stages of ``cfg``'s schedule when it trains by one (``--labels fused --fusion schedule``)."""
+    if cfg.labels != "fused" or cfg.fusion.method != "schedule":
+        return None
+    from gbltr.train.fused import load_schedule
+
+    return tuple(load_schedule(cfg.fusion.schedule))
+
+
+def read_named_files(cfg: FitConfig, sources: tuple[str, ...] | None = None) -> NamedFiles:
+    """Read and check every file ``cfg`` names (schedule, catalogue, LLM labels) through
+    :mod:`gbltr.inputs`; ``sources`` as for :func:`prepare`. The dataset is read by :func:`prepare`."""
+    sources = sources or LABEL_SOURCES_OF[cfg.labels]
+    catalogue = None
+    if cfg.features.catalogue:
+        catalogue = read_user_catalogue(cfg.features.catalogue)
+    llm = None
+    if cfg.llm_labels:
+        if "llm" in sources:
+            llm = _llm_file(cfg.llm_labels)
+        else:  # named but not trained on: checked as a file, not read
+            inputs.check_file(cfg.llm_labels, "--llm-labels", "Parquet from 'gbltr annotate' or TREC qrels")
+    return NamedFiles(read_schedule(cfg), catalogue, llm)
+
+
+def _llm_file(path: str) -> tuple[pl.DataFrame, int]:
+    if Path(path).suffix == ".parquet":
+        return load_parquet(path, return_dropped=True)
+    return load_llm_labels(path), 0
+
+
+def prepare(cfg: FitConfig, sources: tuple[str, ...] | None = None, named: NamedFiles | None = None) -> Prepared:
     """Load data, compute features and labels, and build the train/valid/test ranking datasets.
 
     ``sources``: the training label sources to prepare; default those of ``cfg.labels``
-    (:data:`gbltr.config.LABEL_SOURCES_OF`). Experiments and ablations pass the union of theirs."""
+    (:data:`gbltr.config.LABEL_SOURCES_OF`). Experiments and ablations pass the union of theirs.
+    ``named``: the files ``cfg`` names, already read (:func:`read_named_files`, which runs first
+    otherwise)."""
     t0 = time.perf_counter()
+    named = named or read_named_files(cfg, sources)
     path = cfg.data or str(builtin_world(cfg.world))
     ds = read_dataset(path, impressions=not cfg.streams)
     # streaming (train.stream, --engine dask): the log stays on disk and is only scanned (gbltr.data.stream)
@@ -248,7 +289,8 @@ def prepare(cfg: FitConfig, sources: tuple[str, ...] | None = None) -> Prepared:
                   "buckets": {"high_min": spec.high_min, "medium_min": spec.medium_min,
                               "quantiles": list(cfg.buckets.quantiles) or None},
                   "missing": dict(ds.missing), "stream": cfg.streams}
-    frame, names, groups, catalogue_text = _features(ds, stats, cfg, info, has_log=lazy is not None if cfg.streams else None)
+    frame, names, groups, catalogue_text = _features(ds, stats, cfg, info, named,
+                                                      has_log=lazy is not None if cfg.streams else None)
     labels: dict[str, pl.DataFrame] = {}
     sources = tuple(sources) if sources is not None else LABEL_SOURCES_OF[cfg.labels]
     cl: ClickLabels | None = None
@@ -272,7 +314,7 @@ def prepare(cfg: FitConfig, sources: tuple[str, ...] | None = None) -> Prepared:
         raise DataError(f"click debiasing (debias / ips_weights) needs click labels; --labels {cfg.labels} has none")
     llm_rows, llm_nulls = None, 0
     if "llm" in sources:
-        llm_all, llm_nulls = _llm_labels(ds, cfg)
+        llm_all, llm_nulls = _llm_labels(ds, cfg, named)
         llm_rows = label_rows(llm_all, ds.queries, train_ids, "llm")
         labels["llm"] = llm_all.join(pl.DataFrame({"query_id": train_ids}), on="query_id", how="semi")
     if "human" in sources:
@@ -330,7 +372,8 @@ def _present(ds: SearchDataset, has_log: bool | None = None) -> dict[str, bool]:
     }
 
 
-def _features(ds: SearchDataset, stats: pl.DataFrame, cfg: FitConfig, info: dict, has_log: bool | None = None):
+def _features(ds: SearchDataset, stats: pl.DataFrame, cfg: FitConfig, info: dict, named: NamedFiles,
+              has_log: bool | None = None):
     """(frame, names, groups, catalogue TOML text): built features for the inputs present, plus the
     precomputed columns grouped by the user catalogue; ``info["skipped"]`` names what was left out."""
     present = _present(ds, has_log)
@@ -359,7 +402,7 @@ def _features(ds: SearchDataset, stats: pl.DataFrame, cfg: FitConfig, info: dict
         if clash:
             raise DataError(f"features.parquet columns {clash} have the names of built features; rename them")
         if cfg.features.catalogue:
-            cat = load_user_catalogue(cfg.features.catalogue, cols)
+            cat = check_catalogue_columns(named.catalogue, cfg.features.catalogue, cols)
             catalogue_text = _catalogue_text(cfg.features.catalogue)
             for sel in cat.selectors:
                 groups.setdefault(sel, []).extend(f.name for f in cat.features_in(sel))
@@ -373,10 +416,14 @@ def _features(ds: SearchDataset, stats: pl.DataFrame, cfg: FitConfig, info: dict
                         "(ablation cannot tell them apart)", len(cols))
             groups.setdefault("precomputed", []).extend(cols)
         pre = ds.candidates.select("query_id", "doc_id").join(ds.features, on=["query_id", "doc_id"], how="left")
-        n_without = pre.height - ds.candidates.join(ds.features, on=["query_id", "doc_id"], how="semi").height
-        if n_without:
-            log.warning("%d of %d candidates have no precomputed features (missing values)", n_without, pre.height)
-            info["candidates_without_precomputed_features"] = n_without
+        without = ds.candidates.select("query_id", "doc_id").join(ds.features, on=["query_id", "doc_id"], how="anti")
+        if without.height:
+            ex = without.head(3).rows()
+            raise DataError(
+                f"features.parquet has no row for {without.height} of {pre.height} candidate(s) "
+                f"({without['query_id'].n_unique()} query(ies)), e.g. (query_id, doc_id) {ex}; expected one row of "
+                "precomputed features per candidate: add those rows (or remove those candidates)"
+            )
         frame = frame.join(pre, on=["query_id", "doc_id"], how="left")
         names = names + cols
     elif cfg.features.catalogue:
@@ -402,8 +449,8 @@ def _features(ds: SearchDataset, stats: pl.DataFrame, cfg: FitConfig, info: dict
 
 def _catalogue_text(path: str) -> str:
     p = Path(path)
-    if p.is_file():
-        return p.read_text(encoding="utf-8")
+    if p.exists():
+        return inputs.read_text(p, "feature catalogue", "a TOML file")
     return (importlib.resources.files("gbltr.catalogue") / "catalogues" / f"{path}.toml").read_text(encoding="utf-8")
 
 

@@ -23,8 +23,8 @@ from pathlib import Path
 
 import polars as pl
 
-from gbltr.data.textfile import read_lines
 from gbltr.data.trec import write_qrels_lines
+from gbltr.inputs import read_lines
 from gbltr.errors import ParseError, SchemaError, unknown_choice
 from gbltr.schema import LABEL_SOURCES, LABELS, validate
 
@@ -45,9 +45,7 @@ def read_qrels(path: str | Path, *, source: str) -> pl.DataFrame:
     """
     _check_source(source)
     path = Path(path)
-    if not path.is_file():
-        raise ParseError(f"qrels file {path} does not exist (expected a file path)")
-    df = read_lines(path).with_columns(pl.col("text").str.extract_all(r"\S+").alias("tok"))
+    df = read_lines(path, "qrels file", "TREC qrels lines '<query> <iteration> <doc> <relevance>'").with_columns(pl.col("text").str.extract_all(r"\S+").alias("tok"))
     bad = df.filter(pl.col("tok").list.len() != 4)
     if bad.height:
         r = bad.row(0, named=True)

@@ -60,7 +60,8 @@ from pathlib import Path
 
 import polars as pl
 
-from gbltr.errors import DataError, ParseError, unknown_choice
+from gbltr.errors import ParseError, unknown_choice
+from gbltr.inputs import check_file, iter_lines, read_text
 from gbltr.schema import IMPRESSIONS, LABELS, QUERIES, validate
 
 __all__ = ["ClickLog", "read_trec_session", "read_sogou_pscm", "TREC_SPLITS", "SOGOU_SPLITS"]
@@ -98,9 +99,7 @@ def decode_text(path: Path) -> str:
 
 
 def _need(path: Path) -> Path:
-    if not path.is_file():
-        raise DataError(f"expected file {path}, found none (is the folder the right dataset?)")
-    return path
+    return check_file(path, "log file", "a file of the click log (is the folder the right dataset?)")
 
 
 def _check_splits(splits, allowed) -> tuple[str, ...]:
@@ -112,7 +111,7 @@ def _check_splits(splits, allowed) -> tuple[str, ...]:
 
 def _read_dict(path: Path) -> dict:
     try:
-        d = ast.literal_eval(_need(path).read_text(encoding="utf-8"))
+        d = ast.literal_eval(read_text(path, "log file", "a Python dict literal"))
     except (ValueError, SyntaxError) as e:
         raise ParseError(f"{path}: expected a Python dict literal, could not parse it ({e})") from e
     if not isinstance(d, dict):
@@ -135,17 +134,15 @@ def _int_list(text: str, path: Path, line: int, what: str, n: int = SERP_LENGTH)
 
 def _trec_rows(path: Path, n_fields: int):
     """Yield (line, fields) of a per-query file, checking the field count."""
-    with _need(path).open(encoding="utf-8") as fh:
-        for n, raw in enumerate(fh, start=1):
-            raw = raw.rstrip("\r\n")
-            if not raw.strip():
-                continue
-            fields = raw.split("\t")
-            if len(fields) != n_fields:
-                raise ParseError(
-                    f"{path}, line {n}: expected {n_fields} tab-separated fields, found {len(fields)}: {raw[:80]!r}"
-                )
-            yield n, fields
+    for n, raw in iter_lines(path, "log file", f"lines of {n_fields} tab-separated fields", empty_ok=True):
+        if not raw.strip():
+            continue
+        fields = raw.split("\t")
+        if len(fields) != n_fields:
+            raise ParseError(
+                f"{path}, line {n}: expected {n_fields} tab-separated fields, found {len(fields)}: {raw[:80]!r}"
+            )
+        yield n, fields
 
 
 def read_trec_session(root: str | Path, *, splits=TREC_SPLITS) -> ClickLog:

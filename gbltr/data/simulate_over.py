@@ -46,6 +46,7 @@ import numpy as np
 import polars as pl
 
 from gbltr.data.store import check_dataset_out, read_dataset, write_dataset
+from gbltr.inputs import read_json_matrix
 from gbltr.errors import ConfigError, DataError, unknown_choice
 from gbltr.folders import Input
 from gbltr.pipeline import load_llm_labels
@@ -82,22 +83,17 @@ class OverParams:
 
 
 def _click_matrix(path: str) -> np.ndarray:
-    p = Path(path)
-    if not p.is_file():
-        raise DataError(f"click matrix {p} not found; expected a JSON file with click_prob[relevance][position]")
-    try:
-        m = np.asarray(json.loads(p.read_text())["click_prob"], dtype=float)
-    except (KeyError, ValueError, TypeError, json.JSONDecodeError) as e:
-        raise DataError(f"click matrix {p}: expected {{'click_prob': 5 lists of per-position probabilities}}, {e}") from e
-    if m.ndim != 2 or m.shape[0] != 5 or np.any((m < 0) | (m > 1)):
-        raise DataError(f"click matrix {p}: expected a 5 x positions matrix of probabilities, found shape {m.shape}")
-    return m
+    """``click_prob[relevance][position]``: 5 rows (grades 0..4) of click probabilities in [0, 1]."""
+    return read_json_matrix(path, "click matrix", "click_prob", rows=5, meaning="click probabilities per position")
 
 
 def simulate_over(src: str | Path, out: str | Path, params: OverParams = OverParams(), *, overwrite: bool = False) -> Path:
     """Write ``out``: the dataset ``src`` with a simulated log and LLM labels (module docstring)."""
     inputs = over_inputs(src, params)
     check_dataset_out(out, command="simulate", inputs=inputs, overwrite=overwrite)
+    # the files named are read and checked before the dataset is
+    matrix = _click_matrix(params.click_matrix) if params.click_matrix else None
+    given_llm = load_llm_labels(params.llm_labels) if params.llm_labels else None
     ds = read_dataset(src)
     if "human" not in ds.labels:
         raise DataError(f"simulate --over {src}: the dataset has no human labels to simulate around; "
@@ -127,7 +123,6 @@ def simulate_over(src: str | Path, out: str | Path, params: OverParams = OverPar
     qcol = cand["query_id"].to_numpy()
     starts = np.flatnonzero(np.r_[True, qcol[1:] != qcol[:-1]])
     bounds = np.r_[starts, qcol.size]
-    matrix = _click_matrix(params.click_matrix) if params.click_matrix else None
     docs = cand["doc_id"].to_numpy()
     rel = cand["rel"].to_numpy()
     s_q, s_sess, s_pos, s_doc, s_click = [], [], [], [], []
@@ -167,7 +162,7 @@ def simulate_over(src: str | Path, out: str | Path, params: OverParams = OverPar
     })
     # ---- LLM labels
     if params.llm_labels:
-        llm = load_llm_labels(params.llm_labels)
+        llm = given_llm
         llm_how = f"from {params.llm_labels}"
     else:
         h = human["rel"].to_numpy()

@@ -41,7 +41,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from gbltr import schema
+from gbltr import inputs, schema
 from gbltr.errors import DataError, SchemaError
 from gbltr.folders import check_run_folder, run_folder
 
@@ -333,21 +333,12 @@ def _write_impression_chunks(ds: SearchDataset, chunks: Iterable[pl.DataFrame], 
 
 
 def _read_parquet(file: Path) -> pl.DataFrame:
-    try:
-        return pl.read_parquet(file)
-    except Exception as exc:  # polars raises several types for a broken file
-        raise DataError(f"could not read {file}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}; "
-                        "expected a Parquet table (rewrite or remove the file)") from exc
+    return inputs.read_parquet(file, "dataset table")
 
 
 def _read_manifest(file: Path) -> dict:
-    try:
-        manifest = json.loads(file.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise DataError(f"{file}: expected a JSON object (the dataset manifest), found text that does not parse: {exc}") from exc
-    if not isinstance(manifest, dict):
-        raise DataError(f"{file}: expected a JSON object (the dataset manifest), found {type(manifest).__name__}")
-    return manifest
+    return inputs.read_document(file, "dataset manifest", "the dataset manifest (format_version, metadata, ...)",
+                                fmt="json")
 
 
 def check_label_set(root: Path, name: str, frame: pl.DataFrame, listed) -> None:
@@ -396,9 +387,7 @@ def read_dataset(path: str | Path, *, impressions: bool = True) -> SearchDataset
             raise DataError(
                 f"dataset folder {str(root)!r} has format_version {version}; this gbltr reads {FORMAT_VERSION}"
             )
-        metadata = manifest.get("metadata", {})
-        if not isinstance(metadata, dict):
-            raise DataError(f"{root / 'dataset.json'}: 'metadata' must be a JSON object, found {type(metadata).__name__}")
+        metadata = inputs.field(manifest, "metadata", "table", f"dataset manifest {root / 'dataset.json'}", default={})
 
     def read(name: str) -> pl.DataFrame:
         return _read_parquet(root / f"{name}.parquet")

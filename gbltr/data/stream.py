@@ -25,9 +25,9 @@ from pathlib import Path
 
 import polars as pl
 
-from gbltr import schema
+from gbltr import inputs, schema
 from gbltr.buckets import BucketSpec
-from gbltr.errors import DataError, SchemaError
+from gbltr.errors import SchemaError
 
 ENGINE = "streaming"
 
@@ -39,24 +39,21 @@ class LazyLog:
     path: str
 
     def scan(self) -> pl.LazyFrame:
-        lf = pl.scan_parquet(self.path)
+        lf = inputs.scan_parquet(self.path, "impressions table", expected="a Parquet table of impressions")
         found = lf.collect_schema()
         casts = [pl.col(c).cast(t) for c, t in schema.IMPRESSIONS.columns.items() if c in found and found[c] != t]
         return lf.with_columns(casts) if casts else lf
 
     def is_empty(self) -> bool:
-        return pl.scan_parquet(self.path).select(pl.len()).collect(engine=ENGINE).item() == 0
+        with inputs.collecting("impressions table", self.path):
+            return self.scan().select(pl.len()).collect(engine=ENGINE).item() == 0
 
 
 def open_log(path: str | Path) -> LazyLog:
     """The log at ``path``, its columns and dtypes checked against the impressions contract
     (from the Parquet schema: nothing is read but zero rows)."""
     path = str(path)
-    try:
-        head = pl.scan_parquet(path).head(0).collect()
-    except Exception as exc:  # polars raises several types for a broken file
-        raise DataError(f"could not scan {path}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}; "
-                        "expected a Parquet table of impressions") from exc
+    head = inputs.scan_parquet(path, "impressions table", expected="a Parquet table of impressions").head(0).collect()
     schema.validate(head, schema.IMPRESSIONS, where=path)
     return LazyLog(path)
 
@@ -77,6 +74,11 @@ def dataset_log(path: str | Path, queries: pl.DataFrame, documents: pl.DataFrame
 def check_log(log: LazyLog, queries: pl.DataFrame, documents: pl.DataFrame) -> None:
     """Nulls, positions and references of the whole log, as :func:`gbltr.data.store.read_dataset`
     checks them in memory (one streaming pass; results O(queries + documents))."""
+    with inputs.collecting("impressions table", log.path):
+        _check_log(log, queries, documents)
+
+
+def _check_log(log: LazyLog, queries: pl.DataFrame, documents: pl.DataFrame) -> None:
     from gbltr.data.store import BAD_POSITION, bad_positions_error, unknown_ids_error
 
     lf = log.scan()

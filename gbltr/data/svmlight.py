@@ -42,8 +42,8 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from gbltr.data.textfile import read_lines
 from gbltr.data.trec import number_text
+from gbltr.inputs import read_lines, read_text
 from gbltr.errors import ParseError, SchemaError
 from gbltr.folders import write_file
 
@@ -95,21 +95,21 @@ def read_group_file(path: str | Path) -> np.ndarray:
     """
     path = Path(path)
     sizes = []
-    with path.open(encoding="utf-8") as fh:
-        for n, raw in enumerate(fh, start=1):
-            tok = raw.strip()
-            if not tok:
-                continue
-            try:
-                size = int(tok)
-            except ValueError:
-                size = -1
-            if size <= 0:
-                raise ParseError(
-                    f"{_where(path, n)}: expected one positive integer group size per line, "
-                    f"found {_show(tok)}"
-                )
-            sizes.append(size)
+    lines = read_text(path, "SVMlight group file", "one positive integer group size per line").split("\n")
+    for n, raw in enumerate(lines, start=1):
+        tok = raw.strip()
+        if not tok:
+            continue
+        try:
+            size = int(tok)
+        except ValueError:
+            size = -1
+        if size <= 0:
+            raise ParseError(
+                f"{_where(path, n)}: expected one positive integer group size per line, "
+                f"found {_show(tok)}"
+            )
+        sizes.append(size)
     return np.asarray(sizes, dtype=np.int64)
 
 
@@ -130,16 +130,9 @@ def read_svmlight(
     neither of them, and a query id that occurs in two non-contiguous blocks.
     """
     path = Path(path)
-    if not path.is_file():
-        raise ParseError(f"SVMlight file {path} does not exist (expected a file path)")
     if n_features is not None and not 0 <= n_features <= MAX_FEATURES:
         raise ParseError(f"n_features must be in [0, {MAX_FEATURES}], found {n_features}")
-    df = read_lines(path)
-    if df.height == 0:
-        raise ParseError(
-            f"{path}: expected SVMlight lines '<label> qid:<query> <index>:<value> ...', found no data "
-            "line (the file is empty or holds only comments and blank lines)"
-        )
+    df = read_lines(path, "SVMlight file", "SVMlight lines '<label> qid:<query> <index>:<value> ...'")
 
     data = pl.col("text").str.splitn("#", 2)
     df = df.with_columns(

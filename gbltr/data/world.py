@@ -6,12 +6,11 @@ read :class:`WorldParams` without loading the simulator's data libraries.
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
 from gbltr.buckets import DEFAULT_HIGH_MIN, DEFAULT_MEDIUM_MIN, BucketSpec
-from gbltr.errors import ConfigError, DataError
+from gbltr.errors import ConfigError
 
 __all__ = ["WORLD_FILE", "WorldParams", "control_world", "read_world_params"]
 
@@ -101,7 +100,8 @@ def control_world(params: WorldParams) -> WorldParams:
 
 
 def read_world_params(folder: str | Path) -> WorldParams:
+    from gbltr.inputs import read_document  # here: gbltr.config imports this module, and not Polars
+
     path = Path(folder) / WORLD_FILE
-    if not path.exists():
-        raise DataError(f"{path} not found; expected a folder written by 'gbltr simulate'")
-    return WorldParams.from_json(json.loads(path.read_text()))
+    return WorldParams.from_json(read_document(path, "world file", "the world.json of a folder written by 'gbltr simulate'",
+                                               fmt="json"))

@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from gbltr.inputs import read_document, read_parquet
 from gbltr.errors import ConfigError, DataError, SchemaError
 from gbltr.evaluate.metrics import check_metric
 from gbltr.evaluate.significance import DEFAULT_PERMUTATIONS, paired_by_view, stars
@@ -65,19 +66,10 @@ class Run:
         report: dict = {}
         rp = p / REPORT_FILE
         if rp.is_file():
-            try:
-                report = json.loads(rp.read_text())
-            except json.JSONDecodeError as exc:
-                raise SchemaError(f"{rp}: expected JSON, found a parse error: {exc}") from exc
-            if not isinstance(report, dict):
-                raise SchemaError(f"{rp}: expected a JSON object, found {type(report).__name__}")
+            report = read_document(rp, "run report", "the report of a `gbltr fit` run", fmt="json")
         name = report.get("name") or p.resolve().name
-        try:
-            frame = pl.read_parquet(pq)
-        except Exception as exc:  # polars raises several types for a broken file
-            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            raise DataError(f"{pq}: expected a Parquet table of per-query metrics, found a file that "
-                            f"does not read ({first}); rerun `gbltr fit` for this run") from exc
+        frame = read_parquet(pq, "run table", expected="a Parquet table of per-query metrics (rerun `gbltr fit` "
+                             "for this run)")
         if "query_id" not in frame.columns:
             raise SchemaError(f"{pq}: missing column 'query_id'; found {frame.columns}")
         frame = frame.with_columns(pl.col("query_id").cast(pl.String))

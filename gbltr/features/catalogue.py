@@ -29,7 +29,8 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from gbltr.errors import SchemaError, unknown_choice
+from gbltr.errors import InputError, SchemaError, unknown_choice
+from gbltr.inputs import read_document
 from gbltr.schema import DOCUMENTS
 
 _TOP_KEYS = {"version", "groups", "feature"}
@@ -174,10 +175,7 @@ def load_catalogue(path: str | Path | None = None) -> Catalogue:
     if path is None:
         return _default_catalogue()
     path = Path(path)
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as e:
-        raise SchemaError(f"feature catalogue {path}: expected valid TOML, found error: {e}") from e
+    data = read_document(path, "feature catalogue", CATALOGUE_EXPECTED, fmt="toml")
     return parse_catalogue(data, where=f"feature catalogue {path}")
 
 
@@ -188,36 +186,53 @@ def _default_catalogue() -> Catalogue:
     return parse_catalogue(data, where="packaged feature catalogue gbltr.catalogue/catalogue.toml")
 
 
+CATALOGUE_EXPECTED = "version, [groups.NAME] tables and [[feature]] tables (name, group, subgroup, description)"
+
 PACKAGED = ("letor4",)
 """Catalogues shipped in ``features/catalogues/``, loadable by name."""
 
 
-def load_user_catalogue(path: str | Path, columns) -> Catalogue:
-    """A catalogue for precomputed ``columns``: a TOML file, or a :data:`PACKAGED` name.
-
-    Raises :class:`SchemaError` when a column appears in two groups (naming both) or when the
-    catalogue names columns the data does not have (listing them and the data's columns).
-    """
-    p = Path(path)
-    if p.is_file():
-        text, where = p.read_text(encoding="utf-8"), f"feature catalogue {p}"
-    elif str(path) in PACKAGED:
-        text = (importlib.resources.files("gbltr.catalogue") / "catalogues" / f"{path}.toml").read_text(encoding="utf-8")
-        where = f"packaged feature catalogue {path}"
-    else:
-        raise SchemaError(f"feature catalogue {str(path)!r} not found; expected a TOML file or one of {list(PACKAGED)}")
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as e:
-        raise SchemaError(f"{where}: expected valid TOML, found error: {e}") from e
+def read_user_catalogue(path: str | Path) -> Catalogue:
+    """A user's catalogue of precomputed columns: a TOML file, or a :data:`PACKAGED` name, read
+    and parsed (:class:`InputError` or :class:`SchemaError`; a column in two groups names both).
+    Its columns are checked against the data by :func:`load_user_catalogue`."""
+    data, where = _user_catalogue_document(path)
     seen: dict[str, str] = {}
     for f in data.get("feature", []) if isinstance(data.get("feature"), list) else []:
+        if not isinstance(f, dict):
+            raise SchemaError(f"{where}: expected [[feature]] tables, found {f!r}")
         name, group = f.get("name"), f"{f.get('group')}/{f.get('subgroup')}"
         if name in seen:
             raise SchemaError(f"{where}: column {name!r} is in two groups, {seen[name]} and {group}; "
                               "expected each column in one group")
         seen[name] = group
-    cat = parse_catalogue(data, where=where)
+    return parse_catalogue(data, where=where)
+
+
+def _user_catalogue_document(path: str | Path) -> tuple[dict, str]:
+    p = Path(path)
+    if str(path) in PACKAGED and not p.exists():
+        text = (importlib.resources.files("gbltr.catalogue") / "catalogues" / f"{path}.toml").read_text(encoding="utf-8")
+        return tomllib.loads(text), f"packaged feature catalogue {path}"
+    if not p.exists():
+        raise InputError(f"feature catalogue {str(path)!r}: expected a TOML file or one of the packaged names "
+                         f"{list(PACKAGED)}, found no such file")
+    return read_document(p, "feature catalogue", CATALOGUE_EXPECTED, fmt="toml"), f"feature catalogue {p}"
+
+
+def load_user_catalogue(path: str | Path, columns) -> Catalogue:
+    """A catalogue for precomputed ``columns`` (:func:`read_user_catalogue`).
+
+    Raises :class:`SchemaError` when a column appears in two groups (naming both) or when the
+    catalogue names columns the data does not have (listing them and the data's columns).
+    """
+    return check_catalogue_columns(read_user_catalogue(path), path, columns)
+
+
+def check_catalogue_columns(cat: Catalogue, path: str | Path, columns) -> Catalogue:
+    """``cat`` (read from ``path``) if every column it names is among ``columns``, else :class:`SchemaError`."""
+    where = (f"packaged feature catalogue {path}" if str(path) in PACKAGED and not Path(path).exists()
+             else f"feature catalogue {Path(path)}")
     absent = [n for n in cat.names if n not in set(columns)]
     if absent:
         raise SchemaError(f"{where}: names column(s) {absent[:10]}{' ...' if len(absent) > 10 else ''} absent from "

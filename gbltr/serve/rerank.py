@@ -30,6 +30,7 @@ import polars as pl
 
 from gbltr.data.frequency import query_frequency_scan
 from gbltr.data.trec import write_run_lines
+from gbltr.inputs import collecting, read_lines, read_parquet, scan_parquet
 from gbltr.errors import DataError, ModelError, ParseError
 from gbltr.features.build import build_features
 from gbltr.folders import Input, Output, check_outputs, write_file
@@ -75,12 +76,9 @@ def rerank_inputs(run, data, run_file=None) -> list[Input]:
 def read_trec_run(path: str | Path) -> pl.DataFrame:
     """A TREC run file (``qid Q0 docid rank score tag``) as query_id, doc_id, rank (Int32)."""
     p = Path(path)
-    if not p.is_file():
-        raise DataError(f"run file {str(p)!r} not found; expected a TREC run (qid Q0 docid rank score tag)")
     q, d, r = [], [], []
-    for n, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
+    for n, line in read_lines(p, "run file", "a TREC run (lines 'qid Q0 docid rank score tag')",
+                              comments=False).iter_rows():
         parts = line.split()
         if len(parts) != 6:
             raise ParseError(f"{p}:{n}: expected 6 fields 'qid Q0 docid rank score tag', found {len(parts)}: {line!r}")
@@ -114,11 +112,11 @@ def rerank_features(run: TrainedRun, data: str | Path, pairs: pl.DataFrame | Non
         if not (root / "candidates.parquet").is_file() and not (root / "features.parquet").is_file():
             raise DataError(f"{root}: no candidates.parquet and no --run-file; expected the pairs to score")
         if (root / "candidates.parquet").is_file():
-            pairs = pl.read_parquet(root / "candidates.parquet").select("query_id", "doc_id", "rank")
+            pairs = read_parquet(root / "candidates.parquet", "rerank data table").select("query_id", "doc_id", "rank")
     names = list(run.feature_names)
     pre = root / "features.parquet"
     if pre.is_file():
-        table = pl.read_parquet(pre)
+        table = read_parquet(pre, "rerank data table")
         missing = [n for n in names if n not in table.columns]
         if missing:
             raise DataError(
@@ -138,8 +136,8 @@ def rerank_features(run: TrainedRun, data: str | Path, pairs: pl.DataFrame | Non
     for name in ("queries", "documents"):
         if not (root / f"{name}.parquet").is_file():
             raise DataError(f"{root}: no {name}.parquet; expected it to build features (or a features.parquet)")
-    queries = validate(pl.read_parquet(root / "queries.parquet"), QUERIES, where=f"{root}/queries.parquet")
-    documents = validate(pl.read_parquet(root / "documents.parquet"), DOCUMENTS, where=f"{root}/documents.parquet")
+    queries = validate(read_parquet(root / "queries.parquet", "rerank data table"), QUERIES, where=f"{root}/queries.parquet")
+    documents = validate(read_parquet(root / "documents.parquet", "rerank data table"), DOCUMENTS, where=f"{root}/documents.parquet")
     stats = _frequency(root, queries)
     table = build_features(queries, documents, pairs.select("query_id", "doc_id"), stats,
                            params=_feature_params(run.config), catalogue=run.catalogue)
@@ -159,7 +157,9 @@ def _frequency(root: Path, queries: pl.DataFrame) -> pl.DataFrame | None:
     """query_id, frequency: sessions per query in DIR's impressions (streamed: the log may exceed
     memory), else the queries' frequency column."""
     if (root / "impressions.parquet").is_file():
-        return query_frequency_scan(root / "impressions.parquet", queries["query_id"])
+        file = root / "impressions.parquet"
+        with collecting("rerank data table", file):
+            return query_frequency_scan(scan_parquet(file, "rerank data table"), queries["query_id"])
     if "frequency" in queries.columns:
         return queries.select("query_id", pl.col("frequency").cast(pl.Int64).fill_null(0))
     return None
@@ -179,7 +179,7 @@ def rerank(run: str | Path | TrainedRun, data: str | Path, *, run_file: str | Pa
         raise ModelError(f"the model of {run.folder} could not score {X.shape} features: {exc}") from exc
     scored = table.select("query_id", "doc_id").with_columns(score=pl.Series(scores, dtype=pl.Float64))
     if pairs is None and (Path(data) / "candidates.parquet").is_file():
-        pairs = pl.read_parquet(Path(data) / "candidates.parquet").select("query_id", "doc_id", "rank")
+        pairs = read_parquet(Path(data) / "candidates.parquet", "rerank data table").select("query_id", "doc_id", "rank")
     if pairs is not None:
         scored = scored.join(pairs.select("query_id", "doc_id", pl.col("rank").alias("first_stage_rank")),
                              on=["query_id", "doc_id"], how="left")

@@ -8,11 +8,11 @@ when the run used a user catalogue, ``catalogue.toml``.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 from gbltr.config import load_config
+from gbltr.inputs import read_document
 from gbltr.errors import ModelError
 from gbltr.features.catalogue import load_catalogue
 from gbltr.train.model import load_model
@@ -46,10 +46,7 @@ def load_run(folder: str | Path) -> TrainedRun:
             raise ModelError(f"run folder {str(root)!r} has no {name}; expected a complete run written by 'gbltr fit'")
     model = load_model(root)
     config = load_config(root / "config.json")
-    try:
-        report = json.loads((root / "report.json").read_text())
-    except json.JSONDecodeError as exc:
-        raise ModelError(f"{root / 'report.json'} does not parse ({exc}); expected the run's report") from None
+    report = read_document(root / "report.json", "run report", "the report of a `gbltr fit` run", fmt="json")
     recorded = tuple(report.get("features") or ())
     names = tuple(model.feature_names) or recorded
     if recorded and names != recorded:

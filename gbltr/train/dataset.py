@@ -39,6 +39,13 @@ def check_label_values(frame: pl.DataFrame, source: str, where: str = "") -> Non
 
 def check_float32(X: np.ndarray, names, where: str = "") -> None:
     """Raise if a float64 feature overflowed to inf in the float32 matrix the backends take."""
+    missing = np.isnan(X)
+    if missing.any():
+        cols = {names[j]: int(n) for j, n in enumerate(missing.sum(axis=0)) if n}
+        raise SchemaError(
+            f"feature values{' in ' + where if where else ''}: expected a number in every cell, found missing "
+            f"values (null or NaN) in {cols} (column: rows); fill them or drop those rows"
+        )
     bad = ~np.isfinite(X)
     if bad.any():
         cols = {names[j]: int(n) for j, n in enumerate(bad.sum(axis=0)) if n}

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import importlib.resources
 import logging
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,7 +35,8 @@ import numpy as np
 
 from gbltr.buckets import BUCKETS
 from gbltr.config import FUSED_SOURCES
-from gbltr.errors import ConfigError, unknown_choice
+from gbltr.errors import ConfigError, InputError, unknown_choice
+from gbltr.inputs import field, read_document
 from gbltr.labels.fusion import AUTO, default_gain
 from gbltr.train.backends import custom
 from gbltr.train.weight_search import search_weights
@@ -74,23 +74,32 @@ def named_schedules() -> dict:
 def load_schedule(name_or_path: str) -> list[Stage]:
     """A schedule by name (``gbltr/train/schedules/NAME.toml``) or from a TOML file with ``[[stage]]`` tables."""
     path = Path(name_or_path)
-    if not path.is_file():
+    if not (path.exists() or name_or_path.endswith((".toml", ".json")) or "/" in name_or_path):
         named = named_schedules()
         if name_or_path not in named:
             raise unknown_choice("schedule (a packaged name or a TOML file)", name_or_path, named)
         path = named[name_or_path]
-    data = tomllib.loads(path.read_text())
+    data = read_document(path, "schedule", "[[stage]] tables (source, rounds; optional queries, early_stopping)")
     unknown = set(data) - {"stage", "description"}
     if unknown or "stage" not in data:
         raise ConfigError(f"schedule {path}: expected [[stage]] tables (and a description); found keys {sorted(data)}")
+    stage_list = field(data, "stage", "list", f"schedule {path}")
+    if not stage_list:
+        raise InputError(f"schedule {path}: expected at least one [[stage]] table, found none")
     stages = []
-    for i, st in enumerate(data["stage"]):
+    for i, st in enumerate(stage_list):
+        where = f"schedule {path} stage {i + 1}"
+        if not isinstance(st, dict):
+            raise InputError(f"{where}: expected a [[stage]] table, found {st!r}")
         extra = set(st) - {"source", "rounds", "queries", "early_stopping"}
         if extra:
-            raise ConfigError(f"schedule {path} stage {i + 1}: unknown key(s) {sorted(extra)}")
-        q = st.get("queries", "all")
-        stages.append(Stage(st["source"], int(st["rounds"]), tuple([q] if isinstance(q, str) else q),
-                            int(st.get("early_stopping", 0))))
+            raise ConfigError(f"{where}: unknown key(s) {sorted(extra)}")
+        q = field(st, "queries", "string|list", where, default="all")
+        queries = (q,) if isinstance(q, str) else tuple(q)
+        if not all(isinstance(b, str) for b in queries):
+            raise InputError(f"{where}: queries = {q!r}; expected 'all' or a list of bucket names (strings)")
+        stages.append(Stage(field(st, "source", "string", where), field(st, "rounds", "integer", where), queries,
+                            field(st, "early_stopping", "integer", where, default=0)))
     return stages
 
 

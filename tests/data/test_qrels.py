@@ -6,7 +6,7 @@ import polars as pl
 import pytest
 
 from gbltr.data.qrels import read_qrels, write_qrels
-from gbltr.errors import ConfigError, ParseError, SchemaError
+from gbltr.errors import ConfigError, InputError, ParseError, SchemaError
 
 QRELS = "q1 0 d1 2\nq1 0 d2 0\n\nq2\t0\td1   -2\nq2 0 d3 1.5\n"
 
@@ -51,7 +51,7 @@ def test_duplicate_pair_is_an_error_naming_both_lines(tmp_path):
 def test_unknown_source_and_missing_file(tmp_path):
     with pytest.raises(ConfigError, match="unknown label source 'people'; choose one of: click, human, llm"):
         read_qrels(write(tmp_path, QRELS), source="people")
-    with pytest.raises(ParseError, match="does not exist"):
+    with pytest.raises(InputError, match="nope': expected TREC qrels lines .*found no such file"):
         read_qrels(tmp_path / "nope", source="human")
 
 

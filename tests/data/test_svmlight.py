@@ -7,7 +7,7 @@ import polars as pl
 import pytest
 
 from gbltr.data.svmlight import SvmlightData, read_group_file, read_svmlight, write_svmlight
-from gbltr.errors import ParseError, SchemaError
+from gbltr.errors import InputError, ParseError, SchemaError
 
 QID_DOCID = """\
 2 qid:10 1:0.5 2:1 3:-0.25 #docid = GX-A inc = 1 prob = 0.02
@@ -143,7 +143,7 @@ def test_repeated_index_and_index_above_n_features(tmp_path):
 
 
 def test_missing_file(tmp_path):
-    with pytest.raises(ParseError, match="does not exist"):
+    with pytest.raises(InputError, match="nope.txt': expected SVMlight lines .*found no such file"):
         read_svmlight(tmp_path / "nope.txt")
 
 

@@ -8,7 +8,7 @@ import tomllib
 
 import pytest
 
-from gbltr.errors import ConfigError, SchemaError
+from gbltr.errors import ConfigError, InputError, SchemaError
 from gbltr.features.catalogue import (
     features_in,
     groups,
@@ -77,5 +77,5 @@ def test_load_from_path_and_bad_toml(tmp_path):
     assert load_catalogue(good).names == ("query_len",)
     bad = tmp_path / "bad.toml"
     bad.write_text("version = = 1")
-    with pytest.raises(SchemaError, match="expected valid TOML"):
+    with pytest.raises(InputError, match=r"bad.toml': expected a TOML file: .*found text that does not parse as TOML"):
         load_catalogue(bad)

@@ -13,7 +13,7 @@ import pytest
 
 from gbltr.data.store import MAX_POSITION, read_dataset, write_dataset
 from gbltr.data.svmlight import MAX_FEATURES, read_svmlight
-from gbltr.errors import DataError, ParseError, SchemaError
+from gbltr.errors import DataError, InputError, ParseError, SchemaError
 from gbltr.evaluate.compare import compare_runs
 from gbltr.train.dataset import MAX_GRADE, RankingDataset
 
@@ -23,25 +23,25 @@ from .conftest import edit_table
 # --- dataset folder -------------------------------------------------------------------------
 
 @pytest.mark.parametrize("content, message", [
-    (b"PAR1 this is not parquet", "could not read"),
-    (b"", "could not read"),
+    (b"PAR1 this is not parquet", "found a truncated or corrupt Parquet file"),
+    (b"", "found an empty file"),
 ])
 def test_corrupt_label_set(world_copy, content, message):
     (world_copy / "labels" / "llm.parquet").write_bytes(content)
-    with pytest.raises(DataError, match=message) as err:
+    with pytest.raises(InputError, match=message) as err:
         read_dataset(world_copy)
-    assert "llm.parquet" in str(err.value) and "expected a Parquet table" in str(err.value)
+    assert "labels/llm.parquet" in str(err.value) and "expected a Parquet table" in str(err.value)
 
 
 @pytest.mark.parametrize("text, message", [
-    ("[1, 2, 3]", "expected a JSON object (the dataset manifest), found list"),
-    ('"v1"', "expected a JSON object (the dataset manifest), found str"),
-    ("{not json", "found text that does not parse"),
-    ('{"format_version": 1, "metadata": [1]}', "'metadata' must be a JSON object, found list"),
+    ("[1, 2, 3]", "expected a JSON object at the top level: the dataset manifest (format_version, metadata, ...), found a list"),
+    ('"v1"', "expected a JSON object at the top level: the dataset manifest (format_version, metadata, ...), found a string"),
+    ("{not json", "found text that does not parse as JSON"),
+    ('{"format_version": 1, "metadata": [1]}', "metadata = [1]; expected a table, found a list"),
 ])
 def test_manifest_that_is_not_a_json_object(world_copy, text, message):
     (world_copy / "dataset.json").write_text(text)
-    with pytest.raises(DataError, match=re.escape(message)):
+    with pytest.raises(InputError, match=re.escape(message)):
         read_dataset(world_copy)
 
 
@@ -174,7 +174,8 @@ def test_feature_file_overflow_and_labels_checked_too(tmp_path):
 def test_svmlight_without_data_lines(tmp_path, text):
     f = tmp_path / "train.txt"
     f.write_text(text)
-    with pytest.raises(ParseError, match=r"found no data line \(the file is empty or holds only comments"):
+    with pytest.raises(InputError, match=r"train.txt'?: expected SVMlight lines .*, found (an empty file|only blank "
+                                         r"text|no line that is not blank or a comment)"):
         read_svmlight(f)
 
 
@@ -212,8 +213,8 @@ def _run(path, fp=None, corrupt=False):
 
 def test_corrupt_per_query_in_compare(tmp_path):
     a, b = _run(tmp_path / "a"), _run(tmp_path / "b", corrupt=True)
-    with pytest.raises(DataError, match=r"per_query.parquet: expected a Parquet table of per-query metrics, found a "
-                                        r"file that does not read"):
+    with pytest.raises(InputError, match=r"per_query.parquet': expected a Parquet table of per-query metrics .*, found "
+                                         r"a truncated or corrupt Parquet file"):
         compare_runs([a, b], n_permutations=10)
 
 

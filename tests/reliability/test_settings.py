@@ -11,7 +11,7 @@ import sys
 import pytest
 
 from gbltr.config import load_config
-from gbltr.errors import ConfigError
+from gbltr.errors import ConfigError, InputError
 
 from .conftest import run_cli
 
@@ -52,14 +52,14 @@ def test_infinite_integer_is_a_type_error_not_an_overflow(tmp_path):
 def test_non_utf8_config_file(tmp_path):
     cfg = tmp_path / "c.toml"
     cfg.write_bytes(b"[train]\nbackend = '\xff\xfe'\n")
-    with pytest.raises(ConfigError, match=r"expected UTF-8 text, found undecodable bytes at offset 19"):
+    with pytest.raises(InputError, match=r"c.toml'.*UTF-8 text\), found bytes that are not UTF-8 at offset 19"):
         load_config(cfg)
 
 
 def test_json_config_that_is_not_an_object(tmp_path):
     cfg = tmp_path / "c.json"
     cfg.write_text("[1, 2]")
-    with pytest.raises(ConfigError, match=r"expected a table of settings, found list"):
+    with pytest.raises(InputError, match=r"c.json': expected a JSON object at the top level: a table of settings .*found a list"):
         load_config(cfg)
 
 

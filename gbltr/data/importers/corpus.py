@@ -27,11 +27,12 @@ import polars as pl
 from gbltr.data.importers.base import Part, documents_frame, queries_frame, split_from_name
 from gbltr.data.importers.sniff import files_of
 from gbltr.errors import DataError, ParseError
+from gbltr.inputs import read_text
 
 
 def _tsv(path: Path) -> list[tuple[str, str]]:
     rows = []
-    for n, raw in enumerate(path.read_text(encoding="utf-8").split("\n"), start=1):
+    for n, raw in enumerate(read_text(path, "corpus file", "lines 'id <TAB> text'").split("\n"), start=1):
         raw = raw.rstrip("\r")
         if not raw.strip():
             continue
@@ -44,7 +45,7 @@ def _tsv(path: Path) -> list[tuple[str, str]]:
 
 def _jsonl(path: Path) -> list[dict]:
     rows = []
-    for n, raw in enumerate(path.read_text(encoding="utf-8").split("\n"), start=1):
+    for n, raw in enumerate(read_text(path, "corpus file", "JSON lines, one object per line").split("\n"), start=1):
         if not raw.strip():
             continue
         try:

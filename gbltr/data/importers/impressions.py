@@ -30,7 +30,8 @@ from pathlib import Path
 import polars as pl
 
 from gbltr.data.importers.base import Part, documents_frame, queries_frame
-from gbltr.errors import ConfigError, DataError, ParseError
+from gbltr.errors import ConfigError, DataError, InputError, ParseError
+from gbltr.inputs import check_file, read_parquet
 from gbltr.schema import IMPRESSIONS, validate
 
 NEEDED = ("session", "query", "doc", "position", "clicked")
@@ -57,11 +58,14 @@ def parse_map(items) -> dict[str, str]:
 
 
 def _load(path: Path) -> pl.DataFrame:
+    if path.suffix == ".parquet":
+        return read_parquet(path, "impressions file", expected="a Parquet table of impressions")
     try:
-        if path.suffix == ".parquet":
-            return pl.read_parquet(path)
         if path.suffix in (".csv", ".tsv"):
+            check_file(path, "impressions file", f"a {path.suffix[1:].upper()} table of impressions")
             return pl.read_csv(path, separator="\t" if path.suffix == ".tsv" else ",", infer_schema_length=10000)
+    except InputError:
+        raise
     except Exception as exc:  # polars raises several types for a broken file
         raise ParseError(f"{path}: could not read it as {path.suffix[1:]}: {exc}") from exc
     raise DataError(f"impressions: {path} has suffix {path.suffix!r}; expected .parquet, .csv or .tsv")

@@ -11,12 +11,15 @@ SRC is one or more files (or a folder of them), read by :func:`gbltr.data.svmlig
   ``*test*`` -> test), when every file names one.
 
 Ids: with ``qid:`` the query id is the qid; with group files (ids 1, 2, ... restart in every file)
-it is ``<file stem>:<n>``. A line without ``#docid`` gets doc id ``<file stem>:<line>``. A query id
-in two files is an error (duplicate ids). No text, no log: the manifest says so.
+it is ``<file>:<n>``. A line without ``#docid`` gets doc id ``<file>:<line>``. ``<file>`` is the
+file's name with its suffix (``rank.train:1``, ``rank.test:1``: distinct), or, when two files given
+share a name, its path relative to the folder the files have in common (``fold1/train.txt:1``).
+A query id in two files is an error (duplicate ids). No text, no log: the manifest says so.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import polars as pl
@@ -27,20 +30,32 @@ from gbltr.data.svmlight import read_svmlight
 from gbltr.errors import DataError
 
 
+def id_prefixes(files: list[Path]) -> dict[Path, str]:
+    """The prefix of the ids made for each file (module docstring): its name, or its path relative
+    to the files' common folder where two names are the same."""
+    names = [f.name for f in files]
+    if len(set(names)) == len(names):
+        return {f: f.name for f in files}
+    resolved = [f.resolve() for f in files]
+    common = Path(os.path.commonpath([str(r.parent) for r in resolved]))
+    return {f: r.relative_to(common).as_posix() for f, r in zip(files, resolved)}
+
+
 def read(paths: list[Path], options) -> Part:
     files = files_of(paths, "svmlight", ("svmlight",), suffixes=(".query",))
     if not files:
         raise DataError(f"svmlight: no SVMlight file in {[str(p) for p in paths]}")
     frames, splits = [], {}
+    prefixes = id_prefixes(files)
     for f in files:
         data = read_svmlight(f)
         df = data.frame.with_row_index("order", offset=1)
         if Path(str(f) + ".query").exists():  # group file: ids 1, 2, ... restart in every file
-            df = df.with_columns(query_id=pl.format("{}:{}", pl.lit(f.stem), pl.col("query_id")))
+            df = df.with_columns(query_id=pl.format("{}:{}", pl.lit(prefixes[f]), pl.col("query_id")))
         with f.open("rb") as fh:
             has_docid = b"docid" in fh.read(1 << 20)
         if not has_docid:  # doc ids are line numbers
-            df = df.with_columns(doc_id=pl.format("{}:{}", pl.lit(f.stem), pl.col("doc_id")))
+            df = df.with_columns(doc_id=pl.format("{}:{}", pl.lit(prefixes[f]), pl.col("doc_id")))
         df = df.with_columns(__file=pl.lit(f.name))
         frames.append(df)
         splits[f.name] = split_from_name(f)

@@ -49,6 +49,7 @@ import numpy as np
 import polars as pl
 
 from gbltr.errors import DataError
+from gbltr.inputs import read_document, read_parquet
 from gbltr.labels.clicks.priors import EMSettings, Priors
 from gbltr.labels.clicks.registry import get_model
 from gbltr.labels.clicks.sessions import SessionLog
@@ -164,14 +165,11 @@ class FittedClickModel:
         path = folder / "model.json"
         if not path.is_file() or not (folder / "pairs.parquet").is_file():
             raise DataError(f"{folder}: expected a saved click model (model.json and pairs.parquet); not found")
-        try:
-            meta = json.loads(path.read_text())
-        except json.JSONDecodeError as e:
-            raise DataError(f"{path}: not valid JSON ({e})") from e
+        meta = read_document(path, "click model", "the model.json of a saved click model", fmt="json")
         if meta.get("format") != FORMAT_VERSION:
             raise DataError(f"{path}: click-model format {meta.get('format')!r}; expected {FORMAT_VERSION}")
         params = {k: (np.asarray(v, float) if isinstance(v, list) else v) for k, v in meta["params"].items()}
-        return cls(meta["name"], pl.read_parquet(folder / "pairs.parquet"), params,
+        return cls(meta["name"], read_parquet(folder / "pairs.parquet", "click model table"), params,
                    Priors.from_pairs(**meta["priors"]), FitInfo(**meta["info"]), int(meta["n_positions"]))
 
 

@@ -38,6 +38,7 @@ from gbltr.data.store import read_dataset
 from gbltr.errors import ConfigError, DataError, unknown_choice
 from gbltr.evaluate.metrics import ndcg_per_query
 from gbltr.folders import Input, check_run_folder, run_folder
+from gbltr.inputs import read_parquet
 from gbltr.labels.clicks import ClickLabelConfig, fit_click_model
 from gbltr.labels.clicks.config import LOG_FORMATS
 from gbltr.labels.clicks.evaluate import evaluate_held_out, split_seen_queries
@@ -89,9 +90,8 @@ def load_log(path: str | Path, fmt: str = "auto") -> LoadedLog:
         cl = read_sogou_pscm(path)
         return LoadedLog(cl.name, cl.impressions, cl.labels, ("train",))
     if fmt == "impressions":
-        if not path.is_file():
-            raise DataError(f"{path}: expected an impressions Parquet file")
-        imp = validate(pl.read_parquet(path), IMPRESSIONS, where=str(path))
+        imp = validate(read_parquet(path, "--log", expected="a Parquet table of impressions"), IMPRESSIONS,
+                       where=str(path))
         return LoadedLog(path.stem, imp, None, _own_split(imp))
 
     ds = read_dataset(path)

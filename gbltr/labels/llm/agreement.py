@@ -27,10 +27,7 @@ from gbltr.plots import plot_annotator_agreement
 
 def read_qrels(path: str | Path) -> pl.DataFrame:
     """Human TREC qrels -> query_id, doc_id, label (via :func:`gbltr.data.qrels.read_qrels`)."""
-    path = Path(path)
-    if not path.exists():
-        raise DataError(f"qrels file {path} does not exist; expected TREC qrels 'qid 0 docid label'")
-    return _read(path, source="human")
+    return _read(Path(path), source="human")
 
 
 def cohen_kappa(a: np.ndarray, b: np.ndarray) -> float | None:

@@ -19,11 +19,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from gbltr.errors import ConfigError
+from gbltr.errors import ConfigError, InputError
+from gbltr.inputs import field, read_document
 from gbltr.labels.llm.annotate import _annotate_async
 from gbltr.labels.llm.cache import AnswerCache
 from gbltr.labels.llm.client import Answer, ClientConfig, LLMClient, Usage
@@ -45,19 +45,25 @@ class PriceTable:
     @classmethod
     def load(cls, path: str | Path) -> "PriceTable":
         path = Path(path)
-        if not path.exists():
-            raise ConfigError(f"price table {path} does not exist; expected a TOML or JSON file (see gbltr.labels.llm.cost)")
-        text = path.read_text(encoding="utf-8")
-        data = json.loads(text) if path.suffix.lower() == ".json" else tomllib.loads(text)
+        data = read_document(path, "price table", "models.NAME tables with input and output prices (USD per 1M "
+                             "tokens; optional cached_input), and an optional batch_discount")
         unknown = set(data) - {"models", "batch_discount"}
         if unknown:
             raise ConfigError(f"price table {path}: unknown key(s) {sorted(unknown)}; expected models, batch_discount")
         models = {}
-        for name, p in (data.get("models") or {}).items():
+        for name, p in field(data, "models", "table", f"price table {path}", default={}).items():
+            where = f"price table {path}, models.{name}"
+            if not isinstance(p, dict):
+                raise InputError(f"{where}: expected a table with input and output prices, found {p!r}")
             if "input" not in p or "output" not in p:
                 raise ConfigError(f"price table {path}: model {name!r} needs input and output prices (USD per 1M tokens), found {sorted(p)}")
-            models[name] = Price(float(p["input"]), float(p["output"]), float(p.get("cached_input", p["input"])))
-        discount = float(data.get("batch_discount", 0.5))
+            prices = [field(p, k, "number", where) for k in ("input", "output")]
+            prices.append(field(p, "cached_input", "number", where, default=prices[0]))
+            bad = [(k, v) for k, v in zip(("input", "output", "cached_input"), prices) if not (0 <= v < float("inf"))]
+            if bad:
+                raise InputError(f"{where}: {bad[0][0]} = {bad[0][1]!r}; expected a finite price >= 0 (USD per 1M tokens)")
+            models[name] = Price(*(float(v) for v in prices))
+        discount = float(field(data, "batch_discount", "number", f"price table {path}", default=0.5))
         if not 0 < discount <= 1:
             raise ConfigError(f"price table {path}: batch_discount must be in (0, 1], found {discount}")
         return cls(models, discount)

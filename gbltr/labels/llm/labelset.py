@@ -15,6 +15,7 @@ from pathlib import Path
 import polars as pl
 
 from gbltr.data.qrels import write_qrels
+from gbltr.inputs import read_parquet
 from gbltr.errors import DataError
 from gbltr.folders import write_file
 from gbltr.schema import LABELS, validate
@@ -48,9 +49,8 @@ def load_llm_labels(path: str | Path, *, return_dropped: bool = False):
     with ``return_dropped=True`` the result is ``(frame, n_dropped)``.
     """
     path = Path(path)
-    if not path.exists():
-        raise DataError(f"LLM label file {path} does not exist; expected the Parquet written by `gbltr annotate --out`")
-    df = validate(pl.read_parquet(path), LABELS, where=str(path))
+    df = validate(read_parquet(path, "LLM label file", expected="the Parquet label set written by `gbltr annotate --out`"),
+                  LABELS, where=str(path))
     other = df.filter(pl.col("source") != "llm")["source"].unique().to_list()
     if other:
         raise DataError(f"LLM label file {path}: found source(s) {other}; expected only 'llm' (pass human or click labels elsewhere)")

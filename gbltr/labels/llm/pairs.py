@@ -16,11 +16,13 @@ query (first-appearance order) and rank; ``rank`` is the row order within the qu
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import polars as pl
 
-from gbltr.errors import DataError, SchemaError
+from gbltr.errors import DataError, InputError, SchemaError
+from gbltr.inputs import read_parquet, read_text
 from gbltr.schema import CANDIDATES, DOCUMENTS, QUERIES, validate
 
 PAIR_COLUMNS = ("query_id", "query", "doc_id", "text")
@@ -53,17 +55,22 @@ def _finish(df: pl.DataFrame, where: str) -> pl.DataFrame:
 def read_pairs(path: str | Path) -> pl.DataFrame:
     """Read a pairs file (Parquet, JSONL, TSV or CSV; see the module docstring)."""
     path = Path(path)
-    if not path.exists():
-        raise DataError(f"pairs file {path} does not exist; expected one of {PAIR_FORMATS}")
     suffix = path.suffix.lower()
+    expected = "pairs with columns query_id, query, doc_id, text [, rank]"
     if suffix == ".parquet":
-        df = pl.read_parquet(path)
-    elif suffix in (".jsonl", ".ndjson"):
-        df = pl.read_ndjson(path, infer_schema_length=None)
-    elif suffix == ".tsv":
-        df = pl.read_csv(path, separator="\t", quote_char=None, infer_schema=False)
-    elif suffix == ".csv":
-        df = pl.read_csv(path, infer_schema=False)
+        df = read_parquet(path, "pairs file", expected=f"a Parquet table of {expected}")
+    elif suffix in (".jsonl", ".ndjson", ".tsv", ".csv"):
+        kind = {".tsv": "TSV", ".csv": "CSV"}.get(suffix, "JSON lines")
+        data = read_text(path, "pairs file", f"{kind} {expected}").encode()
+        try:
+            if kind == "JSON lines":
+                df = pl.read_ndjson(io.BytesIO(data), infer_schema_length=None)
+            else:
+                df = pl.read_csv(io.BytesIO(data), separator="\t" if kind == "TSV" else ",",
+                                 quote_char=None if kind == "TSV" else '"', infer_schema=False)
+        except pl.exceptions.PolarsError as exc:
+            raise InputError(f"pairs file {str(path)!r}: expected {kind} {expected}, found text that does not parse: "
+                             f"{str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__}") from exc
     else:
         raise DataError(f"pairs file {path}: unknown extension {suffix!r}; expected one of {PAIR_FORMATS}")
     if "rank" in df.columns:
@@ -79,7 +86,7 @@ def pairs_from_dataset(folder: str | Path) -> pl.DataFrame:
         p = folder / f"{name}.parquet"
         if not p.exists():
             raise DataError(f"dataset folder {folder}: missing {name}.parquet; expected queries, documents and candidates tables")
-        tables[name] = validate(pl.read_parquet(p), contract, where=str(p))
+        tables[name] = validate(read_parquet(p, "dataset table"), contract, where=str(p))
     docs = tables["documents"].select(
         "doc_id",
         pl.concat_str([pl.col("title").fill_null(""), pl.col("body").fill_null("")], separator="\n\n").str.strip_chars().alias("text"),

@@ -63,7 +63,9 @@ def run_annotate(cfg: AnnotateConfig, echo=print, warn=_stderr) -> dict:
     strategy, client = cfg.strategy, cfg.client
     if not cfg.dry_run:  # a dry run writes nothing
         check_outputs("annotate", cfg.outputs(), cfg.inputs())
+    # every file named is read and checked before any call
     prices = PriceTable.load(cfg.prices) if cfg.prices else None
+    human = read_qrels(cfg.compare_to) if cfg.compare_to else None
     pairs = _pairs(cfg)
     if cfg.qrels_out:  # the qrels' ids are known now: refuse them before any label is paid for (or estimated)
         check_ids(pairs, f"--qrels-out {cfg.qrels_out}")
@@ -120,7 +122,6 @@ def run_annotate(cfg: AnnotateConfig, echo=print, warn=_stderr) -> dict:
         write_llm_qrels(labels, cfg.qrels_out)
         record["qrels_out"] = str(cfg.qrels_out)
     if cfg.compare_to:
-        human = read_qrels(cfg.compare_to)
         llm_max = 1 if strategy.strategy == "listsel" else strategy.scale[1]
         rep = agreement(labels, human, llm_max=llm_max)
         with writing("agreement folder", paths["report_dir"]):

@@ -28,6 +28,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from gbltr.inputs import read_document
 from gbltr.errors import ConfigError, ModelError
 
 #: The request parameter that carries the query text (mustache ``{{query_text}}``; Solr ``${query_text}``).
@@ -67,16 +68,7 @@ def builtin(feature: str, catalogue) -> Definition:
 def read_user_definitions(path: str | Path | None) -> dict:
     if path is None:
         return {}
-    p = Path(path)
-    if not p.is_file():
-        raise ConfigError(f"definitions file {str(p)!r} not found; expected JSON: {{feature: engine definition}}")
-    try:
-        data = json.loads(p.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise ConfigError(f"definitions file {p} does not parse as JSON: {exc}") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"definitions file {p}: expected a JSON object feature -> definition, found {type(data).__name__}")
-    return data
+    return read_document(path, "definitions file", "a JSON object feature -> engine definition", fmt="json")
 
 
 def resolve(features, catalogue, user: dict, *, allow_missing: bool, fmt: str) -> list[Definition]:
