@@ -6,8 +6,10 @@ import json
 
 import click
 
-from gbltr.config import BACKENDS, DEFAULT_SETUPS, SPLITS, dotted, load_config
+from gbltr.checkpoint import checkpoint
+from gbltr.config import BACKENDS, DEFAULT_SETUPS, SPLITS, TrainConfig, dotted, load_config
 from gbltr.errors import ConfigError
+from gbltr.ranges import option_type
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -34,7 +36,7 @@ def parse_seeds(text: str) -> list[int]:
 @click.option("--metric", default="ndcg@10", show_default=True)
 @click.option("--split", type=click.Choice(sorted(SPLITS)), help="source (the dataset's query split) or random (seeded)")
 @click.option("--catalogue", help="TOML file (or packaged name, e.g. letor4) grouping the dataset's precomputed features")
-@click.option("--rounds", type=int, help="maximum boosting rounds")
+@click.option("--rounds", type=option_type(TrainConfig, "rounds", "train.rounds"), help="maximum boosting rounds")
 @click.option("--control", is_flag=True, help="built-in control world (intent independent of frequency)")
 def experiment(setups, seeds, data, backend, config_file, out, metric, control, split, catalogue, rounds):
     """Run several label setups over several seeds and report per bucket."""
@@ -48,6 +50,7 @@ def experiment(setups, seeds, data, backend, config_file, out, metric, control, 
     cfg = load_config(config_file, overrides)
     check_metric(metric, cfg.eval.ks)  # before any model is trained
     check_run_folder(out, overwrite=True, marker="experiment.json")
+    checkpoint("experiment")
     result = run_experiment(cfg, [s.strip() for s in setups.split(",") if s.strip()], seed_list, out,
                             metric=metric)
     click.echo(result.to_markdown())

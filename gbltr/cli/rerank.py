@@ -6,6 +6,8 @@ import json
 
 import click
 
+from gbltr.checkpoint import checkpoint
+
 
 @click.command()
 @click.argument("run", type=click.Path(file_okay=False))
@@ -18,6 +20,7 @@ def rerank(run, data, run_file, out, tag):
     """Rerank the candidates of DATA with the model of RUN (a folder written by 'gbltr fit')."""
     from gbltr.serve.rerank import rerank as do_rerank
 
+    checkpoint("rerank")
     result = do_rerank(run, data, run_file=run_file)
     trec, parquet = result.write(out, tag=tag)
     click.echo(f"wrote {trec} and {parquet}: {result.frame.height} candidates, "
