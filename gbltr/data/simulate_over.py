@@ -47,7 +47,7 @@ import polars as pl
 
 from gbltr.data.store import read_dataset, write_dataset
 from gbltr.data.world import WorldParams
-from gbltr.errors import ConfigError, DataError, unknown_choice
+from gbltr.errors import DataError, unknown_choice
 from gbltr.pipeline import load_llm_labels
 from gbltr.ranges import check_fields, count, non_negative, number, probability, range_of, seed_range
 
