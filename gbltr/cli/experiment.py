@@ -9,18 +9,25 @@ import click
 from gbltr.checkpoint import checkpoint
 from gbltr.config import BACKENDS, DEFAULT_SETUPS, SPLITS, TrainConfig, dotted, load_config
 from gbltr.errors import ConfigError
-from gbltr.ranges import option_type
+from gbltr.ranges import count, option_type, seed_range
+
+SEED_COUNT = count(1, 10_000)
+"""``--seeds N``: how many seeds (0..N-1) to run."""
 
 
 def parse_seeds(text: str) -> list[int]:
-    """``"5"`` -> seeds 0..4; ``"3,4"`` -> seeds 3 and 4."""
+    """``"5"`` -> seeds 0..4; ``"3,4"`` -> seeds 3 and 4 (each a seed: :func:`gbltr.ranges.seed_range`)."""
     try:
         values = [int(x) for x in text.split(",") if x.strip()]
     except ValueError:
         raise ConfigError(f"--seeds {text!r}; expected a number of seeds (5) or a list of seeds (0,2,4)") from None
-    if not values or any(v < 0 for v in values) or ("," not in text and values[0] < 1):
-        raise ConfigError(f"--seeds {text!r}; expected a number of seeds >= 1, or a list of seeds >= 0")
-    return list(range(values[0])) if "," not in text else values
+    if not values:
+        raise ConfigError(f"--seeds {text!r}; expected a number of seeds >= 1, or a list of seeds")
+    if "," not in text:
+        return list(range(SEED_COUNT.check("--seeds", values[0])))
+    for v in values:
+        seed_range().check("--seeds seed", v)
+    return values
 
 
 @click.command()

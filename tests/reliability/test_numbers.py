@@ -259,3 +259,17 @@ def test_range_words():
     assert not Range().contains(math.nan) and not Range().contains(math.inf) and not Range().contains(True)
     assert Range(low=0.0, inf="no limit").contains(math.inf) and not Range(low=0.0, inf="no limit").contains(-math.inf)
     assert not Range(integer=True).contains(2.0)
+
+
+@pytest.mark.parametrize("seeds, message", [
+    ("1000000000000", "--seeds=1000000000000; expected an integer in [1, 10000]"),
+    ("0", "--seeds=0; expected an integer in [1, 10000]"),
+    ("3,99999999999", "--seeds seed=99999999999; expected an integer in [0, 2**32 - 1]"),
+    ("nan", "expected a number of seeds (5) or a list of seeds"),
+])
+def test_experiment_seeds_are_declared_numbers(tmp_path, capsys, monkeypatch, seeds, message):
+    """``--seeds 1000000000000`` built a list of 10**12 seeds (memory) before any check."""
+    _no_work(monkeypatch)
+    code, out, err = run_cli(["experiment", "--seeds", seeds, "--out", str(tmp_path / "e")], capsys)
+    assert code == 2, (out, err)
+    assert message in err
