@@ -63,7 +63,7 @@ class Range:
         if self.inf:
             text += f", or inf ({self.inf})"
         if self.note:
-            text += f" ({self.note})"
+            text += f"; {self.note}"
         return text
 
     def contains(self, value) -> bool:

@@ -9,7 +9,8 @@ import click
 
 from gbltr.checkpoint import checkpoint
 from gbltr.config import BACKENDS, SPLITS, TrainConfig, dotted, load_config
-from gbltr.ranges import Number, count, option_type
+from gbltr.analysis import PERMUTATION_REPEATS, TRUE_NEGATIVES
+from gbltr.ranges import Number, help_range, option_type
 
 
 @click.command()
@@ -26,10 +27,11 @@ from gbltr.ranges import Number, count, option_type
 @click.option("--rounds", type=option_type(TrainConfig, "rounds", "train.rounds"), help="maximum boosting rounds")
 @click.option("--attribution/--no-attribution", default=True, show_default=True,
               help="TreeSHAP shares and permutation importance of the full models")
-@click.option("--permutation-repeats", default=3, show_default=True, type=Number(count(0)),
-              help="seeded permutations per group (0: no permutation importance)")
-@click.option("--true-negatives", "true_negatives", default=0, show_default=True, type=Number(count(0)),
-              help="add K documents from other queries (label 0) to each test list and report how high they rank")
+@click.option("--permutation-repeats", default=3, show_default=True, type=Number(PERMUTATION_REPEATS),
+              help=help_range("seeded permutations per group", PERMUTATION_REPEATS))
+@click.option("--true-negatives", "true_negatives", default=0, show_default=True, type=Number(TRUE_NEGATIVES),
+              help=help_range("add K documents from other queries (label 0) to each test list and report how high "
+                              "they rank", TRUE_NEGATIVES))
 @click.option("--label-stats/--no-label-stats", default=True, show_default=True,
               help="grade histograms and pairwise kappa of human, click and LLM labels per bucket")
 def ablation(labels, groups, data, backend, config_file, out, metric, split, catalogue, rounds, attribution,

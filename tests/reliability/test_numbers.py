@@ -273,3 +273,13 @@ def test_experiment_seeds_are_declared_numbers(tmp_path, capsys, monkeypatch, se
     code, out, err = run_cli(["experiment", "--seeds", seeds, "--out", str(tmp_path / "e")], capsys)
     assert code == 2, (out, err)
     assert message in err
+
+
+def test_a_schedule_stage_declares_its_numbers(tmp_path):
+    """A stage's early_stopping of -1 was accepted; its rounds and early stopping are declared."""
+    from gbltr.train.fused import load_schedule
+
+    path = tmp_path / "s.toml"
+    path.write_text("[[stage]]\nsource = 'llm'\nrounds = 5\nearly_stopping = -1\n")
+    with pytest.raises(ConfigError, match=r"stage.early_stopping=-1; expected an integer in \[0, 2\*\*31 - 1\]"):
+        load_schedule(str(path))

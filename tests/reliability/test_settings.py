@@ -22,7 +22,7 @@ from .conftest import run_cli
     ("[train]\nfeature_fraction = 7\n", "train.feature_fraction=7.0; expected a finite number in (0, 1]"),
     ("[train]\nlambda_l2 = -5\n", "train.lambda_l2=-5.0; expected a finite number >= 0"),
     ("[train]\nmin_data_in_leaf = 1e12\n", "train.min_data_in_leaf=1000000000000; expected an integer in [0, 2**31 - 1]"),
-    ("[train]\nthreads = 100000\n", "train.threads=100000; expected an integer in [0, 1024] (0 = auto: the CPUs this process may use)"),
+    ("[train]\nthreads = 100000\n", "train.threads=100000; expected an integer in [0, 1024]; 0 = auto: the CPUs this process may use"),
     ("[train]\nrounds = 1e300\n", "train.rounds=1000000000000000"),
     ("[train]\nlearning_rate = nan\n", "train.learning_rate=nan; expected a finite number in (0, 1]"),
     ("seed = -1\n", "seed=-1; expected an integer in [0, 2**32 - 1]"),
