@@ -243,9 +243,9 @@ def _coerce(value, hint, where: str):
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{where}: expected {'an integer' if hint is int else 'a number'}, found {_shown(value)}")
         if hint is int:
-            if isinstance(value, float) and not value.is_integer():
-                raise ConfigError(f"{where}: expected an integer, found {value!r}")
-            return int(value)
+            if isinstance(value, float):  # 3.0 or 1e12 is a number, not a count: write 3
+                raise ConfigError(f"{where}: expected an integer, found {_shown(value)}")
+            return value
         return float(value)
     if hint is str:
         if not isinstance(value, str):

@@ -283,3 +283,63 @@ def test_a_schedule_stage_declares_its_numbers(tmp_path):
     path.write_text("[[stage]]\nsource = 'llm'\nrounds = 5\nearly_stopping = -1\n")
     with pytest.raises(ConfigError, match=r"stage.early_stopping=-1; expected an integer in \[0, 2\*\*31 - 1\]"):
         load_schedule(str(path))
+
+
+# --- the CLI and the config loader agree, on generated numbers ------------------------------------
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+GENERATED = st.one_of(
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.sampled_from([0, 1, -1, 2**31 - 1, 2**31, 2**32 - 1, 2**32, 0.0, 1.0, 0.5, 1e-300, -0.0, 2.0, 2.5]),
+)
+
+# (command line before the value, option, config section/key, loader of a {key: value} override)
+AGREE = [
+    (["fit", "--out", "{tmp}/r"], "--rounds", "train.rounds"),
+    (["fit", "--out", "{tmp}/r"], "--workers", "train.workers"),
+    (["fit", "--out", "{tmp}/r"], "--seed", "seed"),
+    (["simulate", "--out", "{tmp}/w"], "--judge-noise", "world.judge_noise"),
+    (["simulate", "--out", "{tmp}/w"], "--authority-weight-nav", "world.authority_weight_nav"),
+    (["simulate", "--out", "{tmp}/w"], "--frequency-range", "world.frequency_range"),
+    (["simulate", "--out", "{tmp}/w"], "--candidates-min", "world.candidates_min"),
+    (["annotate", "--data", "d", "--model", "m", "--dry-run"], "--temperature", "client.temperature"),
+    (["annotate", "--data", "d", "--model", "m", "--dry-run"], "--stride", "strategy.stride"),
+    (["annotate", "--data", "d", "--model", "m", "--dry-run"], "--poll-s", "poll_s"),
+]
+
+
+def _cli_accepts(argv, capsys, monkeypatch) -> bool:
+    from gbltr.checkpoint import STOP_ENV, STOPPED_LINE
+
+    monkeypatch.setenv(STOP_ENV, "1")
+    code, out, err = run_cli(argv, capsys)
+    assert code == 0 or ("Traceback" not in err and ("error: " in err or "Error: " in err)), err
+    return code == 0 and STOPPED_LINE in out
+
+
+def _config_accepts(command, key, value) -> bool:
+    try:
+        _load("annotate" if command == "annotate" else "fit", key, value)
+    except ConfigError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize("prefix, option, key", AGREE, ids=[o for _, o, _ in AGREE])
+def test_the_cli_and_the_config_loader_agree(prefix, option, key, tmp_path, capsys, monkeypatch):
+    """One declaration, two doors: a value the flag accepts is one the config key accepts."""
+
+    @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(value=GENERATED)
+    def check(value):
+        text = repr(value) if isinstance(value, float) else str(value)
+        argv = [a.format(tmp=tmp_path) for a in prefix] + [option, text]
+        cli = _cli_accepts(argv, capsys, monkeypatch)
+        # a whole float on the command line ("3.0") is refused for a count, as a float in a config is
+        config = _config_accepts(prefix[0], key, value)
+        assert cli == config, f"{option} {text}: the CLI {'accepts' if cli else 'refuses'} it, {key} does not agree"
+
+    check()
