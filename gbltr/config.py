@@ -32,7 +32,7 @@ from gbltr.errors import ConfigError, unknown_choice
 from gbltr.labels.clicks import ClickLabelConfig
 from gbltr.labels.fusion import FusionConfig
 from gbltr.ranges import check_fields, count, non_negative, number, positive, probability, seed_range
-from gbltr.threads import MAX_THREADS
+from gbltr.threads import MAX_THREADS, THREADS
 
 LABEL_SOURCES_OF = {"click": ("click",), "llm": ("llm",), "fused": ("click", "llm"), "human": ("human",)}
 """Each ``--labels`` choice and the label sources (:data:`gbltr.schema.LABEL_SOURCES`) it trains on.
@@ -93,7 +93,7 @@ class TrainConfig:
     lambda_l2: float = number(0.0, non_negative())
     early_stopping: int = number(30, count(0, note="0 = no early stopping"))
     truncation_level: int = number(30, count(1, 100_000))
-    threads: int = number(0, count(0, MAX_THREADS, note="0 = auto: the CPUs this process may use"))
+    threads: int = number(0, THREADS)
     engine: str = "single"  # "dask": train on a Dask cluster (gbltr.train.backends.dask)
     scheduler: str = "local"  # with engine dask: "local" (a LocalCluster) or a scheduler address
     workers: int = number(2, count(1, MAX_THREADS))  # with engine dask and scheduler local: worker processes
