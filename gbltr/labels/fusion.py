@@ -101,7 +101,8 @@ def _sigmoid(freq, params, ctx):
 
     _check("sigmoid", params, "alpha")
     _check("sigmoid", params, "beta")
-    return 1.0 / (1.0 + np.exp(-params["alpha"] * (np.log1p(freq) - params["beta"])))
+    with np.errstate(over="ignore"):  # a huge alpha is a step: exp overflows to inf, and 1 / (1 + inf) = 0
+        return 1.0 / (1.0 + np.exp(-params["alpha"] * (np.log1p(freq) - params["beta"])))
 
 
 WEIGHT_FUNCTIONS = {"constant": _constant, "bucket": _bucket, "log": _log, "sigmoid": _sigmoid,

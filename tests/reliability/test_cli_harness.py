@@ -38,7 +38,9 @@ import pytest
 
 from gbltr.checkpoint import STOP_ENV, STOPPED_LINE
 from gbltr.cli import cli
-from gbltr.ranges import Number
+from gbltr.cli.experiment import SEED_COUNT
+from gbltr.labels.fusion import WEIGHT_PARAM_RANGES
+from gbltr.ranges import Number, Range
 
 from .conftest import TINY
 
@@ -67,8 +69,10 @@ OUTPUT_NAMES = {"out", "out_dir", "qrels_out", "cache", "batch_dir", "report_dir
 NOT_FILES = {("ablation", "groups"), ("rerank", "tag"), ("export", "name")}
 """Parameters whose help mentions a file without naming one."""
 _FILEY = re.compile(r"\b(file|folder|parquet|toml|json|qrels)\b", re.I)
-VALUE_FORMAT = {("import", "also"): "qrels={}"}
-"""Parameters whose value embeds a path."""
+VALUE_FORMAT = {("import", "also"): "qrels={}", ("fit", "weight_param"): "alpha={}"}
+"""Parameters whose value embeds a path or a number."""
+EMBEDDED_NUMBERS = {("fit", "weight_param"): WEIGHT_PARAM_RANGES["alpha"], ("experiment", "seeds"): SEED_COUNT}
+"""Text parameters that carry a declared number (mutated as numbers, judged by that declaration)."""
 
 
 def kind_of(command: str, param: click.Parameter) -> str | None:
@@ -76,6 +80,8 @@ def kind_of(command: str, param: click.Parameter) -> str | None:
     if getattr(param, "is_flag", False) or isinstance(param.type, click.Choice):
         return None
     if isinstance(param.type, (Number, click.types.IntParamType, click.types.FloatParamType)):
+        return "number"
+    if (command, param.name) in EMBEDDED_NUMBERS:
         return "number"
     if (command, param.name) in NOT_FILES:
         return None
@@ -98,6 +104,8 @@ BASELINES: dict[str, dict[str, object]] = {
     "fit llm": {"data": "{world}", "config_file": "{fast}", "out": "{out}/run", "labels": "llm"},
     "fit schedule": {"data": "{world}", "config_file": "{fast}", "out": "{out}/run", "labels": "fused",
                      "fusion": "schedule", "schedule": "llm-then-click"},
+    "fit weights": {"data": "{world}", "config_file": "{fast}", "out": "{out}/run", "labels": "fused",
+                    "weight_fn": "sigmoid", "weight_param": ["alpha=1.5"]},
     "compare": {"runs": ["{run}"], "out_dir": "{out}/cmp"},
     "experiment": {"data": "{world}", "config_file": "{fast}", "out": "{out}/exp", "seeds": "1",
                    "setups": "click", "rounds": "3"},
@@ -117,6 +125,7 @@ VARIANT = {
                                                     "llm_labels")},
     ("fit", "llm_labels"): "fit llm",
     ("fit", "schedule"): "fit schedule",
+    ("fit", "weight_param"): "fit weights",
     ("annotate", "pairs"): "annotate pairs",
     ("annotate", "stride"): "annotate listrank",
 }
@@ -138,11 +147,17 @@ INPUT_MUTATIONS = ("missing", "directory", "empty", "garbage", "non_utf8", "trun
 OUTPUT_MUTATIONS = ("an_input", "existing_file")
 
 
-def _number_text(mutation: str, param: click.Parameter) -> str:
+def _declared(command: str, param: click.Parameter) -> Range | None:
+    if isinstance(param.type, Number):
+        return param.type.range
+    return EMBEDDED_NUMBERS.get((command, param.name))
+
+
+def _number_text(mutation: str, command: str, param: click.Parameter) -> str:
     if mutation != "huge":
         return mutation
-    integer = param.type.range.integer if isinstance(param.type, Number) else isinstance(
-        param.type, click.types.IntParamType)
+    declared = _declared(command, param)
+    integer = declared.integer if declared else isinstance(param.type, click.types.IntParamType)
     return "1" + "0" * 30 if integer else "1e300"
 
 
@@ -450,15 +465,16 @@ def is_short_error(err: str) -> bool:
             and (lines[-1].startswith("error: ") or lines[-1].startswith("Error: ")))
 
 
-def _number_documented(param: click.Parameter, text: str) -> bool:
+def _number_documented(command: str, param: click.Parameter, text: str) -> bool:
     """The value is inside the option's declared range (shown in its help)."""
-    if not isinstance(param.type, Number):
+    declared = _declared(command, param)
+    if declared is None:
         return False
     try:
-        value = int(text) if param.type.range.integer else float(text)
+        value = int(text) if declared.integer else float(text)
     except ValueError:
         return False
-    return param.type.range.contains(value)
+    return declared.contains(value)
 
 
 @pytest.mark.parametrize("command, name, kind, mutation", list(_params()))
@@ -468,12 +484,12 @@ def test_mutation(command, name, kind, mutation, places, tmp_path, capsys, monke
     out = tmp_path / "out"
     given = _fill(BASELINES[base], places, out)
     if kind == "number":
-        value = _number_text(mutation, param)
+        value = _number_text(mutation, command, param)
     elif kind == "input":
         value = str(_make_input(mutation, param, tmp_path / "mutated", places["world"]))
     else:
         value = str(_make_output(mutation, param, tmp_path / "mutated", places["world"]))
-    value = VALUE_FORMAT.get((command, name), "{}").format(value)
+    text, value = value, VALUE_FORMAT.get((command, name), "{}").format(value)
     given[name] = [value] if param.nargs == -1 or getattr(param, "multiple", False) else value
     argv = _argv(command, given)
     outputs = [Path(str(v)) for n, v in given.items()
@@ -486,7 +502,7 @@ def test_mutation(command, name, kind, mutation, places, tmp_path, capsys, monke
     assert not changed, f"gbltr {' '.join(argv)} changed files outside its outputs: {changed[:5]}"
     if code == 0:
         assert STOPPED_LINE in stdout, f"gbltr {' '.join(argv)}: exit 0 without reaching its checkpoint"
-        documented = kind == "number" and _number_documented(param, value)
+        documented = kind == "number" and _number_documented(command, param, text)
         assert documented, (f"gbltr {' '.join(argv)}: exit 0 with --{name.replace('_', '-')} {mutation}, an "
                             "outcome its help does not document; expected a short error before the checkpoint")
     else:
@@ -520,7 +536,7 @@ def test_every_command_has_a_baseline():
 def test_every_number_option_declares_its_range():
     """An int/float option without a gbltr.ranges declaration would accept NaN, inf or -1."""
     bare = [f"{c} --{p.name}" for c, cmd in COMMANDS.items() for p in cmd.params
-            if kind_of(c, p) == "number" and not isinstance(p.type, Number)]
+            if kind_of(c, p) == "number" and _declared(c, p) is None]
     assert not bare, f"numeric options without a declared range (use gbltr.ranges.Number): {bare}"
 
 
