@@ -13,7 +13,7 @@ import typing
 
 import pytest
 
-from gbltr.config import FitConfig, load_config
+from gbltr.config import FitConfig, dotted, load_config
 from gbltr.errors import ConfigError
 from gbltr.labels.llm.config import AnnotateConfig, load_annotate_config
 from gbltr.ranges import RANGE, Number, Range
@@ -183,22 +183,12 @@ def test_every_numeric_config_key_declares_its_range(command):
     assert not missing, f"numeric config keys without a gbltr.ranges declaration: {missing}"
 
 
-def _nested(key: str, value) -> dict:
-    out: dict = {}
-    node = out
-    parts = key.split(".")
-    for p in parts[:-1]:
-        node = node.setdefault(p, {})
-    node[parts[-1]] = value
-    return out
-
-
 def _load(command, key, value):
     if command == "fit":
         extra = {"labels": "fused"} if key.startswith("fusion.") else {}
-        return load_config(None, {**extra, **_nested(key, value)})
+        return load_config(None, {**extra, **dotted({key: value})})
     base = {"data": "d", "out": "o.parquet", "client": {"model": "m"}}
-    over = _nested(key, value)
+    over = dotted({key: value})
     merged = {**base, **{k: ({**base[k], **v} if isinstance(v, dict) and k in base else v) for k, v in over.items()}}
     return load_annotate_config(None, merged)
 
