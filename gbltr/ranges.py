@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
 from dataclasses import dataclass
 
 import click
@@ -67,13 +68,14 @@ class Range:
         return text
 
     def contains(self, value) -> bool:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
+        # numbers.Integral / Real take numpy's scalars too; a bool is not a number here
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
             return False
-        if self.integer and not isinstance(value, int):
+        if self.integer and not isinstance(value, numbers.Integral):
             return False
-        if isinstance(value, float) and math.isnan(value):
+        if not isinstance(value, numbers.Integral) and math.isnan(value):
             return False
-        if isinstance(value, float) and math.isinf(value):
+        if not isinstance(value, numbers.Integral) and math.isinf(value):
             return bool(self.inf) and value > 0 and (self.high is None or self.high == math.inf)
         if self.low is not None and (value <= self.low if self.low_open else value < self.low):
             return False
