@@ -188,11 +188,13 @@ def _make_input(mutation: str, param: click.Parameter, where: Path, world: Path)
     return path
 
 
-def _make_output(mutation: str, param: click.Parameter, where: Path, world: Path) -> Path:
+def _make_output(mutation: str, param: click.Parameter, where: Path, source: Path) -> Path:
+    """``an_input``: the command's own input ``source`` (a run folder or the world), or a file in it."""
     if mutation == "an_input":
         file_out = isinstance(param.type, click.Path) and not param.type.dir_okay or "parquet" in (
             getattr(param, "help", None) or "").lower() or param.name in ("qrels_out", "cache")
-        return world / "queries.parquet" if file_out else world
+        return (source / ("config.json" if (source / "config.json").exists() else "queries.parquet")
+                if file_out else source)
     where.mkdir(parents=True, exist_ok=True)
     path = where / "foreign"
     path.write_bytes(b"not gbltr's\n")
@@ -488,7 +490,8 @@ def test_mutation(command, name, kind, mutation, places, tmp_path, capsys, monke
     elif kind == "input":
         value = str(_make_input(mutation, param, tmp_path / "mutated", places["world"]))
     else:
-        value = str(_make_output(mutation, param, tmp_path / "mutated", places["world"]))
+        source = places["run"] if "{run}" in str(BASELINES[base]) else places["world"]
+        value = str(_make_output(mutation, param, tmp_path / "mutated", source))
     text, value = value, VALUE_FORMAT.get((command, name), "{}").format(value)
     given[name] = [value] if param.nargs == -1 or getattr(param, "multiple", False) else value
     argv = _argv(command, given)

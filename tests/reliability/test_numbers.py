@@ -25,14 +25,19 @@ TINY_FLAGS = [x for k, v in TINY.items() for x in (f"--{k.replace('_', '-')}", s
 
 def _no_work(monkeypatch):
     """Make any work that starts fail the test: a refusal must come first."""
+    # the modules that bind ``prepare`` by name are imported first, so no one keeps the stand-in
+    import gbltr.analysis.ablation
     import gbltr.data.simulate
     import gbltr.data.simulate_over
+    import gbltr.experiment
     import gbltr.pipeline
+    import gbltr.train.fit
 
     def no_work(*a, **k):
         raise AssertionError("work started before the numbers were checked")
 
-    for mod, name in ((gbltr.pipeline, "prepare"), (gbltr.pipeline, "builtin_world"),
+    for mod, name in ((gbltr.pipeline, "prepare"), (gbltr.train.fit, "prepare"), (gbltr.experiment, "prepare"),
+                      (gbltr.analysis.ablation, "prepare"), (gbltr.pipeline, "builtin_world"),
                       (gbltr.data.simulate, "simulate_world"), (gbltr.data.simulate_over, "simulate_over")):
         monkeypatch.setattr(mod, name, no_work)
 

@@ -77,6 +77,7 @@ def test_bad_flags_fail_before_any_work(tmp_path, capsys, monkeypatch, args, mes
     import gbltr.analysis.ablation
     import gbltr.experiment
     import gbltr.pipeline
+    import gbltr.train.fit  # imported before the patch: it binds ``prepare`` by name
 
     def no_work(*a, **k):
         raise AssertionError("work started before the settings were checked")
