@@ -19,6 +19,7 @@ Sections (keys in a config file use the same names)::
 from __future__ import annotations
 
 import dataclasses
+import json
 import types
 import typing
 from dataclasses import dataclass, field
@@ -29,7 +30,8 @@ from gbltr.data.world import WorldParams
 from gbltr.errors import ConfigError, unknown_choice
 from gbltr.labels.clicks import ClickLabelConfig
 from gbltr.labels.fusion import FusionConfig
-from gbltr.threads import MAX_THREADS
+from gbltr.ranges import check_fields, count, non_negative, number, positive, probability, seed_range
+from gbltr.threads import MAX_THREADS, THREADS
 
 LABEL_SOURCES_OF = {"click": ("click",), "llm": ("llm",), "fused": ("click", "llm"), "human": ("human",)}
 """Each ``--labels`` choice and the label sources (:data:`gbltr.schema.LABEL_SOURCES`) it trains on.
@@ -50,7 +52,6 @@ ENGINES = ("single", "dask")
 STREAM_MODES = ("auto", "on", "off")
 """``train.stream``: read the search log lazily (:mod:`gbltr.data.stream`); ``auto`` = on with
 ``--engine dask``, off otherwise."""
-MAX_INT32 = 2**31 - 1
 SCHEDULER_SCHEMES = ("tcp", "tls", "ws", "wss", "ucx")
 """Address schemes ``train.scheduler`` may name (``distributed``'s comm backends); no scheme = tcp."""
 
@@ -75,17 +76,6 @@ def check_scheduler(value) -> str:
     return value
 
 
-def _in_range(name: str, value, low, high, *, closed_low: bool = True, closed_high: bool = True, note: str = ""):
-    """Raise ConfigError unless ``low <= value <= high`` (ends open where asked); NaN is refused."""
-    import math
-
-    ok_low = value >= low if closed_low else value > low
-    ok_high = value <= high if closed_high else value < high
-    if isinstance(value, float) and not math.isfinite(value) or not (ok_low and ok_high):
-        lo = ("[" if closed_low else "(") + f"{low}"
-        hi = f"{high}" + ("]" if closed_high else ")")
-        raise ConfigError(f"{name}={value!r}; expected a value in {lo}, {hi}{note}")
-
 
 @dataclass(frozen=True)
 class FeatureConfig:
@@ -93,10 +83,13 @@ class FeatureConfig:
 
     drop_groups: tuple[str, ...] = ()
     catalogue: str | None = None
-    bm25_k1: float = 1.2
-    bm25_b: float = 0.75
-    lm_mu: float = 2000.0
-    lm_lambda: float = 0.1
+    bm25_k1: float = number(1.2, non_negative())
+    bm25_b: float = number(0.75, probability())
+    lm_mu: float = number(2000.0, positive())
+    lm_lambda: float = number(0.1, probability())
+
+    def __post_init__(self):
+        check_fields(self, "features")
 
 
 @dataclass(frozen=True)
@@ -113,25 +106,25 @@ class TrainConfig:
 
     backend: str = "lightgbm"
     device: str = "cpu"
-    rounds: int = 300
-    learning_rate: float = 0.05
-    num_leaves: int = 31
-    max_depth: int = 6
-    min_data_in_leaf: int = 20
-    feature_fraction: float = 1.0
-    lambda_l2: float = 0.0
-    early_stopping: int = 30
-    truncation_level: int = 30
-    threads: int = 0
+    rounds: int = number(300, count(1))
+    learning_rate: float = number(0.05, probability(low_open=True))
+    num_leaves: int = number(31, count(2, 131072))  # LightGBM's own limit
+    max_depth: int = number(6, count(1, 64))
+    min_data_in_leaf: int = number(20, count(0))
+    feature_fraction: float = number(1.0, probability(low_open=True))
+    lambda_l2: float = number(0.0, non_negative())
+    early_stopping: int = number(30, count(0, note="0 = no early stopping"))
+    truncation_level: int = number(30, count(1, 100_000))
+    threads: int = number(0, THREADS)
     engine: str = "single"  # "dask": train on a Dask cluster (gbltr.train.backends.dask)
     scheduler: str = "local"  # with engine dask: "local" (a LocalCluster) or a scheduler address
-    workers: int = 2  # with engine dask and scheduler local: worker processes
+    workers: int = number(2, count(1, MAX_THREADS))  # with engine dask and scheduler local: worker processes
     stream: str = "auto"  # STREAM_MODES: scan the log lazily (logs larger than memory); auto = on with dask
 
     def __post_init__(self):
+        check_fields(self, "train")
         if self.engine not in ENGINES:
             raise unknown_choice("engine", self.engine, ENGINES)
-        _in_range("train.workers", self.workers, 1, MAX_THREADS)
         check_scheduler(self.scheduler)
         if self.stream not in STREAM_MODES:
             raise unknown_choice("train.stream mode", self.stream, STREAM_MODES)
@@ -141,25 +134,16 @@ class TrainConfig:
             raise unknown_choice("backend", self.backend, BACKENDS)
         if self.device not in DEVICES:
             raise unknown_choice("device", self.device, DEVICES)
-        _in_range("train.rounds", self.rounds, 1, MAX_INT32)
-        _in_range("train.num_leaves", self.num_leaves, 2, 131072)  # LightGBM's own limit
-        _in_range("train.max_depth", self.max_depth, 1, 64)
-        _in_range("train.truncation_level", self.truncation_level, 1, 100_000)
-        _in_range("train.early_stopping", self.early_stopping, 0, MAX_INT32)
-        _in_range("train.min_data_in_leaf", self.min_data_in_leaf, 0, MAX_INT32)
-        _in_range("train.threads", self.threads, 0, MAX_THREADS, note=" (0 = auto: the CPUs this process may use)")
-        _in_range("train.lambda_l2", self.lambda_l2, 0.0, float("inf"), closed_high=False)
-        _in_range("train.learning_rate", self.learning_rate, 0.0, 1.0, closed_low=False)
-        _in_range("train.feature_fraction", self.feature_fraction, 0.0, 1.0, closed_low=False)
 
 
 @dataclass(frozen=True)
 class EvalConfig:
-    ks: tuple[int, ...] = (1, 3, 5, 10)
+    ks: tuple[int, ...] = number((1, 3, 5, 10), count(1))
 
     def __post_init__(self):
-        if not self.ks or any(k < 1 for k in self.ks):
-            raise ConfigError(f"eval.ks={list(self.ks)}; expected positive cut-offs")
+        check_fields(self, "eval")
+        if not self.ks:
+            raise ConfigError(f"eval.ks={list(self.ks)}; expected one or more positive cut-offs")
         object.__setattr__(self, "ks", tuple(sorted(set(self.ks))))
 
 
@@ -167,11 +151,12 @@ class EvalConfig:
 class BucketConfig:
     """Fixed thresholds, or (when ``quantiles`` is given) quantiles of the log's query frequency."""
 
-    high_min: int = DEFAULT_HIGH_MIN
-    medium_min: int = DEFAULT_MEDIUM_MIN
-    quantiles: tuple[float, ...] = ()
+    high_min: int = number(DEFAULT_HIGH_MIN, count(2))
+    medium_min: int = number(DEFAULT_MEDIUM_MIN, count(1))
+    quantiles: tuple[float, ...] = number((), probability(low_open=True, high_open=True))
 
     def __post_init__(self):
+        check_fields(self, "buckets")
         BucketSpec(self.high_min, self.medium_min)
         object.__setattr__(self, "quantiles", check_quantiles(self.quantiles))
 
@@ -183,7 +168,7 @@ class BucketConfig:
 class FitConfig:
     """Everything that changes the result of ``gbltr fit``."""
 
-    seed: int = 0
+    seed: int = number(0, seed_range())
     data: str | None = None
     labels: str = "click"
     llm_labels: str | None = None
@@ -199,8 +184,7 @@ class FitConfig:
     eval: EvalConfig = field(default_factory=EvalConfig)
 
     def __post_init__(self):
-        _in_range("seed", self.seed, 0, 2**32 - 1)
-        _in_range("world.seed", self.world.seed, 0, 2**32 - 1)
+        check_fields(self)
         if self.labels not in LABEL_KINDS:
             raise unknown_choice("--labels value", self.labels, LABEL_KINDS)
         if self.protocol not in PROTOCOLS:
@@ -273,8 +257,8 @@ def _coerce(value, hint, where: str):
             raise ConfigError(f"{where}: expected a table of settings, found {value!r}")
         return _build(hint, value, where)
     if origin is tuple:
-        if isinstance(value, str):
-            value = [v for v in value.split(",") if v.strip()]
+        if isinstance(value, str):  # "1,3,5" (a flag or an environment value): numbers in text
+            value = [_parse_number(v.strip(), args[0], where) for v in value.split(",") if v.strip()]
         if not isinstance(value, (list, tuple)):
             raise ConfigError(f"{where}: expected a list, found {value!r}")
         return tuple(_coerce(v, args[0], where) for v in value)
@@ -282,28 +266,42 @@ def _coerce(value, hint, where: str):
         if not isinstance(value, dict):
             raise ConfigError(f"{where}: expected a table, found {value!r}")
         return dict(value)
-    try:
-        if hint is bool:
-            if isinstance(value, str):
-                if value.lower() in ("true", "1", "yes"):
-                    return True
-                if value.lower() in ("false", "0", "no"):
-                    return False
-                raise ValueError(value)
-            return bool(value)
-        if hint in (int, float) and isinstance(value, bool):
-            raise TypeError(value)  # TOML/JSON true is not a number (Python's bool is an int)
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "1", "yes", "false", "0", "no"):
+            return value.lower() in ("true", "1", "yes")
+        raise ConfigError(f"{where}: expected true or false, found {_shown(value)}")
+    if hint in (int, float):
+        # TOML/JSON true is not a number (Python's bool is an int); a string is not one either
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{where}: expected {'an integer' if hint is int else 'a number'}, found {_shown(value)}")
         if hint is int:
-            if isinstance(value, float) and not value.is_integer():
-                raise ValueError(value)
-            return int(value)
-        if hint is float:
-            return float(value)
-        if hint is str:
-            return str(value)
-    except (TypeError, ValueError, OverflowError):
-        raise ConfigError(f"{where}: expected {hint.__name__}, found {value!r}") from None
+            if isinstance(value, float):  # 3.0 or 1e12 is a number, not a count: write 3
+                raise ConfigError(f"{where}: expected an integer, found {_shown(value)}")
+            return value
+        return float(value)
+    if hint is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{where}: expected a string, found {_shown(value)}")
+        return value
     return value
+
+
+def _parse_number(text: str, hint, where: str):
+    if hint not in (int, float):
+        return text
+    try:
+        return hint(text)
+    except ValueError:
+        raise ConfigError(f"{where}: expected {'integers' if hint is int else 'numbers'}, found {text!r}") from None
+
+
+def _shown(value) -> str:
+    """A found value with its TOML/JSON type, e.g. ``true (a boolean)``, for errors."""
+    kinds = {bool: "a boolean", int: "an integer", float: "a number", str: "a string", list: "a list",
+             tuple: "a list", dict: "a table"}
+    return f"{json.dumps(value, default=str) if not isinstance(value, float) else repr(value)} ({kinds.get(type(value), type(value).__name__)})"
 
 
 def _build(cls, data: dict, where: str = ""):

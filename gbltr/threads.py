@@ -33,12 +33,14 @@ import math
 import os
 from pathlib import Path
 
-from gbltr.errors import ConfigError
+from gbltr.ranges import count
 
 __all__ = ["MAX_THREADS", "available_cpus", "resolve_threads", "prepare_openmp", "use_threads"]
 
 #: Largest accepted ``train.threads``. More threads than this is a typo, not a machine.
 MAX_THREADS = 1024
+THREADS = count(0, MAX_THREADS, note="0 = auto: the CPUs this process may use")
+"""``train.threads``: the declaration the config and :func:`resolve_threads` enforce."""
 
 _log = logging.getLogger("gbltr")
 _CGROUP_ROOT = Path("/sys/fs/cgroup")
@@ -100,13 +102,7 @@ def resolve_threads(requested: int) -> int:
     Raises :class:`ConfigError` for a negative count or one above :data:`MAX_THREADS`. A count
     above :func:`available_cpus` is honoured with a warning (it oversubscribes the CPUs).
     """
-    if isinstance(requested, bool) or not isinstance(requested, int):
-        raise ConfigError(f"train.threads must be an integer; found {requested!r}")
-    if requested < 0 or requested > MAX_THREADS:
-        raise ConfigError(
-            f"train.threads={requested}; expected 0 (auto: the {available_cpus()} CPUs this "
-            f"process may use) or 1..{MAX_THREADS}"
-        )
+    THREADS.check("train.threads", requested)
     avail = available_cpus()
     if requested == 0:
         return avail

@@ -6,3 +6,10 @@
 ``true_negatives``      documents from other queries added to each test list (the paper's F4)
 ``label_distributions`` grade histograms and pairwise agreement of human, click and LLM labels
 """
+
+from gbltr.ranges import count
+
+PERMUTATION_REPEATS = count(0, note="0 = no permutation importance")
+"""``gbltr ablation --permutation-repeats``: seeded permutations per feature group."""
+TRUE_NEGATIVES = count(0, note="0 = none")
+"""``gbltr ablation --true-negatives``: documents from other queries added to each test list."""

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import polars as pl
 
+from gbltr.analysis import PERMUTATION_REPEATS, TRUE_NEGATIVES
 from gbltr.analysis.attribution import (
     PermutationImportance,
     gain_by_group,
@@ -302,8 +303,8 @@ def run_ablation(cfg: FitConfig, labels=("click", "llm", "fused"), groups=("docu
     if not labels or not groups:
         raise ConfigError(f"ablation needs at least one label setup and one group; found labels={list(labels)}, "
                           f"groups={list(groups)}")
-    if permutation_repeats < 0 or true_negatives_k < 0:
-        raise ConfigError("permutation repeats and --true-negatives must be >= 0")
+    PERMUTATION_REPEATS.check("--permutation-repeats", permutation_repeats)
+    TRUE_NEGATIVES.check("--true-negatives", true_negatives_k)
     if cfg.data is None:  # the built-in world: the packaged catalogue's names, checked before any work
         known = drop_choices()
         for g in groups:

@@ -12,6 +12,7 @@ import sys
 
 import click
 
+from gbltr.checkpoint import STOPPED_LINE, ChecksPassed
 from gbltr.errors import GbltrError
 from gbltr.threads import prepare_openmp
 
@@ -89,6 +90,8 @@ def main(argv=None):
 
     Log lines of the ``gbltr`` logger (INFO and up) go to stderr; ``GBLTR_LOG=WARNING`` quiets them
     (:data:`LOG_LEVELS`, any case; another value is an error, exit 2).
+    With ``GBLTR_STOP_AFTER_CHECKS=1`` a command stops where its checks end
+    (:func:`gbltr.checkpoint.checkpoint`): ``checks passed: COMMAND`` and exit 0.
     """
     import os
 
@@ -106,6 +109,9 @@ def main(argv=None):
     prepare_openmp()  # OMP_WAIT_POLICY=PASSIVE unless set, before any OpenMP runtime loads
     try:
         cli.main(args=argv, standalone_mode=False)
+    except ChecksPassed as stop:
+        click.echo(STOPPED_LINE + stop.command)
+        sys.exit(0)
     except GbltrError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)

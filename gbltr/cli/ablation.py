@@ -7,7 +7,10 @@ import json
 
 import click
 
-from gbltr.config import BACKENDS, SPLITS, dotted, load_config
+from gbltr.checkpoint import checkpoint
+from gbltr.config import BACKENDS, SPLITS, TrainConfig, dotted, load_config
+from gbltr.analysis import PERMUTATION_REPEATS, TRUE_NEGATIVES
+from gbltr.ranges import Number, help_range, option_type
 
 
 @click.command()
@@ -21,13 +24,14 @@ from gbltr.config import BACKENDS, SPLITS, dotted, load_config
 @click.option("--metric", default="ndcg@10", show_default=True)
 @click.option("--split", type=click.Choice(sorted(SPLITS)), help="source (the dataset's query split) or random (seeded)")
 @click.option("--catalogue", help="TOML file (or packaged name, e.g. letor4) grouping the dataset's precomputed features")
-@click.option("--rounds", type=int, help="maximum boosting rounds")
+@click.option("--rounds", type=option_type(TrainConfig, "rounds", "train.rounds"), help="maximum boosting rounds")
 @click.option("--attribution/--no-attribution", default=True, show_default=True,
               help="TreeSHAP shares and permutation importance of the full models")
-@click.option("--permutation-repeats", default=3, show_default=True, type=click.IntRange(min=0),
-              help="seeded permutations per group (0: no permutation importance)")
-@click.option("--true-negatives", "true_negatives", default=0, show_default=True, type=click.IntRange(min=0),
-              help="add K documents from other queries (label 0) to each test list and report how high they rank")
+@click.option("--permutation-repeats", default=3, show_default=True, type=Number(PERMUTATION_REPEATS),
+              help=help_range("seeded permutations per group", PERMUTATION_REPEATS))
+@click.option("--true-negatives", "true_negatives", default=0, show_default=True, type=Number(TRUE_NEGATIVES),
+              help=help_range("add K documents from other queries (label 0) to each test list and report how high "
+                              "they rank", TRUE_NEGATIVES))
 @click.option("--label-stats/--no-label-stats", default=True, show_default=True,
               help="grade histograms and pairwise kappa of human, click and LLM labels per bucket")
 def ablation(labels, groups, data, backend, config_file, out, metric, split, catalogue, rounds, attribution,
@@ -49,6 +53,7 @@ def ablation(labels, groups, data, backend, config_file, out, metric, split, cat
     check_metric(metric, cfg.eval.ks)
     check_run_folder(out, overwrite=True, marker="ablation.json", kind="ablation folder", command="ablation",
                      inputs=cfg.inputs())
+    checkpoint("ablation")
     result = run_ablation(cfg, label_list, group_list, out, metric=metric,
                           attribution=attribution, permutation_repeats=permutation_repeats,
                           true_negatives_k=true_negatives, label_stats=label_stats)

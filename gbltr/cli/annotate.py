@@ -23,18 +23,17 @@ import json
 
 import click
 
+from gbltr.checkpoint import checkpoint
 from gbltr.config import dotted
 from gbltr.errors import ConfigError
 from gbltr.labels.llm.client import MODES, ClientConfig
 from gbltr.labels.llm.config import AnnotateConfig, load_annotate_config
 from gbltr.labels.llm.local import LOCAL_CLIENT_DEFAULTS
 from gbltr.labels.llm.strategies import LANGUAGE_CHOICES, STRATEGIES, StrategyConfig
+from gbltr.ranges import RANGE, Number, help_range, option_type
 
-_DEFAULTS = {
-    "": {f.name: f.default for f in dataclasses.fields(AnnotateConfig)},
-    "strategy": {f.name: f.default for f in dataclasses.fields(StrategyConfig)},
-    "client": {f.name: f.default for f in dataclasses.fields(ClientConfig)},
-}
+_SECTIONS = {"": AnnotateConfig, "strategy": StrategyConfig, "client": ClientConfig}
+_DEFAULTS = {section: {f.name: f.default for f in dataclasses.fields(cls)} for section, cls in _SECTIONS.items()}
 
 
 def _help(text: str, key: str) -> str:
@@ -46,7 +45,15 @@ def _help(text: str, key: str) -> str:
     shown = f"{text} [default: {value}"
     if section == "client" and name in LOCAL_CLIENT_DEFAULTS:
         shown += f"; with --local: {LOCAL_CLIENT_DEFAULTS[name]}"
-    return shown + "]"
+    shown += "]"
+    declared = _SECTIONS[section].__dataclass_fields__[name].metadata.get(RANGE)
+    return help_range(shown, declared) if declared else shown
+
+
+def _number(key: str) -> Number:
+    """The click type of the option that sets config key ``key`` (``section.name``): its declaration."""
+    section, _, name = key.rpartition(".")
+    return option_type(_SECTIONS[section], name, key)
 
 
 def _scale(text: str | None) -> list[int] | None:
@@ -74,29 +81,29 @@ def _choice(values):
 @click.option("--out", help="output label set (Parquet).")
 @click.option("--qrels-out", help="also write TREC qrels of the non-null labels.")
 @click.option("--cache", help="SQLite answer cache [default: OUT.cache.sqlite].")
-@click.option("--limit-queries", type=int, help="annotate only the first N queries.")
+@click.option("--limit-queries", type=_number("limit_queries"), help=help_range("annotate only the first N queries.", _number("limit_queries")))
 @click.option("--scale", help=_help("graded label scale LO-HI (ListSel is always 0-1).", "strategy.scale"))
-@click.option("--window", type=int, help=_help("documents per call (list strategies).", "strategy.window"))
-@click.option("--stride", type=int, help=_help("ListRank sliding-window stride, 0 < stride <= window.", "strategy.stride"))
-@click.option("--permutations", type=int, help=_help("K orders per list (the first is the candidate order, the others seeded shuffles).", "strategy.permutations"))
-@click.option("--seed", type=int, help=_help("seed of the permutations.", "strategy.seed"))
-@click.option("--doc-tokens", type=int, help=_help("token budget per document (approximate).", "strategy.doc_tokens"))
-@click.option("--max-reask", type=int, help=_help("content re-asks after an unusable answer (bad JSON, missing ids, length, empty).", "strategy.max_reask"))
+@click.option("--window", type=_number("strategy.window"), help=_help("documents per call (list strategies).", "strategy.window"))
+@click.option("--stride", type=_number("strategy.stride"), help=_help("ListRank sliding-window stride, 0 < stride <= window.", "strategy.stride"))
+@click.option("--permutations", type=_number("strategy.permutations"), help=_help("K orders per list (the first is the candidate order, the others seeded shuffles).", "strategy.permutations"))
+@click.option("--seed", type=_number("strategy.seed"), help=_help("seed of the permutations.", "strategy.seed"))
+@click.option("--doc-tokens", type=_number("strategy.doc_tokens"), help=_help("token budget per document (approximate).", "strategy.doc_tokens"))
+@click.option("--max-reask", type=_number("strategy.max_reask"), help=_help("content re-asks after an unusable answer (bad JSON, missing ids, length, empty).", "strategy.max_reask"))
 @click.option("--lang", type=_choice(LANGUAGE_CHOICES), help=_help("prompt language (auto: by the query's script).", "strategy.lang"))
 @click.option("--logprobs/--no-logprobs", default=None, help=_help("PointAnn: request logprobs for expected relevance and confidence.", "strategy.logprobs"))
-@click.option("--max-tokens", type=int, help=_help("answer token budget per call.", "client.max_tokens"))
-@click.option("--temperature", type=float, help=_help("sampling temperature.", "client.temperature"))
+@click.option("--max-tokens", type=_number("client.max_tokens"), help=_help("answer token budget per call.", "client.max_tokens"))
+@click.option("--temperature", type=_number("client.temperature"), help=_help("sampling temperature.", "client.temperature"))
 @click.option("--mode", type=_choice(MODES), help=_help("first response format to try (falls back when the server rejects it).", "client.mode"))
-@click.option("--concurrency", type=int, help=_help("requests in flight.", "client.concurrency"))
-@click.option("--workers", type=int, help=_help("processes that send requests (the --concurrency slots are split across them); >1 pays off only on a fast endpoint where the client's CPU is the limit.", "client.workers"))
-@click.option("--rpm", type=float, help="requests-per-minute limit.")
-@click.option("--tpm", type=float, help="tokens-per-minute limit.")
-@click.option("--timeout", type=float, help=_help("seconds per attempt, from when it is sent (waiting for a --concurrency slot does not count).", "client.timeout"))
-@click.option("--retries", type=int, help=_help("SDK retries of a transport failure (429, 5xx, timeout, connection); content problems are --max-reask.", "client.retries"))
+@click.option("--concurrency", type=_number("client.concurrency"), help=_help("requests in flight.", "client.concurrency"))
+@click.option("--workers", type=_number("client.workers"), help=_help("processes that send requests (the --concurrency slots are split across them); >1 pays off only on a fast endpoint where the client's CPU is the limit.", "client.workers"))
+@click.option("--rpm", type=_number("client.rpm"), help=_help("requests-per-minute limit.", "client.rpm"))
+@click.option("--tpm", type=_number("client.tpm"), help=_help("tokens-per-minute limit.", "client.tpm"))
+@click.option("--timeout", type=_number("client.timeout"), help=_help("seconds per attempt, from when it is sent (waiting for a --concurrency slot does not count).", "client.timeout"))
+@click.option("--retries", type=_number("client.retries"), help=_help("SDK retries of a transport failure (429, 5xx, timeout, connection); content problems are --max-reask.", "client.retries"))
 @click.option("--api-key-env", help=_help("environment variable holding the API key.", "client.api_key_env"))
 @click.option("--batch/--no-batch", default=None, help="send the requests through the OpenAI Batch API.")
 @click.option("--batch-dir", help="folder for Batch JSONL files [default: OUT.batch/].")
-@click.option("--poll-s", type=float, help=_help("Batch API polling interval.", "poll_s"))
+@click.option("--poll-s", type=_number("poll_s"), help=_help("Batch API polling interval.", "poll_s"))
 @click.option("--prices", help="price table (TOML/JSON) for cost estimates.")
 @click.option("--dry-run", is_flag=True, default=None, help="render every prompt and estimate tokens and cost; send nothing.")
 @click.option("--compare-to", help="human TREC qrels: write an agreement report.")
@@ -110,5 +117,6 @@ def annotate(config_file, **kw):
     sections = {name: section for section in ("strategy", "client") for name in _DEFAULTS[section]}
     overrides = dotted({(f"{sections[k]}.{k}" if k in sections else k): v for k, v in kw.items()})
     cfg = load_annotate_config(config_file, overrides)
+    checkpoint("annotate")
     report = run_annotate(cfg, echo=click.echo, warn=lambda m: click.echo(m, err=True))
     click.echo(json.dumps(report, default=str))

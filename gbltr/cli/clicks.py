@@ -7,8 +7,10 @@ from pathlib import Path
 
 import click
 
-from gbltr.labels.clicks.config import LOG_FORMATS
+from gbltr.checkpoint import checkpoint
+from gbltr.labels.clicks.config import LOG_FORMATS, TEST_SHARE
 from gbltr.labels.clicks.registry import CLICK_MODELS
+from gbltr.ranges import Number, help_range, seed_range
 
 
 @click.group()
@@ -27,9 +29,9 @@ def clicks():
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="report folder")
 @click.option("--config", "config_file", type=click.Path(dir_okay=False),
               help="TOML or JSON config; its [click] table sets priors and EM settings")
-@click.option("--test-share", default=0.2, show_default=True, type=float,
-              help="share of sessions held out when the log has no split of its own")
-@click.option("--seed", default=0, show_default=True, type=int, help="seed of that split")
+@click.option("--test-share", default=0.2, show_default=True, type=Number(TEST_SHARE),
+              help=help_range("share of sessions held out when the log has no split of its own", TEST_SHARE))
+@click.option("--seed", default=0, show_default=True, type=Number(seed_range()), help="seed of that split")
 @click.option("--overwrite", is_flag=True, help="replace an existing report folder (whole) instead of refusing")
 def fit(log_path, fmt, models, out, config_file, test_share, seed, overwrite):
     """Fit click models on LOG and compare them on held-out sessions (Markdown + JSON + PNG)."""
@@ -40,6 +42,7 @@ def fit(log_path, fmt, models, out, config_file, test_share, seed, overwrite):
     names = parse_models(models)
     cfg = load_config(config_file, {}).click if config_file else None
     kwargs = {"config": cfg} if cfg is not None else {}
+    checkpoint("clicks fit")
     report = fit_log(log_path, names, out, fmt=fmt, test_share=test_share, seed=seed, overwrite=overwrite, **kwargs)
     click.echo((Path(out) / "report.md").read_text())
     summary = {m["model"]: {"perplexity": m["perplexity"], "log_likelihood": m["log_likelihood"],

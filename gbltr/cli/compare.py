@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import click
 
+from gbltr.checkpoint import checkpoint
 from gbltr.evaluate.significance import DEFAULT_PERMUTATIONS
+from gbltr.ranges import Number, count, seed_range
 
 
 def _metric_column(ctx, param, value):
@@ -23,13 +25,14 @@ def _metric_column(ctx, param, value):
 @click.option("--baseline", default=None, help="Run name or folder to compare against (default: the first run).")
 @click.option("--metric", default="ndcg@10", show_default=True, callback=_metric_column,
               help="Per-query metric column to compare: ndcg@K for a cut-off K the runs evaluated.")
-@click.option("--permutations", "n_permutations", type=click.IntRange(min=1),
+@click.option("--permutations", "n_permutations", type=Number(count(1)),
               default=DEFAULT_PERMUTATIONS, show_default=True, help="Randomisation-test permutations.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the randomisation test.")
+@click.option("--seed", type=Number(seed_range()), default=0, show_default=True, help="Seed of the randomisation test.")
 def compare(runs, out_dir, baseline, metric, n_permutations, seed):
     """Compare run folders per bucket with paired significance tests."""
     from gbltr.evaluate.compare import compare_runs
 
+    checkpoint("compare")
     result = compare_runs(
         runs, out_dir, baseline=baseline, metric=metric, n_permutations=n_permutations, seed=seed
     )

@@ -6,21 +6,30 @@ import json
 
 import click
 
-from gbltr.config import BACKENDS, DEFAULT_SETUPS, SPLITS, dotted, load_config
+from gbltr.checkpoint import checkpoint
+from gbltr.config import BACKENDS, DEFAULT_SETUPS, SPLITS, TrainConfig, dotted, load_config
 from gbltr.errors import ConfigError
+from gbltr.ranges import count, option_type, seed_range
+
+SEED_COUNT = count(1, 10_000)
+"""``--seeds N``: how many seeds (0..N-1) to run."""
 
 
 def parse_seeds(text: str) -> list[int]:
-    """``"5"`` -> seeds 0..4; ``"3,4"`` -> seeds 3 and 4."""
+    """``"5"`` -> seeds 0..4; ``"3,4"`` -> seeds 3 and 4 (each a seed: :func:`gbltr.ranges.seed_range`)."""
     try:
         values = [int(x) for x in text.split(",") if x.strip()]
     except ValueError:
         raise ConfigError(f"--seeds {text!r}; expected a number of seeds (5) or a list of seeds (0,2,4)") from None
-    if not values or any(v < 0 for v in values) or ("," not in text and values[0] < 1):
-        raise ConfigError(f"--seeds {text!r}; expected a number of seeds >= 1, or a list of seeds >= 0")
+    if not values:
+        raise ConfigError(f"--seeds {text!r}; expected a number of seeds >= 1, or a list of seeds")
     from gbltr.experiment import check_seeds
 
-    return check_seeds(range(values[0]) if "," not in text else values)
+    if "," not in text:
+        return check_seeds(range(SEED_COUNT.check("--seeds", values[0])))
+    for v in values:
+        seed_range().check("--seeds seed", v)
+    return check_seeds(values)
 
 
 @click.command()
@@ -36,7 +45,7 @@ def parse_seeds(text: str) -> list[int]:
 @click.option("--metric", default="ndcg@10", show_default=True)
 @click.option("--split", type=click.Choice(sorted(SPLITS)), help="source (the dataset's query split) or random (seeded)")
 @click.option("--catalogue", help="TOML file (or packaged name, e.g. letor4) grouping the dataset's precomputed features")
-@click.option("--rounds", type=int, help="maximum boosting rounds")
+@click.option("--rounds", type=option_type(TrainConfig, "rounds", "train.rounds"), help="maximum boosting rounds")
 @click.option("--control", is_flag=True, help="built-in control world (intent independent of frequency)")
 def experiment(setups, seeds, data, backend, config_file, out, metric, control, split, catalogue, rounds):
     """Run several label setups over several seeds and report per bucket."""
@@ -50,6 +59,7 @@ def experiment(setups, seeds, data, backend, config_file, out, metric, control, 
     cfg = load_config(config_file, overrides)
     check_metric(metric, cfg.eval.ks)  # before any model is trained
     check_outputs("experiment", experiment_outputs(out), cfg.inputs(), overwrite=True)
+    checkpoint("experiment")
     result = run_experiment(cfg, [s.strip() for s in setups.split(",") if s.strip()], seed_list, out,
                             metric=metric)
     click.echo(result.to_markdown())

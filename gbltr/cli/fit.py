@@ -6,10 +6,14 @@ import json
 
 import click
 
-from gbltr.config import BACKENDS, DEVICES, ENGINES, LABEL_KINDS, PROTOCOLS, SPLITS, dotted, load_config
+from gbltr.checkpoint import checkpoint
+from gbltr.config import (BACKENDS, DEVICES, ENGINES, LABEL_KINDS, PROTOCOLS, SPLITS, FitConfig, TrainConfig, dotted,
+                          load_config)
+from gbltr.data.world import WorldParams
 from gbltr.errors import ConfigError
 from gbltr.labels.clicks import CLICK_MODELS, GRADINGS
 from gbltr.labels.fusion import FUSION_METHODS, FAMOL_FORMS, WEIGHT_CHOICES
+from gbltr.ranges import option_type
 
 
 def _choice(values):
@@ -23,8 +27,9 @@ def _choice(values):
 @click.option("--device", type=_choice(DEVICES), help="cpu, or cuda for GPU tree building [default: cpu]")
 @click.option("--config", "config_file", type=click.Path(dir_okay=False), help="TOML or JSON config file")
 @click.option("--out", type=click.Path(file_okay=False), help="run folder [default: runs/LABELS-BACKEND-seedN]")
-@click.option("--seed", type=int, help="training seed [default: 0]")
-@click.option("--world-seed", type=int, help="seed of the built-in simulated world [default: 0]")
+@click.option("--seed", type=option_type(FitConfig, "seed"), help="training seed [default: 0]")
+@click.option("--world-seed", type=option_type(WorldParams, "seed", "world.seed"),
+              help="seed of the built-in simulated world [default: 0]")
 @click.option("--protocol", type=_choice(PROTOCOLS), help="evaluation protocol [default: held_out]")
 @click.option("--llm-labels", type=click.Path(dir_okay=False), help="LLM label set (Parquet or TREC qrels)")
 @click.option("--click-model", type=_choice(CLICK_MODELS), help="click label model [default: pbm]")
@@ -38,10 +43,10 @@ def _choice(values):
                    "[default: auto]")
 @click.option("--weight-param", multiple=True, metavar="KEY=VALUE", help="weight function parameter, repeatable")
 @click.option("--schedule", help="data-scheduling schedule: a packaged name (click-then-llm, llm-then-click, frequency-staged) or a TOML file")
-@click.option("--rounds", type=int, help="maximum boosting rounds")
+@click.option("--rounds", type=option_type(TrainConfig, "rounds", "train.rounds"), help="maximum boosting rounds")
 @click.option("--engine", type=_choice(ENGINES), help="single machine, or dask (lightgbm.dask / xgboost.dask) [default: single]")
 @click.option("--scheduler", help="with --engine dask: 'local' (a LocalCluster) or a scheduler address tcp://HOST:8786")
-@click.option("--workers", type=int, help="with --engine dask --scheduler local: worker processes [default: 2]")
+@click.option("--workers", type=option_type(TrainConfig, "workers", "train.workers"), help="with --engine dask --scheduler local: worker processes [default: 2]")
 @click.option("--stream/--no-stream", default=None,
               help="scan the search log lazily (Polars streaming; for logs larger than memory) or load it "
                    "[default: on with --engine dask, else off]")
@@ -78,6 +83,7 @@ def fit(labels, data, backend, device, config_file, out, seed, world_seed, proto
         "features.catalogue": catalogue, **given,
     })
     cfg = load_config(config_file, overrides)
+    checkpoint("fit")
     folder = run_fit(cfg, overwrite=overwrite)
     report = json.loads((folder / "report.json").read_text())
     click.echo((folder / "report.md").read_text())

@@ -6,6 +6,7 @@ import json
 
 import click
 
+from gbltr.checkpoint import checkpoint
 from gbltr.data.importers import HELP, IMPORTERS
 
 
@@ -26,7 +27,9 @@ _DOC = ("Import real data (a log, a feature file, a corpus, judgements) as a dat
 def importer(format, src, out, also, mapping, overwrite):
     from gbltr.data.importers import import_dataset, parse_also
 
-    folder, ds = import_dataset([(format, list(src)), *parse_also(also)], out, {"map": mapping}, overwrite=overwrite)
+    sources = [(format, list(src)), *parse_also(also)]
+    checkpoint("import")
+    folder, ds = import_dataset(sources, out, {"map": mapping}, overwrite=overwrite)
     summary = {"queries": ds.queries.height, "documents": ds.documents.height, "candidates": ds.candidates.height,
                "impressions": 0 if ds.impressions is None else ds.impressions.height,
                "labels": {k: v.height for k, v in ds.labels.items()}, "features": list(ds.feature_columns)[:3] +

@@ -6,9 +6,11 @@ import dataclasses
 
 import click
 
+from gbltr.checkpoint import checkpoint
 from gbltr.data.simulate import WorldParams, control_world, write_world
 from gbltr.data.simulate_over import FREQUENCIES, OverParams
 from gbltr.errors import ConfigError
+from gbltr.ranges import help_range, option_type
 
 _DOC = {
     "queries": "number of queries",
@@ -26,16 +28,17 @@ def _options(func):
         if f.name in ("seed", "human_thresholds"):
             continue
         default = getattr(defaults, f.name)
+        kind = option_type(WorldParams, f.name, "world." + f.name)  # the key's own declaration
         func = click.option(
-            "--" + f.name.replace("_", "-"), f.name, type=type(default), default=None,
-            help=f"{_DOC.get(f.name, f.name.replace('_', ' '))} [default: {default}]",
+            "--" + f.name.replace("_", "-"), f.name, type=kind, default=None,
+            help=help_range(f"{_DOC.get(f.name, f.name.replace('_', ' '))} [default: {default}]", kind),
         )(func)
     return func
 
 
 @click.command()
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="dataset folder to write")
-@click.option("--seed", default=0, show_default=True, type=click.IntRange(0, 2**32 - 1))
+@click.option("--seed", default=0, show_default=True, type=option_type(WorldParams, "seed", "world.seed"))
 @click.option("--control", is_flag=True, help="control world: intent independent of frequency")
 @click.option("--over", type=click.Path(file_okay=False, exists=True),
               help="keep this real dataset's queries, documents, features and human labels; simulate query "
@@ -43,8 +46,12 @@ def _options(func):
 @click.option("--frequencies", type=click.Choice(FREQUENCIES), help="with --over: power_law (seeded) or log (the dataset's own)")
 @click.option("--click-matrix", type=click.Path(dir_okay=False, exists=True),
               help="with --over: JSON click_prob[relevance 0..4][position] replacing the position/trust-bias model")
-@click.option("--ranker-noise", type=float, help="with --over: sd of the first-stage ranker's noise [default: 0.35]")
-@click.option("--llm-accuracy", type=float, help="with --over: P(LLM label = human label) [default: 0.6]")
+@click.option("--ranker-noise", type=option_type(OverParams, "ranker_noise"),
+              help=help_range("with --over: sd of the first-stage ranker's noise [default: 0.35]",
+                              option_type(OverParams, "ranker_noise")))
+@click.option("--llm-accuracy", type=option_type(OverParams, "llm_accuracy"),
+              help=help_range("with --over: P(LLM label = human label) [default: 0.6]",
+                              option_type(OverParams, "llm_accuracy")))
 @click.option("--llm-labels", type=click.Path(dir_okay=False, exists=True),
               help="with --over: LLM labels from gbltr annotate (Parquet) or qrels instead of the noisy view")
 @click.option("--overwrite", is_flag=True, help="replace an existing dataset folder (whole) instead of refusing")
@@ -67,8 +74,9 @@ def simulate(out, seed, control, overwrite, over, frequencies, click_matrix, ran
         given = {"sessions": overrides.get("sessions"), "exponent": overrides.get("frequency_exponent"),
                  "frequencies": frequencies, "click_matrix": click_matrix, "ranker_noise": ranker_noise,
                  "llm_accuracy": llm_accuracy, "llm_labels": llm_labels}
-        folder = simulate_over(over, out, OverParams(seed=seed, **{k: v for k, v in given.items() if v is not None}),
-                               overwrite=overwrite)
+        params = OverParams(seed=seed, **{k: v for k, v in given.items() if v is not None})
+        checkpoint("simulate")
+        folder = simulate_over(over, out, params, overwrite=overwrite)
         click.echo(f"wrote a semi-synthetic dataset over {over} to {folder}")
         return
     if any(v is not None for v in (frequencies, click_matrix, ranker_noise, llm_accuracy, llm_labels)):
@@ -76,5 +84,6 @@ def simulate(out, seed, control, overwrite, over, frequencies, click_matrix, ran
     params = WorldParams(seed=seed, **{k: v for k, v in overrides.items() if v is not None})
     if control:
         params = control_world(params)
+    checkpoint("simulate")
     folder = write_world(params, out, overwrite=overwrite)
     click.echo(f"wrote simulated world to {folder}")

@@ -38,7 +38,6 @@ Everything is seeded by ``seed``. Human labels are untouched: evaluation reads t
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -46,10 +45,12 @@ import numpy as np
 import polars as pl
 
 from gbltr.data.store import check_dataset_out, read_dataset, write_dataset
-from gbltr.inputs import read_json_matrix
-from gbltr.errors import ConfigError, DataError, unknown_choice
+from gbltr.data.world import WorldParams
+from gbltr.errors import DataError, unknown_choice
 from gbltr.folders import Input
+from gbltr.inputs import read_json_matrix
 from gbltr.pipeline import load_llm_labels
+from gbltr.ranges import check_fields, count, non_negative, number, probability, range_of, seed_range
 
 FREQUENCIES = ("power_law", "log")
 
@@ -58,28 +59,24 @@ FREQUENCIES = ("power_law", "log")
 class OverParams:
     """Parameters of :func:`simulate_over` (documented in the module docstring)."""
 
-    seed: int = 0
+    seed: int = number(0, seed_range())
     frequencies: str = "power_law"
-    sessions: int = 0  # 0: 40 per query
-    exponent: float = 1.0
-    serp_length: int = 10
-    ranker_noise: float = 0.35
-    session_noise: float = 0.05
-    eta: float = 1.0
-    noise_click: float = 0.1
+    sessions: int = number(0, count(0, note="0 = 40 per query"))
+    exponent: float = number(1.0, range_of(WorldParams, "frequency_exponent"))
+    serp_length: int = number(10, count(1))
+    ranker_noise: float = number(0.35, non_negative())
+    session_noise: float = number(0.05, non_negative())
+    eta: float = number(1.0, non_negative())
+    noise_click: float = number(0.1, probability())
     click_matrix: str | None = None
-    llm_accuracy: float = 0.6
-    llm_noise: float = 1.0
+    llm_accuracy: float = number(0.6, probability())
+    llm_noise: float = number(1.0, non_negative())
     llm_labels: str | None = None
 
     def __post_init__(self):
+        check_fields(self, "over")
         if self.frequencies not in FREQUENCIES:
             raise unknown_choice("frequencies", self.frequencies, FREQUENCIES)
-        if self.sessions < 0 or self.serp_length < 1 or self.exponent <= 0:
-            raise ConfigError("simulate --over: sessions >= 0, serp_length >= 1 and exponent > 0 expected")
-        for name in ("noise_click", "llm_accuracy"):
-            if not 0 <= getattr(self, name) <= 1:
-                raise ConfigError(f"simulate --over: {name}={getattr(self, name)}; expected in [0, 1]")
 
 
 def _click_matrix(path: str) -> np.ndarray:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from gbltr.buckets import DEFAULT_HIGH_MIN, DEFAULT_MEDIUM_MIN, BucketSpec
 from gbltr.errors import ConfigError
+from gbltr.ranges import Range, check_fields, count, non_negative, number, positive, probability, real, seed_range
 
 __all__ = ["WORLD_FILE", "WorldParams", "control_world", "read_world_params"]
 
@@ -21,60 +22,52 @@ WORLD_FILE = "world.json"
 class WorldParams:
     """Parameters of the simulated world (all documented in the module docstring)."""
 
-    seed: int = 0
-    queries: int = 3000
-    sessions: int = 150_000
-    frequency_exponent: float = 1.1
-    frequency_range: float = 1e4
-    vocab_size: int = 5000
-    topics: int = 40
-    term_zipf_exponent: float = 1.05
-    domains: int = 400
-    candidates_min: int = 10
-    candidates_max: int = 30
-    title_length: float = 8.0
-    body_length: float = 80.0
-    intent_bias: float = -0.6
-    intent_coupling: float = 1.5
-    authority_weight_nav: float = 0.6
-    authority_weight_info: float = 0.15
-    retrieval_noise: float = 0.6
-    judge_noise: float = 0.08
-    human_thresholds: tuple[float, ...] = (0.3, 0.48, 0.64, 0.8)
-    llm_noise: float = 0.15
-    llm_leniency: float = 0.1
-    display_k: int = 10
-    session_noise: float = 0.3
-    examination_eta: float = 1.2
-    click_bias: float = -3.5
-    click_relevance: float = 5.0
-    brand_bias: float = 0.6
-    click_noise: float = 0.5
-    test_queries_per_bucket: int = 100
-    valid_queries_per_bucket: int = 50
-    min_train_queries_per_bucket: int = 20
-    high_min: int = DEFAULT_HIGH_MIN
-    medium_min: int = DEFAULT_MEDIUM_MIN
+    seed: int = number(0, seed_range())
+    queries: int = number(3000, count(10))
+    sessions: int = number(150_000, count(0))
+    frequency_exponent: float = number(1.1, positive())
+    frequency_range: float = number(1e4, Range(low=1.0, low_open=True))
+    vocab_size: int = number(5000, count(100))
+    topics: int = number(40, count(1))
+    term_zipf_exponent: float = number(1.05, non_negative())
+    domains: int = number(400, count(1))
+    candidates_min: int = number(10, count(2))
+    candidates_max: int = number(30, count(2))
+    title_length: float = number(8.0, non_negative())
+    body_length: float = number(80.0, non_negative())
+    intent_bias: float = number(-0.6, real())
+    intent_coupling: float = number(1.5, real())
+    authority_weight_nav: float = number(0.6, probability())
+    authority_weight_info: float = number(0.15, probability())
+    retrieval_noise: float = number(0.6, non_negative())
+    judge_noise: float = number(0.08, non_negative())
+    human_thresholds: tuple[float, ...] = number((0.3, 0.48, 0.64, 0.8), real())
+    llm_noise: float = number(0.15, non_negative())
+    llm_leniency: float = number(0.1, real())
+    display_k: int = number(10, count(1))
+    session_noise: float = number(0.3, non_negative())
+    examination_eta: float = number(1.2, non_negative())
+    click_bias: float = number(-3.5, real())
+    click_relevance: float = number(5.0, real())
+    brand_bias: float = number(0.6, real())
+    click_noise: float = number(0.5, non_negative())
+    test_queries_per_bucket: int = number(100, count(1))
+    valid_queries_per_bucket: int = number(50, count(1))
+    min_train_queries_per_bucket: int = number(20, count(0))
+    high_min: int = number(DEFAULT_HIGH_MIN, count(2))
+    medium_min: int = number(DEFAULT_MEDIUM_MIN, count(1))
 
     def __post_init__(self):
+        check_fields(self, "world")  # every number's declared range (gbltr.ranges), NaN and inf refused
         checks = [
-            ("seed", 0 <= self.seed < 2**32, "in [0, 2**32 - 1]"),
-            ("queries", self.queries >= 10, ">= 10"),
-            ("sessions", self.sessions >= 0, ">= 0"),
-            ("frequency_exponent", self.frequency_exponent > 0, "> 0"),
-            ("frequency_range", self.frequency_range > 1, "> 1"),
-            ("vocab_size", self.vocab_size >= 100, ">= 100"),
-            ("topics", 1 <= self.topics <= self.vocab_size // 50, f"in [1, vocab_size/50={self.vocab_size // 50}]"),
-            ("candidates_min", 2 <= self.candidates_min <= self.candidates_max, "in [2, candidates_max]"),
-            ("display_k", self.display_k >= 1, ">= 1"),
+            ("topics", self.topics <= self.vocab_size // 50, f"at most vocab_size/50={self.vocab_size // 50}"),
+            ("candidates_min", self.candidates_min <= self.candidates_max, "<= candidates_max"),
             ("human_thresholds", list(self.human_thresholds) == sorted(self.human_thresholds)
              and len(self.human_thresholds) == 4, "4 increasing numbers"),
-            ("test_queries_per_bucket", self.test_queries_per_bucket >= 1, ">= 1"),
-            ("valid_queries_per_bucket", self.valid_queries_per_bucket >= 1, ">= 1"),
         ]
         for name, ok, expected in checks:
             if not ok:
-                raise ConfigError(f"world parameter {name}={getattr(self, name)!r}; expected {expected}")
+                raise ConfigError(f"world.{name}={getattr(self, name)!r}; expected {expected}")
         BucketSpec(self.high_min, self.medium_min)
 
     def to_json(self) -> dict:

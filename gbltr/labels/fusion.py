@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING
 
 from gbltr.buckets import BUCKETS
 from gbltr.errors import ConfigError, unknown_choice
+from gbltr.ranges import check_fields, non_negative, number, positive, probability, real
 
 if TYPE_CHECKING:  # numpy loads when weights are computed, not when configs are read (start-up)
     import numpy as np
@@ -44,18 +45,18 @@ FUSION_METHODS = ("famol", "schedule")
 FAMOL_FORMS = ("objective", "stacked")
 
 
-def _check(name: str, params: dict, key: str, ok, expected: str):
+def _check(name: str, params: dict, key: str):
+    """Refuse a missing parameter or one outside its declaration (:data:`WEIGHT_PARAM_RANGES`)."""
+    declared = WEIGHT_PARAM_RANGES[key]
     if key not in params:
-        raise ConfigError(f"weight function {name!r} needs parameter {key!r} ({expected})")
-    value = params[key]
-    if not isinstance(value, (int, float)) or not ok(value):
-        raise ConfigError(f"weight function {name!r}: {key}={value!r}; expected {expected}")
+        raise ConfigError(f"weight function {name!r} needs parameter {key!r} ({declared.describe()})")
+    declared.check(f"weight function {name!r}: {key}", params[key])
 
 
 def _constant(freq, params, ctx):
     import numpy as np
 
-    _check("constant", params, "value", lambda v: 0 <= v <= 1, "a number in [0, 1]")
+    _check("constant", params, "value")
     return np.full(freq.shape, float(params["value"]))
 
 
@@ -63,7 +64,7 @@ def _bucket(freq, params, ctx):
     import numpy as np
 
     for b in BUCKETS:
-        _check("bucket", params, b, lambda v: 0 <= v <= 1, "a number in [0, 1]")
+        _check("bucket", params, b)
     hi, med = ctx["high_min"], ctx["medium_min"]
     return np.where(freq >= hi, params["high"], np.where(freq >= med, params["medium"], params["low"])).astype(float)
 
@@ -80,7 +81,7 @@ def _piecewise(freq, params, ctx):
     import numpy as np
 
     for b in BUCKETS:
-        _check("piecewise", params, b, lambda v: 0 <= v <= 1, "a number in [0, 1]")
+        _check("piecewise", params, b)
     knots = piecewise_knots(ctx["high_min"], ctx["medium_min"])
     return np.interp(np.log1p(freq), knots, [params["low"], params["medium"], params["high"]])
 
@@ -89,17 +90,19 @@ def _log(freq, params, ctx):
     import numpy as np
 
     f_max = params.get("f_max", ctx.get("f_max"))
-    if f_max is None or not isinstance(f_max, (int, float)) or f_max <= 0:
-        raise ConfigError(f"weight function 'log': f_max={f_max!r}; expected a number > 0")
+    if f_max is None:
+        raise ConfigError(f"weight function 'log' needs parameter 'f_max' ({WEIGHT_PARAM_RANGES['f_max'].describe()})")
+    WEIGHT_PARAM_RANGES["f_max"].check("weight function 'log': f_max", f_max)
     return np.clip(np.log1p(freq) / math.log1p(f_max), 0.0, 1.0)
 
 
 def _sigmoid(freq, params, ctx):
     import numpy as np
 
-    _check("sigmoid", params, "alpha", lambda v: v > 0 and math.isfinite(v), "a finite number > 0")
-    _check("sigmoid", params, "beta", lambda v: math.isfinite(v), "a finite number")
-    return 1.0 / (1.0 + np.exp(-params["alpha"] * (np.log1p(freq) - params["beta"])))
+    _check("sigmoid", params, "alpha")
+    _check("sigmoid", params, "beta")
+    with np.errstate(over="ignore"):  # a huge alpha is a step: exp overflows to inf, and 1 / (1 + inf) = 0
+        return 1.0 / (1.0 + np.exp(-params["alpha"] * (np.log1p(freq) - params["beta"])))
 
 
 WEIGHT_FUNCTIONS = {"constant": _constant, "bucket": _bucket, "log": _log, "sigmoid": _sigmoid,
@@ -117,6 +120,9 @@ WEIGHT_CHOICES = {AUTO: None, **WEIGHT_FUNCTIONS}  # CLI choices: the search or 
 WEIGHT_PARAMS = {"constant": ("value",), "bucket": BUCKETS, "log": ("f_max",), "sigmoid": ("alpha", "beta"),
                  "piecewise": BUCKETS}
 """The parameters each weight function reads; any other key is an error (a typo must not be ignored)."""
+WEIGHT_PARAM_RANGES = {"value": probability(), **{b: probability() for b in BUCKETS}, "f_max": positive(),
+                       "alpha": positive(), "beta": real()}
+"""The declared range of each weight-function parameter (``fusion.weight_params``, ``--weight-param``)."""
 
 
 def default_gain(max_grade: int = 4) -> tuple[float, ...]:
@@ -137,16 +143,17 @@ class FusionConfig:
     form: str = "objective"
     weight_fn: str = AUTO
     weight_params: dict = field(default_factory=dict)
-    click_scale: float = 1.0
-    llm_scale: float = 1.0
-    click_gain: tuple[float, ...] = default_gain()
-    llm_gain: tuple[float, ...] = default_gain()
+    click_scale: float = number(1.0, non_negative())
+    llm_scale: float = number(1.0, non_negative())
+    click_gain: tuple[float, ...] = number(default_gain(), non_negative())
+    llm_gain: tuple[float, ...] = number(default_gain(), non_negative())
     schedule: str = "llm-then-click"
     explicit: bool = False
 
     def __post_init__(self):
         import numpy as np
 
+        check_fields(self, "fusion")
         if self.method not in FUSION_METHODS:
             raise unknown_choice("fusion", self.method, FUSION_METHODS)
         if self.form not in FAMOL_FORMS:
@@ -165,13 +172,9 @@ class FusionConfig:
                 f"weight function {self.weight_fn!r}: unknown parameter(s) {unknown}; "
                 f"expected some of {list(WEIGHT_PARAMS[self.weight_fn])}"
             )
-        for name in ("click_scale", "llm_scale"):
-            v = getattr(self, name)
-            if not (v >= 0 and math.isfinite(v)):
-                raise ConfigError(f"fusion.{name}={v}; expected a finite number >= 0")
         for name in ("click_gain", "llm_gain"):
             g = list(getattr(self, name))
-            if not g or any(x < 0 for x in g) or g != sorted(g):
+            if not g or g != sorted(g):
                 raise ConfigError(f"fusion.{name}={g}; expected non-negative, non-decreasing gains per grade")
         # Validate parameters now, on a dummy frequency, so a bad value fails before training.
         if self.weight_fn != AUTO:

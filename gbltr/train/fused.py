@@ -26,6 +26,7 @@ a list of frequency buckets. Named schedules ship as package data in ``gbltr/tra
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.resources
 import logging
 from dataclasses import dataclass
@@ -38,6 +39,7 @@ from gbltr.config import FUSED_SOURCES
 from gbltr.errors import ConfigError, InputError, unknown_choice
 from gbltr.inputs import field, read_document
 from gbltr.labels.fusion import AUTO, default_gain
+from gbltr.ranges import check_fields, count, number
 from gbltr.train.backends import custom
 from gbltr.train.weight_search import search_weights
 
@@ -48,15 +50,14 @@ log = logging.getLogger("gbltr")
 @dataclass(frozen=True)
 class Stage:
     source: str
-    rounds: int
+    rounds: int = number(dataclasses.MISSING, count(1))
     queries: tuple[str, ...] = ("all",)
-    early_stopping: int = 0
+    early_stopping: int = number(0, count(0, note="0 = no early stopping"))
 
     def __post_init__(self):
         if self.source not in FUSED_SOURCES:
             raise unknown_choice("stage source", self.source, FUSED_SOURCES)
-        if self.rounds < 1:
-            raise ConfigError(f"stage rounds={self.rounds}; expected >= 1")
+        check_fields(self, "stage")
         allowed = {"all", *BUCKETS}
         bad = [q for q in self.queries if q not in allowed]
         if bad or not self.queries:

@@ -30,7 +30,7 @@ def test_unknown_labels_and_backend_list_valid_values():
 
 
 def test_wrong_type_is_named():
-    with pytest.raises(ConfigError, match="train.rounds: expected int, found 'many'"):
+    with pytest.raises(ConfigError, match='train.rounds: expected an integer, found "many" \\(a string\\)'):
         load_config(None, {"train": {"rounds": "many"}})
 
 

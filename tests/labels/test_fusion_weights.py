@@ -34,8 +34,8 @@ def test_log_normalised_frequency():
 
 @pytest.mark.parametrize("fn,params,msg", [
     ("sigmoid", {"alpha": -1}, "alpha=-1; expected a finite number > 0"),
-    ("constant", {"value": 1.5}, r"value=1.5; expected a number in \[0, 1\]"),
-    ("bucket", {"low": -0.1}, r"low=-0.1; expected a number in \[0, 1\]"),
+    ("constant", {"value": 1.5}, r"value=1.5; expected a finite number in \[0, 1\]"),
+    ("bucket", {"low": -0.1}, r"low=-0.1; expected a finite number in \[0, 1\]"),
     ("log", {"f_max": 0}, "f_max=0"),
 ])
 def test_invalid_parameters_name_the_valid_range(fn, params, msg):

@@ -7,11 +7,14 @@ from dataclasses import dataclass, field
 from gbltr.errors import ConfigError, unknown_choice
 from gbltr.labels.clicks.priors import BetaPrior, EMSettings, Priors
 from gbltr.labels.clicks.registry import MODELS
+from gbltr.ranges import check_fields, count, number, probability, range_of
 
 UNSHOWN_POLICIES = ("zero", "drop")
 LOG_FORMATS = ("auto", "dataset", "impressions", "trec-session", "ncm", "sogou")
 """Log formats ``gbltr clicks fit --format`` reads (:mod:`gbltr.labels.clicks.report`)."""
 GRADINGS = ("threshold", "quantile")
+TEST_SHARE = probability(low_open=True, high_open=True)
+"""``gbltr clicks fit --test-share``: the share of sessions held out when the log has no split of its own."""
 
 
 def _pair(v, name):
@@ -51,17 +54,18 @@ class ClickLabelConfig:
     model: str = "pbm"
     unshown: str = "zero"
     grading: str = "threshold"
-    thresholds: tuple[float, ...] = (0.05, 0.15, 0.30, 0.50)
-    quantiles: tuple[float, ...] = (0.5, 0.75, 0.9, 0.97)
+    thresholds: tuple[float, ...] = number((0.05, 0.15, 0.30, 0.50), probability(low_open=True, high_open=True))
+    quantiles: tuple[float, ...] = number((0.5, 0.75, 0.9, 0.97), probability(low_open=True, high_open=True))
     priors: ClickPriors = field(default_factory=ClickPriors)
-    em_iterations: int = 200
-    em_tolerance: float = 1e-6
-    max_positions: int = 10
-    min_propensity: float = 0.05
+    em_iterations: int = number(200, range_of(EMSettings, "max_iterations"))
+    em_tolerance: float = number(1e-6, range_of(EMSettings, "tolerance"))
+    max_positions: int = number(10, count(1))
+    min_propensity: float = number(0.05, probability(low_open=True))
     ips_weights: bool = False
     debias: bool = False
 
     def __post_init__(self):
+        check_fields(self, "click")
         if self.model not in MODELS:
             raise unknown_choice("click model", self.model, MODELS)
         if self.unshown not in UNSHOWN_POLICIES:
@@ -70,13 +74,8 @@ class ClickLabelConfig:
             raise unknown_choice("click grading", self.grading, GRADINGS)
         for name in ("thresholds", "quantiles"):
             t = list(getattr(self, name))
-            if not t or t != sorted(t) or not all(0 < x < 1 for x in t):
+            if not t or t != sorted(t):
                 raise ConfigError(f"click.{name}={t}; expected increasing numbers in (0, 1)")
-        EMSettings(self.em_iterations, self.em_tolerance)
-        if self.max_positions < 1:
-            raise ConfigError(f"click.max_positions={self.max_positions}; expected >= 1")
-        if not 0 < self.min_propensity <= 1:
-            raise ConfigError(f"click.min_propensity={self.min_propensity}; expected a number in (0, 1]")
 
     @property
     def em(self) -> EMSettings:

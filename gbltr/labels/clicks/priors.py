@@ -6,22 +6,23 @@ See :mod:`gbltr.labels.clicks.base` for how the models use them.
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass
 
 from gbltr.errors import ConfigError
+from gbltr.ranges import check_fields, count, non_negative, number, positive, range_of
 
 
 @dataclass(frozen=True)
 class BetaPrior:
     """Beta pseudo-counts (a successes, b failures) added to a probability's M-step."""
 
-    a: float = 1.0
-    b: float = 1.0
+    a: float = number(1.0, non_negative())
+    b: float = number(1.0, non_negative())
 
     def __post_init__(self):
-        if not (self.a >= 0 and self.b >= 0 and math.isfinite(self.a) and math.isfinite(self.b)):
-            raise ConfigError(f"Beta pseudo-counts must be finite and >= 0; found a={self.a}, b={self.b}")
+        if not (range_of(BetaPrior, "a").contains(self.a) and range_of(BetaPrior, "b").contains(self.b)):
+            raise ConfigError(f"Beta pseudo-counts must be {range_of(BetaPrior, 'a').describe()}; "
+                              f"found a={self.a}, b={self.b}")
 
     @property
     def mean(self) -> float:
@@ -66,11 +67,8 @@ class EMSettings:
     """EM stopping: at most ``max_iterations``; stop when the mean log-posterior per session
     changes by less than ``tolerance``."""
 
-    max_iterations: int = 200
-    tolerance: float = 1e-6
+    max_iterations: int = number(200, count(1))
+    tolerance: float = number(1e-6, positive())
 
     def __post_init__(self):
-        if self.max_iterations < 1:
-            raise ConfigError(f"em_iterations={self.max_iterations}; expected >= 1")
-        if not self.tolerance > 0:
-            raise ConfigError(f"em_tolerance={self.tolerance}; expected > 0")
+        check_fields(self, "em")

@@ -35,12 +35,12 @@ import polars as pl
 from gbltr.buckets import BUCKETS, OVERALL, BucketSpec
 from gbltr.data.real import read_sogou_pscm, read_trec_session
 from gbltr.data.store import read_dataset
-from gbltr.errors import ConfigError, DataError, unknown_choice
+from gbltr.errors import DataError, unknown_choice
 from gbltr.evaluate.metrics import ndcg_per_query
 from gbltr.folders import Input, check_run_folder, run_folder
 from gbltr.inputs import read_parquet
 from gbltr.labels.clicks import ClickLabelConfig, fit_click_model
-from gbltr.labels.clicks.config import LOG_FORMATS
+from gbltr.labels.clicks.config import LOG_FORMATS, TEST_SHARE
 from gbltr.labels.clicks.evaluate import evaluate_held_out, split_seen_queries
 from gbltr.labels.clicks.sessions import SessionLog, sessions_from_impressions
 from gbltr.progress import progress
@@ -112,8 +112,7 @@ def held_out_split(loaded: LoadedLog, *, test_share: float, seed: int) -> tuple[
         train = imp.filter(pl.col("split").is_in(list(loaded.train_splits)))
         test = imp.filter(pl.col("split") == "test")
         return train, test, f"the log's own split: {'+'.join(loaded.train_splits)} vs test"
-    if not 0 < test_share < 1:
-        raise ConfigError(f"--test-share {test_share}; expected a number in (0, 1)")
+    TEST_SHARE.check("--test-share", test_share)
     ids = imp["session_id"].unique().sort().to_numpy()
     rng = np.random.default_rng(seed)
     test_ids = ids[rng.random(ids.size) < test_share]

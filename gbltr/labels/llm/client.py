@@ -44,6 +44,7 @@ from gbltr.errors import ConfigError, GbltrError, unknown_choice
 from gbltr.labels.llm.cache import AnswerCache, key_prefix, message_keys, request_key
 from gbltr.labels.llm.limiter import RateLimiter
 from gbltr.labels.llm.prompts import approx_tokens
+from gbltr.ranges import Range, check_fields, count, number, positive
 
 MODES = ("json_schema", "json_object", "text")
 _UNUSABLE = object()  # what an in-flight request tells identical waiting ones after an UnusableAnswer
@@ -100,27 +101,21 @@ class ClientConfig:
     model: str = ""  # required to send; `gbltr annotate --local` fills in the local model
     base_url: str | None = None  # None = the SDK default (api.openai.com)
     api_key_env: str = "OPENAI_API_KEY"
-    concurrency: int = 8  # requests in flight (with --local: 1, see gbltr.labels.llm.local)
-    rpm: float | None = None
-    tpm: float | None = None
-    timeout: float = 60.0  # seconds per attempt (with --local: LOCAL_CLIENT_DEFAULTS)
-    retries: int = 2
-    temperature: float = 0.0
-    max_tokens: int = 512
-    top_logprobs: int = 5
+    concurrency: int = number(8, count(1))  # requests in flight (with --local: 1, see gbltr.labels.llm.local)
+    rpm: float | None = number(None, Range(low=0.0, note="0 = no limit"))  # None or 0: no limit
+    tpm: float | None = number(None, Range(low=0.0, note="0 = no limit"))  # None or 0: no limit
+    timeout: float = number(60.0, positive())  # seconds per attempt (with --local: LOCAL_CLIENT_DEFAULTS)
+    retries: int = number(2, count(0, 100))
+    temperature: float = number(0.0, Range(low=0.0, high=2.0))  # the OpenAI API's range
+    max_tokens: int = number(512, count(1))
+    top_logprobs: int = number(5, count(0, 20))  # the OpenAI API's range
     mode: str = "json_schema"  # first response-format mode to try
-    workers: int = 1  # processes that send requests (1 = in this process; see gbltr.labels.llm.workers)
+    workers: int = number(1, count(1, 1024))  # processes that send requests (1 = in this process; see gbltr.labels.llm.workers)
 
     def __post_init__(self):
+        check_fields(self, "client")
         if self.mode not in MODES:
             raise unknown_choice("response mode", self.mode, MODES)
-        for name in ("concurrency", "workers", "max_tokens"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"client.{name} must be >= 1, found {getattr(self, name)}")
-        if self.retries < 0:
-            raise ConfigError(f"client.retries must be >= 0, found {self.retries}")
-        if not self.timeout > 0:
-            raise ConfigError(f"client.timeout must be > 0 seconds, found {self.timeout}")
 
     @property
     def endpoint(self) -> str:

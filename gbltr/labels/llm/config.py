@@ -34,6 +34,7 @@ from gbltr.errors import ConfigError
 from gbltr.labels.llm.client import ClientConfig, redact_url
 from gbltr.labels.llm.local import LOCAL_CLIENT_DEFAULTS, LOCAL_MODEL_NAME
 from gbltr.labels.llm.strategies import StrategyConfig
+from gbltr.ranges import check_fields, count, number, positive
 
 
 @dataclass(frozen=True)
@@ -46,10 +47,10 @@ class AnnotateConfig:
     local: bool = False  # start the in-process llama.cpp server (SmolLM2)
     qrels_out: str | None = None
     cache: str | None = None  # SQLite answer cache; None = OUT.cache.sqlite
-    limit_queries: int | None = None
+    limit_queries: int | None = number(None, count(1))
     batch: bool = False  # OpenAI Batch API
     batch_dir: str | None = None  # None = OUT.batch/
-    poll_s: float = 30.0
+    poll_s: float = number(30.0, positive())
     prices: str | None = None
     dry_run: bool = False
     compare_to: str | None = None  # human TREC qrels -> agreement report
@@ -61,10 +62,7 @@ class AnnotateConfig:
     def __post_init__(self):
         if (self.data is None) == (self.pairs is None):
             raise ConfigError("give exactly one of --data DIR or --pairs FILE; found " + ("both" if self.data else "neither"))
-        if self.limit_queries is not None and self.limit_queries < 1:
-            raise ConfigError(f"--limit-queries must be >= 1, found {self.limit_queries}")
-        if not self.poll_s > 0:
-            raise ConfigError(f"--poll-s must be > 0 seconds, found {self.poll_s}")
+        check_fields(self)
         if self.local:
             if self.client.base_url:
                 raise ConfigError("--local starts its own server; drop --base-url (or drop --local)")

@@ -32,6 +32,7 @@ from gbltr.errors import ConfigError, unknown_choice
 from gbltr.labels.llm.client import Answer, CallFailed, LLMClient, UnusableAnswer
 from gbltr.labels.llm.parse import Parsed, parse_list, parse_point, parse_ranking, parse_selection
 from gbltr.labels.llm.prompts import LANGUAGES, Prompt, delimit, detect_language, load_prompt, truncate_tokens
+from gbltr.ranges import check_fields, count, number, seed_range
 
 _GOOD = ("ok", "repaired")
 LANGUAGE_CHOICES = ("auto", *LANGUAGES)
@@ -47,29 +48,24 @@ class StrategyConfig:
 
     strategy: str = "point"
     scale: tuple[int, int] = (0, 4)
-    window: int = 20
-    stride: int = 10
-    permutations: int = 1
-    seed: int = 0
-    doc_tokens: int = 300
-    max_reask: int = 1
+    window: int = number(20, count(1))
+    stride: int = number(10, count(1))
+    permutations: int = number(1, count(1))
+    seed: int = number(0, seed_range())
+    doc_tokens: int = number(300, count(1))
+    max_reask: int = number(1, count(0))
     lang: str = "auto"
     logprobs: bool = True  # point only: ask for token logprobs
 
     def __post_init__(self):
+        check_fields(self, "strategy")
         if self.strategy not in STRATEGIES:
             raise unknown_choice("strategy", self.strategy, STRATEGIES)
         lo, hi = self.scale
         if not (isinstance(lo, int) and isinstance(hi, int) and 0 <= lo < hi <= 9):
             raise ConfigError(f"label scale must be two integers 0 <= lo < hi <= 9 (single-token labels), found {self.scale}")
-        if self.window < 1:
-            raise ConfigError(f"window must be >= 1, found {self.window}")
         if self.strategy == "listrank" and not 0 < self.stride <= self.window:
             raise ConfigError(f"stride must satisfy 0 < stride <= window ({self.window}), found {self.stride}")
-        if self.permutations < 1:
-            raise ConfigError(f"permutations must be >= 1, found {self.permutations}")
-        if self.max_reask < 0:
-            raise ConfigError(f"max_reask must be >= 0, found {self.max_reask}")
         if self.lang not in LANGUAGE_CHOICES:
             raise unknown_choice("language", self.lang, LANGUAGE_CHOICES)
 
