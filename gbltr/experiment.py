@@ -50,6 +50,7 @@ from pathlib import Path
 import polars as pl
 
 from gbltr.buckets import VIEWS, bucket_counts, bucket_lines, bucket_notes
+from gbltr.checkpoint import checkpoint
 from gbltr.config import LABEL_SOURCES_OF, FitConfig
 from gbltr.errors import ConfigError, unknown_choice
 from gbltr.evaluate.report import dropped_lines, nonzero_dropped, write_outputs
@@ -58,7 +59,7 @@ from gbltr.evaluate.views import SCORED_WHAT, long_views
 from gbltr.folders import Output, write_file
 from gbltr.labels.fusion import AUTO
 from gbltr.inputs import field, read_document, read_parquet
-from gbltr.pipeline import prepare, read_schedule
+from gbltr.pipeline import prepare, read_named_files, read_schedule
 from gbltr.progress import progress
 from gbltr.train.fit import evaluate, train_model
 from gbltr.train.weight_search import candidate_key
@@ -192,12 +193,18 @@ def run_experiment(cfg: FitConfig, setups, seeds, out: str | Path | None = None,
     searches: dict = {}
     dropped: dict = {}
     pair_by = "seed_query" if cfg.data is None else "query"
+
+    def seed_config(seed: int) -> FitConfig:
+        return replace(cfg, seed=seed, world=replace(cfg.world, seed=seed) if cfg.data is None else cfg.world,
+                       labels="fused", fusion=replace(cfg.fusion, explicit=True))
+
+    sources = tuple(dict.fromkeys(s for name in setups for s in LABEL_SOURCES_OF[setup_config(name, cfg).labels]))
+    named = read_named_files(seed_config(seeds[0]), sources)  # the files named (and --data) once, for every seed
+    checkpoint("experiment")
     with progress(total=len(seeds) * len(setups), desc="experiment", unit="model") as bar:
         for seed in seeds:
-            base = replace(cfg, seed=seed, world=replace(cfg.world, seed=seed) if cfg.data is None else cfg.world,
-                           labels="fused", fusion=replace(cfg.fusion, explicit=True))
-            prep = prepare(base, sources=tuple(dict.fromkeys(
-                s for name in setups for s in LABEL_SOURCES_OF[setup_config(name, base).labels])))
+            base = seed_config(seed)
+            prep = prepare(base, sources=sources, named=named)
             dropped[str(seed)] = nonzero_dropped(prep)
             reuse: dict = {}
             seed_frames = []

@@ -214,12 +214,16 @@ def _llm_labels(ds: SearchDataset, cfg: FitConfig, named: NamedFiles) -> tuple[p
 
 @dataclass(frozen=True)
 class NamedFiles:
-    """The files a configuration names besides the dataset, read and checked before any
-    expensive work (:func:`read_named_files`): a bad one fails in a second, not after preparation."""
+    """The files a configuration names, read and checked before any expensive work
+    (:func:`read_named_files`): a bad one fails in a second, not after preparation. The commands
+    that prepare data (fit, experiment, ablation) reach their :func:`gbltr.checkpoint.checkpoint`
+    right after reading these."""
 
     schedule: tuple | None = None  # the stages of fusion.schedule (gbltr.train.fused.Stage)
     catalogue: object | None = None  # features.catalogue parsed (its columns are checked against the data later)
     llm_labels: tuple[pl.DataFrame, int] | None = None  # (non-null rows, nulls dropped) of --llm-labels
+    dataset: SearchDataset | None = None  # --data read and checked (None: the built-in world, simulated on first use)
+    log: pl.LazyFrame | None = None  # --data's search log, scanned lazily (train.stream), its header checked
 
 
 def read_schedule(cfg: FitConfig) -> tuple | None:
@@ -232,8 +236,9 @@ def read_schedule(cfg: FitConfig) -> tuple | None:
 
 
 def read_named_files(cfg: FitConfig, sources: tuple[str, ...] | None = None) -> NamedFiles:
-    """Read and check every file ``cfg`` names (schedule, catalogue, LLM labels) through
-    :mod:`gbltr.inputs`; ``sources`` as for :func:`prepare`. The dataset is read by :func:`prepare`."""
+    """Read and check every file ``cfg`` names (schedule, catalogue, LLM labels, the ``--data``
+    folder's tables) through :mod:`gbltr.inputs`; ``sources`` as for :func:`prepare`. The built-in
+    world is not a user file: :func:`prepare` simulates it on first use."""
     sources = sources or LABEL_SOURCES_OF[cfg.labels]
     catalogue = None
     if cfg.features.catalogue:
@@ -244,7 +249,13 @@ def read_named_files(cfg: FitConfig, sources: tuple[str, ...] | None = None) -> 
             llm = _llm_file(cfg.llm_labels)
         else:  # named but not trained on: checked as a file, not read
             inputs.check_file(cfg.llm_labels, "--llm-labels", "Parquet from 'gbltr annotate' or TREC qrels")
-    return NamedFiles(read_schedule(cfg), catalogue, llm)
+    schedule = read_schedule(cfg)
+    ds = lazy = None
+    if cfg.data is not None:
+        ds = read_dataset(cfg.data, impressions=not cfg.streams)
+        # streaming (train.stream, --engine dask): the log stays on disk and is only scanned (gbltr.data.stream)
+        lazy = dataset_log(cfg.data, ds.queries, ds.documents) if cfg.streams else None
+    return NamedFiles(schedule, catalogue, llm, ds, lazy)
 
 
 def _llm_file(path: str) -> tuple[pl.DataFrame, int]:
@@ -263,9 +274,11 @@ def prepare(cfg: FitConfig, sources: tuple[str, ...] | None = None, named: Named
     t0 = time.perf_counter()
     named = named or read_named_files(cfg, sources)
     path = cfg.data or str(builtin_world(cfg.world))
-    ds = read_dataset(path, impressions=not cfg.streams)
-    # streaming (train.stream, --engine dask): the log stays on disk and is only scanned (gbltr.data.stream)
-    lazy = dataset_log(path, ds.queries, ds.documents) if cfg.streams else None
+    if named.dataset is not None:
+        ds, lazy = named.dataset, named.log
+    else:
+        ds = read_dataset(path, impressions=not cfg.streams)
+        lazy = dataset_log(path, ds.queries, ds.documents) if cfg.streams else None
     qids = ds.queries["query_id"]
     frequency = query_frequency_lazy(lazy, qids) if cfg.streams else query_frequency(ds.impressions, qids)
     freq = frequency["frequency"]

@@ -44,7 +44,8 @@ from gbltr.evaluate.significance import ViewTest, paired_by_view
 from gbltr.evaluate.views import SCORED_WHAT, long_views, view_order
 from gbltr.experiment import setup_config
 from gbltr.features.build import drop_choices
-from gbltr.pipeline import prepare
+from gbltr.checkpoint import checkpoint
+from gbltr.pipeline import prepare, read_named_files
 from gbltr.progress import progress
 from gbltr.train.fit import evaluate, train_model
 
@@ -312,8 +313,11 @@ def run_ablation(cfg: FitConfig, labels=("click", "llm", "fused"), groups=("docu
                 raise unknown_choice("feature group", g, known)
     clock = _Clock()
     base = replace(cfg, labels="fused", fusion=replace(cfg.fusion, explicit=True))
+    sources = tuple(dict.fromkeys(s for lab in labels for s in LABEL_SOURCES_OF[lab]))
+    named = read_named_files(base, sources)
+    checkpoint("ablation")
     with clock("prepare"):  # once, with every label source the setups train on (human included)
-        shared = prepare(base, sources=tuple(dict.fromkeys(s for lab in labels for s in LABEL_SOURCES_OF[lab])))
+        shared = prepare(base, sources=sources, named=named)
     preps = {lab: shared for lab in labels}
     prep = preps[labels[0]]
     ds = ld = None

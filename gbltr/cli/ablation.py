@@ -7,7 +7,6 @@ import json
 
 import click
 
-from gbltr.checkpoint import checkpoint
 from gbltr.config import BACKENDS, SPLITS, TrainConfig, dotted, load_config
 from gbltr.analysis import PERMUTATION_REPEATS, TRUE_NEGATIVES
 from gbltr.ranges import Number, help_range, option_type
@@ -53,7 +52,6 @@ def ablation(labels, groups, data, backend, config_file, out, metric, split, cat
     check_metric(metric, cfg.eval.ks)
     check_run_folder(out, overwrite=True, marker="ablation.json", kind="ablation folder", command="ablation",
                      inputs=cfg.inputs())
-    checkpoint("ablation")
     result = run_ablation(cfg, label_list, group_list, out, metric=metric,
                           attribution=attribution, permutation_repeats=permutation_repeats,
                           true_negatives_k=true_negatives, label_stats=label_stats)

@@ -23,7 +23,6 @@ import json
 
 import click
 
-from gbltr.checkpoint import checkpoint
 from gbltr.config import dotted
 from gbltr.errors import ConfigError
 from gbltr.labels.llm.client import MODES, ClientConfig
@@ -117,6 +116,5 @@ def annotate(config_file, **kw):
     sections = {name: section for section in ("strategy", "client") for name in _DEFAULTS[section]}
     overrides = dotted({(f"{sections[k]}.{k}" if k in sections else k): v for k, v in kw.items()})
     cfg = load_annotate_config(config_file, overrides)
-    checkpoint("annotate")
     report = run_annotate(cfg, echo=click.echo, warn=lambda m: click.echo(m, err=True))
     click.echo(json.dumps(report, default=str))

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import click
 
-from gbltr.checkpoint import checkpoint
 from gbltr.labels.clicks.config import LOG_FORMATS, TEST_SHARE
 from gbltr.labels.clicks.registry import CLICK_MODELS
 from gbltr.ranges import Number, help_range, seed_range
@@ -42,7 +41,6 @@ def fit(log_path, fmt, models, out, config_file, test_share, seed, overwrite):
     names = parse_models(models)
     cfg = load_config(config_file, {}).click if config_file else None
     kwargs = {"config": cfg} if cfg is not None else {}
-    checkpoint("clicks fit")
     report = fit_log(log_path, names, out, fmt=fmt, test_share=test_share, seed=seed, overwrite=overwrite, **kwargs)
     click.echo((Path(out) / "report.md").read_text())
     summary = {m["model"]: {"perplexity": m["perplexity"], "log_likelihood": m["log_likelihood"],

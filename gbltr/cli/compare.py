@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import click
 
-from gbltr.checkpoint import checkpoint
 from gbltr.evaluate.significance import DEFAULT_PERMUTATIONS
 from gbltr.ranges import Number, count, seed_range
 
@@ -32,7 +31,6 @@ def compare(runs, out_dir, baseline, metric, n_permutations, seed):
     """Compare run folders per bucket with paired significance tests."""
     from gbltr.evaluate.compare import compare_runs
 
-    checkpoint("compare")
     result = compare_runs(
         runs, out_dir, baseline=baseline, metric=metric, n_permutations=n_permutations, seed=seed
     )

@@ -6,7 +6,6 @@ import json
 
 import click
 
-from gbltr.checkpoint import checkpoint
 from gbltr.config import BACKENDS, DEFAULT_SETUPS, SPLITS, TrainConfig, dotted, load_config
 from gbltr.errors import ConfigError
 from gbltr.ranges import count, option_type, seed_range
@@ -59,7 +58,6 @@ def experiment(setups, seeds, data, backend, config_file, out, metric, control, 
     cfg = load_config(config_file, overrides)
     check_metric(metric, cfg.eval.ks)  # before any model is trained
     check_outputs("experiment", experiment_outputs(out), cfg.inputs(), overwrite=True)
-    checkpoint("experiment")
     result = run_experiment(cfg, [s.strip() for s in setups.split(",") if s.strip()], seed_list, out,
                             metric=metric)
     click.echo(result.to_markdown())

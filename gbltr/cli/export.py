@@ -6,7 +6,6 @@ import json
 
 import click
 
-from gbltr.checkpoint import checkpoint
 from gbltr.serve.export import FORMATS
 
 
@@ -24,7 +23,6 @@ def export(run, fmt, out, overwrite, name, definitions, allow_missing_definition
     """Export the model of RUN with its feature definitions for OpenSearch, Solr or Elasticsearch."""
     from gbltr.serve.export import export_run
 
-    checkpoint("export")
     result = export_run(run, fmt, out, definitions=definitions, allow_missing_definitions=allow_missing_definitions,
                         name=name, overwrite=overwrite)
     m = result.manifest

@@ -6,7 +6,6 @@ import json
 
 import click
 
-from gbltr.checkpoint import checkpoint
 from gbltr.config import (BACKENDS, DEVICES, ENGINES, LABEL_KINDS, PROTOCOLS, SPLITS, FitConfig, TrainConfig, dotted,
                           load_config)
 from gbltr.data.world import WorldParams
@@ -83,7 +82,6 @@ def fit(labels, data, backend, device, config_file, out, seed, world_seed, proto
         "features.catalogue": catalogue, **given,
     })
     cfg = load_config(config_file, overrides)
-    checkpoint("fit")
     folder = run_fit(cfg, overwrite=overwrite)
     report = json.loads((folder / "report.json").read_text())
     click.echo((folder / "report.md").read_text())

@@ -6,7 +6,6 @@ import json
 
 import click
 
-from gbltr.checkpoint import checkpoint
 from gbltr.data.importers import HELP, IMPORTERS
 
 
@@ -28,7 +27,6 @@ def importer(format, src, out, also, mapping, overwrite):
     from gbltr.data.importers import import_dataset, parse_also
 
     sources = [(format, list(src)), *parse_also(also)]
-    checkpoint("import")
     folder, ds = import_dataset(sources, out, {"map": mapping}, overwrite=overwrite)
     summary = {"queries": ds.queries.height, "documents": ds.documents.height, "candidates": ds.candidates.height,
                "impressions": 0 if ds.impressions is None else ds.impressions.height,

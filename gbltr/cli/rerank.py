@@ -6,7 +6,6 @@ import json
 
 import click
 
-from gbltr.checkpoint import checkpoint
 
 
 def _tag(ctx, param, value):
@@ -34,7 +33,6 @@ def rerank(run, data, run_file, out, tag):
     from gbltr.serve.rerank import rerank as do_rerank, rerank_inputs, rerank_outputs
 
     check_outputs("rerank", rerank_outputs(out), rerank_inputs(run, data, run_file))  # before any work
-    checkpoint("rerank")
     result = do_rerank(run, data, run_file=run_file)
     trec, parquet = result.write(out, tag=tag)
     click.echo(f"wrote {trec} and {parquet}: {result.frame.height} candidates, "

@@ -6,7 +6,6 @@ import dataclasses
 
 import click
 
-from gbltr.checkpoint import checkpoint
 from gbltr.data.simulate import WorldParams, control_world, write_world
 from gbltr.data.simulate_over import FREQUENCIES, OverParams
 from gbltr.errors import ConfigError
@@ -75,7 +74,6 @@ def simulate(out, seed, control, overwrite, over, frequencies, click_matrix, ran
                  "frequencies": frequencies, "click_matrix": click_matrix, "ranker_noise": ranker_noise,
                  "llm_accuracy": llm_accuracy, "llm_labels": llm_labels}
         params = OverParams(seed=seed, **{k: v for k, v in given.items() if v is not None})
-        checkpoint("simulate")
         folder = simulate_over(over, out, params, overwrite=overwrite)
         click.echo(f"wrote a semi-synthetic dataset over {over} to {folder}")
         return
@@ -84,6 +82,5 @@ def simulate(out, seed, control, overwrite, over, frequencies, click_matrix, ran
     params = WorldParams(seed=seed, **{k: v for k, v in overrides.items() if v is not None})
     if control:
         params = control_world(params)
-    checkpoint("simulate")
     folder = write_world(params, out, overwrite=overwrite)
     click.echo(f"wrote simulated world to {folder}")

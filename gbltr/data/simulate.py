@@ -65,6 +65,7 @@ import numpy as np
 import polars as pl
 
 from gbltr.buckets import BUCKETS, BucketSpec
+from gbltr.checkpoint import checkpoint
 from gbltr.data.store import SearchDataset, check_dataset_out, write_dataset
 from gbltr.data.world import WORLD_FILE, WorldParams, control_world, read_world_params
 from gbltr.errors import DataError
@@ -603,6 +604,7 @@ def write_world(params: WorldParams, out: str | Path, *, overwrite: bool = False
     """Simulate and write a dataset folder with ``world.json`` and ``latent/``, atomically
     (an existing folder only with ``overwrite``: :func:`gbltr.data.store.write_dataset`)."""
     check_dataset_out(out, command="simulate", overwrite=overwrite)  # before the simulation
+    checkpoint("simulate")
     tables, latent, log = _simulate(params)
     return write_dataset(SearchDataset(**tables), out, extra_json={WORLD_FILE: params.to_json()},
                          extra_parquet={f"latent/{name}": frame for name, frame in latent.items()},

@@ -44,6 +44,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from gbltr.checkpoint import checkpoint
 from gbltr.data.store import check_dataset_out, read_dataset, write_dataset
 from gbltr.data.world import WorldParams
 from gbltr.errors import DataError, unknown_choice
@@ -95,6 +96,7 @@ def simulate_over(src: str | Path, out: str | Path, params: OverParams = OverPar
     if "human" not in ds.labels:
         raise DataError(f"simulate --over {src}: the dataset has no human labels to simulate around; "
                         "import judgements first (gbltr import ... --also qrels=FILE)")
+    checkpoint("simulate")  # the output, the files named and the dataset are checked
     rng = np.random.default_rng(params.seed)
     human = ds.labels["human"].filter(pl.col("label").is_not_null()).select(
         "query_id", "doc_id", pl.col("label").clip(0, None).round().alias("rel"))

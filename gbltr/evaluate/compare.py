@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from gbltr.checkpoint import checkpoint
 from gbltr.inputs import read_document, read_parquet
 from gbltr.errors import ConfigError, DataError, SchemaError
 from gbltr.evaluate.metrics import check_metric
@@ -305,6 +306,7 @@ def compare_runs(
     base = _pick_baseline(runs, baseline)
     _check_same_dataset(runs)
     _check_same_queries(runs, base, metric)
+    checkpoint("compare")
 
     cols = ["query_id"] + (["bucket"] if "bucket" in base.per_query.columns else [])
     frames = [

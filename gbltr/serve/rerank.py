@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from gbltr.checkpoint import checkpoint
 from gbltr.data.frequency import query_frequency_scan
 from gbltr.data.trec import write_run_lines
 from gbltr.inputs import collecting, read_lines, read_parquet, scan_parquet
@@ -172,6 +173,7 @@ def rerank(run: str | Path | TrainedRun, data: str | Path, *, run_file: str | Pa
     table, source = rerank_features(run, data, pairs)
     if table.height == 0:
         raise DataError(f"rerank data {data}: no candidate pairs to score")
+    checkpoint("rerank")  # the run, the data and the run file are read, and the model's features can be built
     X = table.select(run.feature_names).to_numpy().astype(np.float32)  # as RankingDataset holds them in training
     try:
         scores = run.model.predict(X)

@@ -19,7 +19,8 @@ from gbltr.errors import ConfigError
 from gbltr.evaluate.metrics import excluded_column, metric_names, ndcg_per_query, query_status
 from gbltr.evaluate.report import run_folder, write_run_files
 from gbltr.labels.fusion import default_gain
-from gbltr.pipeline import Prepared, prepare
+from gbltr.checkpoint import checkpoint
+from gbltr.pipeline import Prepared, prepare, read_named_files
 from gbltr.train.backends import get_backend
 from gbltr.train.dataset import RankingDataset
 from gbltr.train.fused import train_fused
@@ -119,7 +120,9 @@ def fit(cfg: FitConfig, out: str | Path | None = None, *, name: str | None = Non
     """
     folder = Path(out or cfg.out or default_run_dir(cfg))
     with run_folder(folder, overwrite=overwrite, command="fit", inputs=cfg.inputs()) as tmp:
-        prep = prepare(cfg)
+        named = read_named_files(cfg)
+        checkpoint("fit")
+        prep = prepare(cfg, named=named)
         t0 = time.perf_counter()
         model = train_model(prep)
         train_seconds = time.perf_counter() - t0

@@ -21,8 +21,10 @@ In both cases no file outside the command's own outputs changed (input trees are
 and after). Every number-valued option must carry a declaration (``Number``), and every command
 must reach its checkpoint from its baseline (a new command without one fails here).
 
-Cases that other parts of issue 17 fix are listed in :data:`KNOWN_FAILURES` with their owner and
-run as strict xfails: each turns into a failure as soon as its fix lands, and is then removed.
+There is no list of known failures: every case must hold. A refusal counts only when it comes
+before the checkpoint, which each command reaches right after reading and checking the files it
+names and its outputs (for fit, experiment and ablation: :func:`gbltr.pipeline.read_named_files`,
+``--data`` included).
 """
 
 from __future__ import annotations
@@ -106,7 +108,7 @@ BASELINES: dict[str, dict[str, object]] = {
                      "fusion": "schedule", "schedule": "llm-then-click"},
     "fit weights": {"data": "{world}", "config_file": "{fast}", "out": "{out}/run", "labels": "fused",
                     "weight_fn": "sigmoid", "weight_param": ["alpha=1.5"]},
-    "compare": {"runs": ["{run}"], "out_dir": "{out}/cmp"},
+    "compare": {"runs": ["{run}", "{run2}"], "out_dir": "{out}/cmp"},
     "experiment": {"data": "{world}", "config_file": "{fast}", "out": "{out}/exp", "seeds": "1",
                    "setups": "click", "rounds": "3"},
     "ablation": {"data": "{world}", "config_file": "{fast}", "out": "{out}/abl", "labels": "click",
@@ -118,7 +120,7 @@ BASELINES: dict[str, dict[str, object]] = {
     "clicks fit": {"log_path": "{world}", "out": "{out}/clicks", "models": "pbm"},
     "import": {"format": "svmlight", "src": ["{svm}"], "out": "{out}/imported"},
     "rerank": {"run": "{run}", "data": "{world}", "out": "{out}/rerank.txt"},
-    "export": {"run": "{run}", "fmt": "opensearch", "out": "{out}/export"},
+    "export": {"run": "{run}", "fmt": "opensearch", "out": "{out}/export", "allow_missing_definitions": True},
 }
 VARIANT = {
     **{("simulate", n): "simulate --over" for n in ("over", "click_matrix", "ranker_noise", "llm_accuracy",
@@ -217,153 +219,9 @@ def _cases():
                     yield command, param.name, kind, mutation
 
 
-# --- known failures, fixed by other parts of issue 17 ----------------------------------------------
-
-KNOWN_FAILURES: dict[tuple[str, str, str], str] = {
-    # evaluation: compare checks that --baseline names one of its runs only after the checkpoint
-    ("compare", "baseline", "missing"): "evaluation",
-    ("compare", "baseline", "directory"): "evaluation",
-    ("compare", "baseline", "empty"): "evaluation",
-    ("compare", "baseline", "garbage"): "evaluation",
-    ("compare", "baseline", "non_utf8"): "evaluation",
-    ("compare", "baseline", "truncated_parquet"): "evaluation",
-    # inputs: the file is read after the checkpoint, or not checked at all
-    ("ablation", "catalogue", "directory"): "inputs",
-    ("ablation", "catalogue", "empty"): "inputs",
-    ("ablation", "catalogue", "garbage"): "inputs",
-    ("ablation", "catalogue", "missing"): "inputs",
-    ("ablation", "catalogue", "non_utf8"): "inputs",
-    ("ablation", "catalogue", "truncated_parquet"): "inputs",
-    ("ablation", "config_file", "empty"): "inputs",
-    ("ablation", "data", "directory"): "inputs",
-    ("ablation", "data", "missing"): "inputs",
-    ("annotate", "compare_to", "directory"): "inputs",
-    ("annotate", "compare_to", "empty"): "inputs",
-    ("annotate", "compare_to", "garbage"): "inputs",
-    ("annotate", "compare_to", "missing"): "inputs",
-    ("annotate", "compare_to", "non_utf8"): "inputs",
-    ("annotate", "compare_to", "truncated_parquet"): "inputs",
-    ("annotate", "config_file", "empty"): "inputs",
-    ("annotate", "data", "directory"): "inputs",
-    ("annotate", "data", "empty"): "inputs",
-    ("annotate", "data", "garbage"): "inputs",
-    ("annotate", "data", "missing"): "inputs",
-    ("annotate", "data", "non_utf8"): "inputs",
-    ("annotate", "data", "truncated_parquet"): "inputs",
-    ("annotate", "pairs", "directory"): "inputs",
-    ("annotate", "pairs", "empty"): "inputs",
-    ("annotate", "pairs", "garbage"): "inputs",
-    ("annotate", "pairs", "missing"): "inputs",
-    ("annotate", "pairs", "non_utf8"): "inputs",
-    ("annotate", "pairs", "truncated_parquet"): "inputs",
-    ("annotate", "prices", "directory"): "inputs",
-    ("annotate", "prices", "empty"): "inputs",
-    ("annotate", "prices", "garbage"): "inputs",
-    ("annotate", "prices", "missing"): "inputs",
-    ("annotate", "prices", "non_utf8"): "inputs",
-    ("annotate", "prices", "truncated_parquet"): "inputs",
-    ("clicks fit", "config_file", "empty"): "inputs",
-    ("clicks fit", "log_path", "directory"): "inputs",
-    ("clicks fit", "log_path", "empty"): "inputs",
-    ("clicks fit", "log_path", "garbage"): "inputs",
-    ("clicks fit", "log_path", "missing"): "inputs",
-    ("clicks fit", "log_path", "non_utf8"): "inputs",
-    ("clicks fit", "log_path", "truncated_parquet"): "inputs",
-    ("compare", "runs", "directory"): "inputs",
-    ("compare", "runs", "missing"): "inputs",
-    ("experiment", "catalogue", "directory"): "inputs",
-    ("experiment", "catalogue", "empty"): "inputs",
-    ("experiment", "catalogue", "garbage"): "inputs",
-    ("experiment", "catalogue", "missing"): "inputs",
-    ("experiment", "catalogue", "non_utf8"): "inputs",
-    ("experiment", "catalogue", "truncated_parquet"): "inputs",
-    ("experiment", "config_file", "empty"): "inputs",
-    ("experiment", "data", "directory"): "inputs",
-    ("experiment", "data", "missing"): "inputs",
-    ("export", "definitions", "empty"): "inputs",
-    ("export", "definitions", "garbage"): "inputs",
-    ("export", "definitions", "missing"): "inputs",
-    ("export", "definitions", "non_utf8"): "inputs",
-    ("export", "definitions", "truncated_parquet"): "inputs",
-    ("export", "run", "directory"): "inputs",
-    ("export", "run", "missing"): "inputs",
-    ("fit", "catalogue", "directory"): "inputs",
-    ("fit", "catalogue", "empty"): "inputs",
-    ("fit", "catalogue", "garbage"): "inputs",
-    ("fit", "catalogue", "missing"): "inputs",
-    ("fit", "catalogue", "non_utf8"): "inputs",
-    ("fit", "catalogue", "truncated_parquet"): "inputs",
-    ("fit", "config_file", "empty"): "inputs",
-    ("fit", "data", "directory"): "inputs",
-    ("fit", "data", "missing"): "inputs",
-    ("fit", "llm_labels", "empty"): "inputs",
-    ("fit", "llm_labels", "garbage"): "inputs",
-    ("fit", "llm_labels", "missing"): "inputs",
-    ("fit", "llm_labels", "non_utf8"): "inputs",
-    ("fit", "llm_labels", "truncated_parquet"): "inputs",
-    ("fit", "schedule", "directory"): "inputs",
-    ("fit", "schedule", "empty"): "inputs",
-    ("fit", "schedule", "garbage"): "inputs",
-    ("fit", "schedule", "missing"): "inputs",
-    ("fit", "schedule", "non_utf8"): "inputs",
-    ("fit", "schedule", "truncated_parquet"): "inputs",
-    ("import", "also", "directory"): "inputs",
-    ("import", "also", "empty"): "inputs",
-    ("import", "also", "garbage"): "inputs",
-    ("import", "also", "missing"): "inputs",
-    ("import", "also", "non_utf8"): "inputs",
-    ("import", "also", "truncated_parquet"): "inputs",
-    ("import", "src", "directory"): "inputs",
-    ("import", "src", "empty"): "inputs",
-    ("import", "src", "garbage"): "inputs",
-    ("import", "src", "non_utf8"): "inputs",
-    ("import", "src", "truncated_parquet"): "inputs",
-    ("rerank", "data", "directory"): "inputs",
-    ("rerank", "data", "missing"): "inputs",
-    ("rerank", "run", "directory"): "inputs",
-    ("rerank", "run", "missing"): "inputs",
-    ("rerank", "run_file", "empty"): "inputs",
-    ("rerank", "run_file", "garbage"): "inputs",
-    ("rerank", "run_file", "missing"): "inputs",
-    ("rerank", "run_file", "non_utf8"): "inputs",
-    ("rerank", "run_file", "truncated_parquet"): "inputs",
-    ("simulate", "click_matrix", "empty"): "inputs",
-    ("simulate", "click_matrix", "garbage"): "inputs",
-    ("simulate", "click_matrix", "non_utf8"): "inputs",
-    ("simulate", "click_matrix", "truncated_parquet"): "inputs",
-    ("simulate", "llm_labels", "empty"): "inputs",
-    ("simulate", "llm_labels", "garbage"): "inputs",
-    ("simulate", "llm_labels", "non_utf8"): "inputs",
-    ("simulate", "llm_labels", "truncated_parquet"): "inputs",
-    ("simulate", "over", "directory"): "inputs",
-    # outputs: an output inside an input is refused only after the checkpoint, or not at all
-    ("annotate", "batch_dir", "an_input"): "outputs",
-    ("annotate", "cache", "an_input"): "outputs",
-    ("annotate", "out", "an_input"): "outputs",
-    ("annotate", "qrels_out", "an_input"): "outputs",
-    ("annotate", "report_dir", "an_input"): "outputs",
-    ("clicks fit", "out", "an_input"): "outputs",
-    ("compare", "out_dir", "an_input"): "outputs",
-    ("export", "out", "an_input"): "outputs",
-    ("fit", "out", "an_input"): "outputs",
-    ("import", "out", "an_input"): "outputs",
-    ("rerank", "out", "an_input"): "outputs",
-    ("simulate", "out", "an_input"): "outputs",
-}
-"""(command, parameter, mutation) -> owner ("inputs": section 1, one reader per input kind;
-"outputs": section 3, the output policy; "evaluation": section 4). Each is a strict xfail: when
-its fix is merged it fails, and the entry is removed."""
-
-_OWNER_WHY = {"inputs": "issue 17 section 1: the file is not read and checked before the work starts",
-              "outputs": "issue 17 section 3: the output is not checked against the inputs before the work",
-              "evaluation": "issue 17 section 4: compare's arguments are checked only after the checkpoint"}
-
-
 def _params():
     for command, name, kind, mutation in _cases():
-        owner = KNOWN_FAILURES.get((command, name, mutation))
-        marks = [pytest.mark.xfail(strict=True, reason=f"{owner}: {_OWNER_WHY[owner]}")] if owner else []
-        yield pytest.param(command, name, kind, mutation, marks=marks, id=f"{command}:{name}:{mutation}")
+        yield pytest.param(command, name, kind, mutation, id=f"{command}:{name}:{mutation}")
 
 
 # --- running and judging ---------------------------------------------------------------------------
@@ -389,7 +247,8 @@ def places(world, tmp_path_factory):
         except SystemExit as exc:
             assert not exc.code, f"the harness's baseline run did not train (exit {exc.code})"
     shutil.rmtree(root / "cache", ignore_errors=True)
-    return {"world": root / "world", "run": root / "run", "fast": fast, "svm": root / "rank.svm",
+    shutil.copytree(root / "run", root / "run2")  # compare takes two or more distinct run folders
+    return {"world": root / "world", "run": root / "run", "run2": root / "run2", "fast": fast, "svm": root / "rank.svm",
             "pairs": root / "pairs.tsv", "root": root}
 
 
@@ -550,10 +409,3 @@ def test_the_walk_finds_the_known_options():
     assert kinds[("simulate", "click_matrix")] == "input" and kinds[("rerank", "run_file")] == "input"
     assert kinds[("compare", "runs")] == "input" and kinds[("fit", "out")] == "output"
     assert ("clicks fit", "test_share") in kinds
-
-
-def test_known_failures_name_real_cases():
-    cases = {(c, n, m) for c, n, _, m in _cases()}
-    stale = sorted(set(KNOWN_FAILURES) - cases)
-    assert not stale, f"KNOWN_FAILURES entries that are no longer harness cases: {stale}"
-    assert set(KNOWN_FAILURES.values()) <= set(_OWNER_WHY)

@@ -300,9 +300,9 @@ AGREE = [
     (["simulate", "--out", "{tmp}/w"], "--authority-weight-nav", "world.authority_weight_nav"),
     (["simulate", "--out", "{tmp}/w"], "--frequency-range", "world.frequency_range"),
     (["simulate", "--out", "{tmp}/w"], "--candidates-min", "world.candidates_min"),
-    (["annotate", "--data", "d", "--model", "m", "--dry-run"], "--temperature", "client.temperature"),
-    (["annotate", "--data", "d", "--model", "m", "--dry-run"], "--stride", "strategy.stride"),
-    (["annotate", "--data", "d", "--model", "m", "--dry-run"], "--poll-s", "poll_s"),
+    (["annotate", "--data", "{world}", "--model", "m", "--dry-run"], "--temperature", "client.temperature"),
+    (["annotate", "--data", "{world}", "--model", "m", "--dry-run"], "--stride", "strategy.stride"),
+    (["annotate", "--data", "{world}", "--model", "m", "--dry-run"], "--poll-s", "poll_s"),
 ]
 
 
@@ -324,14 +324,14 @@ def _config_accepts(command, key, value) -> bool:
 
 
 @pytest.mark.parametrize("prefix, option, key", AGREE, ids=[o for _, o, _ in AGREE])
-def test_the_cli_and_the_config_loader_agree(prefix, option, key, tmp_path, capsys, monkeypatch):
+def test_the_cli_and_the_config_loader_agree(prefix, option, key, world, tmp_path, capsys, monkeypatch):
     """One declaration, two doors: a value the flag accepts is one the config key accepts."""
 
     @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
     @given(value=GENERATED)
     def check(value):
         text = repr(value) if isinstance(value, float) else str(value)
-        argv = [a.format(tmp=tmp_path) for a in prefix] + [option, text]
+        argv = [a.format(tmp=tmp_path, world=world) for a in prefix] + [option, text]
         cli = _cli_accepts(argv, capsys, monkeypatch)
         # a whole float on the command line ("3.0") is refused for a count, as a float in a config is
         config = _config_accepts(prefix[0], key, value)

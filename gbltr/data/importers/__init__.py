@@ -23,6 +23,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from gbltr.checkpoint import checkpoint
 from gbltr.data.importers import corpus, impressions, ncm, qrels, sogou, svmlight
 from gbltr.data.importers.base import Part, combine
 from gbltr.data.store import SearchDataset, check_dataset_out, write_dataset
@@ -79,6 +80,7 @@ def import_dataset(sources: list[tuple[str, list[str]]], out: str | Path, option
     check_dataset_out(out, command="import", inputs=inputs, overwrite=overwrite)
     parts = [read_part(fmt, paths, options) for fmt, paths in sources]
     ds = combine(parts)
+    checkpoint("import")  # every source read, parsed and combined; nothing written yet
     folder = write_dataset(ds, out, overwrite=overwrite, command="import", inputs=inputs)
     for k, v in ds.missing.items():
         log.warning("import: no %s: %s", k, v)

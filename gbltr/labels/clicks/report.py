@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from gbltr.checkpoint import checkpoint
 from gbltr.buckets import BUCKETS, OVERALL, BucketSpec
 from gbltr.data.real import read_sogou_pscm, read_trec_session
 from gbltr.data.store import read_dataset
@@ -201,6 +202,7 @@ def fit_log(path, models, out, *, fmt: str = "auto", config: ClickLabelConfig = 
         log.warning("%d held-out session(s) of queries never seen in training are not scored", unseen_query_sessions)
     if test.n_sessions == 0:
         raise DataError(f"{path}: no held-out session has a query seen in training; nothing to score")
+    checkpoint("clicks fit")  # the log read and split; no model fitted
     with run_folder(out, overwrite=overwrite, kind="click-model report folder", command="clicks fit",
                     inputs=inputs) as tmp:
         return _fit_and_write(loaded, path, models, Path(tmp), train, test, test_all, unseen_query_sessions,

@@ -97,9 +97,10 @@ class AnnotateConfig:
         if self.qrels_out:
             out.append(Output(self.qrels_out, "--qrels-out", "qrels file", folder=False))
         out.append(Output(paths["cache"], "--cache", "answer cache", folder=False, reused=True))
-        if self.batch:
+        # a folder named explicitly is checked even when this run would not use it
+        if self.batch or self.batch_dir:
             out.append(Output(paths["batch_dir"], "--batch-dir", "Batch folder", reused=True))
-        if self.compare_to:
+        if self.compare_to or self.report_dir:
             out.append(Output(paths["report_dir"], "--report-dir", "agreement folder", reused=True))
         return out
 

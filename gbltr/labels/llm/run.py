@@ -23,6 +23,7 @@ import sys
 import time
 from dataclasses import replace
 
+from gbltr.checkpoint import checkpoint
 from gbltr.data.trec import check_ids
 from gbltr.errors import GbltrError
 from gbltr.folders import check_outputs, write_file, writing
@@ -61,7 +62,7 @@ def run_annotate(cfg: AnnotateConfig, echo=print, warn=_stderr) -> dict:
     """Run one annotation as described by ``cfg``; returns the run record (also saved).
     ``echo`` gets the dry-run summary, ``warn`` the partial-failure warning (stderr)."""
     strategy, client = cfg.strategy, cfg.client
-    if not cfg.dry_run:  # a dry run writes nothing
+    if cfg.out is not None:  # a dry run writes nothing, but says now what the real run would refuse
         check_outputs("annotate", cfg.outputs(), cfg.inputs())
     # every file named is read and checked before any call
     prices = PriceTable.load(cfg.prices) if cfg.prices else None
@@ -69,6 +70,7 @@ def run_annotate(cfg: AnnotateConfig, echo=print, warn=_stderr) -> dict:
     pairs = _pairs(cfg)
     if cfg.qrels_out:  # the qrels' ids are known now: refuse them before any label is paid for (or estimated)
         check_ids(pairs, f"--qrels-out {cfg.qrels_out}")
+    checkpoint("annotate")
     record: dict = {"config": cfg.to_json(), "model": client.model, "pairs": pairs.height}
 
     if cfg.dry_run:

@@ -25,6 +25,7 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+from gbltr.checkpoint import checkpoint
 from gbltr.errors import unknown_choice
 from gbltr.folders import Input, check_run_folder, run_folder
 from gbltr.serve.export.definitions import read_user_definitions, resolve
@@ -72,6 +73,7 @@ def export_run(run, fmt: str, out: str | Path, *, definitions: str | Path | dict
     model_name = name or run.folder.resolve().name
     folder = Path(out)
     placeholders = [d.feature for d in defs if d.kind == "missing"]
+    checkpoint("export")
     with run_folder(folder, overwrite=overwrite, marker="manifest.json", kind="export folder", command="export",
                     inputs=inputs) as tmp:
         files, notes = module.write(with_base_folded(forest), defs, tmp, name=model_name, catalogue=run.catalogue)
