@@ -58,7 +58,6 @@ from gbltr import inputs
 from gbltr.buckets import bucket_counts, resolve_spec
 from gbltr.config import LABEL_SOURCES_OF, FitConfig
 from gbltr.data.frequency import query_frequency, query_stats
-from gbltr.data.qrels import read_qrels
 from gbltr.data.simulate import write_world
 from gbltr.data.store import SearchDataset, read_dataset
 from gbltr.data.stream import dataset_log, query_frequency_lazy, query_stats_lazy
@@ -67,7 +66,7 @@ from gbltr.features.build import build_features
 from gbltr.features.catalogue import check_catalogue_columns, read_user_catalogue
 from gbltr.features.text import TextParams
 from gbltr.labels.clicks import ClickLabels, click_labels, zero_click_report
-from gbltr.labels.llm import load_llm_labels as load_parquet
+from gbltr.labels.llm.labelset import load_llm_labels
 from gbltr.train.dataset import RankingDataset
 from gbltr.validate import check_prepared, check_split_column, label_rows, report, summarise
 
@@ -98,15 +97,6 @@ def builtin_world(params) -> Path:
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
     return folder
-
-
-def load_llm_labels(path: str | Path) -> pl.DataFrame:
-    """An LLM label set: the Parquet written by ``gbltr annotate`` (null labels dropped and
-    logged, :func:`gbltr.labels.llm.load_llm_labels`) or a TREC qrels file."""
-    p = Path(path)
-    if p.suffix == ".parquet":
-        return load_parquet(p)
-    return read_qrels(p, source="llm")
 
 
 @dataclass
@@ -200,7 +190,7 @@ def _human_training_labels(ds: SearchDataset, info: dict) -> pl.DataFrame:
 def _llm_labels(ds: SearchDataset, cfg: FitConfig, named: NamedFiles) -> tuple[pl.DataFrame, int]:
     """The LLM label set to train on (non-null rows) and the number of null labels dropped."""
     if cfg.llm_labels:
-        return named.llm_labels if named.llm_labels is not None else _llm_file(cfg.llm_labels)
+        return named.llm_labels if named.llm_labels is not None else load_llm_labels(cfg.llm_labels, return_dropped=True)
     if "llm" not in ds.labels:
         raise DataError(
             f"--labels {cfg.labels} needs LLM labels: the dataset has no 'llm' label set "
@@ -246,7 +236,7 @@ def read_named_files(cfg: FitConfig, sources: tuple[str, ...] | None = None) -> 
     llm = None
     if cfg.llm_labels:
         if "llm" in sources:
-            llm = _llm_file(cfg.llm_labels)
+            llm = load_llm_labels(cfg.llm_labels, return_dropped=True)
         else:  # named but not trained on: checked as a file, not read
             inputs.check_file(cfg.llm_labels, "--llm-labels", "Parquet from 'gbltr annotate' or TREC qrels")
     schedule = read_schedule(cfg)
@@ -256,12 +246,6 @@ def read_named_files(cfg: FitConfig, sources: tuple[str, ...] | None = None) -> 
         # streaming (train.stream, --engine dask): the log stays on disk and is only scanned (gbltr.data.stream)
         lazy = dataset_log(cfg.data, ds.queries, ds.documents) if cfg.streams else None
     return NamedFiles(schedule, catalogue, llm, ds, lazy)
-
-
-def _llm_file(path: str) -> tuple[pl.DataFrame, int]:
-    if Path(path).suffix == ".parquet":
-        return load_parquet(path, return_dropped=True)
-    return load_llm_labels(path), 0
 
 
 def prepare(cfg: FitConfig, sources: tuple[str, ...] | None = None, named: NamedFiles | None = None) -> Prepared:
@@ -393,7 +377,7 @@ def _features(ds: SearchDataset, stats: pl.DataFrame, cfg: FitConfig, info: dict
     skipped: dict[str, str] = {}
     feats = build_features(
         ds.queries, ds.documents, ds.candidates.select("query_id", "doc_id"),
-        stats.select("query_id", "frequency"), params=_feature_params(cfg),
+        stats.select("query_id", "frequency"), params=TextParams.from_config(cfg.features),
     )
     drop: set[str] = set()
     for need, selectors in _NEEDS.items():
@@ -516,12 +500,7 @@ def pair_features(cfg: FitConfig, ds: SearchDataset, stats: pl.DataFrame, pairs:
     cannot be computed for new pairs and are absent. Pairs need not be candidates: the true-negative analysis featurises
     (query, document from another query) pairs through here."""
     return build_features(ds.queries, ds.documents, pairs, stats.select("query_id", "frequency"),
-                          params=_feature_params(cfg))
-
-
-def _feature_params(cfg: FitConfig):
-    f = cfg.features
-    return TextParams(k1=f.bm25_k1, b=f.bm25_b, mu=f.lm_mu, jm_lambda=f.lm_lambda)
+                          params=TextParams.from_config(cfg.features))
 
 
 def _per_bucket(ds: RankingDataset) -> dict[str, int]:

@@ -8,7 +8,6 @@ state; in a notebook pass ``ax`` from ``plt.subplots()`` to have it displayed.
 
 from __future__ import annotations
 
-from gbltr.analysis.true_negatives import TOPS
 from gbltr.errors import ConfigError
 from gbltr.evaluate.significance import stars
 from gbltr.evaluate.views import view_order
@@ -221,16 +220,22 @@ def plot_attribution(result):
     return axes[0]
 
 
-def plot_true_negatives(tn, ax=None, *, top: int = 10):
+def plot_true_negatives(tn, ax=None, *, top: int = 10, tops=None):
     """Share of test queries with a true negative in the top ``top``, per label source and view.
     ``tn``: a :class:`gbltr.analysis.true_negatives.TrueNegatives`. Without ``ax`` one panel per
-    depth (1, 3, 10) is drawn and the first returned."""
+    depth in ``tops`` is drawn and the first returned; ``tops`` defaults to the depths the summary
+    reports (its ``reach@k`` columns; :data:`gbltr.analysis.true_negatives.TOPS`)."""
     import numpy as np
 
 
     if ax is None:
-        axes = _panels(len(TOPS), size=(4.0, 3.2))
-        for a, t in zip(axes, TOPS):
+        if tops is None:
+            tops = [int(c.split("@", 1)[1]) for c in tn.summary.columns if c.startswith("reach@")]
+        if not tops:
+            raise ConfigError(f"plot_true_negatives: expected reach@k columns in the summary, found "
+                              f"{tn.summary.columns}; pass tops= or a TrueNegatives summary")
+        axes = _panels(len(tops), size=(4.0, 3.2))
+        for a, t in zip(axes, tops):
             plot_true_negatives(tn, ax=a, top=t)
         axes[0].figure.tight_layout()
         return axes[0]

@@ -391,7 +391,7 @@ def write_ablation(result: AblationResult, out: str | Path) -> Path:
     if result.shap is not None or result.permutation:
         extra["attribution"] = plots.plot_attribution(result)
     if result.true_negatives is not None:
-        extra["true_negatives"] = plots.plot_true_negatives(result.true_negatives)
+        extra["true_negatives"] = plots.plot_true_negatives(result.true_negatives, tops=TOPS)
     if result.label_distributions is not None:
         extra["label_distributions"] = plots.plot_label_distributions(result.label_distributions)
     return write_outputs(out, "ablation", result.per_query, result.to_summary(), result.to_markdown(),

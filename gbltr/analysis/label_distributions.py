@@ -23,7 +23,7 @@ from gbltr.data.store import SearchDataset
 from gbltr.evaluate.views import long_views, view_order
 from gbltr.labels.clicks import click_labels
 from gbltr.labels.llm.agreement import Agreement, agreement
-from gbltr.pipeline import load_llm_labels
+from gbltr.labels.llm.labelset import load_llm_labels
 
 SOURCES = ("human", "click", "llm")
 PAIRS = (("human", "click"), ("human", "llm"), ("click", "llm"))

@@ -7,7 +7,7 @@ import dataclasses
 import click
 
 from gbltr.data.simulate import WorldParams, control_world, write_world
-from gbltr.data.simulate_over import FREQUENCIES, OverParams
+from gbltr.data.simulate.over import FREQUENCIES, OverParams
 from gbltr.errors import ConfigError
 from gbltr.ranges import help_range, option_type
 
@@ -41,7 +41,7 @@ def _options(func):
 @click.option("--control", is_flag=True, help="control world: intent independent of frequency")
 @click.option("--over", type=click.Path(file_okay=False, exists=True),
               help="keep this real dataset's queries, documents, features and human labels; simulate query "
-                   "frequencies, a click log and LLM labels around them (gbltr.data.simulate_over)")
+                   "frequencies, a click log and LLM labels around them (gbltr.data.simulate.over)")
 @click.option("--frequencies", type=click.Choice(FREQUENCIES), help="with --over: power_law (seeded) or log (the dataset's own)")
 @click.option("--click-matrix", type=click.Path(dir_okay=False, exists=True),
               help="with --over: JSON click_prob[relevance 0..4][position] replacing the position/trust-bias model")
@@ -59,11 +59,11 @@ def simulate(out, seed, control, overwrite, over, frequencies, click_matrix, ran
     """Write a simulated search world (dataset folder + world.json), or with --over DIR a
     semi-synthetic log over a real dataset's judgements.
 
-    Every mechanism and parameter is documented in gbltr.data.simulate (gbltr.data.simulate_over
+    Every mechanism and parameter is documented in gbltr.data.simulate (gbltr.data.simulate.over
     for --over) and recorded in world.json (simulation.json).
     """
     if over:
-        from gbltr.data.simulate_over import simulate_over
+        from gbltr.data.simulate.over import simulate_over
 
         world_only = sorted(k for k, v in overrides.items() if v is not None and k not in ("sessions", "frequency_exponent"))
         if world_only or control:

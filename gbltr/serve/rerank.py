@@ -34,8 +34,8 @@ from gbltr.data.trec import write_run_lines
 from gbltr.inputs import collecting, read_lines, read_parquet, scan_parquet
 from gbltr.errors import DataError, ModelError, ParseError
 from gbltr.features.build import build_features
+from gbltr.features.text import TextParams
 from gbltr.folders import Input, Output, check_outputs, write_file
-from gbltr.pipeline import _feature_params
 from gbltr.schema import DOCUMENTS, QUERIES, validate
 from gbltr.serve.run import TrainedRun, load_run
 
@@ -141,7 +141,7 @@ def rerank_features(run: TrainedRun, data: str | Path, pairs: pl.DataFrame | Non
     documents = validate(read_parquet(root / "documents.parquet", "rerank data table"), DOCUMENTS, where=f"{root}/documents.parquet")
     stats = _frequency(root, queries)
     table = build_features(queries, documents, pairs.select("query_id", "doc_id"), stats,
-                           params=_feature_params(run.config), catalogue=run.catalogue)
+                           params=TextParams.from_config(run.config.features), catalogue=run.catalogue)
     missing = [n for n in names if n not in table.features]
     if missing:
         why = {n: table.omitted.get(n, "not computed") for n in missing}

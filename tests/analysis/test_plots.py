@@ -60,6 +60,11 @@ def test_true_negative_bars_are_the_reach_shares():
     tn = SimpleNamespace(summary=summary, k=5)
     ax = plots.plot_true_negatives(tn, ax=plots.new_axes(), top=10)
     assert [p.get_height() for p in ax.patches] == [0.75, 1.0, 0.25, 0.5]
+    # without ax: one panel per depth, the summary's own (plots import no analysis constant) or given
+    first = plots.plot_true_negatives(tn)
+    assert [a.get_title().rsplit(" ", 1)[1] for a in first.figure.axes] == ["1", "3", "10"]
+    assert [p.get_height() for p in first.figure.axes[1].patches] == [0.5, 0.5, 0.25, 0.0]
+    assert len(plots.plot_true_negatives(tn, tops=(3, 10)).figure.axes) == 2
 
 
 def test_label_distribution_bars_are_the_shares():

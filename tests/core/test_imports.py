@@ -23,3 +23,27 @@ def test_start_up_loads_no_heavy_library(code):
     out = subprocess.run([sys.executable, "-c", code + "\nimport sys; print(' '.join(sys.modules))"],
                          capture_output=True, text=True, check=True).stdout
     assert not HEAVY & set(out.split())
+
+
+# Imports run downhill (issue 18): a lower floor never loads a higher one. On main before it,
+# importing the agreement module loaded 54 gbltr modules (plots -> analysis -> pipeline), the
+# semi-synthetic simulator and ``rerank`` imported the pipeline, and plots the analysis package.
+PIPELINE_AND_UP = ("gbltr.pipeline", "gbltr.analysis", "gbltr.experiment", "gbltr.train")
+
+
+@pytest.mark.parametrize("module, forbidden", [
+    ("gbltr.labels.llm.agreement", PIPELINE_AND_UP + ("gbltr.plots",)),
+    ("gbltr.labels.llm.labelset", PIPELINE_AND_UP + ("gbltr.plots",)),
+    ("gbltr.data.simulate", PIPELINE_AND_UP + ("gbltr.features", "gbltr.labels", "gbltr.plots")),
+    ("gbltr.data.simulate.over", PIPELINE_AND_UP + ("gbltr.features", "gbltr.plots")),
+    ("gbltr.plots", PIPELINE_AND_UP),
+    ("gbltr.serve.rerank", ("gbltr.pipeline", "gbltr.analysis", "gbltr.experiment", "gbltr.plots")),
+])
+def test_imports_run_downhill(module, forbidden):
+    """Importing ``module`` in a fresh interpreter loads none of the modules above it."""
+    out = subprocess.run([sys.executable, "-c", f"import {module}\nimport sys; print(' '.join(sys.modules))"],
+                         capture_output=True, text=True, check=True).stdout
+    loaded = set(out.split())
+    assert module in loaded
+    uphill = sorted(m for m in loaded if any(m == f or m.startswith(f + ".") for f in forbidden))
+    assert not uphill, f"importing {module} loaded {uphill}"

@@ -11,7 +11,7 @@ import pytest
 
 from gbltr.buckets import BucketSpec, bucket_counts, bucket_notes, resolve_spec
 from gbltr.data.importers import import_dataset
-from gbltr.data.simulate_over import OverParams, simulate_over
+from gbltr.data.simulate.over import OverParams, simulate_over
 from gbltr.data.store import read_dataset
 from gbltr.errors import ConfigError
 from realdata_slices import gbltr, letor_slice, qbqtc_slice

@@ -102,7 +102,7 @@ def test_join_texts_matches_a_per_document_python_join():
     """The numba text writer equals sorting each document's tokens by key and joining them."""
     import numpy as np
 
-    from gbltr.data.simulate import _join_texts
+    from gbltr.data.simulate.text import _join_texts
 
     rng = np.random.default_rng(3)
     nd = 57

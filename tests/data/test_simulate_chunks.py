@@ -13,8 +13,8 @@ import numpy as np
 import polars as pl
 import pytest
 
-import gbltr.data.simulate as sim
 from gbltr.data.simulate import WorldParams, simulate_world, write_world
+from gbltr.data.simulate import build, chunking, documents, ids, laws, resolution, sessions, text
 from gbltr.data.store import SearchDataset, read_dataset, write_dataset
 from gbltr.errors import SchemaError
 
@@ -23,7 +23,7 @@ TINY = WorldParams(queries=240, sessions=12000, test_queries_per_bucket=8, valid
                    candidates_max=10)
 
 #: (rows, sha256 of ``write_csv()``, first 16 hex) of every table of the TINY world (seed 0), as
-#: written by main at e7c39a7 with the stored resolution of issue 17 (``simulate.stored``: dwell
+#: written by main at e7c39a7 with the stored resolution of issue 17 (``simulate.resolution.stored``: dwell
 #: times to the millisecond, other floats to 6 decimals), Polars 2.1, numpy 2.4, on an AVX2
 #: machine. Exact on every CPU: the stored values are rounded, and
 #: ``test_last_bit_differences_do_not_reach_the_stored_world`` checks that no value of this world
@@ -68,8 +68,8 @@ def test_one_pass_world_equals_its_golden_tables(one_pass_world):
 ])
 def test_chunked_world_equals_the_one_pass_world(tmp_path, monkeypatch, one_pass_world, doc_chunk, frame_sessions):
     """Two code paths compared in one run (not against a golden): exact on any CPU."""
-    monkeypatch.setattr(sim, "_DOC_CHUNK", doc_chunk)
-    monkeypatch.setattr(sim, "_FRAME_SESSIONS", frame_sessions)
+    monkeypatch.setattr(chunking, "_DOC_CHUNK", doc_chunk)
+    monkeypatch.setattr(chunking, "_FRAME_SESSIONS", frame_sessions)
     folder = write_world(TINY, tmp_path / "w")
     assert _digests(folder) == _digests(one_pass_world)
     assert (folder / "dataset.json").read_text() == (one_pass_world / "dataset.json").read_text()
@@ -80,16 +80,16 @@ def test_last_bit_differences_do_not_reach_the_stored_world(monkeypatch):
     another CPU's exp/log kernel may give) rounds to the same stored value for this whole world,
     so the golden digests and the dataset fingerprint hold on AVX2, AVX-512 and ARM alike."""
     seen = []
-    real = sim.stored
+    real = resolution.stored
 
-    def spy(values, decimals=sim.FLOAT_DECIMALS):
+    def spy(values, decimals=resolution.FLOAT_DECIMALS):
         seen.append((np.asarray(values, dtype=np.float64).copy(), decimals))
         return real(values, decimals)
 
-    monkeypatch.setattr(sim, "stored", spy)
+    monkeypatch.setattr(resolution, "stored", spy)
     world, _ = simulate_world(TINY)
     assert world.impressions["dwell_time"].drop_nulls().len() > 1000
-    assert {d for _, d in seen} == {sim.DWELL_DECIMALS, sim.FLOAT_DECIMALS}
+    assert {d for _, d in seen} == {resolution.DWELL_DECIMALS, resolution.FLOAT_DECIMALS}
     n = 0
     for values, decimals in seen:
         finite = values[np.isfinite(values)]
@@ -104,14 +104,14 @@ def test_last_bit_differences_do_not_reach_the_stored_world(monkeypatch):
 
 def test_stored_rounds_to_the_declared_resolution():
     x = np.array([1.23456789, 2.0004999, np.nan, -0.0000004])
-    np.testing.assert_array_equal(sim.stored(x), [1.234568, 2.0005, np.nan, -0.0])
-    np.testing.assert_array_equal(sim.stored(x, sim.DWELL_DECIMALS), [1.235, 2.0, np.nan, -0.0])
+    np.testing.assert_array_equal(resolution.stored(x), [1.234568, 2.0005, np.nan, -0.0])
+    np.testing.assert_array_equal(resolution.stored(x, resolution.DWELL_DECIMALS), [1.235, 2.0, np.nan, -0.0])
 
 
 def test_texts_rendered_one_document_at_a_time_equal_one_chunk(monkeypatch):
     rng = np.random.default_rng(2)
     topic_terms = np.stack([rng.permutation(60) for _ in range(4)])
-    cdf = sim._zipf_cdf(60, 1.0)
+    cdf = laws._zipf_cdf(60, 1.0)
     nd = 23
     topics, counts = rng.integers(0, 3, nd), rng.integers(1, 6, nd)
     extra_counts = rng.integers(0, 3, nd)
@@ -119,9 +119,9 @@ def test_texts_rendered_one_document_at_a_time_equal_one_chunk(monkeypatch):
     vocab = [f"t{i}" for i in range(60)]
     texts = []
     for chunk in (10**6, 1, 4):
-        monkeypatch.setattr(sim, "_DOC_CHUNK", chunk)
-        filler = sim._Filler(np.random.default_rng(9), topic_terms, cdf, topics, counts, 0.2)
-        texts.append(sim._render_field(filler, extra, vocab, nd).to_list())
+        monkeypatch.setattr(chunking, "_DOC_CHUNK", chunk)
+        filler = text._Filler(np.random.default_rng(9), topic_terms, cdf, topics, counts, 0.2)
+        texts.append(text._render_field(filler, extra, vocab, nd).to_list())
     assert texts[0] == texts[1] == texts[2]
     assert len(texts[0]) == nd and all(len(t.split(" ")) == c + e for t, c, e in zip(texts[0], counts, extra_counts))
 
@@ -137,7 +137,7 @@ def test_log_frames_split_anywhere_equal_one_pass_tables(monkeypatch):
     click = rng.random(n) < 0.4
     pos = np.concatenate([np.arange(1, k + 1) for k in shown]).astype(np.int8)
     utility = rng.random(nd)
-    qid, did = sim._ids("q", nq, 5), sim._ids("d", nd, 7)
+    qid, did = ids._ids("q", nq, 5), ids._ids("d", nd, 7)
     ref = np.random.default_rng(99)
     want = pl.DataFrame({
         "session_id": [f"s{7 + i:08d}" for i in range(ns) for _ in range(shown[i])],
@@ -149,17 +149,17 @@ def test_log_frames_split_anywhere_equal_one_pass_tables(monkeypatch):
                                          np.nan)).fill_nan(None),  # stored to the millisecond
     })
     for size in (1, 4, 10**6):
-        monkeypatch.setattr(sim, "_FRAME_SESSIONS", size)
+        monkeypatch.setattr(chunking, "_FRAME_SESSIONS", size)
         chunks = [(7, sq[:20], shown[:20], doc[: shown[:20].sum()], click[: shown[:20].sum()], pos[: shown[:20].sum()]),
                   (27, sq[20:], shown[20:], doc[shown[:20].sum():], click[shown[:20].sum():], pos[shown[:20].sum():])]
-        log = sim._Log(chunks, np.random.default_rng(99), utility, qid, did, ns)
+        log = sessions._Log(chunks, np.random.default_rng(99), utility, qid, did, ns)
         frames = list(log.frames())
         assert len(frames) == {1: ns, 4: 5 + 3, 10**6: 2}[size]  # frames stay within a pass
         assert pl.concat(frames).equals(want)
 
 
 def test_written_world_equals_the_in_memory_world(tmp_path, monkeypatch):
-    monkeypatch.setattr(sim, "_FRAME_SESSIONS", 1000)  # 12 written chunks
+    monkeypatch.setattr(chunking, "_FRAME_SESSIONS", 1000)  # 12 written chunks
     ds, latent = simulate_world(TINY)
     back = read_dataset(write_world(TINY, tmp_path / "w"))
     for name in ("queries", "documents", "candidates", "impressions"):
@@ -172,9 +172,9 @@ def test_generator_ahead_gives_the_doubles_after_k_draws():
     rng = np.random.default_rng(5)
     rng.integers(0, 10, 3, dtype=np.int32)  # leaves a buffered 32-bit half in PCG64
     assert rng.bit_generator.state["has_uint32"] == 1
-    ahead = sim._ahead(rng, 1000)
-    skipped = sim._ahead(rng, 0)
-    sim._skip(skipped, 1000)
+    ahead = chunking._ahead(rng, 1000)
+    skipped = chunking._ahead(rng, 0)
+    chunking._skip(skipped, 1000)
     x = rng.random(1500)
     assert np.array_equal(ahead.random(500), x[1000:])
     assert np.array_equal(skipped.random(500), x[1000:])
@@ -182,7 +182,7 @@ def test_generator_ahead_gives_the_doubles_after_k_draws():
     a, b = np.random.default_rng(5), np.random.default_rng(5)
     a.integers(0, 10, 3, dtype=np.int32)
     b.integers(0, 10, 3, dtype=np.int32)
-    c = sim._ahead(a, 0)
+    c = chunking._ahead(a, 0)
     assert np.array_equal(c.integers(0, 10, 9, dtype=np.int32), b.integers(0, 10, 9, dtype=np.int32))
 
 
@@ -190,7 +190,7 @@ def test_filler_tokens_in_chunks_equal_one_pass_draws():
     """Independent reference: the old one-pass order (all ranks, all sides, all keys)."""
     rng = np.random.default_rng(11)
     topic_terms = np.stack([rng.permutation(50) for _ in range(4)])
-    cdf = sim._zipf_cdf(50, 1.1)
+    cdf = laws._zipf_cdf(50, 1.1)
     topics = rng.integers(0, 3, 40)
     counts = rng.integers(1, 9, 40)
     ref = np.random.default_rng(1)
@@ -202,7 +202,7 @@ def test_filler_tokens_in_chunks_equal_one_pass_draws():
     want_key = ref.random(n)
     after = ref.random(5)
     got = np.random.default_rng(1)
-    filler = sim._Filler(got, topic_terms, cdf, topics, counts, 0.3)
+    filler = text._Filler(got, topic_terms, cdf, topics, counts, 0.3)
     assert np.array_equal(got.random(5), after)  # the caller's generator skipped all 3n draws
     parts = [filler.draw(lo, min(lo + 6, 40)) for lo in range(0, 40, 6)]
     assert np.array_equal(np.concatenate([c for c, _, _ in parts]), counts)
@@ -215,7 +215,7 @@ def test_urls_equal_one_scalar_draw_per_path_part():
     depth = np.array([0, 3, 1, 0, 2, 5, 0])
     domain = np.array([1, 0, 2, 2, 1, 0, 1])
     names = np.array(["a.example", "b.example", "c.example"], dtype=object)
-    got = sim._urls(rng, names, domain, depth).to_list()
+    got = documents._urls(rng, names, domain, depth).to_list()
     want = [f"https://{names[dm]}/" + "/".join(f"p{ref.integers(0, 10_000)}" for _ in range(k))
             for dm, k in zip(domain, depth)]
     assert got == want
@@ -223,7 +223,7 @@ def test_urls_equal_one_scalar_draw_per_path_part():
 
 
 def _world_without_impressions():
-    tables, _, log = sim._simulate(TINY)
+    tables, _, log = build._simulate(TINY)
     return SearchDataset(**tables), log
 
 

@@ -96,3 +96,13 @@ def test_load_llm_labels_drops_missing(tmp_path):
     df.with_columns(pl.lit("human").alias("source")).write_parquet(tmp_path / "h.parquet")
     with pytest.raises(DataError, match="only 'llm'"):
         load_llm_labels(tmp_path / "h.parquet")
+
+
+def test_load_llm_labels_reads_qrels_as_an_llm_label_set(tmp_path):
+    """One reader for ``fit --llm-labels`` and ``simulate --over --llm-labels`` (it lived in the
+    pipeline, which the simulator then imported): a file that is not Parquet is TREC qrels."""
+    (tmp_path / "llm.qrels").write_text("1 0 a 2\n1 0 b 0\n2 0 c 1\n")
+    lab, dropped = load_llm_labels(tmp_path / "llm.qrels", return_dropped=True)
+    assert dropped == 0 and lab["source"].unique().to_list() == ["llm"]
+    assert lab.select("query_id", "doc_id", "label").rows() == [("1", "a", 2.0), ("1", "b", 0.0), ("2", "c", 1.0)]
+    assert load_llm_labels(tmp_path / "llm.qrels").equals(lab)

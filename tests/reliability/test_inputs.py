@@ -451,7 +451,7 @@ def test_annotate_compare_to_is_read_before_any_call(pairs_file, tmp_path, capsy
     ({"click_prob": [[0.5, 0.2]] * 4}, "found 4 rows"),
 ])
 def test_simulate_click_matrix(world, tmp_path, capsys, monkeypatch, matrix, found):
-    import gbltr.data.simulate_over as over
+    import gbltr.data.simulate.over as over
 
     def no_read(*a, **k):
         raise AssertionError("the dataset was read before the click matrix was checked")

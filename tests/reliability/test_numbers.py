@@ -28,7 +28,7 @@ def _no_work(monkeypatch):
     # the modules that bind ``prepare`` by name are imported first, so no one keeps the stand-in
     import gbltr.analysis.ablation
     import gbltr.data.simulate
-    import gbltr.data.simulate_over
+    import gbltr.data.simulate.over
     import gbltr.experiment
     import gbltr.pipeline
     import gbltr.train.fit
@@ -38,7 +38,7 @@ def _no_work(monkeypatch):
 
     for mod, name in ((gbltr.pipeline, "prepare"), (gbltr.train.fit, "prepare"), (gbltr.experiment, "prepare"),
                       (gbltr.analysis.ablation, "prepare"), (gbltr.pipeline, "builtin_world"),
-                      (gbltr.data.simulate, "simulate_world"), (gbltr.data.simulate_over, "simulate_over")):
+                      (gbltr.data.simulate, "simulate_world"), (gbltr.data.simulate.over, "simulate_over")):
         monkeypatch.setattr(mod, name, no_work)
 
 
@@ -239,7 +239,7 @@ def test_an_option_that_sets_a_config_key_uses_the_keys_declaration():
         for key, f, _ in _declared_fields(cls, prefix):
             if RANGE in f.metadata:
                 ranges.setdefault(key, f.metadata[RANGE])
-    from gbltr.data.simulate_over import OverParams
+    from gbltr.data.simulate.over import OverParams
     for f in dataclasses.fields(OverParams):
         if RANGE in f.metadata:
             ranges.setdefault(f.name, f.metadata[RANGE])

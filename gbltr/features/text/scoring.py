@@ -48,6 +48,13 @@ class TextParams:
     mu: float = 2000.0
     jm_lambda: float = 0.1
 
+    @classmethod
+    def from_config(cls, features) -> "TextParams":
+        """The text constants of a run's ``[features]`` section (a
+        :class:`gbltr.config.FeatureConfig`: ``bm25_k1``, ``bm25_b``, ``lm_mu``, ``lm_lambda``);
+        what training and ``rerank`` build features with."""
+        return cls(k1=features.bm25_k1, b=features.bm25_b, mu=features.lm_mu, jm_lambda=features.lm_lambda)
+
     def __post_init__(self) -> None:
         checks = [
             ("k1", self.k1 >= 0, ">= 0"),

@@ -8,7 +8,9 @@ each side (human 0/1/2: >= 1; LLM 0-4: >= 2; ListSel 0/1: = 1), the convention o
 Thomas et al. 2024 for TREC-style graded labels.
 
 Files written by :func:`write_agreement`: ``agreement.json`` (numbers), ``confusion.csv`` and
-``label_hist.png`` (LLM vs. human label distributions; matplotlib imported lazily).
+``label_hist.png`` (LLM vs. human label distributions, drawn by
+:func:`gbltr.plots.plot_annotator_agreement`; plots and matplotlib are imported only when it is
+written, so agreement code stays below the report layer).
 """
 
 from __future__ import annotations
@@ -22,7 +24,6 @@ import polars as pl
 
 from gbltr.data.qrels import read_qrels as _read
 from gbltr.errors import DataError
-from gbltr.plots import plot_annotator_agreement
 
 
 def read_qrels(path: str | Path) -> pl.DataFrame:
@@ -102,6 +103,8 @@ def write_agreement(report: Agreement, folder: str | Path, *, title: str = "") -
     lines = ["human\\llm," + ",".join(str(x) for x in c["llm_labels"])]
     lines += [f"{hl}," + ",".join(str(x) for x in row) for hl, row in zip(c["human_labels"], c["counts"])]
     paths["confusion"].write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+    from gbltr.plots import plot_annotator_agreement  # the report layer, loaded only to draw
 
     axes = plot_annotator_agreement(report, title=title)
     axes[0].figure.savefig(paths["hist"], dpi=80)

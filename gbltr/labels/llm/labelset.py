@@ -14,7 +14,7 @@ from pathlib import Path
 
 import polars as pl
 
-from gbltr.data.qrels import write_qrels
+from gbltr.data.qrels import read_qrels, write_qrels
 from gbltr.inputs import read_parquet
 from gbltr.errors import DataError
 from gbltr.folders import write_file
@@ -43,12 +43,18 @@ def write_labels(labels: pl.DataFrame, path: str | Path) -> Path:
 
 
 def load_llm_labels(path: str | Path, *, return_dropped: bool = False):
-    """Read an LLM label set for training: LABELS contract, ``source == "llm"``, nulls dropped.
+    """Read an LLM label set for training (``fit --llm-labels``, ``simulate --over --llm-labels``):
+    the Parquet written by ``gbltr annotate`` (``.parquet``: LABELS contract, ``source == "llm"``,
+    nulls dropped) or else a TREC qrels file (:func:`gbltr.data.qrels.read_qrels`, source ``llm``).
 
     Rows whose label is null (parse failures, failed calls) are dropped and their number logged;
-    with ``return_dropped=True`` the result is ``(frame, n_dropped)``.
+    with ``return_dropped=True`` the result is ``(frame, n_dropped)`` (0 for qrels, which cannot
+    hold a missing label).
     """
     path = Path(path)
+    if path.suffix != ".parquet":
+        df = read_qrels(path, source="llm")
+        return (df, 0) if return_dropped else df
     df = validate(read_parquet(path, "LLM label file", expected="the Parquet label set written by `gbltr annotate --out`"),
                   LABELS, where=str(path))
     other = df.filter(pl.col("source") != "llm")["source"].unique().to_list()

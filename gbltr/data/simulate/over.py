@@ -50,7 +50,7 @@ from gbltr.data.world import WorldParams
 from gbltr.errors import DataError, unknown_choice
 from gbltr.folders import Input
 from gbltr.inputs import read_json_matrix
-from gbltr.pipeline import load_llm_labels
+from gbltr.labels.llm.labelset import load_llm_labels
 from gbltr.ranges import check_fields, count, non_negative, number, probability, range_of, seed_range
 
 FREQUENCIES = ("power_law", "log")
