@@ -282,7 +282,7 @@ def read_json_matrix(path: str | Path, what: str, key: str, *, rows: int | None 
     naming the first bad cell."""
     p = Path(path)
     expected = (f"a JSON object {{{key!r}: {rows or 'R'} lists of {meaning} in [{low:g}, {high:g}], "
-                "one number per column}}")
+                "one number per column}")
     data = read_document(p, what, expected, fmt="json")
     if key not in data:
         raise _error(what, p, expected, f"keys {sorted(data)}")
