@@ -12,7 +12,7 @@ Real logs rarely fit fixed thresholds (TREC Session 2014 has no query with 100 s
 queries' frequencies (:func:`resolve_spec`), rounded up to integers, and the resolved
 thresholds are recorded with every run. Every report lists every bucket with its query count,
 zero included, and flags buckets with fewer than :data:`MIN_TEST_QUERIES` queries as too small
-for a significance test (:func:`bucket_notes`).
+for a significance test (:func:`bucket_notes`); the same minimum withholds the tests and intervals.
 """
 
 from __future__ import annotations
@@ -35,7 +35,10 @@ VIEWS = (OVERALL, *BUCKETS)
 DEFAULT_HIGH_MIN = 100
 DEFAULT_MEDIUM_MIN = 10
 MIN_TEST_QUERIES = 10
-"""A bucket with fewer test queries than this gets no trustworthy significance test; reports say so."""
+"""The one minimum for inference in every report (compare, experiment, ablation, heatmaps, plots):
+a view with fewer scored test queries gets no significance test, no p-value and no confidence
+interval (:func:`gbltr.evaluate.significance.paired_by_view`, :func:`gbltr.evaluate.compare.mean_ci`);
+its cell shows ``n`` instead, and :func:`bucket_notes` says so."""
 
 log = logging.getLogger("gbltr")
 
