@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from gbltr.errors import ConfigError
+from gbltr.words import Noun, counted, noun
 
 if TYPE_CHECKING:
     import polars as pl
@@ -112,21 +113,38 @@ def bucket_counts(buckets) -> dict[str, int]:
     return {b: values.count(b) for b in BUCKETS} | {b: values.count(b) for b in sorted(set(values) - set(BUCKETS))}
 
 
-def bucket_notes(counts: dict[str, int], what: str = "test queries") -> list[str]:
-    """One line per bucket that is empty or too small for a significance test."""
+TEST_QUERY = noun("test query")
+
+
+def bucket_notes(counts: dict[str, int], what: str | Noun = TEST_QUERY) -> list[str]:
+    """One line per bucket that is empty or too small for a significance test (``what``: the noun
+    counted, singular or :class:`~gbltr.words.Noun`)."""
+    what = what if isinstance(what, Noun) else noun(what)
     notes = []
     for b in BUCKETS:
         n = counts.get(b, 0)
         if n == 0:
-            notes.append(f"bucket {b!r} has no {what}: no result for it")
+            notes.append(f"bucket {b!r} has no {what.plural}: no result for it")
         elif n < MIN_TEST_QUERIES:
-            notes.append(f"bucket {b!r} has {n} {what}, fewer than {MIN_TEST_QUERIES}: too few for a significance test")
+            notes.append(f"bucket {b!r} has {counted(n, what)}, fewer than {MIN_TEST_QUERIES}: too few for a "
+                         "significance test or a confidence interval")
     return notes
 
 
-def bucket_lines(counts: dict[str, int], notes, what: str = "test queries") -> list[str]:
+NOTES_HEADING = "Buckets too small for a test:"
+"""The heading every report puts its bucket notes under (their own paragraph, never items of a list above)."""
+
+
+def note_lines(notes) -> list[str]:
+    """Markdown: the bucket notes as their own paragraph under :data:`NOTES_HEADING` (nothing when none)."""
+    notes = list(notes)
+    return ["", NOTES_HEADING, "", *[f"- {n}" for n in notes]] if notes else []
+
+
+def bucket_lines(counts: dict[str, int], notes, what: str | Noun = TEST_QUERY) -> list[str]:
     """Markdown lines of a multi-run report: ``what`` per bucket (zero included) and the notes."""
     if not counts:
         return []
+    what = str(what if isinstance(what, Noun) else noun(what))
     return ([f"{what[:1].upper()}{what[1:]} per bucket: " + ", ".join(f"{b} {n}" for b, n in counts.items()) + "."]
-            + [f"- note: {n}" for n in notes] + [""])
+            + note_lines(notes) + [""])

@@ -172,3 +172,129 @@ def test_ablation_markdown_prints_no_p_value_under_a_too_few_note():
     row = next(line for line in md.splitlines() if line.startswith("| text |"))
     low_cell = row.strip(" |").split(" | ")[-1]
     assert low_cell == f"too few queries (n=3 < {MIN_TEST_QUERIES})" and "(p " in row.split(" | ")[1]
+
+
+# --- report.md of a fit ------------------------------------------------------------------------
+
+
+def _fit(world, root, labels_args, *, judge_training: bool = False):
+    """``gbltr fit`` on an edited copy of the tiny world (see :func:`fused_run`); returns the run's
+    report.json (dict), report.md (text) and the validation query ids. ``judge_training``: give the
+    training queries human labels (their LLM labels), which the tiny world lacks."""
+    import shutil
+
+    from .conftest import edit_table, fast_config, run_cli
+
+    data = root / "world"
+    shutil.copytree(world, data, ignore=shutil.ignore_patterns("latent"))
+    split = pl.read_parquet(data / "queries.parquet")
+    test_q = split.filter(pl.col("split") == "test")["query_id"].to_list()
+    valid_q = split.filter(pl.col("split") == "valid")["query_id"].to_list()
+    human = pl.read_parquet(data / "labels" / "human.parquet")
+    if judge_training:
+        train_q = split.filter(pl.col("split") == "train")["query_id"].to_list()
+        llm = pl.read_parquet(data / "labels" / "llm.parquet").filter(pl.col("query_id").is_in(train_q))
+        human = pl.concat([human, llm.select(human.columns).cast(human.schema).with_columns(source=pl.lit("human"))])
+        edit_table(data, "labels/human", lambda f: human)
+    rows = human.with_row_index("i").filter(pl.col("query_id").is_in(test_q) & (pl.col("label") > 0))["i"].to_list()
+    edits = {rows[0]: -2.0, rows[1]: 1.5}
+    edit_table(data, "labels/human", lambda f: f.with_row_index("i").with_columns(
+        pl.when(pl.col("query_id") == valid_q[0]).then(0.0)
+        .otherwise(pl.col("i").replace_strict(edits, default=pl.col("label"), return_dtype=pl.Float64))
+        .alias("label")).drop("i"))
+    out = root / "run"
+    no_capture = SimpleNamespace(readouterr=lambda: ("", ""))  # a module fixture has no capsys
+    code, _, _ = run_cli(["fit", "--data", str(data), *labels_args, "--config", str(fast_config(root)),
+                          "--out", str(out)], no_capture)
+    assert code == 0
+    return SimpleNamespace(run=out, valid_ids=valid_q, report=json.loads((out / "report.json").read_text()),
+                           md=(out / "report.md").read_text())
+
+
+@pytest.fixture(scope="module")
+def human_run(world, tmp_path_factory):
+    """The edited world (:func:`fused_run`) trained on its human labels."""
+    return _fit(world, tmp_path_factory.mktemp("reports-human"), ["--labels", "human"], judge_training=True)
+
+
+@pytest.fixture(scope="module")
+def fused_run(world, tmp_path_factory):
+    """A fused FAMOL fit with the weight search on the tiny world (8 test queries per bucket: every
+    bucket is flagged), after three hand edits: one human label -2, one 1.5 (both on test queries:
+    the tiny world judges test and validation queries only), and every human label of one validation
+    query 0 (no relevant document)."""
+    return _fit(world, tmp_path_factory.mktemp("reports"), ["--labels", "fused", "--weight-fn", "auto"])
+
+
+def test_bucket_notes_have_their_own_heading(fused_run):
+    """On main the notes were appended to the "click labels are all equal" list as its last items."""
+    from gbltr.buckets import NOTES_HEADING
+
+    lines = fused_run.md.splitlines()
+    assert fused_run.report["bucket_notes"]  # 8 test queries per bucket: every bucket is flagged
+    first = next(i for i, line in enumerate(lines) if fused_run.report["bucket_notes"][0] in line)
+    assert lines[first - 2] == NOTES_HEADING and lines[first - 1] == ""
+    equal = next(i for i, line in enumerate(lines) if line.startswith("Training queries whose click labels are all equal"))
+    items = []
+    for line in lines[equal + 2:]:
+        if not line.startswith("- "):
+            break
+        items.append(line)
+    assert items and not any("bucket" in item for item in items)  # only the per-bucket counts
+
+
+def test_report_md_lists_labels_changed_on_import(human_run):
+    """On main the counts were in report.json and on stderr, not in report.md."""
+    assert human_run.report["training"]["human_training_grades"] == {"negative_to_0": 1, "fractional_rounded": 1}
+    assert "- negative, made 0: 1 human label\n" in human_run.md
+    assert "- fractional, rounded to the nearest grade: 1 human label\n" in human_run.md
+
+
+def test_validation_queries_per_bucket_count_only_queries_that_can_rank(fused_run):
+    """On main a validation query with no relevant document was counted (10 shown, 9 scored)."""
+    search = fused_run.report["weight_search"]
+    assert sum(search["n_valid_queries"].values()) <= len(fused_run.valid_ids) - 1
+    assert f"validation queries that can rank per bucket {json.dumps(search['n_valid_queries'])}" in fused_run.md
+
+
+def test_valid_query_counts_by_hand():
+    from gbltr.train.weight_search import valid_query_counts
+
+    # four queries: scored (high), no relevant (high), single grade (low), scored (low)
+    valid = SimpleNamespace(labels={"human": np.array([2.0, 0.0, 0.0, 0.0, 1.0, 1.0, 1.0, 0.0])},
+                            group_ptr=np.array([0, 2, 4, 6, 8]), bucket=np.array(["high", "high", "low", "low"]))
+    assert valid_query_counts(valid) == {"high": 1, "medium": 0, "low": 1}
+
+
+@pytest.mark.parametrize(("params", "words"), [
+    ({"weight_fn": "constant", "params": {"value": 0.0}}, "in effect it is the LLM run"),
+    ({"weight_fn": "piecewise", "params": {"high": 1.0, "medium": 1.0, "low": 1.0}}, "in effect it is the click run"),
+    ({"weight_fn": "constant", "params": {"value": 0.5}}, None),
+])
+def test_weight_search_choice_of_one_source_is_said_in_words(fused_run, params, words):
+    """On main a search that chose click weight 0 reported a "fused" run that was the LLM run, silently."""
+    from gbltr.evaluate.report import report_markdown
+
+    report = json.loads(json.dumps(fused_run.report))
+    report["weight_search"]["choice"].update(params)
+    md = report_markdown(report)
+    if words is None:
+        assert "in effect it is the" not in md
+    else:
+        assert words in md
+
+
+# --- plurals -----------------------------------------------------------------------------------
+
+
+def test_counts_take_the_noun_in_the_right_number():
+    """On main: "bucket 'low' has 1 test queries ..." and "skipped 1 built feature(s)"."""
+    from gbltr.buckets import bucket_notes
+    from gbltr.evaluate.views import SCORED_WHAT
+    from gbltr.words import counted
+
+    notes = bucket_notes({"high": 40, "medium": 2, "low": 1}, SCORED_WHAT)
+    assert "has 1 test query that can rank (a relevant document and two grades)," in notes[1]
+    assert "has 2 test queries that can rank" in notes[0]
+    assert [counted(n, "test query") for n in (0, 1, 2)] == ["0 test queries", "1 test query", "2 test queries"]
+    assert counted(1, "built feature") == "1 built feature" and counted(3, "session") == "3 sessions"
