@@ -12,6 +12,7 @@ from gbltr.analysis.true_negatives import TOPS
 from gbltr.errors import ConfigError
 from gbltr.evaluate.significance import stars
 from gbltr.evaluate.views import view_order
+from gbltr.words import counted
 
 
 def new_axes(figsize=(6.0, 4.0)):
@@ -351,5 +352,5 @@ def plot_experiment(result, ax=None):
     lo = min(s["results"][b][st]["mean"] for b in s["buckets"] for st in s["setups"])
     ax.set_ylim(max(0.0, lo - 0.08), None)
     ax.legend(fontsize=7, ncol=2)
-    ax.set_title(f"{len(s['seeds'])} seeds per setup", fontsize=9)
+    ax.set_title(f"{counted(len(s['seeds']), 'seed')} per setup", fontsize=9)
     return ax

@@ -298,3 +298,12 @@ def test_counts_take_the_noun_in_the_right_number():
     assert "has 2 test queries that can rank" in notes[0]
     assert [counted(n, "test query") for n in (0, 1, 2)] == ["0 test queries", "1 test query", "2 test queries"]
     assert counted(1, "built feature") == "1 built feature" and counted(3, "session") == "3 sessions"
+
+
+def test_summaries_write_one_query_and_one_call():
+    """Every writer of "N things" goes through gbltr.words.counted: the dry-run summary and the fit summary."""
+    from gbltr.labels.llm.cost import DryRun
+
+    fields = {f: 0 for f in DryRun.__dataclass_fields__}
+    one = DryRun(**{**fields, "calls": 1, "cost_usd": None, "example_prompt": []})
+    assert one.summary().startswith("dry run: 1 call, ")
