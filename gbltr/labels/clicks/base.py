@@ -141,23 +141,20 @@ class FittedClickModel:
 
     def predict_click_probs(self, sessions: SessionLog) -> np.ndarray:
         """[S, P] P(C_r = 1 | earlier clicks of the session); NaN where nothing is shown."""
-        if sessions.n_positions > self.n_positions:
-            raise DataError(
-                f"{self.name}: sessions have {sessions.n_positions} positions; the model was fitted "
-                f"on {self.n_positions}"
-            )
-        p = self.model.conditional_probs(self, sessions)
-        return np.where(sessions.shown, p, np.nan)
+        return self._shown(sessions, self.model.conditional_probs)
 
     def predict_full_click_probs(self, sessions: SessionLog) -> np.ndarray:
         """[S, P] P(C_r = 1), marginalised over the session's earlier clicks; NaN where nothing is shown."""
+        return self._shown(sessions, self.model.full_probs)
+
+    def _shown(self, sessions: SessionLog, probs) -> np.ndarray:
+        """``probs(self, sessions)`` [S, P] with NaN where nothing is shown; more positions than fitted: an error."""
         if sessions.n_positions > self.n_positions:
             raise DataError(
                 f"{self.name}: sessions have {sessions.n_positions} positions; the model was fitted "
                 f"on {self.n_positions}"
             )
-        p = self.model.full_probs(self, sessions)
-        return np.where(sessions.shown, p, np.nan)
+        return np.where(sessions.shown, probs(self, sessions), np.nan)
 
     # -- persistence ---------------------------------------------------------------------------
     def save(self, folder: str | Path) -> Path:
