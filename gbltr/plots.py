@@ -59,7 +59,7 @@ def plot_bucket_bars(comparison, metric: str | None = None, ax=None):
                         ecolor="black", capsize=3)
         for p, m, h, r in zip(pos, means, hi, res):
             mark = stars(r.rand_p)
-            if getattr(r, "too_few", False):
+            if r.too_few:
                 mark = f"n={r.n_scored}"
             if mark and np.isfinite(m):
                 ax.text(p, m + h, mark, ha="center", va="bottom", fontsize=8 if mark.startswith("n=") else 9,

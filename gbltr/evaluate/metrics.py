@@ -224,14 +224,8 @@ def ndcg_per_query(
 
 
 METRIC_BOUNDS = (0.0, 1.0)
-"""What a query's nDCG@k can take; a mean lies there too and a difference of two in
-``[-1, 1]`` (:func:`difference_bounds`). Confidence intervals are clipped to these."""
-
-
-def difference_bounds() -> tuple[float, float]:
-    """What ``b - a`` of two :data:`METRIC_BOUNDS` values can take: ``[-1, 1]`` for nDCG."""
-    lo, hi = METRIC_BOUNDS
-    return lo - hi, hi - lo
+"""What a query's nDCG@k can take, and so its mean: confidence intervals of means are clipped to it
+(:func:`gbltr.evaluate.compare.mean_ci`). No report draws an interval of a difference."""
 
 
 METRIC_FORM = "ndcg@K (K a cut-off >= 1, e.g. ndcg@10)"
