@@ -307,3 +307,19 @@ def test_summaries_write_one_query_and_one_call():
     fields = {f: 0 for f in DryRun.__dataclass_fields__}
     one = DryRun(**{**fields, "calls": 1, "cost_usd": None, "example_prompt": []})
     assert one.summary().startswith("dry run: 1 call, ")
+
+
+def test_experiment_weight_search_table_says_when_a_seed_chose_one_source():
+    from gbltr.experiment import ExperimentResult
+
+    def rec(weight_fn, params):
+        return {"choice": {"name": f"{weight_fn}(...)", "weight_fn": weight_fn, "params": params,
+                           "valid": {"overall": 0.5}}, "rungs": [{"candidates": [1, 2]}], "rounds_trained": 9,
+                "seconds": 0.1}
+
+    summary = {"setups": ["fused:famol:auto"], "seeds": [1, 2], "buckets": [], "best_single": {}, "results": {},
+               "weight_search": {"fused:famol:auto": {"1": rec("constant", {"value": 0.0}),
+                                                      "2": rec("sigmoid", {"alpha": 1.5, "beta": 2.0})}}}
+    md = ExperimentResult(pl.DataFrame(), summary, "ndcg@10").to_markdown()
+    rows = [line for line in md.splitlines() if line.startswith("| 1 |") or line.startswith("| 2 |")]
+    assert "(click weight 0: the LLM run)" in rows[0] and "LLM run" not in rows[1]
