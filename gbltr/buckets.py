@@ -12,7 +12,7 @@ Real logs rarely fit fixed thresholds (TREC Session 2014 has no query with 100 s
 queries' frequencies (:func:`resolve_spec`), rounded up to integers, and the resolved
 thresholds are recorded with every run. Every report lists every bucket with its query count,
 zero included, and flags buckets with fewer than :data:`MIN_TEST_QUERIES` queries as too small
-for a significance test (:func:`bucket_notes`).
+for a significance test (:func:`bucket_notes`); the same minimum withholds the tests and intervals.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from gbltr.errors import ConfigError
+from gbltr.words import Noun, counted, noun
 
 if TYPE_CHECKING:
     import polars as pl
@@ -35,7 +36,10 @@ VIEWS = (OVERALL, *BUCKETS)
 DEFAULT_HIGH_MIN = 100
 DEFAULT_MEDIUM_MIN = 10
 MIN_TEST_QUERIES = 10
-"""A bucket with fewer test queries than this gets no trustworthy significance test; reports say so."""
+"""The one minimum for inference in every report (compare, experiment, ablation, heatmaps, plots):
+a view with fewer scored test queries gets no significance test, no p-value and no confidence
+interval (:func:`gbltr.evaluate.significance.paired_by_view`, :func:`gbltr.evaluate.compare.mean_ci`);
+its cell shows ``n`` instead, and :func:`bucket_notes` says so."""
 
 log = logging.getLogger("gbltr")
 
@@ -109,21 +113,38 @@ def bucket_counts(buckets) -> dict[str, int]:
     return {b: values.count(b) for b in BUCKETS} | {b: values.count(b) for b in sorted(set(values) - set(BUCKETS))}
 
 
-def bucket_notes(counts: dict[str, int], what: str = "test queries") -> list[str]:
-    """One line per bucket that is empty or too small for a significance test."""
+TEST_QUERY = noun("test query")
+
+
+def bucket_notes(counts: dict[str, int], what: str | Noun = TEST_QUERY) -> list[str]:
+    """One line per bucket that is empty or too small for a significance test (``what``: the noun
+    counted, singular or :class:`~gbltr.words.Noun`)."""
+    what = what if isinstance(what, Noun) else noun(what)
     notes = []
     for b in BUCKETS:
         n = counts.get(b, 0)
         if n == 0:
-            notes.append(f"bucket {b!r} has no {what}: no result for it")
+            notes.append(f"bucket {b!r} has no {what.plural}: no result for it")
         elif n < MIN_TEST_QUERIES:
-            notes.append(f"bucket {b!r} has {n} {what}, fewer than {MIN_TEST_QUERIES}: too few for a significance test")
+            notes.append(f"bucket {b!r} has {counted(n, what)}, fewer than {MIN_TEST_QUERIES}: too few for a "
+                         "significance test or a confidence interval")
     return notes
 
 
-def bucket_lines(counts: dict[str, int], notes, what: str = "test queries") -> list[str]:
+NOTES_HEADING = "Buckets too small for a test:"
+"""The heading every report puts its bucket notes under (their own paragraph, never items of a list above)."""
+
+
+def note_lines(notes) -> list[str]:
+    """Markdown: the bucket notes as their own paragraph under :data:`NOTES_HEADING` (nothing when none)."""
+    notes = list(notes)
+    return ["", NOTES_HEADING, "", *[f"- {n}" for n in notes]] if notes else []
+
+
+def bucket_lines(counts: dict[str, int], notes, what: str | Noun = TEST_QUERY) -> list[str]:
     """Markdown lines of a multi-run report: ``what`` per bucket (zero included) and the notes."""
     if not counts:
         return []
+    what = str(what if isinstance(what, Noun) else noun(what))
     return ([f"{what[:1].upper()}{what[1:]} per bucket: " + ", ".join(f"{b} {n}" for b, n in counts.items()) + "."]
-            + [f"- note: {n}" for n in notes] + [""])
+            + note_lines(notes) + [""])

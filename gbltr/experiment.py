@@ -53,7 +53,7 @@ from gbltr.buckets import VIEWS, bucket_counts, bucket_lines, bucket_notes
 from gbltr.checkpoint import checkpoint
 from gbltr.config import LABEL_SOURCES_OF, FitConfig
 from gbltr.errors import ConfigError, unknown_choice
-from gbltr.evaluate.report import dropped_lines, nonzero_dropped, write_outputs
+from gbltr.evaluate.report import dropped_lines, nonzero_dropped, single_source, write_outputs
 from gbltr.evaluate.significance import paired_by_view
 from gbltr.evaluate.views import SCORED_WHAT, long_views
 from gbltr.folders import Output, write_file
@@ -149,7 +149,9 @@ class ExperimentResult:
                       "|---|---|---:|---:|---:|---:|"]
             for seed, rec in per_seed.items():
                 n = " + ".join(str(len(r["candidates"])) for r in rec["rungs"])
-                lines.append(f"| {seed} | {rec['choice']['name']} | {rec['choice']['valid']['overall']:.4f} | {n} | "
+                alone = {"llm": " (click weight 0: the LLM run)", "click": " (LLM weight 0: the click run)"}.get(
+                    single_source(rec["choice"]), "")
+                lines.append(f"| {seed} | {rec['choice']['name']}{alone} | {rec['choice']['valid']['overall']:.4f} | {n} | "
                              f"{rec['rounds_trained']} | {rec['seconds']} |")
             lines.append("")
         return "\n".join(lines)

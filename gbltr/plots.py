@@ -11,6 +11,7 @@ from __future__ import annotations
 from gbltr.errors import ConfigError
 from gbltr.evaluate.significance import stars
 from gbltr.evaluate.views import view_order
+from gbltr.words import counted
 
 
 def new_axes(figsize=(6.0, 4.0)):
@@ -27,7 +28,9 @@ def plot_bucket_bars(comparison, metric: str | None = None, ax=None):
     """Grouped bars of each run's mean per view (overall, high, medium, low) with 95% CI bars.
 
     ``comparison``: a :class:`gbltr.evaluate.compare.Comparison`. Bars of non-baseline runs
-    carry the randomisation-test stars (* p < 0.05, ** p < 0.01, *** p < 0.001).
+    carry the randomisation-test stars (* p < 0.05, ** p < 0.01, *** p < 0.001). A view with too
+    few queries for an interval (:data:`gbltr.buckets.MIN_TEST_QUERIES`) gets no error bar and is
+    labelled ``n=N`` instead; the intervals drawn are already clipped to the metric's range.
     """
     import numpy as np
 
@@ -45,14 +48,21 @@ def plot_bucket_bars(comparison, metric: str | None = None, ax=None):
     for i, run in enumerate(runs):
         res = [comparison.result(b, run) for b in buckets]
         means = np.array([np.nan if r.mean is None else r.mean for r in res])
-        lo = np.array([0.0 if r.ci_low is None else r.mean - r.ci_low for r in res])
-        hi = np.array([0.0 if r.ci_high is None else r.ci_high - r.mean for r in res])
+        has_ci = np.array([r.ci_low is not None and r.ci_high is not None for r in res])
+        lo = np.array([r.mean - r.ci_low if ok else 0.0 for r, ok in zip(res, has_ci)])
+        hi = np.array([r.ci_high - r.mean if ok else 0.0 for r, ok in zip(res, has_ci)])
         pos = x - 0.4 + width * (i + 0.5)
-        ax.bar(pos, means, width, yerr=np.vstack([lo, hi]), capsize=3, label=run)
+        bars = ax.bar(pos, means, width, label=run)
+        if has_ci.any():
+            ax.errorbar(pos[has_ci], means[has_ci], yerr=np.vstack([lo[has_ci], hi[has_ci]]), fmt="none",
+                        ecolor="black", capsize=3)
         for p, m, h, r in zip(pos, means, hi, res):
             mark = stars(r.rand_p)
+            if r.too_few:
+                mark = f"n={r.n_scored}"
             if mark and np.isfinite(m):
-                ax.text(p, m + h, mark, ha="center", va="bottom", fontsize=9)
+                ax.text(p, m + h, mark, ha="center", va="bottom", fontsize=8 if mark.startswith("n=") else 9,
+                        color=bars.patches[0].get_facecolor() if mark.startswith("n=") else "black")
     ax.set_xticks(x)
     ax.set_xticklabels(buckets)
     ax.set_ylabel(comparison.metric)
@@ -161,8 +171,8 @@ def heatmap(matrix, rows, cols, ax=None, *, text=None, cmap="RdBu", center: floa
 
 def plot_ablation_heatmap(result, ax=None):
     """Δ metric when a group is removed: rows (label source, group), columns views (overall and
-    buckets); cells carry the Δ and randomisation-test stars, or ``n/a`` where a view has too few
-    queries for a test. ``result``: a :class:`gbltr.analysis.ablation.AblationResult`."""
+    buckets); cells carry the Δ and randomisation-test stars, or ``n=N`` (grey) where a view has too
+    few queries for a test (:data:`gbltr.buckets.MIN_TEST_QUERIES`). ``result``: a :class:`gbltr.analysis.ablation.AblationResult`."""
     views = result.views
     rows, matrix, text = [], [], []
     for lab in result.labels:
@@ -170,7 +180,7 @@ def plot_ablation_heatmap(result, ax=None):
             rows.append(f"{lab}: -{g}")
             tests = [result.delta(lab, g, v) for v in views]
             matrix.append([t.delta if t.ok else float("nan") for t in tests])
-            text.append([f"{t.delta:+.3f}{stars(t.rand_p)}" if t.ok else "n/a" for t in tests])
+            text.append([t.short_cell() for t in tests])
     ax = heatmap(matrix, rows, views, ax, text=text, label=f"Δ {result.metric} when the group is removed")
     ax.set_title(f"Feature-group ablation: Δ {result.metric} (label source × group × bucket)", fontsize=9)
     return ax
@@ -198,7 +208,7 @@ def plot_permutation(result, ax=None):
             tests = [next(t for t in p.tests if t.system == g and t.view == v) for v in views]
             rows.append(f"{lab}: {g}")
             matrix.append([t.delta if t.ok else float("nan") for t in tests])
-            text.append([f"{t.delta:+.3f}{stars(t.rand_p)}" if t.ok else "n/a" for t in tests])
+            text.append([t.short_cell() for t in tests])
     k = next(iter(result.permutation.values())).k if result.permutation else 10
     ax = heatmap(matrix, rows, views, ax, text=text, label=f"Δ nDCG@{k} when permuted")
     ax.set_title("Permutation importance", fontsize=9)
@@ -347,5 +357,5 @@ def plot_experiment(result, ax=None):
     lo = min(s["results"][b][st]["mean"] for b in s["buckets"] for st in s["setups"])
     ax.set_ylim(max(0.0, lo - 0.08), None)
     ax.legend(fontsize=7, ncol=2)
-    ax.set_title(f"{len(s['seeds'])} seeds per setup", fontsize=9)
+    ax.set_title(f"{counted(len(s['seeds']), 'seed')} per setup", fontsize=9)
     return ax

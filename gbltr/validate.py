@@ -29,6 +29,7 @@ import numpy as np
 import polars as pl
 
 from gbltr.errors import ConfigError, DataError
+from gbltr.words import counted
 
 log = logging.getLogger("gbltr")
 
@@ -189,12 +190,12 @@ def check_prepared(cfg, train, valid, test, sources, *, split_given: bool, llm_r
 def summarise(cfg, path: str, train, valid, test, sources, dropped: dict[str, int]) -> str:
     """A short summary of what will be trained on; logged on stderr by :func:`report`."""
     lab = ", ".join(
-        f"{s} labels on {train.labelled_by(s).n_queries}" for s in sources
+        f"{s} labels on {counted(train.labelled_by(s).n_queries, 'query')}" for s in sources
     )
     return (
-        f"data {path}: training on {train.n_queries} queries ({train.n_rows} rows; {lab}) with "
-        f"--labels {cfg.labels}, {cfg.train.backend}, protocol {cfg.protocol}; validating on "
-        f"{valid.n_queries} queries, testing on {test.n_queries}"
+        f"data {path}: training on {counted(train.n_queries, 'query')} ({counted(train.n_rows, 'row')}; {lab}) "
+        f"with --labels {cfg.labels}, {cfg.train.backend}, protocol {cfg.protocol}; validating on "
+        f"{counted(valid.n_queries, 'query')}, testing on {counted(test.n_queries, 'query')}"
     )
 
 

@@ -48,6 +48,7 @@ from gbltr.checkpoint import checkpoint
 from gbltr.pipeline import prepare, read_named_files
 from gbltr.progress import progress
 from gbltr.train.fit import evaluate, train_model
+from gbltr.words import counted
 
 FULL = "(none)"
 TOP_GROUPS = ("document", "query_document", "query")
@@ -199,7 +200,7 @@ class AblationResult:
             lines.append("")
         if self.true_negatives is not None:
             tn = self.true_negatives
-            lines += [f"## True negatives ({tn.k} documents from other queries added to each test list, label 0)", "",
+            lines += [f"## True negatives ({counted(tn.k, 'document')} from other queries added to each test list, label 0)", "",
                       "| labels | view | queries | " + " | ".join(f"reach top {t}" for t in TOPS)
                       + f" | negatives in top {max(TOPS)} | Δ nDCG@{tn.metric_k} |",
                       "|---|---|---:|" + "---:|" * (len(TOPS) + 2)]

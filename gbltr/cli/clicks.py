@@ -43,6 +43,7 @@ def fit(log_path, fmt, models, out, config_file, test_share, seed, overwrite):
     kwargs = {"config": cfg} if cfg is not None else {}
     report = fit_log(log_path, names, out, fmt=fmt, test_share=test_share, seed=seed, overwrite=overwrite, **kwargs)
     click.echo((Path(out) / "report.md").read_text())
-    summary = {m["model"]: {"perplexity": m["perplexity"], "log_likelihood": m["log_likelihood"],
+    summary = {m["model"]: {"perplexity": m["perplexity"],
+                            "conditional_perplexity": m["conditional_perplexity"], "log_likelihood": m["log_likelihood"],
                             "fit_seconds": m["fit_seconds"], "iterations": m["iterations"]} for m in report["models"]}
     click.echo("RESULT " + json.dumps({"out": str(out), "models": summary}))

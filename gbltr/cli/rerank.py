@@ -6,6 +6,7 @@ import json
 
 import click
 
+from gbltr.words import counted
 
 
 def _tag(ctx, param, value):
@@ -35,6 +36,6 @@ def rerank(run, data, run_file, out, tag):
     check_outputs("rerank", rerank_outputs(out), rerank_inputs(run, data, run_file))  # before any work
     result = do_rerank(run, data, run_file=run_file)
     trec, parquet = result.write(out, tag=tag)
-    click.echo(f"wrote {trec} and {parquet}: {result.frame.height} candidates, "
-               f"{result.frame['query_id'].n_unique()} queries (features {result.features_from})")
+    click.echo(f"wrote {trec} and {parquet}: {counted(result.frame.height, 'candidate')}, "
+               f"{counted(result.frame['query_id'].n_unique(), 'query')} (features {result.features_from})")
     click.echo("RESULT " + json.dumps({"trec": str(trec), "parquet": str(parquet), "rows": result.frame.height}))

@@ -14,8 +14,11 @@ buckets as the baseline, and runs whose reports record different ``dataset_finge
 (:func:`gbltr.data.store.fingerprint`) are refused; a run without one (older or hand-made) is
 compared with a warning on stderr. Per view (overall, then each bucket, as in
 :mod:`gbltr.evaluate.views`) the comparison gives each run's mean with a 95% t confidence
-interval, its delta against the baseline and the paired t-test and randomisation-test p-values
-(Smucker, Allan & Carterette 2007; see :mod:`gbltr.evaluate.significance`).
+interval (clipped to what the metric can take, :data:`gbltr.evaluate.metrics.METRIC_BOUNDS`),
+its delta against the baseline and the paired t-test and randomisation-test p-values
+(Smucker, Allan & Carterette 2007; see :mod:`gbltr.evaluate.significance`). A view with fewer
+than :data:`gbltr.buckets.MIN_TEST_QUERIES` scored queries gets neither interval nor test: its
+cells show its ``n``, and the Markdown lists it under a note.
 """
 
 from __future__ import annotations
@@ -29,10 +32,11 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from gbltr.buckets import MIN_TEST_QUERIES
 from gbltr.checkpoint import checkpoint
 from gbltr.inputs import read_document, read_parquet
 from gbltr.errors import ConfigError, DataError, SchemaError
-from gbltr.evaluate.metrics import check_metric
+from gbltr.evaluate.metrics import METRIC_BOUNDS, check_metric
 from gbltr.evaluate.significance import DEFAULT_PERMUTATIONS, paired_by_view, stars
 from gbltr.evaluate.views import exclusion_counts, long_views, view_order
 from gbltr.folders import Input, check_run_folder, run_folder
@@ -85,8 +89,10 @@ class BucketResult:
     """One run in one view (``bucket``: overall / high / medium / low).
 
     ``n_queries`` counts the view's queries, ``n_no_relevant`` and ``n_single_grade`` those that
-    cannot rank (NaN, excluded from ``mean``; counted as in :func:`gbltr.evaluate.views.exclusion_counts`); ``ci_low``/``ci_high`` is the 95% t interval of the mean. ``delta``, ``t_p``,
-    ``rand_p`` and ``n_paired`` compare with the baseline (None for the baseline itself).
+    cannot rank (NaN, excluded from ``mean``; counted as in :func:`gbltr.evaluate.views.exclusion_counts`);
+    ``ci_low``/``ci_high`` is the 95% t interval of the mean clipped to the metric's range (None
+    below :data:`~gbltr.buckets.MIN_TEST_QUERIES` scored queries). ``delta``, ``t_p``, ``rand_p``
+    and ``n_paired`` compare with the baseline (None for the baseline itself, and below the minimum).
     """
 
     bucket: str
@@ -102,6 +108,16 @@ class BucketResult:
     rand_p: float | None = None
     n_paired: int | None = None
 
+    @property
+    def n_scored(self) -> int:
+        """Queries the mean is over (those that can rank)."""
+        return self.n_queries - self.n_no_relevant - self.n_single_grade
+
+    @property
+    def too_few(self) -> bool:
+        """Fewer scored queries than :data:`~gbltr.buckets.MIN_TEST_QUERIES`: no interval, no test."""
+        return self.n_scored < MIN_TEST_QUERIES
+
 
 def _clean(x):
     if isinstance(x, float) and not math.isfinite(x):
@@ -109,17 +125,20 @@ def _clean(x):
     return x
 
 
-def _mean_ci(values: np.ndarray) -> tuple[float | None, float | None, float | None]:
+def mean_ci(values: np.ndarray, bounds: tuple[float, float] = METRIC_BOUNDS,
+            min_queries: int = MIN_TEST_QUERIES) -> tuple[float | None, float | None, float | None]:
+    """Mean of the finite ``values`` and its 95% t interval, clipped to ``bounds`` (what the metric
+    can take); the interval is None with fewer than ``min_queries`` finite values."""
     from scipy import stats
 
     v = values[np.isfinite(values)]
     if v.size == 0:
         return None, None, None
     m = float(v.mean())
-    if v.size < 2:
+    if v.size < max(min_queries, 2):
         return m, None, None
     half = float(stats.t.ppf(0.975, v.size - 1) * v.std(ddof=1) / math.sqrt(v.size))
-    return m, m - half, m + half
+    return m, max(bounds[0], m - half), min(bounds[1], m + half)
 
 
 @dataclass(frozen=True)
@@ -156,11 +175,27 @@ class Comparison:
             "runs": list(self.runs),
             "n_permutations": self.n_permutations,
             "seed": self.seed,
+            "min_test_queries": MIN_TEST_QUERIES,
+            "too_few_queries": self.small_views(),
             "results": [{k: _clean(v) for k, v in asdict(r).items()} for r in self.results],
         }
 
     def to_json(self, indent: int | None = 2) -> str:
         return json.dumps(self.to_dict(), indent=indent)
+
+    def small_views(self) -> dict[str, int]:
+        """Views with fewer than :data:`~gbltr.buckets.MIN_TEST_QUERIES` scored queries -> that count."""
+        return {b: self.result(b, self.baseline).n_scored for b in self.buckets
+                if self.result(b, self.baseline).too_few}
+
+    def small_view_notes(self) -> list[str]:
+        small = self.small_views()
+        if not small:
+            return []
+        listed = ", ".join(f"{b} (n={n})" for b, n in small.items())
+        return [f"**Too few queries for a confidence interval or a significance test** (fewer than "
+                f"{MIN_TEST_QUERIES} queries that can rank): {listed}. Their means are shown; their CIs and "
+                "p-values are not.", ""]
 
     def to_markdown(self) -> str:
         def f(x, spec=".4f"):
@@ -173,13 +208,15 @@ class Comparison:
             f"Comparison of {self.metric} (baseline: {self.baseline}; paired t-test and randomisation "
             f"test, {self.n_permutations} permutations, seed {self.seed})",
             "",
+            *self.small_view_notes(),
             f"| bucket | run | queries (no rel., single grade) | mean | 95% CI | Δ vs {self.baseline} | t-test p | rand. p |",
             "|---|---|---:|---:|---|---:|---:|---:|",
         ]
         for b in self.buckets:
             for run in self.runs:
                 r = self.result(b, run)
-                ci = "—" if r.ci_low is None else f"[{r.ci_low:.4f}, {r.ci_high:.4f}]"
+                ci = (f"n={r.n_scored} < {MIN_TEST_QUERIES}" if r.too_few else "—" if r.ci_low is None
+                      else f"[{r.ci_low:.4f}, {r.ci_high:.4f}]")
                 delta = "—" if r.delta is None else f"{r.delta:+.4f}{stars(r.rand_p)}"
                 lines.append(
                     f"| {b} | {run} | {r.n_queries} ({r.n_no_relevant}, {r.n_single_grade}) | {f(r.mean)} | {ci} | "
@@ -330,7 +367,7 @@ def compare_runs(
                 mine = mine.drop("excluded", strict=False)
             counts = mine.select(exclusion_counts(mine, metric)).row(0, named=True)
             vals = mine[metric].to_numpy()
-            mean, lo, hi = _mean_ci(vals)
+            mean, lo, hi = mean_ci(vals)
             extra: dict = {}
             t = tests.get((view, run.name))
             if t is not None and t.ok:

@@ -223,6 +223,11 @@ def ndcg_per_query(
     return out
 
 
+METRIC_BOUNDS = (0.0, 1.0)
+"""What a query's nDCG@k can take, and so its mean: confidence intervals of means are clipped to it
+(:func:`gbltr.evaluate.compare.mean_ci`). No report draws an interval of a difference."""
+
+
 METRIC_FORM = "ndcg@K (K a cut-off >= 1, e.g. ndcg@10)"
 """How a metric column is named, for error messages; :func:`is_metric_column` is its test."""
 

@@ -45,11 +45,12 @@ from pathlib import Path
 
 import polars as pl
 
-from gbltr.buckets import BUCKETS, bucket_notes
+from gbltr.buckets import BUCKETS, bucket_notes, note_lines
 from gbltr.data.store import fingerprint
 from gbltr.evaluate.metrics import metric_columns
 from gbltr.evaluate.views import COUNTS, SCORED_WHAT, n_scored, summarise, view_order
 from gbltr.folders import check_run_folder, run_folder
+from gbltr.words import counted, noun
 
 __all__ = ["build_report", "check_run_folder", "report_markdown", "run_folder", "write_outputs", "write_run",
            "write_run_files"]
@@ -95,7 +96,7 @@ def build_report(prep, model, per_query: pl.DataFrame, *, name: str | None = Non
 
 def _search_markdown(search: dict) -> list[str]:
     lines = ["", f"FAMOL weight search (`weight_fn = auto`), scored by {search['metric']}; validation "
-             f"queries per bucket {json.dumps(search['n_valid_queries'])}:", ""]
+             f"queries that can rank per bucket {json.dumps(search['n_valid_queries'])}:", ""]
     lines.append("| rung (rounds) | candidate | overall | high | medium | low |")
     lines.append("|---|---|---:|---:|---:|---:|")
     for rung in search["rungs"]:
@@ -108,13 +109,20 @@ def _search_markdown(search: dict) -> list[str]:
     lines += ["", f"Learnt per-bucket weights (best constant per bucket on validation, made monotone): "
               f"{json.dumps(learnt['params'])}"]
     if learnt["fallback_buckets"]:
-        lines.append(f"No validation queries in {learnt['fallback_buckets']}: those buckets took the constant that "
+        lines.append(f"No validation queries that can rank in {learnt['fallback_buckets']}: those buckets took the constant that "
                      "scored best on all validation queries.")
     if "note" in learnt:
         lines.append(f"({learnt['note']})")
     ch = search["choice"]
     lines += ["", f"**Chosen: {ch['name']}** (validation {ch['valid']['overall']:.4f}; plotted in weights.png), "
               f"after {search['rounds_trained']} boosting rounds in {search['seconds']} s."]
+    alone = single_source(ch)
+    if alone == "llm":
+        lines.append("The chosen weight gives the click labels weight 0 for every query: this fused run trained on "
+                     "the LLM labels alone: in effect it is the LLM run (`--labels llm`), not a fusion.")
+    elif alone == "click":
+        lines.append("The chosen weight gives the LLM labels weight 0 for every query: this fused run trained on "
+                     "the click labels alone: in effect it is the click run (`--labels click`), not a fusion.")
     return lines
 
 
@@ -144,15 +152,15 @@ def report_markdown(report: dict) -> str:
         lines += ["", "Training queries whose click labels are all equal (no ranking gradient):", ""]
         for b, v in sorted(tr["no_gradient_click_queries"].items()):
             lines.append(f"- {b}: {v['no_gradient']} of {v['queries']}")
-    for note in report.get("bucket_notes", []):
-        lines.append(f"- note: {note}")
+    lines += note_lines(report.get("bucket_notes", []))
+    lines += grade_lines(tr.get("human_training_grades"))
     if tr.get("missing") or tr.get("skipped"):
         lines += ["", "Missing from the dataset or skipped by this run:", ""]
         for k, v in tr.get("missing", {}).items():
             lines.append(f"- no {k}: {v}")
         for why in sorted(set(tr.get("skipped", {}).values())):
             n = sum(1 for v in tr["skipped"].values() if v == why)
-            lines.append(f"- skipped {n} built feature(s): {why}")
+            lines.append(f"- skipped {counted(n, 'built feature')}: {why}")
     if "buckets" in tr:
         b = tr["buckets"]
         lines.append("")
@@ -168,6 +176,26 @@ def report_markdown(report: dict) -> str:
     if report.get("weight_search"):
         lines += _search_markdown(report["weight_search"])
     return "\n".join(lines) + "\n"
+
+
+def grade_lines(grades: dict | None) -> list[str]:
+    """Markdown: the human labels changed to train on (``training.human_training_grades`` of report.json:
+    negative grades made 0, fractional ones rounded), or nothing when none was."""
+    if not grades or not any(grades.values()):
+        return []
+    label = noun("human label")
+    return ["", "Human labels changed to train on (evaluation uses them unchanged):", "",
+            f"- negative, made 0: {counted(grades.get('negative_to_0', 0), label)}",
+            f"- fractional, rounded to the nearest grade: {counted(grades.get('fractional_rounded', 0), label)}"]
+
+
+def single_source(choice: dict) -> str | None:
+    """``"llm"`` when a chosen FAMOL weight function gives clicks weight 0 everywhere (the fused run is
+    the LLM run), ``"click"`` when it gives them weight 1 everywhere, else None."""
+    if choice.get("weight_fn") not in ("constant", "bucket", "piecewise"):
+        return None
+    values = {float(v) for v in choice.get("params", {}).values() if isinstance(v, (int, float))}
+    return {frozenset({0.0}): "llm", frozenset({1.0}): "click"}.get(frozenset(values))
 
 
 def nonzero_dropped(prep) -> dict:

@@ -17,7 +17,9 @@ the query_ids both have.
 :func:`paired_by_view` is the one paired comparison per view (overall and each frequency
 bucket) that ``compare``, ``experiment`` and ``ablation`` share: a long per-query frame with a
 column naming the system goes in, typed :class:`ViewTest` results come out. A view with fewer
-than ``min_queries`` paired queries gets no test and says so (``status``), never a NaN.
+than :data:`gbltr.buckets.MIN_TEST_QUERIES` distinct paired queries (the one minimum every report
+uses, and the one its bucket notes name) gets no test and says so (``status``, which shows ``n``),
+never a NaN or a p-value computed on a handful of queries.
 
 The randomisation test is checked against ``scipy.stats.permutation_test(permutation_type=
 "samples")`` (which swaps each query's pair of values, i.e. flips the sign of its difference):
@@ -33,12 +35,11 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import polars as pl
 
+from gbltr.buckets import MIN_TEST_QUERIES
 from gbltr.errors import DataError, SchemaError
 from gbltr.evaluate.views import long_views, view_order
 
 DEFAULT_PERMUTATIONS = 10_000
-MIN_PAIRED_QUERIES = 2
-"""Fewest paired queries a view needs for a test (the paired t-test needs two differences)."""
 _CHUNK_CELLS = 4_000_000  # sign-matrix cells per chunk (~32 MB of float64)
 
 
@@ -173,9 +174,10 @@ def stars(p: float | None) -> str:
 class ViewTest:
     """System ``system`` against ``baseline`` in one view (overall / high / medium / low).
 
-    ``n`` counts the queries where both have a finite value. With ``n >= min_queries``
-    ``status`` is ``"ok"`` and ``test`` holds the :class:`PairedTest`; otherwise ``status``
-    says why there is no test and ``test`` is None.
+    ``n`` counts the pairs where both have a finite value (one per query, or per (seed, query)
+    when an experiment pairs over seeds). With at least ``min_queries`` distinct queries among
+    them ``status`` is ``"ok"`` and ``test`` holds the :class:`PairedTest`; otherwise ``status``
+    says why there is no test (naming the query count) and ``test`` is None.
     """
 
     view: str
@@ -184,10 +186,16 @@ class ViewTest:
     n: int
     status: str
     test: PairedTest | None = None
+    queries: int | None = None
 
     @property
     def ok(self) -> bool:
         return self.test is not None
+
+    @property
+    def n_queries(self) -> int:
+        """Distinct queries among the ``n`` pairs (``n`` itself when the pairing has no query id)."""
+        return self.n if self.queries is None else self.queries
 
     @property
     def delta(self) -> float | None:
@@ -209,9 +217,15 @@ class ViewTest:
             return self.status
         return f"{format(self.test.delta, spec)} (p {self.test.rand_p:.3g}){stars(self.test.rand_p)}"
 
+    def short_cell(self, spec: str = "+.3f") -> str:
+        """A heatmap cell: ``+0.012**``, or ``n=N`` where there are too few queries for a test."""
+        if self.test is None:
+            return f"n={self.n_queries}"
+        return f"{format(self.test.delta, spec)}{stars(self.test.rand_p)}"
+
     def to_dict(self) -> dict:
         return {"view": self.view, "baseline": self.baseline, "system": self.system, "n": self.n,
-                "status": self.status, "mean_a": None if self.test is None else self.test.mean_a,
+                "n_queries": self.n_queries, "status": self.status, "mean_a": None if self.test is None else self.test.mean_a,
                 "mean_b": None if self.test is None else self.test.mean_b,
                 "delta": self.delta, "t_p": self.t_p, "rand_p": self.rand_p}
 
@@ -227,7 +241,7 @@ def paired_by_view(
     bucket_col: str = "bucket",
     n_permutations: int = DEFAULT_PERMUTATIONS,
     seed: int = 0,
-    min_queries: int = MIN_PAIRED_QUERIES,
+    min_queries: int = MIN_TEST_QUERIES,
 ) -> list[ViewTest]:
     """Each system against the baseline in every view, paired by ``keys``.
 
@@ -236,7 +250,8 @@ def paired_by_view(
     :func:`gbltr.evaluate.views.long_views`. ``baseline``: a system name, or view -> name (the
     experiment's best single source differs per bucket). ``systems``: which to test (default:
     every system but the baseline, in first-seen order). Returns views in
-    :func:`~gbltr.evaluate.views.view_order`, systems in order within each view.
+    :func:`~gbltr.evaluate.views.view_order`, systems in order within each view. ``min_queries``:
+    fewest distinct queries (``query_id`` when it is a key, else pairs) a view needs for a test.
     """
     missing = [c for c in (system, metric, *keys) if c not in per_query.columns]
     if missing:
@@ -257,10 +272,13 @@ def paired_by_view(
             other = part.filter(pl.col(system) == name).select(*keys, pl.col(metric).alias("_b"))
             j = ref.join(other, on=list(keys), how="inner")
             a, b = j["_a"].to_numpy(), j["_b"].to_numpy()
-            n = int((np.isfinite(a) & np.isfinite(b)).sum())
-            if n < min_queries:
-                out.append(ViewTest(view, base, name, n, f"too few queries (n={n} < {min_queries})"))
+            finite = np.isfinite(a) & np.isfinite(b)
+            n = int(finite.sum())
+            queries = j.filter(pl.Series(finite))["query_id"].n_unique() if "query_id" in keys else n
+            if queries < min_queries:
+                out.append(ViewTest(view, base, name, n, f"too few queries (n={queries} < {min_queries})",
+                                    queries=queries))
                 continue
             t = paired_test(a, b, n_permutations=n_permutations, seed=seed)
-            out.append(ViewTest(view, base, name, n, "ok", t))
+            out.append(ViewTest(view, base, name, n, "ok", t, queries=queries))
     return out

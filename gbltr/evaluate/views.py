@@ -21,6 +21,7 @@ import polars as pl
 
 from gbltr.buckets import BUCKETS as BUCKET_ORDER, OVERALL
 from gbltr.errors import SchemaError
+from gbltr.words import Noun
 from gbltr.evaluate.metrics import EXCLUSIONS, metric_columns
 
 
@@ -31,7 +32,8 @@ def view_order(buckets) -> list[str]:
     return [OVERALL] + known + sorted(names - set(known) - {OVERALL})
 
 
-SCORED_WHAT = "test queries that can rank (a relevant document and two grades)"
+SCORED_WHAT = Noun("test query that can rank (a relevant document and two grades)",
+                   "test queries that can rank (a relevant document and two grades)")
 """How reports name the queries a mean is over (bucket notes and counts of multi-run reports)."""
 COUNTS = tuple(f"n_{reason}" for reason in EXCLUSIONS)
 """The per-view counts of excluded queries: ``n_no_relevant``, ``n_single_grade``."""

@@ -18,7 +18,7 @@ Successive halving over two rungs (:func:`search_weights`):
    become a ``piecewise`` weight function in log frequency (:mod:`gbltr.labels.fusion`). It is
    trained on the cheap rung too and competes like every other candidate.
 
-   A bucket with **no validation queries** cannot be fitted: it takes the constant that scored
+   A bucket with **no validation queries that can rank** (:func:`valid_query_counts`) cannot be fitted: it takes the constant that scored
    best on all validation queries, and the search says so (log warning and
    ``learnt["fallback_buckets"]`` in the report). Overall scores use whatever validation
    queries exist (:func:`gbltr.pipeline.prepare` refuses a dataset with none).
@@ -42,7 +42,7 @@ from dataclasses import replace
 import numpy as np
 
 from gbltr.buckets import BUCKETS
-from gbltr.evaluate.metrics import ndcg_per_query
+from gbltr.evaluate.metrics import SCORED, ndcg_per_query, query_status
 
 log = logging.getLogger("gbltr")
 
@@ -82,6 +82,16 @@ def validation_scores(model, valid, k: int) -> dict:
             m = ok & (valid.bucket == b)
             out[b] = float(values[m].mean()) if m.any() else None
     return out
+
+
+def valid_query_counts(valid) -> dict[str, int]:
+    """Validation queries per bucket that can rank (:func:`gbltr.evaluate.metrics.query_status`: a
+    relevant document and two grades), the queries :func:`validation_scores` averages over; ``{}``
+    without buckets."""
+    if valid.bucket is None:
+        return {}
+    scored = query_status(valid.labels["human"], valid.group_ptr) == SCORED
+    return {b: int(np.count_nonzero(scored & (valid.bucket == b))) for b in BUCKETS}
 
 
 def _pava(values: list[float], weights: list[float]) -> list[float]:
@@ -133,11 +143,11 @@ def search_weights(prep, cfg, backend, valid_y, common, *, train_one, reuse: dic
     valid = prep.valid
     k = int(common.get("eval_at", 10))
     r1 = rung_rounds(cfg.train.rounds)
-    n_valid = {b: int(np.count_nonzero(valid.bucket == b)) for b in BUCKETS} if valid.bucket is not None else {}
+    n_valid = valid_query_counts(valid)
     empty = [b for b in BUCKETS if valid.bucket is not None and not n_valid.get(b)]
     if empty:
-        log.warning("weight search: no validation queries in bucket(s) %s; the learnt per-bucket weights use "
-                    "the best constant on all validation queries there", empty)
+        log.warning("weight search: no validation queries that can rank in bucket(s) %s; the learnt per-bucket "
+                    "weights use the best constant on all validation queries there", empty)
 
     def fusion_of(fn, params):
         return replace(cfg.fusion, weight_fn=fn, weight_params=dict(params))

@@ -6,6 +6,12 @@
 - :func:`dbn_posteriors_bruteforce`: DBN expected sufficient statistics and log-likelihood of one
   session by enumerating every hidden configuration (attractiveness A_r, satisfaction S_r,
   continuation G_r), for checking the closed-form E-step on short sessions.
+- :func:`ubm_conditional` and :func:`dbn_conditional`: P(C_r = 1 | earlier clicks) of one session,
+  from the models' definitions (sec. 3.5, 3.7), one position at a time.
+- :func:`full_click_probs_bruteforce`: P(C_r = 1) of one session by summing the conditional
+  probability over every pattern of earlier clicks, weighted by that pattern's probability; and
+  :func:`perplexities`: perplexity and conditional perplexity by position (sec. 4.2), per session
+  and position in plain Python.
 
 Used by tests/labels/test_click_models.py and benchmarks/bench_clicks.py (the "reference" column).
 """
@@ -139,3 +145,52 @@ def dbn_posteriors_bruteforce(docs, clicks, alpha, sigma, gamma):
 
 def log(x):
     return math.log(x)
+
+
+def ubm_conditional(docs, clicks, alpha, gamma):
+    """One session: [P(C_r = 1 | c_<r)] under UBM, gamma[r][r'] with r' the 1-based last click above (0: none)."""
+    out, prev = [], 0
+    for r, d in enumerate(docs):
+        out.append(alpha[d] * gamma[r][prev])
+        if clicks[r]:
+            prev = r + 1
+    return out
+
+
+def dbn_conditional(docs, clicks, alpha, sigma, gamma):
+    """One session: [P(C_r = 1 | c_<r)] under DBN, by Bayes on P(E_r = 1 | c_<r), position by position."""
+    out, e = [], 1.0
+    for r, d in enumerate(docs):
+        p = e * alpha[d]
+        out.append(p)
+        e = gamma * (1 - sigma[d]) if clicks[r] else gamma * e * (1 - alpha[d]) / (1 - p)
+    return out
+
+
+def full_click_probs_bruteforce(docs, conditional):
+    """One session: [P(C_r = 1)] = sum over earlier click patterns c of P(c) P(C_r = 1 | c), where
+    ``conditional(clicks)`` gives the conditional probabilities of a full click pattern."""
+    n = len(docs)
+    out = []
+    for r in range(n):
+        total = 0.0
+        for c in itertools.product((0, 1), repeat=r):
+            pattern = list(c) + [0] * (n - r)
+            cond = conditional(pattern)
+            p = 1.0
+            for k in range(r):
+                p *= cond[k] if c[k] else 1 - cond[k]
+            total += p * cond[r]
+        out.append(total)
+    return out
+
+
+def perplexities(sessions):
+    """``sessions``: [(clicks, probabilities)] with one probability of a click per position.
+    Returns [2 ** (-mean over sessions of log2 P(C_r = c_r))] by position."""
+    n_pos = max(len(c) for c, _ in sessions)
+    out = []
+    for r in range(n_pos):
+        terms = [math.log2(p[r] if c[r] else 1 - p[r]) for c, p in sessions if r < len(c)]
+        out.append(2 ** (-sum(terms) / len(terms)))
+    return out

@@ -107,6 +107,44 @@ def test_pbm_and_ubm_match_a_per_session_reference_loop():
         np.testing.assert_allclose(np.asarray(f.params[key]), np.asarray(exam_ref), rtol=1e-9)
 
 
+@pytest.mark.parametrize("name", ["ubm", "dbn"])
+def test_perplexity_and_conditional_perplexity_match_a_per_session_reference(name):
+    """Perplexity scores the full click probability P(C_r = 1) (earlier clicks marginalised out),
+    conditional perplexity P(C_r = 1 | earlier clicks) (Chuklin, Markov & de Rijke 2015, sec. 4.2);
+    both checked against plain per-session Python, for two models where they differ."""
+    train, test = halves(small_log(name, n=400, seed=7), 0.7)
+    f = get_model(name).fit(train, PRIORS, EMSettings(30, 1e-300))
+    table = f.pair_table(test, ("attractiveness", "satisfaction") if name == "dbn" else ("attractiveness",))
+    alpha = table["attractiveness"].tolist()
+    if name == "ubm":
+        gamma = np.asarray(f.params["gamma"]).tolist()
+        conditional = lambda docs: lambda c: reference.ubm_conditional(docs, c, alpha, gamma)  # noqa: E731
+    else:
+        sigma, g = table["satisfaction"].tolist(), float(f.params["continuation"])
+        conditional = lambda docs: lambda c: reference.dbn_conditional(docs, c, alpha, sigma, g)  # noqa: E731
+    full, cond = [], []
+    for s in range(test.n_sessions):
+        shown = test.doc[s] >= 0
+        assert shown.all()  # the simulated log shows every position
+        docs, clicks = test.doc[s].tolist(), [int(c) for c in test.click[s]]
+        full.append((clicks, reference.full_click_probs_bruteforce(docs, conditional(docs))))
+        cond.append((clicks, conditional(docs)(clicks)))
+    ref_full, ref_cond = reference.perplexities(full), reference.perplexities(cond)
+    score = evaluate_held_out(f, test)
+    np.testing.assert_allclose(score.perplexity_by_position, ref_full, rtol=1e-9)
+    np.testing.assert_allclose(score.conditional_perplexity_by_position, ref_cond, rtol=1e-9)
+    assert score.perplexity == pytest.approx(np.mean(ref_full), rel=1e-9)
+    assert score.conditional_perplexity == pytest.approx(np.mean(ref_cond), rel=1e-9)
+    assert abs(score.perplexity - score.conditional_perplexity) > 1e-4  # the two metrics differ here
+
+
+def test_perplexity_equals_conditional_perplexity_without_click_dependence():
+    train, test = halves(small_log("pbm", n=300, seed=2), 0.7)
+    for name in ("ctr", "dctr", "pbm"):
+        s = evaluate_held_out(get_model(name).fit(train, PRIORS, EMSettings(20, 1e-300)), test)
+        assert s.perplexity_by_position == s.conditional_perplexity_by_position, name
+
+
 def test_dbn_e_step_matches_brute_force_enumeration():
     lg = simulate_log("dbn", 40, n_queries=3, docs_per_query=5, n_positions=4, seed=2).log
     rng = np.random.default_rng(0)

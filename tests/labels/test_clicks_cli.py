@@ -28,7 +28,18 @@ def test_clicks_fit_writes_report_and_models(log_file, tmp_path, capsys):
     for m in rep["models"]:
         assert 1 < m["perplexity"] < 2 and len(m["perplexity_by_position"]) == 6
     assert (out / "examination.png").stat().st_size > 0 and (out / "models" / "dbn" / "pairs.parquet").exists()
-    assert "| pbm |" in (out / "report.md").read_text()
+    md = (out / "report.md").read_text()
+    assert "| pbm |" in md
+    # perplexity (full click probabilities) and conditional perplexity, each named, both by position;
+    # the models ranked by the first (issue 18: the column called "perplexity" was the conditional one)
+    by = {m["model"]: m for m in rep["models"]}
+    assert by["pbm"]["perplexity"] == by["pbm"]["conditional_perplexity"]  # no click dependence
+    assert by["dbn"]["perplexity"] != by["dbn"]["conditional_perplexity"]
+    assert all(len(m["conditional_perplexity_by_position"]) == 6 for m in rep["models"])
+    assert "| perplexity | conditional perplexity |" in md and "Models ranked by held-out perplexity (full click" in md
+    assert "Conditional perplexity by position (given the earlier clicks):" in md
+    ranked = [line.split(" | ")[1] for line in md.splitlines() if line[:4] in ("| 1 ", "| 2 ", "| 3 ")][:3]
+    assert ranked == sorted(by, key=lambda m: by[m]["perplexity"])
     assert capsys.readouterr().out.splitlines()[-1].startswith("RESULT ")
     # the folder is claimed before any work: a second run is refused unless --overwrite
     args = ["clicks", "fit", "--log", str(log_file), "--models", "dctr", "--out", str(out)]

@@ -56,7 +56,7 @@ def test_cli_dry_run_sends_nothing_and_estimates_cost(fake_server, pairs_file, t
           "--window", "3", "--stride", "1", "--prices", str(prices), "--dry-run", "--no-progress"])
     assert fake_server.requests == []
     text = capsys.readouterr().out
-    assert "dry run: 6 call(s)" in text  # 4 docs, window 3, stride 1 -> 2 windows x 3 queries
+    assert "dry run: 6 calls" in text  # 4 docs, window 3, stride 1 -> 2 windows x 3 queries
     record = json.loads(text.strip().splitlines()[-1])
     assert record["dry_run"]["cost_usd"] > 0
 

@@ -13,7 +13,7 @@ Models for Web Search* (2015):
 ``ubm``     user browsing model (sec. 3.5; ``ubm.py``)
 ``dbn``     dynamic Bayesian network (sec. 3.7; ``dbn.py``) and ``sdbn``, its simplified form
 
-Held-out log-likelihood and perplexity: ``evaluate.py``. Grades and inverse-propensity weights:
+Held-out log-likelihood, perplexity and conditional perplexity: ``evaluate.py``. Grades and inverse-propensity weights:
 ``grades.py``. ``gbltr clicks fit`` (report over several models): ``report.py``.
 
 Labels (:func:`click_labels`, used by :func:`gbltr.pipeline.prepare`): the chosen model is fitted

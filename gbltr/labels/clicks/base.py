@@ -3,10 +3,14 @@
 Each model module defines a :class:`ClickModel` subclass with
 
 - ``fit(log, priors, em) -> FittedClickModel``, and
-- ``conditional_probs(fitted, log) -> [S, P]``: P(C_r = 1 | C_1..C_{r-1}) for every shown
-  position (NaN where nothing is shown), the quantity Chuklin, Markov & de Rijke (2015, ch. 4)
-  score held-out sessions with; for models without click dependence (CTR, DCTR, PBM) it equals
-  the full click probability.
+- ``conditional_probs(fitted, log) -> [S, P]``: P(C_r = 1 | C_1..C_{r-1}), the click
+  probability given the session's earlier clicks, for every shown position (NaN where nothing is
+  shown); the log-likelihood and the conditional perplexity of Chuklin, Markov & de Rijke (2015,
+  sec. 4.2) score held-out sessions with it;
+- ``full_probs(fitted, log) -> [S, P]``: P(C_r = 1), the click probability marginalised over the
+  earlier clicks (the session's documents only), which the perplexity of sec. 4.2 scores with.
+  For models without click dependence (CTR, DCTR, PBM: ``click_dependent = False``) the two are
+  equal.
 
 A :class:`FittedClickModel` carries
 
@@ -137,13 +141,20 @@ class FittedClickModel:
 
     def predict_click_probs(self, sessions: SessionLog) -> np.ndarray:
         """[S, P] P(C_r = 1 | earlier clicks of the session); NaN where nothing is shown."""
+        return self._shown(sessions, self.model.conditional_probs)
+
+    def predict_full_click_probs(self, sessions: SessionLog) -> np.ndarray:
+        """[S, P] P(C_r = 1), marginalised over the session's earlier clicks; NaN where nothing is shown."""
+        return self._shown(sessions, self.model.full_probs)
+
+    def _shown(self, sessions: SessionLog, probs) -> np.ndarray:
+        """``probs(self, sessions)`` [S, P] with NaN where nothing is shown; more positions than fitted: an error."""
         if sessions.n_positions > self.n_positions:
             raise DataError(
                 f"{self.name}: sessions have {sessions.n_positions} positions; the model was fitted "
                 f"on {self.n_positions}"
             )
-        p = self.model.conditional_probs(self, sessions)
-        return np.where(sessions.shown, p, np.nan)
+        return np.where(sessions.shown, probs(self, sessions), np.nan)
 
     # -- persistence ---------------------------------------------------------------------------
     def save(self, folder: str | Path) -> Path:
@@ -174,11 +185,15 @@ class FittedClickModel:
 
 
 class ClickModel:
-    """A click model: ``name``, ``citation`` and the two methods of the module docstring."""
+    """A click model: ``name``, ``citation`` and the methods of the module docstring.
+
+    ``click_dependent``: whether a click changes the probabilities below it (UBM, DBN, SDBN,
+    cascade); a model that says False gets ``full_probs = conditional_probs``."""
 
     name: str = ""
     citation: str = ""
     pair_columns: tuple[str, ...] = ("attractiveness",)
+    click_dependent: bool = False
 
     def fit(self, log_: SessionLog, priors: Priors = Priors(), em: EMSettings = EMSettings()) -> FittedClickModel:
         t0 = time.perf_counter()
@@ -192,6 +207,11 @@ class ClickModel:
 
     def conditional_probs(self, fitted: FittedClickModel, log_: SessionLog) -> np.ndarray:
         raise NotImplementedError
+
+    def full_probs(self, fitted: FittedClickModel, log_: SessionLog) -> np.ndarray:
+        if self.click_dependent:
+            raise NotImplementedError(f"{self.name}: a click-dependent model must define full_probs")
+        return self.conditional_probs(fitted, log_)
 
 
 def pair_counts(log_: SessionLog) -> tuple[np.ndarray, np.ndarray]:

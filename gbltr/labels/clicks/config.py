@@ -30,7 +30,7 @@ class ClickPriors:
     """Beta pseudo-counts [a, b] per parameter kind (``[click.priors]``). Defaults are
     (1, 1) everywhere but attractiveness, whose (1, 3) (prior mean 0.25, the mean a pair
     unseen in training gets) was chosen on trec-session-2014, training split vs the validation
-    SERPs of seen queries: held-out perplexity PBM 1.174, UBM 1.166, DBN 1.179, DCTR 1.294,
+    SERPs of seen queries: held-out conditional perplexity PBM 1.174, UBM 1.166, DBN 1.179, DCTR 1.294,
     against 1.174 / 1.166 / 1.209 / 1.476 with (1, 1)."""
 
     attractiveness: tuple[float, ...] = (1.0, 3.0)

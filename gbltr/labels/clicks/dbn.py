@@ -29,9 +29,11 @@ click (DBN with gamma = sigma = 1), fitted in closed form: alpha = first clicks 
 or above the first click. The model gives a second click probability 0, so held-out evaluation
 scores cascade only up to each session's first click and reports how many positions it skipped.
 
-Held-out probabilities are conditional on the session's earlier clicks:
+Held-out probabilities conditional on the session's earlier clicks:
 P(C_r = 1 | C_<r) = P(E_r = 1 | C_<r) alpha_r, with P(E_(r+1) = 1 | C_<=r) = gamma (1 - sigma_r)
 after a click and gamma P(E_r = 1 | C_<r)(1 - alpha_r) / (1 - P(E_r = 1 | C_<r) alpha_r) after a skip.
+Full click probabilities (marginalised over earlier clicks): P(C_r = 1) = P(E_r = 1) alpha_r with
+P(E_1 = 1) = 1 and P(E_(r+1) = 1) = P(E_r = 1) gamma (1 - alpha_r sigma_r) (:func:`session_examination`).
 """
 
 from __future__ import annotations
@@ -170,24 +172,32 @@ def _aligned(fitted, log_: SessionLog, cols):
     return [np.ascontiguousarray(t[c]) if t[c].size else np.zeros(1) for c in cols]
 
 
-def mean_examination(log_: SessionLog, alpha, sigma, gamma) -> np.ndarray:
-    """Examination by position averaged over ``log_``'s sessions: E_1 = 1,
-    P(E_(r+1)) = P(E_r) gamma (1 - alpha_r sigma_r) (unconditional on clicks)."""
+def session_examination(log_: SessionLog, alpha, sigma, gamma) -> np.ndarray:
+    """[S, P] P(E_r = 1) of each session, unconditional on its clicks: E_1 = 1,
+    P(E_(r+1)) = P(E_r) gamma (1 - alpha_r sigma_r); a position that shows nothing passes it on."""
     S, P = log_.doc.shape
     e = np.ones(S)
-    out = np.zeros(P)
+    out = np.zeros((S, P))
     for r in range(P):
         d = log_.doc[:, r]
         shown = d >= 0
-        out[r] = e[shown].mean() if shown.any() else np.nan
+        out[:, r] = e
         a = np.where(shown, alpha[np.maximum(d, 0)], 0.0)
         s = np.where(shown, sigma[np.maximum(d, 0)], 0.0)
         e = np.where(shown, e * gamma * (1 - a * s), e)
     return out
 
 
+def mean_examination(log_: SessionLog, alpha, sigma, gamma) -> np.ndarray:
+    """Examination by position averaged over ``log_``'s sessions (:func:`session_examination`)."""
+    e = session_examination(log_, alpha, sigma, gamma)
+    shown = log_.doc >= 0
+    return np.array([e[shown[:, r], r].mean() if shown[:, r].any() else np.nan for r in range(e.shape[1])])
+
+
 class DBN(ClickModel):
     name = "dbn"
+    click_dependent = True
     citation = "Chapelle & Zhang (2009); Chuklin, Markov & de Rijke (2015), sec. 3.7 (DBN) and 4.2 (EM)"
     pair_columns = ("attractiveness", "satisfaction")
 
@@ -222,6 +232,11 @@ class DBN(ClickModel):
         alpha, sigma = _aligned(fitted, log_, ("attractiveness", "satisfaction"))
         return _dbn_conditional(log_.doc, log_.click, alpha, sigma, float(fitted.params["continuation"]))
 
+    def full_probs(self, fitted, log_):
+        alpha, sigma = _aligned(fitted, log_, ("attractiveness", "satisfaction"))
+        a = alpha[np.maximum(log_.doc, 0)]
+        return session_examination(log_, alpha, sigma, float(fitted.params["continuation"])) * a
+
 
 class SDBN(DBN):
     name = "sdbn"
@@ -243,6 +258,7 @@ class SDBN(DBN):
 
 class Cascade(ClickModel):
     name = "cascade"
+    click_dependent = True
     citation = "Craswell et al. (2008); Chuklin, Markov & de Rijke (2015), sec. 3.2 and 4.1"
     first_click_only = True
 
@@ -262,6 +278,10 @@ class Cascade(ClickModel):
     def conditional_probs(self, fitted, log_):
         (alpha,) = _aligned(fitted, log_, ("attractiveness",))
         return _dbn_conditional(log_.doc, log_.click, alpha, np.ones_like(alpha), 1.0)
+
+    def full_probs(self, fitted, log_):
+        (alpha,) = _aligned(fitted, log_, ("attractiveness",))
+        return session_examination(log_, alpha, np.ones_like(alpha), 1.0) * alpha[np.maximum(log_.doc, 0)]
 
 
 def scored_mask(log_: SessionLog, first_click_only: bool) -> np.ndarray:

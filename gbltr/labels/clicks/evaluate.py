@@ -1,15 +1,22 @@
-"""Held-out evaluation of click models: log-likelihood and perplexity.
+"""Held-out evaluation of click models: log-likelihood, perplexity and conditional perplexity.
 
-Chuklin, Markov & de Rijke, *Click Models for Web Search* (2015), sec. 4.2 ("Evaluation"):
+Chuklin, Markov & de Rijke, *Click Models for Web Search* (2015), sec. 4.2 ("Evaluation") list
+log-likelihood, perplexity and conditional perplexity as separate metrics; gbltr reports all three:
 
 - log-likelihood of a session s: ``LL_s = sum_r log P(C_r = c_r^s | C_<r = c_<r^s)`` (natural log),
   the log of the joint click probability of the session; reported as the mean over sessions,
   and per position as the mean of the position's term;
-- perplexity at position r: ``p_r = 2 ** (-(1/N_r) sum_s log2 P(C_r = c_r^s | C_<r))`` over the
-  N_r sessions that show a document at r; overall perplexity is the mean of p_r over positions
-  (the book's definition). For CTR, DCTR and PBM the conditional probability equals the full
-  one; for UBM, DBN, SDBN and cascade it uses the session's earlier clicks, as in the models'
-  definitions. Perplexity 1 is perfect prediction, 2 a coin flip.
+- perplexity at position r: ``p_r = 2 ** (-(1/N_r) sum_s log2 P(C_r = c_r^s))`` over the N_r
+  sessions that show a document at r, with the *full* click probability P(C_r = 1), marginalised
+  over the earlier clicks (the model sees the session's documents, not its clicks); this is the
+  perplexity of Dupret & Piwowarski (2008) and of PyClick's ``Perplexity``;
+- conditional perplexity at position r: the same with ``P(C_r = c_r^s | C_<r = c_<r^s)``, the
+  probability given the session's earlier clicks (PyClick's ``ConditionalPerplexity``).
+
+Overall (conditional) perplexity is the mean of ``p_r`` over positions. **Models are ranked by the
+(full) perplexity.** For CTR, DCTR and PBM the two are equal (no click dependence); for UBM, DBN,
+SDBN and cascade they differ.
+Perplexity 1 is perfect prediction, 2 a coin flip.
 
 Unseen parts: a held-out (query, doc) pair never seen in training gets the prior mean of each
 per-pair parameter (``unseen_pair_positions`` counts them). Sessions of queries never seen in
@@ -43,6 +50,8 @@ class HeldOutScore:
     log_likelihood: float
     perplexity: float
     perplexity_by_position: list
+    conditional_perplexity: float
+    conditional_perplexity_by_position: list
     log_likelihood_by_position: list
 
     def to_json(self) -> dict:
@@ -51,25 +60,37 @@ class HeldOutScore:
 
 def evaluate_held_out(fitted: FittedClickModel, test: SessionLog) -> HeldOutScore:
     """Score ``test`` sessions with ``fitted`` (formulas in the module docstring)."""
-    p = fitted.predict_click_probs(test)
     mask = scored_mask(test, getattr(fitted.model, "first_click_only", False))
-    q = np.where(test.click, p, 1.0 - p)
-    clipped = int(((q <= 0) & mask).sum())
-    logq = np.where(mask, np.log(np.clip(q, 1e-300, 1.0)), 0.0)
     n_r = mask.sum(axis=0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        ll_r = np.where(n_r > 0, logq.sum(axis=0) / np.maximum(n_r, 1), np.nan)
-        perp_r = np.where(n_r > 0, np.exp2(-ll_r / np.log(2.0)), np.nan)
+
+    def per_position(p):
+        q = np.where(test.click, p, 1.0 - p)
+        logq = np.where(mask, np.log(np.clip(q, 1e-300, 1.0)), 0.0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            ll_r = np.where(n_r > 0, logq.sum(axis=0) / np.maximum(n_r, 1), np.nan)
+            return int(((q <= 0) & mask).sum()), logq, ll_r, np.where(n_r > 0, np.exp2(-ll_r / np.log(2.0)), np.nan)
+
+    clipped, logq, ll_r, cond_r = per_position(fitted.predict_click_probs(test))
+    clipped_full, _, _, perp_r = per_position(fitted.predict_full_click_probs(test))
     known = fitted.pair_table(test)["known"]
     unseen = int((test.shown & ~known[np.maximum(test.doc, 0)]).sum()) if known.size else int(test.shown.sum())
     return HeldOutScore(
         model=fitted.name, sessions=test.n_sessions, positions_scored=int(mask.sum()),
-        skipped_positions=int(test.shown.sum() - mask.sum()), unseen_pair_positions=unseen, clipped=clipped,
+        skipped_positions=int(test.shown.sum() - mask.sum()), unseen_pair_positions=unseen,
+        clipped=max(clipped, clipped_full),
         log_likelihood=float(logq.sum() / max(test.n_sessions, 1)),
-        perplexity=float(np.nanmean(perp_r)) if np.isfinite(perp_r).any() else float("nan"),
-        perplexity_by_position=[None if not np.isfinite(x) else float(x) for x in perp_r],
+        perplexity=_mean(perp_r), perplexity_by_position=_listed(perp_r),
+        conditional_perplexity=_mean(cond_r), conditional_perplexity_by_position=_listed(cond_r),
         log_likelihood_by_position=[None if not np.isfinite(x) else float(x) for x in ll_r],
     )
+
+
+def _mean(x: np.ndarray) -> float:
+    return float(np.nanmean(x)) if np.isfinite(x).any() else float("nan")
+
+
+def _listed(x: np.ndarray) -> list:
+    return [None if not np.isfinite(v) else float(v) for v in x]
 
 
 def split_seen_queries(train: SessionLog, test: SessionLog) -> tuple[SessionLog, int]:

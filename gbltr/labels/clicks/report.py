@@ -244,22 +244,35 @@ def _f(x, nd=4):
     return "-" if x is None or (isinstance(x, float) and not np.isfinite(x)) else f"{x:.{nd}f}"
 
 
+def ranked_models(report: dict) -> list[dict]:
+    """The report's models, best (lowest) perplexity first; a model without one comes last."""
+    return sorted(report["models"], key=lambda m: (m["perplexity"] is None or not np.isfinite(m["perplexity"]),
+                                                   m["perplexity"] if m["perplexity"] is not None else 0.0))
+
+
 def markdown(report: dict) -> str:
     lines = [f"# Click models on {report['log']}", "",
              f"Held out: {report['held_out']}. Training sessions: {report['train_sessions']}; held-out sessions "
              f"scored: {report['held_out_sessions_scored']} (left out, query never seen in training: "
              f"{report['held_out_sessions_unseen_query']}).", "",
-             "| model | fit s | iterations | converged | held-out LL / session | perplexity | unseen-pair positions | skipped positions |",
-             "|---|---|---|---|---|---|---|---|"]
-    for m in report["models"]:
-        lines.append(f"| {m['model']} | {m['fit_seconds']:.3f} | {m['iterations']} | {m['converged']} | "
-                     f"{_f(m['log_likelihood'])} | {_f(m['perplexity'])} | {m['unseen_pair_positions']} | "
-                     f"{m['skipped_positions']} |")
+             "Models ranked by held-out perplexity (full click probabilities P(C_r = 1), earlier clicks "
+             "marginalised out); conditional perplexity scores P(C_r = 1 | the session's earlier clicks) "
+             "(Chuklin, Markov & de Rijke 2015, sec. 4.2; equal for models without click dependence).", "",
+             "| rank | model | fit s | iterations | converged | held-out LL / session | perplexity | conditional perplexity "
+             "| unseen-pair positions | skipped positions |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for i, m in enumerate(ranked_models(report), 1):
+        lines.append(f"| {i} | {m['model']} | {m['fit_seconds']:.3f} | {m['iterations']} | {m['converged']} | "
+                     f"{_f(m['log_likelihood'])} | {_f(m['perplexity'])} | {_f(m['conditional_perplexity'])} | "
+                     f"{m['unseen_pair_positions']} | {m['skipped_positions']} |")
     P = max(len(m["perplexity_by_position"]) for m in report["models"])
-    lines += ["", "Perplexity by position:", "", "| model | " + " | ".join(str(i + 1) for i in range(P)) + " |",
-              "|---|" + "---|" * P]
-    for m in report["models"]:
-        lines.append(f"| {m['model']} | " + " | ".join(_f(x, 3) for x in m["perplexity_by_position"]) + " |")
+    for key, title in (("perplexity_by_position", "Perplexity by position (full click probabilities)"),
+                       ("conditional_perplexity_by_position",
+                        "Conditional perplexity by position (given the earlier clicks)")):
+        lines += ["", f"{title}:", "", "| model | " + " | ".join(str(i + 1) for i in range(P)) + " |",
+                  "|---|" + "---|" * P]
+        for m in report["models"]:
+            lines.append(f"| {m['model']} | " + " | ".join(_f(x, 3) for x in m[key]) + " |")
     if report["agreement"]:
         lines += ["", "Agreement with human labels per query-frequency bucket (training pairs with a judgement):", "",
                   "| model | bucket | queries | Kendall tau (queries) | nDCG@10 by model (queries) | nDCG@10 displayed order |",
@@ -281,14 +294,17 @@ def plot(report: dict, path: Path) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    fig, axes = plt.subplots(1, 3, figsize=(16, 4))
     for m in report["models"]:
         ex = np.asarray(m["examination"], float)
         axes[0].plot(np.arange(1, ex.size + 1), ex, marker="o", label=m["model"])
-        pp = np.array([np.nan if x is None else x for x in m["perplexity_by_position"]], float)
-        axes[1].plot(np.arange(1, pp.size + 1), pp, marker="o", label=m["model"])
+        for ax, key in ((axes[1], "perplexity_by_position"), (axes[2], "conditional_perplexity_by_position")):
+            pp = np.array([np.nan if x is None else x for x in m[key]], float)
+            ax.plot(np.arange(1, pp.size + 1), pp, marker="o", label=m["model"])
     axes[0].set(xlabel="position", ylabel="examination (relative to position 1)", title="Examination by position")
-    axes[1].set(xlabel="position", ylabel="held-out perplexity", title="Perplexity by position")
+    axes[1].set(xlabel="position", ylabel="held-out perplexity", title="Perplexity by position (full)")
+    axes[2].set(xlabel="position", ylabel="held-out conditional perplexity",
+                title="Conditional perplexity by position")
     axes[0].legend()
     fig.suptitle(report["log"])
     fig.tight_layout()

@@ -33,6 +33,7 @@ def previous_click(click: np.ndarray) -> np.ndarray:
 
 class UBM(ClickModel):
     name = "ubm"
+    click_dependent = True
     citation = "Chuklin, Markov & de Rijke (2015), sec. 3.5 (UBM) and 4.2 (EM)"
 
     @staticmethod
@@ -67,3 +68,22 @@ class UBM(ClickModel):
         r = np.broadcast_to(np.arange(log_.n_positions)[None, :], log_.doc.shape)
         a = alpha[np.maximum(log_.doc, 0)] if alpha.size else np.zeros(log_.doc.shape)
         return a * gamma[r, prev]
+
+    def full_probs(self, fitted, log_):
+        """P(C_r = 1) = alpha_r sum_r' P(last click above r is r') gamma_(r, r'), the distribution of
+        the last click carried down the session (position r' = 0: no click yet)."""
+        alpha = fitted.pair_table(log_)["attractiveness"]
+        gamma = np.asarray(fitted.params["gamma"], float)
+        S, P = log_.doc.shape
+        a = alpha[np.maximum(log_.doc, 0)] if alpha.size else np.zeros(log_.doc.shape)
+        last = np.zeros((S, P + 1))
+        last[:, 0] = 1.0
+        out = np.zeros((S, P))
+        for r in range(P):
+            shown = log_.doc[:, r] >= 0
+            cond = a[:, r, None] * gamma[r][None, :]  # [S, P+1]: click probability given the last click
+            p = (last * cond).sum(axis=1)
+            out[:, r] = p
+            last = np.where(shown[:, None], last * (1.0 - cond), last)
+            last[:, r + 1] = np.where(shown, p, 0.0)
+        return out

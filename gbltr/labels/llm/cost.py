@@ -28,6 +28,7 @@ from gbltr.labels.llm.annotate import _annotate_async
 from gbltr.labels.llm.cache import AnswerCache
 from gbltr.labels.llm.client import Answer, ClientConfig, LLMClient, Usage
 from gbltr.labels.llm.prompts import approx_tokens
+from gbltr.words import counted
 
 
 @dataclass(frozen=True)
@@ -129,7 +130,7 @@ class DryRun:
 
     def summary(self) -> str:
         cost = "n/a (no --prices)" if self.cost_usd is None else f"${self.cost_usd:.4f}"
-        return f"dry run: {self.calls} call(s), ~{self.prompt_tokens} prompt + ~{self.completion_tokens} completion tokens, estimated cost {cost}"
+        return f"dry run: {counted(self.calls, 'call')}, ~{self.prompt_tokens} prompt + ~{self.completion_tokens} completion tokens, estimated cost {cost}"
 
 
 def dry_run(groups, strategy, client: ClientConfig, *, prices: PriceTable | None = None, batch: bool = False) -> DryRun:
