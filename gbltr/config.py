@@ -32,6 +32,7 @@ from gbltr.labels.clicks import ClickLabelConfig
 from gbltr.labels.fusion import FusionConfig
 from gbltr.ranges import check_fields, count, non_negative, number, positive, probability, seed_range
 from gbltr.threads import MAX_THREADS, THREADS
+from gbltr.train.backends import DEFAULT as DEFAULT_BACKEND
 from gbltr.train.backends import NAMES as BACKEND_NAMES
 from gbltr.train.backends import spec as backend_spec
 
@@ -107,7 +108,7 @@ class TrainConfig:
     the xgboost backend rather than ignore it.
     """
 
-    backend: str = "lightgbm"
+    backend: str = DEFAULT_BACKEND
     device: str = "cpu"
     rounds: int = number(300, count(1))
     learning_rate: float = number(0.05, probability(low_open=True))
@@ -133,8 +134,7 @@ class TrainConfig:
             raise unknown_choice("train.stream mode", self.stream, STREAM_MODES)
         if self.engine == "dask" and self.device != "cpu":
             raise ConfigError("--engine dask trains on CPU workers; expected --device cpu")
-        if self.backend not in BACKENDS:
-            raise unknown_choice("backend", self.backend, BACKENDS)
+        backend_spec(self.backend)  # an unknown name is a ConfigError listing the registry's
         if self.device not in DEVICES:
             raise unknown_choice("device", self.device, DEVICES)
 

@@ -21,7 +21,7 @@ from gbltr.errors import unknown_choice
 from gbltr.threads import prepare_openmp
 from gbltr.train.backends.base import Backend, Capabilities, TrainRequest, TrainSettings
 
-__all__ = ["REGISTRY", "NAMES", "Backend", "BackendSpec", "Capabilities", "TrainRequest", "TrainSettings",
+__all__ = ["REGISTRY", "NAMES", "DEFAULT", "Backend", "BackendSpec", "Capabilities", "TrainRequest", "TrainSettings",
            "get_backend", "open_backend", "spec", "spec_for_model_file"]
 
 
@@ -51,6 +51,8 @@ REGISTRY: dict[str, BackendSpec] = {s.name: s for s in (
         "XGBoost rank:ndcg (one weight per query; --device cuda on a GPU)"),
 )}
 NAMES: tuple[str, ...] = tuple(REGISTRY)
+DEFAULT = NAMES[0]
+"""``train.backend`` when none is given: the first registered."""
 
 
 def spec(name: str) -> BackendSpec:
