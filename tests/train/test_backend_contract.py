@@ -168,6 +168,9 @@ def test_the_dask_engine_declares_what_it_cannot_do():
     X, y, groups = _data()
     for name in NAMES:
         dask = DaskBackend(name)
+        cfg = TrainConfig(backend=name, rounds=3, early_stopping=0, threads=1)
+        model = get_backend(name).train(TrainRequest(X, y, groups, X, y, groups, cfg, seed=0, label_gain=GAIN))
+        np.testing.assert_array_equal(dask.predict(model, X), model.predict(X))  # the library's own booster
         assert not dask.capabilities.positions and not dask.capabilities.continue_training
         assert dask.capabilities.custom_objective and dask.model_file == REGISTRY[name].model_file
         with pytest.raises(ConfigError, match="not supported with --engine dask"):

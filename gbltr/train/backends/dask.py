@@ -41,7 +41,7 @@ import numpy as np
 from gbltr.errors import ConfigError, DataError, DeviceError, unknown_choice
 from gbltr.folders import scratch_folder
 from gbltr.groups import group_ptr_from_sizes
-from gbltr.train.backends import spec
+from gbltr.train.backends import get_backend, spec
 from gbltr.train.backends.base import Backend, Capabilities, TrainRequest
 from gbltr.train.model import FittedRanker
 
@@ -192,6 +192,28 @@ class DaskBackend(Backend):
     def capabilities(self) -> Capabilities:
         return replace(spec(self.name).capabilities, positions=False, continue_training=False, bin_reference=False,
                        gpu=False)
+
+    # the boosters are the library's own: the single-machine backend uses them
+    def load(self, path):
+        return get_backend(self.name).load(path)
+
+    def predict(self, model, X):
+        return get_backend(self.name).predict(model, X)
+
+    def contributions(self, model, X):
+        return get_backend(self.name).contributions(model, X)
+
+    def kept_booster(self, model):
+        return get_backend(self.name).kept_booster(model)
+
+    def save(self, model, folder):
+        return get_backend(self.name).save(model, folder)
+
+    def split_gains(self, model):
+        return get_backend(self.name).split_gains(model)
+
+    def forest(self, model):
+        return get_backend(self.name).forest(model)
 
     def __enter__(self):
         return self
