@@ -150,26 +150,27 @@ class RankingObjective:
         raise NotImplementedError
 
     def restrict(self, rows: np.ndarray, group_ptr: np.ndarray) -> "RankingObjective":
-        """This objective on ``rows`` (global row numbers, whole queries in order) grouped by
-        ``group_ptr`` (local boundaries over ``rows``)."""
+        """This objective on ``rows`` (global row numbers: whole queries, each query's rows in
+        order) grouped by ``group_ptr`` (local boundaries over ``rows``, one group per query)."""
         raise ConfigError(f"{type(self).__name__} cannot be restricted to a subset of rows (it cannot run on "
                           "Dask workers); use --engine single")
 
     def _queries_of(self, rows: np.ndarray, group_ptr: np.ndarray) -> np.ndarray:
-        """The global query number of each local query; SchemaError unless each is whole."""
+        """The global query number of each local query; SchemaError unless each is a whole,
+        non-empty query of this objective, its rows in order."""
         rows = np.asarray(rows, dtype=np.int64)
         gp = check_group_ptr(group_ptr, rows.shape[0])
-        full = self.group_ptr
-        starts = rows[gp[:-1]] if rows.size else np.zeros(0, np.int64)
-        q = np.searchsorted(full, starts, side="right") - 1
-        whole = (q >= 0) & (q < full.shape[0] - 1)
-        whole &= full[np.clip(q, 0, full.shape[0] - 1)] == starts
-        whole &= (full[np.clip(q + 1, 0, full.shape[0] - 1)] - starts) == np.diff(gp)
-        if whole.all():  # each local query's rows are its global rows, in order
-            whole = np.array_equal(rows, np.repeat(starts - gp[:-1], np.diff(gp)) + np.arange(rows.shape[0]))
-        if not np.all(whole):
+        full, sizes = self.group_ptr, np.diff(gp)
+        ok = bool(np.all(sizes > 0)) and (rows.size == 0 or (rows.min() >= 0 and rows.max() < full[-1]))
+        if ok:
+            starts = rows[gp[:-1]]
+            q = np.searchsorted(full, starts, side="right") - 1  # the query holding each first row
+            ok = (np.array_equal(full[q], starts) and np.array_equal(full[q + 1] - starts, sizes)
+                  and np.array_equal(rows, np.repeat(starts - gp[:-1], sizes) + np.arange(rows.shape[0])))
+        if not ok:
             raise SchemaError(f"{type(self).__name__}.restrict: expected whole queries of the {full.shape[0] - 1} "
-                              "the objective was built for, in order; found rows that split or mix queries")
+                              "the objective was built for, each query's rows in order; found rows that split a "
+                              "query, mix queries or lie outside them")
         return q
 
 
