@@ -12,6 +12,7 @@ This module imports neither LightGBM nor XGBoost.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -128,7 +129,7 @@ class TrainRequest:
                                   f"{attr}{fix}")
 
 
-class Backend:
+class Backend(ABC):
     """A training backend. Subclasses set ``name`` (their key in the registry,
     :data:`gbltr.train.backends.REGISTRY`, which holds their model file and capabilities) and
     implement the methods below; ``model`` arguments are :class:`gbltr.train.model.FittedRanker`
@@ -148,34 +149,36 @@ class Backend:
 
         return spec(self.name).capabilities
 
+    @abstractmethod
     def train(self, request: TrainRequest):
-        raise NotImplementedError
+        """The :class:`gbltr.train.model.FittedRanker` of ``request``; ConfigError for a field
+        its :attr:`capabilities` do not take (:meth:`TrainRequest.refuse_unsupported`)."""
 
+    @abstractmethod
     def load(self, path: str | Path):
         """The model saved at ``path``; ModelError if it does not load."""
-        raise NotImplementedError
 
+    @abstractmethod
     def predict(self, model, X: np.ndarray) -> np.ndarray:
         """Raw scores [n_rows] of the kept rounds."""
-        raise NotImplementedError
 
+    @abstractmethod
     def contributions(self, model, X: np.ndarray) -> np.ndarray:
         """TreeSHAP contributions [n_rows, n_features + 1] of the kept rounds (last column: the
         expected value); each row sums to :meth:`predict`."""
-        raise NotImplementedError
 
+    @abstractmethod
     def kept_booster(self, model):
         """The native booster cut at ``model.best_iteration``."""
-        raise NotImplementedError
 
+    @abstractmethod
     def save(self, model, folder: str | Path) -> Path:
         """Write the kept rounds to ``folder / self.model_file``; returns the path."""
-        raise NotImplementedError
 
+    @abstractmethod
     def split_gains(self, model) -> dict[str, float]:
         """Total split gain per feature name over the kept rounds (features never split on may be absent)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def forest(self, model):
         """The kept trees as a :class:`gbltr.serve.trees.Forest`."""
-        raise NotImplementedError
