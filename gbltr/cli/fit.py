@@ -7,8 +7,8 @@ import json
 import click
 
 from gbltr.checkpoint import checkpoint
-from gbltr.config import (BACKENDS, DEVICES, ENGINES, LABEL_KINDS, PROTOCOLS, SPLITS, FitConfig, TrainConfig, dotted,
-                          load_config)
+from gbltr.config import (BACKENDS, DEFAULT_BACKEND, DEVICES, ENGINES, LABEL_KINDS, PROTOCOLS, SPLITS, FitConfig,
+                          TrainConfig, dotted, load_config)
 from gbltr.data.world import WorldParams
 from gbltr.errors import ConfigError
 from gbltr.labels.clicks import CLICK_MODELS, GRADINGS
@@ -23,7 +23,7 @@ def _choice(values):
 @click.command()
 @click.option("--labels", type=_choice(LABEL_KINDS), help="training labels [default: click]")
 @click.option("--data", type=click.Path(file_okay=False), help="dataset folder (default: the built-in simulated world)")
-@click.option("--backend", type=_choice(BACKENDS), help="training backend [default: lightgbm]")
+@click.option("--backend", type=_choice(BACKENDS), help=f"training backend [default: {DEFAULT_BACKEND}]")
 @click.option("--device", type=_choice(DEVICES), help="cpu, or cuda for GPU tree building [default: cpu]")
 @click.option("--config", "config_file", type=click.Path(dir_okay=False), help="TOML or JSON config file")
 @click.option("--out", type=click.Path(file_okay=False), help="run folder [default: runs/LABELS-BACKEND-seedN]")
