@@ -7,13 +7,14 @@ import json
 import click
 
 from gbltr.checkpoint import checkpoint
-from gbltr.config import (BACKENDS, DEFAULT_BACKEND, DEVICES, ENGINES, LABEL_KINDS, PROTOCOLS, SPLITS, FitConfig,
-                          TrainConfig, dotted, load_config)
+from gbltr.config import (BACKENDS, DEVICES, ENGINES, LABEL_KINDS, PROTOCOLS, SPLITS, FitConfig, TrainConfig, dotted,
+                          load_config)
 from gbltr.data.world import WorldParams
 from gbltr.errors import ConfigError
 from gbltr.labels.clicks import CLICK_MODELS, GRADINGS
 from gbltr.labels.fusion import FUSION_METHODS, FAMOL_FORMS, WEIGHT_CHOICES
 from gbltr.ranges import option_type
+from gbltr.train.backends import DEFAULT as DEFAULT_BACKEND
 
 
 def _choice(values):
