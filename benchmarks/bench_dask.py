@@ -45,7 +45,7 @@ def main() -> None:
     from distributed import Client, LocalCluster
 
     from gbltr.config import TrainConfig
-    from gbltr.train.backends import get_backend
+    from gbltr.train.backends import NAMES, TrainRequest, get_backend
     from gbltr.train.backends.dask import DaskBackend
 
     X, y, g = data(args.queries, args.per_query)
@@ -60,14 +60,15 @@ def main() -> None:
           f"workers started in {startup:.1f}s", flush=True)
     out = {"rows": int(X.shape[0]), "rounds": args.rounds, "workers": args.workers, "cluster_startup_s": round(startup, 2)}
     try:
-        for backend in ("lightgbm", "xgboost"):
+        for backend in NAMES:
             cfg = TrainConfig(backend=backend, rounds=args.rounds, early_stopping=0, threads=args.workers)
-            kw = dict(seed=0, label_gain=gain, feature_names=[f"f{i}" for i in range(X.shape[1])])
+            request = TrainRequest(X, y, g, vX, vy, vg, cfg, seed=0, label_gain=gain,
+                                   feature_names=tuple(f"f{i}" for i in range(X.shape[1])))
             t = time.perf_counter()
-            single = get_backend(backend).train(X, y, g, vX, vy, vg, cfg, **kw)
+            single = get_backend(backend).train(request)
             ts = time.perf_counter() - t
             t = time.perf_counter()
-            dist = DaskBackend(backend, client=client, partitions=args.workers).train(X, y, g, vX, vy, vg, cfg, **kw)
+            dist = DaskBackend(backend, client=client, partitions=args.workers).train(request)
             td = time.perf_counter() - t
             a, b = ndcg10(single, vX, vy, vg), ndcg10(dist, vX, vy, vg)
             print(f"{backend:>8}: single {ts:.1f}s (nDCG@10 {a:.4f}) | dask {td:.1f}s (nDCG@10 {b:.4f}) | "

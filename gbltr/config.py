@@ -32,6 +32,9 @@ from gbltr.labels.clicks import ClickLabelConfig
 from gbltr.labels.fusion import FusionConfig
 from gbltr.ranges import check_fields, count, non_negative, number, positive, probability, seed_range
 from gbltr.threads import MAX_THREADS, THREADS
+from gbltr.train.backends import DEFAULT as DEFAULT_BACKEND
+from gbltr.train.backends import NAMES as BACKEND_NAMES
+from gbltr.train.backends import spec as backend_spec
 
 LABEL_SOURCES_OF = {"click": ("click",), "llm": ("llm",), "fused": ("click", "llm"), "human": ("human",)}
 """Each ``--labels`` choice and the label sources (:data:`gbltr.schema.LABEL_SOURCES`) it trains on.
@@ -46,7 +49,8 @@ SPLITS = ("source", "random")
 """``source``: the queries' own split column (a seeded random split when the source has none,
 with a warning); ``random``: always a seeded 70/15/15 query split, valid/test drawn among the
 queries with human labels."""
-BACKENDS = ("lightgbm", "xgboost")
+BACKENDS = BACKEND_NAMES
+"""``train.backend``: the registry's names (:data:`gbltr.train.backends.REGISTRY`)."""
 DEVICES = ("cpu", "cuda")
 ENGINES = ("single", "dask")
 STREAM_MODES = ("auto", "on", "off")
@@ -104,7 +108,7 @@ class TrainConfig:
     the xgboost backend rather than ignore it.
     """
 
-    backend: str = "lightgbm"
+    backend: str = DEFAULT_BACKEND
     device: str = "cpu"
     rounds: int = number(300, count(1))
     learning_rate: float = number(0.05, probability(low_open=True))
@@ -130,8 +134,7 @@ class TrainConfig:
             raise unknown_choice("train.stream mode", self.stream, STREAM_MODES)
         if self.engine == "dask" and self.device != "cpu":
             raise ConfigError("--engine dask trains on CPU workers; expected --device cpu")
-        if self.backend not in BACKENDS:
-            raise unknown_choice("backend", self.backend, BACKENDS)
+        backend_spec(self.backend)  # an unknown name is a ConfigError listing the registry's
         if self.device not in DEVICES:
             raise unknown_choice("device", self.device, DEVICES)
 
@@ -206,11 +209,13 @@ class FitConfig:
                 "--labels fused"
             )
         default_min_data = TrainConfig.__dataclass_fields__["min_data_in_leaf"].default
-        if self.train.backend == "xgboost" and self.train.min_data_in_leaf != default_min_data:
+        backend = backend_spec(self.train.backend)
+        if not backend.capabilities.min_data_in_leaf and self.train.min_data_in_leaf != default_min_data:
+            takes = [n for n in BACKENDS if backend_spec(n).capabilities.min_data_in_leaf]
             raise ConfigError(
-                f"train.min_data_in_leaf={self.train.min_data_in_leaf} with the xgboost backend; it is a "
-                "LightGBM setting (rows per leaf) that XGBoost has no equivalent for (min_child_weight "
-                f"bounds a hessian sum). Leave it at {default_min_data} or use --backend lightgbm"
+                f"train.min_data_in_leaf={self.train.min_data_in_leaf} with the {backend.name} backend, which has "
+                "no rows-per-leaf bound (XGBoost's min_child_weight bounds a hessian sum). Leave it at "
+                f"{default_min_data} or use --backend {' / '.join(takes)}"
             )
 
     @property

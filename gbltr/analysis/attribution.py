@@ -43,11 +43,7 @@ UNPERMUTED = "(none)"
 def gain_by_group(model: FittedRanker, groups: dict[str, tuple[str, ...]]) -> dict[str, float]:
     """Share of the kept rounds' total split gain per feature group (0 for every group when the
     model made no split)."""
-    if model.backend == "lightgbm":
-        gains = dict(zip(model.booster.feature_name(),
-                         model.booster.feature_importance("gain", iteration=model.best_iteration)))
-    else:
-        gains = model.kept_booster().get_score(importance_type="total_gain")
+    gains = model.split_gains()
     total = float(sum(gains.values()))
     if total <= 0:
         return {g: 0.0 for g in groups}

@@ -13,6 +13,7 @@ from gbltr.errors import ConfigError
 from gbltr.labels.clicks import CLICK_MODELS, GRADINGS
 from gbltr.labels.fusion import FUSION_METHODS, FAMOL_FORMS, WEIGHT_CHOICES
 from gbltr.ranges import option_type
+from gbltr.train.backends import DEFAULT as DEFAULT_BACKEND
 
 
 def _choice(values):
@@ -22,7 +23,7 @@ def _choice(values):
 @click.command()
 @click.option("--labels", type=_choice(LABEL_KINDS), help="training labels [default: click]")
 @click.option("--data", type=click.Path(file_okay=False), help="dataset folder (default: the built-in simulated world)")
-@click.option("--backend", type=_choice(BACKENDS), help="training backend [default: lightgbm]")
+@click.option("--backend", type=_choice(BACKENDS), help=f"training backend [default: {DEFAULT_BACKEND}]")
 @click.option("--device", type=_choice(DEVICES), help="cpu, or cuda for GPU tree building [default: cpu]")
 @click.option("--config", "config_file", type=click.Path(dir_okay=False), help="TOML or JSON config file")
 @click.option("--out", type=click.Path(file_okay=False), help="run folder [default: runs/LABELS-BACKEND-seedN]")

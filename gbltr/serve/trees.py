@@ -1,7 +1,8 @@
 """Backend-neutral trees: a LightGBM or XGBoost booster as a list of plain decision trees.
 
-Each exporter (:mod:`gbltr.serve.export`) writes these trees in its engine's form, so the
-split semantics of the two libraries are read in one place:
+Each exporter (:mod:`gbltr.serve.export`) writes these trees in its engine's form. Each backend
+reads its own library's dump into them (:meth:`gbltr.train.backends.base.Backend.forest`:
+``LightGBMBackend.forest``, ``XGBoostBackend.forest``), with these split semantics:
 
 LightGBM (``Booster.dump_model``; ``tree.h`` ``NumericalDecision``)
     ``x <= threshold`` goes left, the threshold a double. A NaN goes to the default side when the
@@ -20,12 +21,10 @@ by independent evaluators in the tests.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
 import numpy as np
 
-from gbltr.errors import ModelError as ExportError
 
 @dataclass(frozen=True)
 class Node:
@@ -58,6 +57,12 @@ class Forest:
     trees: tuple[tuple[Node, ...], ...]
     base_score: float = 0.0
 
+    @property
+    def splits_at_or_below(self) -> bool:
+        """Whether a split sends ``value <= threshold`` left (LightGBM's form), which engines that
+        compare ``value < threshold`` receive converted (:func:`f32_floor`)."""
+        return any(n.op == "<=" for tree in self.trees for n in tree if not n.is_leaf)
+
     def predict(self, X: np.ndarray) -> np.ndarray:
         X = np.asarray(X, dtype=np.float32)
         out = np.full(X.shape[0], self.base_score, dtype=np.float64)
@@ -83,84 +88,9 @@ def _leaf(tree, row) -> int:
 
 
 def forest_of(model) -> Forest:
-    """The trees of a :class:`gbltr.train.model.FittedRanker` (up to its kept iteration)."""
-    if model.backend == "lightgbm":
-        return _lightgbm(model)
-    if model.backend == "xgboost":
-        return _xgboost(model)
-    raise ExportError(f"model backend {model.backend!r}; expected lightgbm or xgboost")
-
-
-def _lightgbm(model) -> Forest:
-    dump = model.booster.dump_model(num_iteration=model.best_iteration)
-    names = tuple(dump["feature_names"])
-    trees = []
-    for info in dump["tree_info"]:
-        nodes: list[Node] = []
-        _lgb_node(info["tree_structure"], nodes, names)
-        trees.append(tuple(nodes))
-    return Forest("lightgbm", names, tuple(trees), 0.0)
-
-
-def _lgb_node(d: dict, nodes: list, names) -> int:
-    i = len(nodes)
-    if "leaf_value" in d or "split_feature" not in d:
-        nodes.append(Node(value=float(d.get("leaf_value", 0.0))))
-        return i
-    feature = int(d["split_feature"])
-    if d["decision_type"] != "<=":
-        raise ExportError(
-            f"LightGBM tree has a categorical split on {names[feature]!r} (decision_type "
-            f"{d['decision_type']!r}); the engines' tree models compare numbers only. Retrain "
-            "without categorical_feature"
-        )
-    threshold = float(d["threshold"])
-    missing = d.get("missing_type", "None")
-    if missing == "Zero":
-        raise ExportError(
-            f"LightGBM split on {names[feature]!r} treats zeros as missing (missing_type Zero, "
-            "zero_as_missing=true); no engine tree format can send zeros to a default side. "
-            "Retrain with zero_as_missing=false"
-        )
-    if missing == "NaN":
-        missing_left = bool(d["default_left"])
-    else:  # None: a NaN is read as 0.0 and compared
-        missing_left = 0.0 <= threshold
-    nodes.append(Node())  # placeholder, children are numbered after it
-    left = _lgb_node(d["left_child"], nodes, names)
-    right = _lgb_node(d["right_child"], nodes, names)
-    nodes[i] = Node(feature, threshold, "<=", missing_left, left, right)
-    return i
-
-
-def _xgboost(model) -> Forest:
-    booster = model.booster[: model.best_iteration] if model.best_iteration < model.booster.num_boosted_rounds() else model.booster
-    raw = json.loads(booster.save_raw("json"))
-    learner = raw["learner"]
-    names = tuple(learner.get("feature_names") or model.feature_names)
-    base = learner["learner_model_param"]["base_score"].strip("[]").split(",")[0]
-    gb = learner["gradient_booster"]
-    if "model" not in gb:
-        raise ExportError(f"XGBoost booster {gb.get('name')!r}; only tree boosters (gbtree) export")
-    trees = []
-    for t in gb["model"]["trees"]:
-        left, right = t["left_children"], t["right_children"]
-        split_type = t.get("split_type", [0] * len(left))
-        nodes = []
-        for j in range(len(left)):
-            if left[j] == -1:
-                nodes.append(Node(value=float(t["split_conditions"][j])))
-                continue
-            feature = int(t["split_indices"][j])
-            if split_type[j] != 0:
-                raise ExportError(
-                    f"XGBoost tree has a categorical split on {names[feature]!r}; the engines' tree "
-                    "models compare numbers only. Retrain without enable_categorical"
-                )
-            nodes.append(Node(feature, float(np.float32(t["split_conditions"][j])), "<",
-                              bool(t["default_left"][j]), int(left[j]), int(right[j])))
-        trees.append(tuple(nodes))
-    return Forest("xgboost", names, tuple(trees), float(base))
+    """The trees of a :class:`gbltr.train.model.FittedRanker` (up to its kept iteration), as its
+    backend dumps them (:meth:`gbltr.train.backends.base.Backend.forest`)."""
+    return model.impl.forest(model)
 
 
 # ---------------------------------------------------------------- float32 helpers for exporters

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +22,7 @@ from gbltr.evaluate.report import run_folder, write_run_files
 from gbltr.labels.fusion import default_gain
 from gbltr.checkpoint import checkpoint
 from gbltr.pipeline import Prepared, prepare, read_named_files
-from gbltr.train.backends import get_backend
+from gbltr.train.backends import TrainSettings, open_backend
 from gbltr.train.dataset import RankingDataset
 from gbltr.train.fused import train_fused
 from gbltr.train.model import FittedRanker
@@ -56,13 +57,9 @@ def train_model(prep: Prepared, cfg: FitConfig | None = None, *, seed: int | Non
     ``auto`` weight search may take instead of training them again (:mod:`gbltr.train.weight_search`)."""
     cfg = cfg or prep.config
     seed = cfg.seed if seed is None else seed
-    if cfg.train.engine == "dask":
-        from gbltr.train.backends.dask import DaskBackend
-
-        # one cluster connection for every model of this call (the auto weight search trains many)
-        with DaskBackend(cfg.train.backend, cfg.train.scheduler, cfg.train.workers) as backend:
-            return _train_with(backend, prep, cfg, seed, reuse)
-    return _train_with(get_backend(cfg.train.backend), prep, cfg, seed, reuse)
+    # one backend for every model of this call (on Dask: one cluster connection; the auto weight search trains many)
+    with open_backend(cfg.train) as backend:
+        return _train_with(backend, prep, cfg, seed, reuse)
 
 
 def _train_with(backend, prep: Prepared, cfg: FitConfig, seed: int, reuse: dict | None) -> FittedRanker:
@@ -71,32 +68,44 @@ def _train_with(backend, prep: Prepared, cfg: FitConfig, seed: int, reuse: dict 
         raise ConfigError("prepared datasets and feature names disagree")
     vy = validation_grades(valid)
     eval_at = max(k for k in cfg.eval.ks if k <= 10) if any(k <= 10 for k in cfg.eval.ks) else max(cfg.eval.ks)
-    common = dict(cfg=cfg.train, seed=seed, eval_at=eval_at, feature_names=train.feature_names)
+    settings = TrainSettings(cfg.train, seed, eval_at, tuple(train.feature_names))
     if cfg.labels in ("click", "llm", "human"):
         part = train.labelled_by(cfg.labels)
         y = part.grades(cfg.labels)
         gain = _gain_for(part.labels[cfg.labels], valid.labels["human"])
-        return backend.train(part.X, y, part.group_sizes, valid.X, vy, valid.group_sizes,
-                             label_gain=gain, **common, **click_debiasing(part, cfg))
+        debias = click_debiasing(part, cfg)
+        return backend.train(settings.request(part.X, y, part.group_sizes, valid.X, vy, valid.group_sizes,
+                                              label_gain=gain, position=debias.position,
+                                              row_weight=debias.row_weight))
     if cfg.click.debias or cfg.click.ips_weights:
         raise ConfigError(f"click debias / ips_weights apply to --labels click only; found --labels {cfg.labels}")
 
-    return train_fused(prep, cfg, backend, vy, common, reuse=reuse)
+    return train_fused(prep, cfg, backend, vy, settings, reuse=reuse)
 
 
-def click_debiasing(part: RankingDataset, cfg: FitConfig) -> dict:
-    """Backend arguments for debiased click training: ``position`` (rows already in displayed
-    order; 0-based displayed position, unshown candidates one past the last) with
-    ``click.debias``, and ``row_weight`` = inverse-propensity weights with ``click.ips_weights``."""
-    out: dict = {}
+@dataclass(frozen=True)
+class ClickDebiasing:
+    """What debiased click training adds to a :class:`TrainRequest`: ``position`` [n_rows] (rows
+    already in displayed order; 0-based displayed position, unshown candidates one past the last)
+    with ``click.debias``, and ``row_weight`` [n_rows] = inverse-propensity weights with
+    ``click.ips_weights``; None where not asked."""
+
+    position: np.ndarray | None = None
+    row_weight: np.ndarray | None = None
+
+
+def click_debiasing(part: RankingDataset, cfg: FitConfig) -> ClickDebiasing:
+    """The displayed positions and inverse-propensity weights of ``part`` that ``cfg`` asks for
+    (``--labels click`` only)."""
     if cfg.labels != "click":
-        return out
+        return ClickDebiasing()
+    position = row_weight = None
     if cfg.click.debias:
         pos = part.row_info["position"]
-        out["position"] = np.where(np.isnan(pos), cfg.click.max_positions + 1, pos).astype(np.int32) - 1
+        position = np.where(np.isnan(pos), cfg.click.max_positions + 1, pos).astype(np.int32) - 1
     if cfg.click.ips_weights:
-        out["row_weight"] = part.row_info["ips_weight"]
-    return out
+        row_weight = part.row_info["ips_weight"]
+    return ClickDebiasing(position, row_weight)
 
 
 def evaluate(prep: Prepared, model: FittedRanker, ks=None) -> pl.DataFrame:

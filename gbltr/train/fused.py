@@ -40,7 +40,7 @@ from gbltr.errors import ConfigError, InputError, unknown_choice
 from gbltr.inputs import field, read_document
 from gbltr.labels.fusion import AUTO, default_gain
 from gbltr.ranges import check_fields, count, number
-from gbltr.train.backends import custom
+from gbltr.train.backends import Backend, TrainSettings, custom
 from gbltr.train.weight_search import search_weights
 
 log = logging.getLogger("gbltr")
@@ -118,21 +118,21 @@ def _gain(cfg, source: str) -> tuple[float, ...]:
     return cfg.fusion.click_gain if source == "click" else cfg.fusion.llm_gain
 
 
-def train_fused(prep, cfg, backend, valid_y, common, *, reuse: dict | None = None):
+def train_fused(prep, cfg, backend: Backend, valid_y, settings: TrainSettings, *, reuse: dict | None = None):
     """Train on fused labels: a schedule, FAMOL with a fixed weight function, or FAMOL with
     ``weight_fn = "auto"`` (the validation search, :mod:`gbltr.train.weight_search`; ``reuse``:
     full-rung models already trained on the same data, by candidate key)."""
     if cfg.fusion.method == "schedule":
-        return _train_schedule(prep, cfg, backend, valid_y, common)
+        return _train_schedule(prep, cfg, backend, valid_y, settings)
     if cfg.fusion.weight_fn == AUTO:
-        def train_one(c, **kw):
-            return _train_famol(prep, c, backend, valid_y, {**common, **kw})
+        def train_one(c, *, rounds: int | None = None):
+            return _train_famol(prep, c, backend, valid_y, settings, rounds=rounds)
 
-        return search_weights(prep, cfg, backend, valid_y, common, train_one=train_one, reuse=reuse)
-    return _train_famol(prep, cfg, backend, valid_y, common)
+        return search_weights(prep, cfg, settings, train_one=train_one, reuse=reuse)
+    return _train_famol(prep, cfg, backend, valid_y, settings)
 
 
-def _train_famol(prep, cfg, backend, valid_y, common):
+def _train_famol(prep, cfg, backend: Backend, valid_y, settings: TrainSettings, *, rounds: int | None = None):
     train = prep.train
     a, b = famol_weights(prep, cfg)
     human_gain = default_gain(int(max(valid_y.max(initial=0), 1)))
@@ -141,9 +141,10 @@ def _train_famol(prep, cfg, backend, valid_y, common):
         args = (train.grades("click", max_grade=len(click_gain) - 1), train.grades("llm", max_grade=len(llm_gain) - 1),
                 train.group_ptr, a, b)
         kw = dict(click_gain=click_gain, llm_gain=llm_gain, truncation_level=cfg.train.truncation_level)
-        kernel = _gpu_kernel(cfg, args, kw) or custom.make_famol_objective(*args, **kw)
-        return backend.train(train.X, np.zeros(train.n_rows), train.group_sizes, prep.valid.X, valid_y,
-                             prep.valid.group_sizes, label_gain=human_gain, objective=kernel, **common)
+        objective = _gpu_objective(cfg, args, kw) or custom.make_famol_objective(*args, **kw)
+        return backend.train(settings.request(train.X, np.zeros(train.n_rows), train.group_sizes, prep.valid.X,
+                                              valid_y, prep.valid.group_sizes, label_gain=human_gain,
+                                              objective=objective, rounds=rounds))
     # stacked form
     if tuple(cfg.fusion.click_gain) != tuple(cfg.fusion.llm_gain):
         raise ConfigError(
@@ -156,16 +157,22 @@ def _train_famol(prep, cfg, backend, valid_y, common):
     gain = tuple(cfg.fusion.click_gain)
     if len(gain) < len(human_gain):
         gain = human_gain
-    if cfg.train.backend == "lightgbm":
-        return backend.train(st.data.X, y, st.data.group_sizes, prep.valid.X, valid_y, prep.valid.group_sizes,
-                             label_gain=gain, row_weight=st.row_weight, bin_reference=train.X,
-                             min_data_in_leaf=2 * cfg.train.min_data_in_leaf, **common)
-    return backend.train(st.data.X, y, st.data.group_sizes, prep.valid.X, valid_y, prep.valid.group_sizes,
-                         label_gain=gain, group_weight=st.group_weight, **common)
+    caps = backend.capabilities
+    if caps.row_weights:  # per-row weights a_q / b_q: the same gradients as the objective form
+        weights = dict(row_weight=st.row_weight)
+        if caps.bin_reference:  # the unstacked rows' bins (doubling every row changes count-based binning)
+            weights["bin_reference"] = train.X
+        if caps.min_data_in_leaf:  # each document is two rows
+            weights["min_data_in_leaf"] = 2 * cfg.train.min_data_in_leaf
+    else:  # one weight per stacked group (a different, still frequency-weighted, model)
+        weights = dict(group_weight=st.group_weight)
+    return backend.train(settings.request(st.data.X, y, st.data.group_sizes, prep.valid.X, valid_y,
+                                          prep.valid.group_sizes, label_gain=gain, rounds=rounds, **weights))
 
 
-def _gpu_kernel(cfg, args, kw):
-    """With ``--device cuda``, the FAMOL gradient on the GPU (CuPy) when it can run there."""
+def _gpu_objective(cfg, args, kw):
+    """With ``--device cuda``, the FAMOL gradient on the GPU (CuPy) when it can run there (an
+    objective for one machine: :class:`gbltr.train.backends.custom.KernelObjective`)."""
     if cfg.train.device != "cuda":
         return None
     from gbltr.train.gpu_objectives import FamolGpuObjective, gpu_available
@@ -175,10 +182,10 @@ def _gpu_kernel(cfg, args, kw):
         return None
     gpu = FamolGpuObjective(*args, **kw)
     log.info("FAMOL gradient runs on the GPU (CuPy kernel)")
-    return lambda scores, group_ptr: gpu(scores)
+    return custom.KernelObjective(lambda scores, group_ptr: gpu(scores), args[2])
 
 
-def _train_schedule(prep, cfg, backend, valid_y, common):
+def _train_schedule(prep, cfg, backend: Backend, valid_y, settings: TrainSettings):
     stages = load_schedule(cfg.fusion.schedule)
     model = None
     train = prep.train
@@ -194,9 +201,9 @@ def _train_schedule(prep, cfg, backend, valid_y, common):
         gain = default_gain(int(max(y.max(initial=0), valid_y.max(initial=0), 1)))
         prev_rounds = 0 if model is None else model.best_iteration
         init = None if model is None else model.kept_booster()
-        model = backend.train(part.X, y, part.group_sizes, prep.valid.X, valid_y, prep.valid.group_sizes,
-                              label_gain=gain, init_model=init, rounds=stage.rounds,
-                              early_stopping=stage.early_stopping, **common)
+        model = backend.train(settings.request(part.X, y, part.group_sizes, prep.valid.X, valid_y,
+                                               prep.valid.group_sizes, label_gain=gain, init_model=init,
+                                               rounds=stage.rounds, early_stopping=stage.early_stopping))
         log.info("schedule stage %d: %s on %s, %d rounds after %d", i + 1, stage.source, stage.queries,
                  model.best_iteration - prev_rounds, prev_rounds)
     if model is None:

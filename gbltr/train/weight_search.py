@@ -134,14 +134,16 @@ def learnt_weights(constant_scores: dict[float, dict], n_valid: dict[str, int]) 
     return {"params": {b: params[b] for b in BUCKETS}, "per_bucket_best": raw, "fallback_buckets": fallback}
 
 
-def search_weights(prep, cfg, backend, valid_y, common, *, train_one, reuse: dict | None = None):
+def search_weights(prep, cfg, settings, *, train_one, reuse: dict | None = None):
     """Search the weight function on validation; returns the chosen model with ``info["weight_search"]``.
 
-    ``train_one(cfg, **backend_kw)`` trains one FAMOL model for a fixed-weight ``cfg``.
+    ``settings``: the fit's :class:`gbltr.train.backends.TrainSettings` (scores use its
+    ``eval_at``); ``train_one(cfg, rounds=None)`` trains one FAMOL model for a fixed-weight
+    ``cfg`` (``rounds``: a cheap-rung budget, None = a full fit with early stopping).
     """
     t0, c0 = time.perf_counter(), time.process_time()
     valid = prep.valid
-    k = int(common.get("eval_at", 10))
+    k = int(settings.eval_at)
     r1 = rung_rounds(cfg.train.rounds)
     n_valid = valid_query_counts(valid)
     empty = [b for b in BUCKETS if valid.bucket is not None and not n_valid.get(b)]
@@ -159,8 +161,7 @@ def search_weights(prep, cfg, backend, valid_y, common, *, train_one, reuse: dic
         if reused:
             model = reuse[key]
         else:
-            kw = {} if full else {"rounds": r1}
-            model = train_one(c, **kw)
+            model = train_one(c, rounds=None if full else r1)
         scores = validation_scores(model, valid, k)
         return model, {"name": label(fn, c.fusion.resolved_params()), "weight_fn": fn,
                        "params": c.fusion.resolved_params(), "valid": scores, "best_iteration": model.best_iteration,

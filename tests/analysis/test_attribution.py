@@ -11,7 +11,7 @@ import pytest
 from gbltr.analysis.attribution import UNPERMUTED, gain_by_group, group_shares, permutation_importance, shap_shares
 from gbltr.config import TrainConfig
 from gbltr.labels.fusion import default_gain
-from gbltr.train.backends import get_backend
+from gbltr.train.backends import TrainRequest, get_backend
 from gbltr.train.dataset import RankingDataset
 
 NAMES = ("match", "authority", "unused")
@@ -38,9 +38,9 @@ def _train(backend: str, rounds: int = 60, early_stopping: int = 0):
     train, valid = _data(0, 60, unused_constant=True), _data(1, 30, unused_constant=True)
     cfg = TrainConfig(backend=backend, rounds=rounds, early_stopping=early_stopping, num_leaves=7,
                       min_data_in_leaf=5, threads=1)
-    return get_backend(backend).train(
+    return get_backend(backend).train(TrainRequest(
         train.X, train.labels["human"], train.group_sizes, valid.X, valid.labels["human"], valid.group_sizes,
-        cfg, seed=0, label_gain=default_gain(4), eval_at=10, feature_names=NAMES)
+        cfg, seed=0, label_gain=default_gain(4), eval_at=10, feature_names=NAMES))
 
 
 @pytest.fixture(scope="module", params=["lightgbm", "xgboost"])

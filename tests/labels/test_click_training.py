@@ -41,7 +41,7 @@ def test_every_click_model_trains(model):
 def test_debias_orders_rows_by_displayed_position_and_trains_both_backends(tmp_path):
     prep = prepare(cfg_of(model="pbm", debias=True))
     part = prep.train.labelled_by("click")
-    pos = click_debiasing(part, prep.config)["position"]
+    pos = click_debiasing(part, prep.config).position
     for a, b in zip(part.group_ptr[:-1], part.group_ptr[1:]):
         assert np.all(np.diff(pos[a:b]) >= 0)  # displayed order, unshown last
     assert pos.min() == 0 and pos.max() <= prep.config.click.max_positions
@@ -61,7 +61,7 @@ def test_debias_orders_rows_by_displayed_position_and_trains_both_backends(tmp_p
 @pytest.mark.slow
 def test_ips_weights_reach_lightgbm_and_are_refused_by_xgboost():
     prep = prepare(cfg_of(ips_weights=True))
-    w = click_debiasing(prep.train.labelled_by("click"), prep.config)["row_weight"]
+    w = click_debiasing(prep.train.labelled_by("click"), prep.config).row_weight
     assert np.all(w >= 1) and w.max() > 1  # 1 / examination, examination <= 1 relative to position 1
     assert train_model(prep).best_iteration >= 1
     xgb = load_config(TINY, {"labels": "click", "click": {"ips_weights": True}, "train": {"backend": "xgboost", "rounds": 5}})

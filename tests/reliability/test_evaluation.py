@@ -354,6 +354,7 @@ def test_early_stopping_agrees_with_the_exclusions(backend):
     import importlib
 
     from gbltr.config import TrainConfig
+    from gbltr.train.backends import TrainRequest
 
     mod = importlib.import_module(f"gbltr.train.backends.{backend}")
     rng = np.random.default_rng(0)
@@ -376,8 +377,8 @@ def test_early_stopping_agrees_with_the_exclusions(backend):
     wg = vg + [s for e in extra for s in e[2]]
     cfg = TrainConfig(backend=backend, rounds=40, early_stopping=4, threads=1, learning_rate=0.3)
     gain = [2.0**i - 1 for i in range(31)]
-    a = mod.train(tX, ty, tg, vX, vy, vg, cfg, seed=0, label_gain=gain, eval_at=10)
-    b = mod.train(tX, ty, tg, wX, wy, wg, cfg, seed=0, label_gain=gain, eval_at=10)
+    a = mod.BACKEND.train(TrainRequest(tX, ty, tg, vX, vy, vg, cfg, seed=0, label_gain=gain, eval_at=10))
+    b = mod.BACKEND.train(TrainRequest(tX, ty, tg, wX, wy, wg, cfg, seed=0, label_gain=gain, eval_at=10))
     assert a.best_iteration == b.best_iteration
     n, m = len(vg), len(wg) - len(vg)
     assert len(a.history) == len(b.history) > a.best_iteration  # it stopped early, on the same round

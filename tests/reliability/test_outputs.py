@@ -376,6 +376,7 @@ def test_the_dask_backend_writes_its_partitions_in_a_scratch_folder(monkeypatch,
 
     import gbltr.train.backends.dask as dask_backend
     from gbltr.config import TrainConfig
+    from gbltr.train.backends import TrainRequest
 
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     dead = tmp_path / "gbltr-dask-999999999-42-deadbeef"
@@ -393,9 +394,9 @@ def test_the_dask_backend_writes_its_partitions_in_a_scratch_folder(monkeypatch,
     rng = np.random.default_rng(0)
     X, y, groups = rng.random((40, 3)), rng.integers(0, 3, 40).astype(float), np.array([10, 10, 10, 10])
     with pytest.raises(Stop):
-        dask_backend.DaskBackend("lightgbm", workers=2).train(
+        dask_backend.DaskBackend("lightgbm", workers=2).train(TrainRequest(
             X, y, groups, X[:20], y[:20], groups[:2], TrainConfig(rounds=2, early_stopping=0, threads=1),
-            seed=0, label_gain=None)
+            seed=0, label_gain=None))
     assert written and all(str(p).startswith(f"gbltr-dask-{os.getpid()}-") for p in written)
     assert list(tmp_path.iterdir()) == []  # the dead fit's folder and this one's are gone
 

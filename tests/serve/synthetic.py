@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from gbltr.config import TrainConfig
-from gbltr.train.backends import get_backend
+from gbltr.train.backends import TrainRequest, get_backend
 
 # All have built-in definitions; doc_pagerank and doc_inlinks_log1p can be missing (catalogue requires).
 NAMES = ["bm25_title", "bm25_body", "doc_pagerank", "doc_inlinks_log1p", "query_len", "doc_title_len"]
@@ -29,6 +29,6 @@ def make_data(seed: int, n_queries: int = 60, per: int = 12, nan_rate: float = 0
 
 def train(backend: str, X, y, groups, rounds: int = 25):
     cfg = TrainConfig(backend=backend, rounds=rounds, early_stopping=0, min_data_in_leaf=5, num_leaves=15)
-    return get_backend(backend).train(X, y, groups, X, y, groups, cfg, seed=0, label_gain=GAIN, feature_names=NAMES)
+    return get_backend(backend).train(TrainRequest(X, y, groups, X, y, groups, cfg, seed=0, label_gain=GAIN, feature_names=NAMES))
 
 

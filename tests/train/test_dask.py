@@ -112,34 +112,48 @@ def test_distributed_and_single_machine_reach_the_same_ndcg(prep, cluster, backe
     assert corr > 0.9  # the same model up to binning, not merely a similar metric
 
 
-def _dying_maker(*args, **kw):
-    """A kernel maker whose kernels end their worker process at the first gradient."""
+class _Dying:
+    """A FAMOL objective whose restriction to a worker's rows ends that worker process at its
+    first gradient."""
 
-    def kernel(scores, gp):
-        os._exit(1)
+    def __init__(self, real):
+        self.real = real
 
-    return kernel
+    def __call__(self, scores, gp):
+        return self.real(scores, gp)
 
+    def restrict(self, rows, gp):
+        def kernel(scores, gp):
+            os._exit(1)
 
-def _one_worker_dies(maker, lock_dir, *args, **kw):
-    """The real kernel, except in the first worker to compute a gradient: that one exits."""
-    kernel = maker(*args, **kw)
-
-    def dying(scores, gp):
-        try:
-            os.close(os.open(os.path.join(lock_dir, "dead"), os.O_CREAT | os.O_EXCL))
-        except FileExistsError:
-            open(os.path.join(lock_dir, f"survivor-{os.getpid()}"), "w").close()
-            return kernel(scores, gp)  # and on to the histograms' allreduce, where the peer is gone
-        os._exit(1)
-
-    return dying
+        return kernel
 
 
-def _fit_while_workers_die(tmp_path, monkeypatch, backend: str, maker) -> None:
+class _OneWorkerDies(_Dying):
+    """The real objective, except in the first worker to compute a gradient: that one exits."""
+
+    def __init__(self, real, lock_dir):
+        super().__init__(real)
+        self.lock_dir = lock_dir
+
+    def restrict(self, rows, gp):
+        kernel, lock_dir = self.real.restrict(rows, gp), self.lock_dir
+
+        def dying(scores, gp):
+            try:
+                os.close(os.open(os.path.join(lock_dir, "dead"), os.O_CREAT | os.O_EXCL))
+            except FileExistsError:
+                open(os.path.join(lock_dir, f"survivor-{os.getpid()}"), "w").close()
+                return kernel(scores, gp)  # and on to the histograms' allreduce, where the peer is gone
+            os._exit(1)
+
+        return dying
+
+
+def _fit_while_workers_die(tmp_path, monkeypatch, backend: str, wrap) -> None:
     """``gbltr fit --engine dask`` (FAMOL objective) on a fresh 2-worker LocalCluster whose FAMOL
-    kernels are re-made on the workers by ``maker(real_maker)``; asserts the DeviceError and that
-    no run folder (nor a temporary sibling) is left."""
+    objective is ``wrap(real objective)``, restricted to each worker's rows there; asserts the
+    DeviceError and that no run folder (nor a temporary sibling) is left."""
     import sys
 
     import cloudpickle
@@ -153,9 +167,7 @@ def _fit_while_workers_die(tmp_path, monkeypatch, backend: str, maker) -> None:
     real = custom.make_famol_objective
 
     def famol_that_kills_workers(*args, **kw):
-        kernel = real(*args, **kw)
-        kernel.maker = maker(kernel.maker)
-        return kernel
+        return wrap(real(*args, **kw))
 
     monkeypatch.setattr(custom, "make_famol_objective", famol_that_kills_workers)
     with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
@@ -173,7 +185,7 @@ def _fit_while_workers_die(tmp_path, monkeypatch, backend: str, maker) -> None:
 
 @pytest.mark.slow
 def test_a_worker_dying_mid_fit_is_an_error_and_no_run_is_saved(tmp_path, monkeypatch):
-    _fit_while_workers_die(tmp_path, monkeypatch, "xgboost", lambda real: _dying_maker)
+    _fit_while_workers_die(tmp_path, monkeypatch, "xgboost", _Dying)
 
 
 @pytest.mark.slow
@@ -185,6 +197,6 @@ def test_a_worker_dying_while_the_other_waits_in_lightgbm_collective(tmp_path, m
     lock_dir = tmp_path / "lock"
     lock_dir.mkdir()
     _fit_while_workers_die(tmp_path, monkeypatch, "lightgbm",
-                           lambda real: functools.partial(_one_worker_dies, real, str(lock_dir)))
+                           functools.partial(_OneWorkerDies, lock_dir=str(lock_dir)))
     assert (lock_dir / "dead").exists()  # one worker did die ...
     assert list(lock_dir.glob("survivor-*"))  # ... while the other went past its gradient into the collective

@@ -36,10 +36,10 @@ def test_xgboost_cuda_without_a_gpu_is_refused(monkeypatch):
 def test_famol_gradient_falls_back_to_cpu_with_a_log_line(monkeypatch, caplog):
     import gbltr.train.gpu_objectives as gpu
     from gbltr.config import load_config
-    from gbltr.train.fused import _gpu_kernel
+    from gbltr.train.fused import _gpu_objective
 
     monkeypatch.setattr(gpu, "gpu_available", lambda: False)
     cfg = load_config(None, {"labels": "fused", "train": {"backend": "xgboost", "device": "cuda"}})
     with caplog.at_level("WARNING", logger="gbltr"):
-        assert _gpu_kernel(cfg, (), {}) is None
+        assert _gpu_objective(cfg, (), {}) is None
     assert "FAMOL gradient runs on the CPU" in caplog.text

@@ -11,6 +11,7 @@ from dataclasses import replace
 import numpy as np
 
 from gbltr.config import TrainConfig
+from gbltr.train.backends import TrainRequest
 from gbltr.train.backends import lightgbm as lgb_backend
 from gbltr.train.backends import xgboost as xgb_backend
 from gbltr.train.backends.custom import make_famol_objective
@@ -46,13 +47,13 @@ def test_lightgbm_custom_objective_equals_stacked_weights():
     vy = valid.labels["llm"]
     kernel = make_famol_objective(ds.grades("click"), ds.grades("llm"), ds.group_ptr, a, b, click_gain=GAIN,
                                   llm_gain=GAIN)
-    m_obj = lgb_backend.train(ds.X, np.zeros(ds.n_rows), ds.group_sizes, valid.X, vy, valid.group_sizes, CFG,
-                              seed=0, label_gain=GAIN, objective=kernel)
+    m_obj = lgb_backend.BACKEND.train(TrainRequest(ds.X, np.zeros(ds.n_rows), ds.group_sizes, valid.X, vy, valid.group_sizes, CFG,
+                              seed=0, label_gain=GAIN, objective=kernel))
     st = ds.stacked("click", "llm", a, b)
     assert st.data.n_rows == 2 * ds.n_rows and st.data.n_queries == 2 * ds.n_queries
-    m_st = lgb_backend.train(st.data.X, st.data.grades("stacked"), st.data.group_sizes, valid.X, vy,
+    m_st = lgb_backend.BACKEND.train(TrainRequest(st.data.X, st.data.grades("stacked"), st.data.group_sizes, valid.X, vy,
                              valid.group_sizes, CFG, seed=0, label_gain=GAIN, row_weight=st.row_weight,
-                             bin_reference=ds.X, min_data_in_leaf=2 * CFG.min_data_in_leaf)
+                             bin_reference=ds.X, min_data_in_leaf=2 * CFG.min_data_in_leaf))
     p_obj, p_st = m_obj.predict(valid.X), m_st.predict(valid.X)
     assert np.std(p_obj) > 0.1  # the model learned something
     np.testing.assert_allclose(p_st, p_obj, rtol=1e-4, atol=1e-4)
@@ -65,10 +66,10 @@ def test_lightgbm_stacked_without_doubling_min_data_differs():
     st = ds.stacked("click", "llm", a, b)
     kw = dict(seed=0, label_gain=GAIN, row_weight=st.row_weight, bin_reference=ds.X)
     cfg = TrainConfig(**{**CFG.__dict__, "min_data_in_leaf": 40})
-    same = lgb_backend.train(st.data.X, st.data.grades("stacked"), st.data.group_sizes, valid.X, valid.labels["llm"],
-                             valid.group_sizes, cfg, min_data_in_leaf=80, **kw)
-    naive = lgb_backend.train(st.data.X, st.data.grades("stacked"), st.data.group_sizes, valid.X, valid.labels["llm"],
-                              valid.group_sizes, cfg, min_data_in_leaf=40, **kw)
+    same = lgb_backend.BACKEND.train(TrainRequest(st.data.X, st.data.grades("stacked"), st.data.group_sizes, valid.X, valid.labels["llm"],
+                             valid.group_sizes, cfg, min_data_in_leaf=80, **kw))
+    naive = lgb_backend.BACKEND.train(TrainRequest(st.data.X, st.data.grades("stacked"), st.data.group_sizes, valid.X, valid.labels["llm"],
+                              valid.group_sizes, cfg, min_data_in_leaf=40, **kw))
     assert not np.allclose(same.predict(valid.X), naive.predict(valid.X))
 
 
@@ -84,10 +85,10 @@ def test_xgboost_forms_agree_where_they_can():
     one, zero = np.ones(ds.n_queries), np.zeros(ds.n_queries)
     st = ds.stacked("click", "llm", one, zero)
     cfg = TrainConfig(**{**CFG.__dict__, "backend": "xgboost"})
-    m_st = xgb_backend.train(st.data.X, st.data.grades("stacked"), st.data.group_sizes, valid.X, valid.labels["llm"],
-                             valid.group_sizes, cfg, seed=0, label_gain=GAIN, group_weight=st.group_weight)
-    m_click = xgb_backend.train(ds.X, ds.grades("click"), ds.group_sizes, valid.X, valid.labels["llm"],
-                                valid.group_sizes, cfg, seed=0, label_gain=GAIN)
+    m_st = xgb_backend.BACKEND.train(TrainRequest(st.data.X, st.data.grades("stacked"), st.data.group_sizes, valid.X, valid.labels["llm"],
+                             valid.group_sizes, cfg, seed=0, label_gain=GAIN, group_weight=st.group_weight))
+    m_click = xgb_backend.BACKEND.train(TrainRequest(ds.X, ds.grades("click"), ds.group_sizes, valid.X, valid.labels["llm"],
+                                valid.group_sizes, cfg, seed=0, label_gain=GAIN))
     np.testing.assert_allclose(m_st.predict(valid.X), m_click.predict(valid.X), rtol=0, atol=1e-6)
 
 
@@ -97,8 +98,8 @@ def test_xgboost_custom_objective_trains_and_learns():
     kernel = make_famol_objective(ds.grades("click"), ds.grades("llm"), ds.group_ptr, a, b, click_gain=GAIN,
                                   llm_gain=GAIN)
     cfg = TrainConfig(**{**CFG.__dict__, "backend": "xgboost"})
-    m = xgb_backend.train(ds.X, np.zeros(ds.n_rows), ds.group_sizes, valid.X, valid.labels["llm"], valid.group_sizes,
-                          cfg, seed=0, label_gain=GAIN, objective=kernel)
+    m = xgb_backend.BACKEND.train(TrainRequest(ds.X, np.zeros(ds.n_rows), ds.group_sizes, valid.X, valid.labels["llm"], valid.group_sizes,
+                          cfg, seed=0, label_gain=GAIN, objective=kernel))
     from gbltr.evaluate.metrics import ndcg_per_query
 
     before = np.nanmean(ndcg_per_query(np.zeros(valid.n_rows) + np.arange(valid.n_rows) * 0, valid.labels["llm"], valid.group_ptr, ks=(10,)))

@@ -9,7 +9,7 @@ import pytest
 
 from gbltr.config import TrainConfig
 from gbltr.errors import ModelError
-from gbltr.train.backends import get_backend
+from gbltr.train.backends import TrainRequest, get_backend
 from gbltr.train.model import load_model
 
 NAMES = ("f0", "f1", "f2")
@@ -23,8 +23,8 @@ def trained(backend: str, rounds: int = 12, early_stopping: int = 0):
     vX = rng.random((200, 3)).astype(np.float32)
     vy = np.clip(np.rint(vX[:, 0] * 4), 0, 4)
     cfg = TrainConfig(backend=backend, rounds=rounds, early_stopping=early_stopping, min_data_in_leaf=5)
-    model = get_backend(backend).train(X, y, np.full(40, 10), vX, vy, np.full(20, 10), cfg, seed=0,
-                                       label_gain=[2.0**i - 1 for i in range(5)], feature_names=NAMES)
+    model = get_backend(backend).train(TrainRequest(X, y, np.full(40, 10), vX, vy, np.full(20, 10), cfg, seed=0,
+                                       label_gain=[2.0**i - 1 for i in range(5)], feature_names=NAMES))
     return model, X
 
 

@@ -55,7 +55,7 @@ def write(forest: Forest, defs, folder: Path, *, name: str, catalogue) -> tuple[
         f"POST featureset.json to _ltr/_featureset/{name}, then model.json to _ltr/_featureset/{name}/_createmodel; "
         f"query with an sltr query (model {name!r}, params: query_text and each 'param' feature)",
         "split semantics: value < split_condition -> yes; missing value -> the 'missing' child",
-        f"{forest.backend} trees" + (" converted from LightGBM's value <= threshold (exact for float32 feature values)"
-                                     if forest.backend == "lightgbm" else ""),
+        f"{forest.backend} trees" + (" converted from value <= threshold (exact for float32 feature values)"
+                                     if forest.splits_at_or_below else ""),
     ]
     return ["featureset.json", "model.json"], notes

@@ -2,8 +2,10 @@
 
 A *kernel* is ``kernel_fn(scores, group_ptr) -> (grad, hess)``: ``scores`` float64 (n,) raw
 model scores for rows sorted by query, ``group_ptr`` int64 (n_queries + 1,) query boundaries,
-``grad``/``hess`` float64 (n,). It closes over the labels and weights it needs (see
-:func:`make_famol_objective`, :func:`make_lambdarank_objective`). The adapters only read the
+``grad``/``hess`` float64 (n,). gbltr's kernels are :class:`RankingObjective` objects holding the
+labels and weights they need (:class:`FamolObjective`, :class:`LambdarankObjective`), which can
+restrict themselves to a subset of whole queries (:meth:`RankingObjective.restrict`, for Dask
+workers). The adapters only read the
 query boundaries from the backend's dataset object (once, cached) and call the kernel; they do
 no data preparation (the ranking dataset sorts rows and builds groups).
 
@@ -17,7 +19,7 @@ from typing import Callable
 
 import numpy as np
 
-from gbltr.errors import SchemaError
+from gbltr.errors import ConfigError, SchemaError
 from gbltr.groups import group_ptr_from_sizes
 from gbltr.train.objectives import (
     check_common,
@@ -34,6 +36,10 @@ from gbltr.train.objectives import (
 Kernel = Callable[[np.ndarray, np.ndarray], "tuple[np.ndarray, np.ndarray]"]
 
 __all__ = [
+    "RankingObjective",
+    "FamolObjective",
+    "LambdarankObjective",
+    "KernelObjective",
     "lightgbm_objective",
     "xgboost_objective",
     "make_famol_objective",
@@ -129,73 +135,149 @@ def _own_group_ptr(group_ptr) -> np.ndarray:
     return check_group_ptr(gp, n)
 
 
-def make_famol_objective(click_labels, llm_labels, group_ptr, click_weight, llm_weight, *,
-                         click_gain, llm_gain, truncation_level: int = 30,
-                         sigmoid: float = 1.0, norm: bool = True) -> Kernel:
-    """FAMOL kernel (Yu, Bi, Guo et al., arXiv:2511.06635) closing over both label sources.
+class RankingObjective:
+    """A ranking objective: ``objective(scores, group_ptr) -> (grad, hess)`` (float64 (n,) each)
+    on the rows it was built for, sorted by query.
+
+    :meth:`restrict` gives the same objective on a subset of whole queries (a Dask worker's rows,
+    :mod:`gbltr.train.backends.dask`): per-row inputs taken at those rows, per-query inputs at
+    their queries, so its gradients equal this objective's at those rows (queries are
+    independent)."""
+
+    group_ptr: np.ndarray  # int64 (n_queries + 1,): the queries it was built for
+
+    def __call__(self, scores, group_ptr):
+        raise NotImplementedError
+
+    def restrict(self, rows: np.ndarray, group_ptr: np.ndarray) -> "RankingObjective":
+        """This objective on ``rows`` (global row numbers: whole queries, each query's rows in
+        order) grouped by ``group_ptr`` (local boundaries over ``rows``, one group per query)."""
+        raise ConfigError(f"{type(self).__name__} cannot be restricted to a subset of rows (it cannot run on "
+                          "Dask workers); use --engine single")
+
+    def _queries_of(self, rows: np.ndarray, group_ptr: np.ndarray) -> np.ndarray:
+        """The global query number of each local query; SchemaError unless each is a whole,
+        non-empty query of this objective, its rows in order."""
+        rows = np.asarray(rows, dtype=np.int64)
+        gp = check_group_ptr(group_ptr, rows.shape[0])
+        full, sizes = self.group_ptr, np.diff(gp)
+        ok = bool(np.all(sizes > 0)) and (rows.size == 0 or (rows.min() >= 0 and rows.max() < full[-1]))
+        if ok:
+            starts = rows[gp[:-1]]
+            q = np.searchsorted(full, starts, side="right") - 1  # the query holding each first row
+            ok = (np.array_equal(full[q], starts) and np.array_equal(full[q + 1] - starts, sizes)
+                  and np.array_equal(rows, np.repeat(starts - gp[:-1], sizes) + np.arange(rows.shape[0])))
+        if not ok:
+            raise SchemaError(f"{type(self).__name__}.restrict: expected whole queries of the {full.shape[0] - 1} "
+                              "the objective was built for, each query's rows in order; found rows that split a "
+                              "query, mix queries or lie outside them")
+        return q
+
+
+class KernelObjective(RankingObjective):
+    """A plain ``fn(scores, group_ptr) -> (grad, hess)`` (e.g. the GPU FAMOL kernel): it runs on
+    one machine only (:meth:`restrict` refuses)."""
+
+    def __init__(self, fn: Kernel, group_ptr):
+        self.fn = fn
+        self.group_ptr = _own_group_ptr(group_ptr)
+
+    def __call__(self, scores, group_ptr):
+        return self.fn(scores, group_ptr)
+
+
+class FamolObjective(RankingObjective):
+    """FAMOL (Yu, Bi, Guo et al., arXiv:2511.06635) over both label sources.
 
     ``click_labels``, ``llm_labels``: int32 (n,) grades, ``< 0`` = missing for that source.
     ``group_ptr``: int64 (n_queries + 1,). ``click_weight``, ``llm_weight``: float64
-    (n_queries,) per-query FAMOL weights ``a_q``, ``b_q``. Inputs are validated once here; the
-    returned ``kernel(scores, group_ptr) -> (grad, hess)`` checks only that the backend's groups
-    equal these and that the scores have no NaN.
+    (n_queries,) per-query FAMOL weights ``a_q``, ``b_q``. Inputs are validated once here; a call
+    checks only that the backend's groups equal these and that the scores have no NaN.
     """
-    cl, ll, gp0, cw, lw, cg, lg = check_famol_inputs(
-        click_labels, llm_labels, group_ptr, click_weight, llm_weight, click_gain=click_gain,
-        llm_gain=llm_gain, truncation_level=truncation_level, sigmoid=sigmoid)
-    n = int(gp0[-1])
 
-    def kernel(scores, gp):
+    def __init__(self, click_labels, llm_labels, group_ptr, click_weight, llm_weight, *, click_gain, llm_gain,
+                 truncation_level: int = 30, sigmoid: float = 1.0, norm: bool = True):
+        (self.click_labels, self.llm_labels, self.group_ptr, self.click_weight, self.llm_weight, self.click_gain,
+         self.llm_gain) = check_famol_inputs(click_labels, llm_labels, group_ptr, click_weight, llm_weight,
+                                             click_gain=click_gain, llm_gain=llm_gain,
+                                             truncation_level=truncation_level, sigmoid=sigmoid)
+        self.truncation_level, self.sigmoid, self.norm = truncation_level, sigmoid, norm
+
+    def __call__(self, scores, gp):
         gp = np.asarray(gp)
-        if gp is not gp0:
-            _check_same_groups(gp0, gp, "famol objective")
+        if gp is not self.group_ptr:
+            _check_same_groups(self.group_ptr, gp, "famol objective")
+        n = int(self.group_ptr[-1])
         s = np.asarray(scores, dtype=np.float64)
         if s.shape != (n,):
             raise SchemaError(f"famol objective: expected {n} scores, found shape {s.shape}.")
         if np.isnan(s).any():
             check_scores(s)
-        return famol_grad_hess(s, cl, ll, gp0, cw, lw, click_gain=cg, llm_gain=lg,
-                               truncation_level=truncation_level, sigmoid=sigmoid, norm=norm,
+        return famol_grad_hess(s, self.click_labels, self.llm_labels, self.group_ptr, self.click_weight,
+                               self.llm_weight, click_gain=self.click_gain, llm_gain=self.llm_gain,
+                               truncation_level=self.truncation_level, sigmoid=self.sigmoid, norm=self.norm,
                                validate=False)
 
-    # recorded so that a distributed worker can re-make the kernel for its own rows (backends.dask)
-    kernel.maker = make_famol_objective
-    kernel.inputs = ((cl, ll, gp0, cw, lw), dict(click_gain=cg, llm_gain=lg, truncation_level=truncation_level,
-                                                 sigmoid=sigmoid, norm=norm, _n_rows=n, _n_queries=gp0.shape[0] - 1,
-                                                 _group_ptr=gp0))
-    return kernel
+    def restrict(self, rows, group_ptr) -> "FamolObjective":
+        q = self._queries_of(rows, group_ptr)
+        return FamolObjective(self.click_labels[rows], self.llm_labels[rows], group_ptr, self.click_weight[q],
+                              self.llm_weight[q], click_gain=self.click_gain, llm_gain=self.llm_gain,
+                              truncation_level=self.truncation_level, sigmoid=self.sigmoid, norm=self.norm)
+
+
+class LambdarankObjective(RankingObjective):
+    """Single-source LambdaRank (LightGBM 4.7 semantics) over ``labels``.
+
+    Shapes as :func:`gbltr.train.objectives.lambdarank_grad_hess`: ``query_weight`` float64
+    (n_queries,), ``row_weight`` float64 (n,). ``float32_accumulate=True`` reproduces LightGBM's
+    built-in ``lambdarank`` gradients bit for bit.
+    """
+
+    def __init__(self, labels, group_ptr, *, label_gain, query_weight=None, row_weight=None,
+                 truncation_level: int = 30, sigmoid: float = 1.0, norm: bool = True,
+                 float32_accumulate: bool = False):
+        self.label_gain = check_gain(label_gain)
+        check_common(truncation_level, sigmoid)
+        self.group_ptr = _own_group_ptr(group_ptr)
+        self.labels = check_labels(labels, int(self.group_ptr[-1]), self.label_gain)
+        self.query_weight = None if query_weight is None else check_query_weights(
+            query_weight, self.group_ptr.shape[0] - 1, "query_weight")
+        self.row_weight = None if row_weight is None else np.asarray(row_weight)
+        self.truncation_level, self.sigmoid, self.norm = truncation_level, sigmoid, norm
+        self.float32_accumulate = float32_accumulate
+
+    def __call__(self, scores, gp):
+        gp = np.asarray(gp)
+        if gp is not self.group_ptr:
+            _check_same_groups(self.group_ptr, gp, "lambdarank objective")
+        return lambdarank_grad_hess(scores, self.labels, self.group_ptr, label_gain=self.label_gain,
+                                    query_weight=self.query_weight, row_weight=self.row_weight,
+                                    truncation_level=self.truncation_level, sigmoid=self.sigmoid, norm=self.norm,
+                                    float32_accumulate=self.float32_accumulate)
+
+    def restrict(self, rows, group_ptr) -> "LambdarankObjective":
+        q = self._queries_of(rows, group_ptr)
+        return LambdarankObjective(
+            self.labels[rows], group_ptr, label_gain=self.label_gain,
+            query_weight=None if self.query_weight is None else self.query_weight[q],
+            row_weight=None if self.row_weight is None else self.row_weight[rows],
+            truncation_level=self.truncation_level, sigmoid=self.sigmoid, norm=self.norm,
+            float32_accumulate=self.float32_accumulate)
+
+
+def make_famol_objective(click_labels, llm_labels, group_ptr, click_weight, llm_weight, *,
+                         click_gain, llm_gain, truncation_level: int = 30,
+                         sigmoid: float = 1.0, norm: bool = True) -> FamolObjective:
+    """The FAMOL objective (:class:`FamolObjective`) closing over both label sources."""
+    return FamolObjective(click_labels, llm_labels, group_ptr, click_weight, llm_weight, click_gain=click_gain,
+                          llm_gain=llm_gain, truncation_level=truncation_level, sigmoid=sigmoid, norm=norm)
 
 
 def make_lambdarank_objective(labels, group_ptr, *, label_gain, query_weight=None,
                               row_weight=None, truncation_level: int = 30,
                               sigmoid: float = 1.0, norm: bool = True,
-                              float32_accumulate: bool = False) -> Kernel:
-    """Single-source LambdaRank kernel (LightGBM 4.7 semantics) closing over ``labels``.
-
-    Shapes as :func:`gbltr.train.objectives.lambdarank_grad_hess`. ``float32_accumulate=True``
-    reproduces LightGBM's built-in ``lambdarank`` gradients bit for bit.
-    """
-    gain = check_gain(label_gain)
-    check_common(truncation_level, sigmoid)
-    gp0 = _own_group_ptr(group_ptr)
-    n = int(gp0[-1])
-    lab = check_labels(labels, n, gain)
-    qw = None if query_weight is None else check_query_weights(query_weight, gp0.shape[0] - 1,
-                                                               "query_weight")
-
-    def kernel(scores, gp):
-        gp = np.asarray(gp)
-        if gp is not gp0:
-            _check_same_groups(gp0, gp, "lambdarank objective")
-        return lambdarank_grad_hess(scores, lab, gp0, label_gain=gain, query_weight=qw,
-                                    row_weight=row_weight, truncation_level=truncation_level,
-                                    sigmoid=sigmoid, norm=norm,
-                                    float32_accumulate=float32_accumulate)
-
-    # recorded so that a distributed worker can re-make the kernel for its own rows (backends.dask)
-    kernel.maker = make_lambdarank_objective
-    kernel.inputs = ((lab, gp0), dict(label_gain=gain, query_weight=qw, row_weight=row_weight,
-                                      truncation_level=truncation_level, sigmoid=sigmoid, norm=norm,
-                                      float32_accumulate=float32_accumulate, _n_rows=n,
-                                      _n_queries=gp0.shape[0] - 1, _group_ptr=gp0))
-    return kernel
+                              float32_accumulate: bool = False) -> LambdarankObjective:
+    """The single-source LambdaRank objective (:class:`LambdarankObjective`) closing over ``labels``."""
+    return LambdarankObjective(labels, group_ptr, label_gain=label_gain, query_weight=query_weight,
+                               row_weight=row_weight, truncation_level=truncation_level, sigmoid=sigmoid,
+                               norm=norm, float32_accumulate=float32_accumulate)

@@ -13,12 +13,12 @@ spread over Dask workers:
 3. LightGBM: ``DaskLGBMRanker``; XGBoost: ``xgboost.dask.train`` on a ``DaskDMatrix``
    (``rank:ndcg``, or a custom objective).
 
-Custom objectives (FAMOL, weighted LambdaRank) are kernels closing over the labels of every
-training row (:mod:`gbltr.train.backends.custom`). On a worker, the objective sees only its own
+Custom objectives (FAMOL, weighted LambdaRank) are :class:`~gbltr.train.backends.custom.RankingObjective`
+objects holding the labels of every training row. On a worker, the objective sees only its own
 rows; so each row carries its global row number (XGBoost: as the label; LightGBM: as the
-weight), and the objective re-makes the kernel for those rows from the kernel's recorded inputs
-(``kernel.maker``, ``kernel.inputs``), sliced to the rows and queries of the worker. Row numbers
-travel as float32, exact up to 2**24 rows; more is refused.
+weight), and the worker uses the objective restricted to those rows and their queries
+(:meth:`~gbltr.train.backends.custom.RankingObjective.restrict`). Row numbers travel as float32,
+exact up to 2**24 rows; more is refused.
 
 Distributed tree learning bins features per worker and merges histograms, so the model is not
 bit-identical to single-machine training; ``tests/train/test_dask.py`` states the tolerance. It is
@@ -33,14 +33,16 @@ the run folder is written only after training returns, so no partial model is sa
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
-from gbltr.errors import ConfigError, DataError, DeviceError
+from gbltr.errors import ConfigError, DataError, DeviceError, unknown_choice
 from gbltr.folders import scratch_folder
 from gbltr.groups import group_ptr_from_sizes
+from gbltr.train.backends import get_backend, spec
+from gbltr.train.backends.base import Backend, Capabilities, TrainRequest
 from gbltr.train.model import FittedRanker
 
 log = logging.getLogger("gbltr")
@@ -131,44 +133,21 @@ def connect(scheduler: str, workers: int, threads: int):
         ) from None
 
 
-def _restrict(kernel, rows: np.ndarray, group_ptr: np.ndarray):
-    """The kernel for a worker's rows: the recorded inputs sliced to ``rows`` and their queries."""
-    maker, (args, kw) = getattr(kernel, "maker", None), getattr(kernel, "inputs", (None, None))
-    if maker is None:
-        raise ConfigError("this objective cannot run on Dask: its kernel does not record its inputs "
-                          "(kernel.maker / kernel.inputs); use --engine single")
-    n_rows, n_queries = int(kw["_n_rows"]), int(kw["_n_queries"])
-    full_gp = kw["_group_ptr"]
-    qidx = np.searchsorted(full_gp, rows[group_ptr[:-1]], side="right") - 1
-
-    def cut(v):
-        if isinstance(v, np.ndarray) and v.ndim == 1 and v.shape[0] == n_rows:
-            return v[rows]
-        if isinstance(v, np.ndarray) and v.ndim == 1 and v.shape[0] == n_queries:
-            return v[qidx]
-        return v
-
-    local = []
-    for a in args:
-        local.append(group_ptr if a is full_gp else cut(a))
-    local_kw = {k: (group_ptr if v is full_gp else cut(v)) for k, v in kw.items() if not k.startswith("_")}
-    return maker(*local, **local_kw)
-
-
 class _RowObjective:
     """A custom objective for distributed workers. The global row numbers ride on the training
     rows: as XGBoost's labels, and as LightGBM's weights (row + 1; its labels stay the grades,
     which its ndcg metric checks, and a custom objective's gradients are not reweighted)."""
 
-    def __init__(self, kernel):
-        self.kernel = kernel
+    def __init__(self, objective):
+        self.objective = objective
         self._key = None
         self._local = None
 
     def local(self, rows: np.ndarray, group_ptr: np.ndarray):
+        """The objective restricted to this worker's rows (:meth:`RankingObjective.restrict`)."""
         key = (rows.size, int(rows[0]) if rows.size else -1, int(rows[-1]) if rows.size else -1)
         if key != self._key:
-            self._local, self._key = _restrict(self.kernel, rows, group_ptr), key
+            self._local, self._key = self.objective.restrict(rows, group_ptr), key
         return self._local
 
     def lightgbm(self, y_true, y_pred, weight, group):
@@ -190,18 +169,51 @@ def _lgb_objective(obj):
 
 # ---------------------------------------------------------------- training
 
-class DaskBackend:
-    """A backend with the single-machine ``train`` signature that trains on a Dask cluster."""
+class DaskBackend(Backend):
+    """The backend ``name`` (a key of :data:`gbltr.train.backends.REGISTRY`) trained on a Dask
+    cluster: the same :class:`TrainRequest`, the same parameters; its :attr:`capabilities` are
+    the single-machine backend's less what the cluster cannot do (positions, continued
+    training, a bin reference). Predicting, saving and loading are the single-machine backend's:
+    the booster is the library's own."""
 
     def __init__(self, name: str, scheduler: str = "local", workers: int = 2, partitions: int | None = None,
                  client=None):
         """``client``: an open ``distributed.Client`` to use (and leave open) instead of connecting."""
+        if name not in _FITS:
+            raise unknown_choice("backend for --engine dask", name, _FITS)
         self.name = name
         self.scheduler = scheduler
         self.workers = workers
         self.partitions = partitions or workers
         self.client = client
         self._owned = None  # a client this backend opened (closed by close())
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return replace(spec(self.name).capabilities, positions=False, continue_training=False, bin_reference=False,
+                       gpu=False)
+
+    # the boosters are the library's own: the single-machine backend uses them
+    def load(self, path):
+        return get_backend(self.name).load(path)
+
+    def predict(self, model, X):
+        return get_backend(self.name).predict(model, X)
+
+    def contributions(self, model, X):
+        return get_backend(self.name).contributions(model, X)
+
+    def kept_booster(self, model):
+        return get_backend(self.name).kept_booster(model)
+
+    def save(self, model, folder):
+        return get_backend(self.name).save(model, folder)
+
+    def split_gains(self, model):
+        return get_backend(self.name).split_gains(model)
+
+    def forest(self, model):
+        return get_backend(self.name).forest(model)
 
     def __enter__(self):
         return self
@@ -222,45 +234,38 @@ class DaskBackend:
             self._owned = connect(self.scheduler, self.workers, threads)
         return self._owned
 
-    def train(self, train_X, train_y, train_groups, valid_X, valid_y, valid_groups, cfg, *, seed: int, label_gain,
-              eval_at: int = 10, objective=None, row_weight=None, group_weight=None, init_model=None,
-              rounds: int | None = None, early_stopping: int | None = None, min_data_in_leaf: int | None = None,
-              feature_names=None, bin_reference=None, position=None) -> FittedRanker:
-        n = int(np.sum(train_groups))
-        if position is not None:
+    def train(self, request: TrainRequest) -> FittedRanker:
+        r = request
+        n = r.n_rows
+        if r.position is not None:
             raise ConfigError("click debiasing (--debias: displayed positions) is not supported with --engine dask; "
                               "use --engine single")
-        if row_weight is not None and self.name == "xgboost":
-            raise ConfigError("XGBoost ranking takes one weight per query group, not per row; pass group_weight")
-        if objective is not None and n > MAX_ROWS:
-            raise DataError(f"--engine dask with a custom objective carries row numbers as float32 labels: at most "
-                            f"{MAX_ROWS} training rows, found {n}")
-        if init_model is not None:
+        if r.init_model is not None:
             raise ConfigError("--engine dask does not continue training from a model (data scheduling); "
                               "use --fusion famol or --engine single")
+        r.refuse_unsupported(f"{self.name} (--engine dask)", self.capabilities)
+        if r.objective is not None and n > MAX_ROWS:
+            raise DataError(f"--engine dask with a custom objective carries row numbers as float32 labels: at most "
+                            f"{MAX_ROWS} training rows, found {n}")
+        fit, rows_ride_on = _FITS[self.name]
         # partitions in a folder named after this process; one left by a killed fit is removed here
         with scratch_folder("gbltr-dask") as work:
-            weight = row_weight
-            if group_weight is not None:  # XGBoost: one weight per query, carried on each row
-                weight = np.repeat(np.asarray(group_weight, dtype=np.float64), np.asarray(train_groups))
-            label = np.asarray(train_y, dtype=np.float64)
-            if objective is not None:  # the row numbers the objective needs (see _RowObjective)
+            weight = r.row_weight
+            if r.group_weight is not None:  # one weight per query, carried on each row
+                weight = np.repeat(np.asarray(r.group_weight, dtype=np.float64), np.asarray(r.train_groups))
+            label = np.asarray(r.train_y, dtype=np.float64)
+            if r.objective is not None:  # the row numbers the objective needs (see _RowObjective)
                 rows = np.arange(n, dtype=np.float64)
-                if self.name == "lightgbm":
+                if rows_ride_on == "weight":
                     weight = rows + 1
                 else:
                     label = rows
-            parts = write_partitions(work / "train", np.asarray(train_X), train_groups, self.partitions,
+            parts = write_partitions(work / "train", np.asarray(r.train_X), r.train_groups, self.partitions,
                                      label=label, weight=weight)
             check_partitions([p.path for p in parts])
-            client = self._client(cfg.threads or 1)
+            client = self._client(r.cfg.threads or 1)
             try:
-                fit = _fit_lightgbm if self.name == "lightgbm" else _fit_xgboost
-                return fit(client, parts, np.asarray(valid_X), np.asarray(valid_y), np.asarray(valid_groups), cfg,
-                           seed=seed, label_gain=label_gain, eval_at=eval_at, objective=objective,
-                           rounds=rounds or cfg.rounds, early_stopping=cfg.early_stopping if early_stopping is None
-                           else early_stopping, min_data_in_leaf=min_data_in_leaf, feature_names=feature_names,
-                           weighted=weight is not None, group_weight=group_weight)
+                return fit(client, parts, r, weighted=weight is not None)
             except DeviceError:
                 raise
             except Exception as exc:
@@ -327,16 +332,17 @@ def _dask_arrays(parts, n_features: int, *, weighted: bool, client=None):
     return X, y, g, w
 
 
-def _fit_lightgbm(client, parts, vX, vy, vgroups, cfg, *, seed, label_gain, eval_at, objective, rounds,
-                  early_stopping, min_data_in_leaf, feature_names, weighted, group_weight):
+def _fit_lightgbm(client, parts, r: TrainRequest, *, weighted: bool):
     import lightgbm as lgb
 
-    from gbltr.train.backends.lightgbm import params_for
+    from gbltr.train.backends.lightgbm import BACKEND, params_for
 
-    params = params_for(cfg, seed=seed, label_gain=label_gain, eval_at=eval_at, device="cpu",
+    vX, vy, vgroups = np.asarray(r.valid_X), np.asarray(r.valid_y), np.asarray(r.valid_groups)
+    objective, eval_at, feature_names = r.objective, r.eval_at, r.feature_names
+    params = params_for(r.cfg, seed=r.seed, label_gain=r.label_gain, eval_at=eval_at, device="cpu",
                         weighted=weighted or objective is not None)
-    if min_data_in_leaf is not None:
-        params["min_data_in_leaf"] = min_data_in_leaf
+    if r.min_data_in_leaf is not None:
+        params["min_data_in_leaf"] = r.min_data_in_leaf
     params.pop("num_threads", None)  # lightgbm.dask sets threads per worker
     params.pop("eval_at", None)  # given to fit()
     if objective is not None:
@@ -347,13 +353,13 @@ def _fit_lightgbm(client, parts, vX, vy, vgroups, cfg, *, seed, label_gain, eval
     # own part only, so workers would decide to stop at different rounds and the others would wait
     # for them forever. All rounds are trained, then the best iteration is chosen here on the whole
     # validation set with LightGBM's early-stopping rule (see _best_iteration).
-    model = lgb.DaskLGBMRanker(client=_RankedClient(client), n_estimators=rounds, tree_learner="data", **params)
+    model = lgb.DaskLGBMRanker(client=_RankedClient(client), n_estimators=r.n_rounds, tree_learner="data", **params)
     names = list(feature_names) if feature_names is not None else "auto"
     model.fit(X, y, group=g, sample_weight=w, feature_name=names)
     booster = model.booster_
     curve = _validation_curve(booster, vX, vy, vgroups, eval_at)
-    best = _best_iteration(curve, early_stopping)
-    return FittedRanker("lightgbm", booster, tuple(map(str, booster.feature_name())), int(best), curve[:best])
+    best = _best_iteration(curve, r.stop)
+    return BACKEND.fitted(booster, int(best), curve[:best])
 
 
 class _RankedClient:
@@ -408,14 +414,17 @@ def _best_iteration(curve: list[float], patience: int) -> int:
     return best_i + 1
 
 
-def _fit_xgboost(client, parts, vX, vy, vgroups, cfg, *, seed, label_gain, eval_at, objective, rounds,
-                 early_stopping, min_data_in_leaf, feature_names, weighted, group_weight):
+def _fit_xgboost(client, parts, r: TrainRequest, *, weighted: bool):
     import dask.array as da
     from xgboost import dask as dxgb
 
-    from gbltr.train.backends.xgboost import _check_labels, params_for
+    from gbltr.train.backends.xgboost import BACKEND, _check_labels, params_for
 
-    params = {k: v for k, v in params_for(cfg, seed=seed, eval_at=eval_at, device="cpu").items() if v is not None}
+    vX, vy, vgroups = np.asarray(r.valid_X), np.asarray(r.valid_y), np.asarray(r.valid_groups)
+    objective, eval_at, feature_names, label_gain = r.objective, r.eval_at, r.feature_names, r.label_gain
+    group_weight, rounds, early_stopping = r.group_weight, r.n_rounds, r.stop
+    params = {k: v for k, v in params_for(r.cfg, seed=r.seed, eval_at=eval_at, device="cpu").items()
+              if v is not None}
     params.pop("nthread", None)
     n_features = vX.shape[1]
     X, y, g, w = _dask_arrays(parts, n_features, weighted=weighted, client=client)
@@ -442,4 +451,9 @@ def _fit_xgboost(client, parts, vX, vy, vgroups, cfg, *, seed, label_gain, eval_
     booster, history = out["booster"], out["history"]
     curve = list(history.get("valid", {}).get(f"ndcg@{eval_at}", []))
     best = booster.best_iteration + 1 if early_stopping and hasattr(booster, "best_iteration") else booster.num_boosted_rounds()
-    return FittedRanker("xgboost", booster, tuple(booster.feature_names or ()), int(best), curve)
+    return BACKEND.fitted(booster, int(best), curve)
+
+
+#: How each backend trains on the cluster, and where a custom objective's row numbers ride
+#: (LightGBM's dask objective sees the weights; XGBoost's sees the DMatrix labels).
+_FITS = {"lightgbm": (_fit_lightgbm, "weight"), "xgboost": (_fit_xgboost, "label")}

@@ -13,11 +13,14 @@ on it rather than train a silently different model.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 from gbltr.errors import ConfigError, DeviceError, ModelError
 from gbltr.progress import lightgbm_callback
 from gbltr.threads import use_threads
+from gbltr.train.backends.base import Backend, TrainRequest
 from gbltr.train.backends.custom import lightgbm_objective
 from gbltr.train.model import FittedRanker
 
@@ -76,61 +79,134 @@ def params_for(cfg, *, seed: int, label_gain, eval_at: int, device: str, weighte
     return params
 
 
-def train(
-    train_X, train_y, train_groups, valid_X, valid_y, valid_groups, cfg, *,
-    seed: int, label_gain, eval_at: int = 10, objective=None, row_weight=None,
-    init_model=None, rounds: int | None = None, early_stopping: int | None = None,
-    min_data_in_leaf: int | None = None, feature_names=None, bin_reference=None, position=None,
-) -> FittedRanker:
-    """Train a booster. ``objective``: None for built-in lambdarank, else a kernel
-    ``fn(scores, group_ptr) -> (grad, hess)`` adapted by :mod:`gbltr.train.backends.custom`.
-    ``bin_reference``: a feature matrix whose feature histograms (bin boundaries) are used
-    instead of ``train_X``'s; the stacked FAMOL form passes the unstacked rows, since doubling
-    every row changes LightGBM's count-based bin merging. ``position``: [n_rows] displayed
-    positions (0-based): unbiased lambdarank, which learns a position bias factor per position
-    alongside the ranker (LightGBM's ``position`` Dataset field, Wang et al. 2018)."""
-    lgb = _lgb()
-    params = params_for(cfg, seed=seed, label_gain=label_gain, eval_at=eval_at, device=cfg.device,
-                        weighted=row_weight is not None or objective is not None or position is not None)
-    if position is not None and objective is not None:
-        raise ConfigError("unbiased lambdarank (position) works with the built-in objective only, not a custom one")
-    if min_data_in_leaf is not None:
-        params["min_data_in_leaf"] = min_data_in_leaf
-    if objective is not None:
-        params["objective"] = lightgbm_objective(objective)
-    names = list(feature_names) if feature_names is not None else "auto"
-    reference = None
-    if bin_reference is not None:
-        reference = lgb.Dataset(bin_reference, feature_name=names, free_raw_data=False).construct()
-    dtrain = lgb.Dataset(train_X, label=np.maximum(train_y, 0), group=train_groups, weight=row_weight,
-                         feature_name=names, free_raw_data=False, reference=reference, position=position)
-    dvalid = lgb.Dataset(valid_X, label=valid_y, group=valid_groups, reference=dtrain)
-    history: dict = {}
-    bar = lightgbm_callback(rounds or cfg.rounds)
-    callbacks = [lgb.record_evaluation(history), bar]
-    stop = cfg.early_stopping if early_stopping is None else early_stopping
-    if stop:
-        callbacks.append(lgb.early_stopping(stop, first_metric_only=True, verbose=False))
-    booster = lgb.train(
-        params, dtrain, num_boost_round=rounds or cfg.rounds, valid_sets=[dvalid], valid_names=["valid"],
-        callbacks=callbacks, init_model=init_model,
-    )
-    bar.close()
-    curve = list(history.get("valid", {}).get(f"ndcg@{eval_at}", []))
-    best = booster.best_iteration if booster.best_iteration > 0 else booster.current_iteration()
-    return FittedRanker("lightgbm", booster, tuple(map(str, booster.feature_name())), int(best), curve)
+class LightGBMBackend(Backend):
+    """LightGBM: per-row weights, positions, custom objectives, bin references (registry:
+    :data:`gbltr.train.backends.REGISTRY`)."""
+
+    name = "lightgbm"
+
+    def train(self, request: TrainRequest) -> FittedRanker:
+        """Train a booster. ``objective``: None for built-in lambdarank, else a ranking objective
+        ``fn(scores, group_ptr) -> (grad, hess)`` adapted by :mod:`gbltr.train.backends.custom`.
+        ``bin_reference``: a feature matrix whose feature histograms (bin boundaries) are used
+        instead of ``train_X``'s; the stacked FAMOL form passes the unstacked rows, since doubling
+        every row changes LightGBM's count-based bin merging. ``position``: [n_rows] displayed
+        positions (0-based): unbiased lambdarank, which learns a position bias factor per position
+        alongside the ranker (LightGBM's ``position`` Dataset field, Wang et al. 2018)."""
+        r = request
+        r.refuse_unsupported(self.name, self.capabilities)
+        lgb = _lgb()
+        params = params_for(r.cfg, seed=r.seed, label_gain=r.label_gain, eval_at=r.eval_at, device=r.cfg.device,
+                            weighted=r.row_weight is not None or r.objective is not None or r.position is not None)
+        if r.position is not None and r.objective is not None:
+            raise ConfigError("unbiased lambdarank (position) works with the built-in objective only, not a custom one")
+        if r.min_data_in_leaf is not None:
+            params["min_data_in_leaf"] = r.min_data_in_leaf
+        if r.objective is not None:
+            params["objective"] = lightgbm_objective(r.objective)
+        names = list(r.feature_names) if r.feature_names is not None else "auto"
+        reference = None
+        if r.bin_reference is not None:
+            reference = lgb.Dataset(r.bin_reference, feature_name=names, free_raw_data=False).construct()
+        dtrain = lgb.Dataset(r.train_X, label=np.maximum(r.train_y, 0), group=r.train_groups, weight=r.row_weight,
+                             feature_name=names, free_raw_data=False, reference=reference, position=r.position)
+        dvalid = lgb.Dataset(r.valid_X, label=r.valid_y, group=r.valid_groups, reference=dtrain)
+        history: dict = {}
+        bar = lightgbm_callback(r.n_rounds)
+        callbacks = [lgb.record_evaluation(history), bar]
+        if r.stop:
+            callbacks.append(lgb.early_stopping(r.stop, first_metric_only=True, verbose=False))
+        booster = lgb.train(
+            params, dtrain, num_boost_round=r.n_rounds, valid_sets=[dvalid], valid_names=["valid"],
+            callbacks=callbacks, init_model=r.init_model,
+        )
+        bar.close()
+        curve = list(history.get("valid", {}).get(f"ndcg@{r.eval_at}", []))
+        best = booster.best_iteration if booster.best_iteration > 0 else booster.current_iteration()
+        return self.fitted(booster, int(best), curve)
+
+    def fitted(self, booster, best_iteration: int, history=()) -> FittedRanker:
+        return FittedRanker(self.name, booster, tuple(map(str, booster.feature_name())), int(best_iteration),
+                            list(history))
+
+    def load(self, path) -> FittedRanker:
+        """The booster saved at ``path`` (all its trees are the kept ones); ModelError if it does not load."""
+        lgb = _lgb()
+        _check_model_text(path)
+        try:
+            booster = lgb.Booster(model_file=str(path))
+        except lgb.basic.LightGBMError as exc:
+            raise ModelError(f"LightGBM model file {str(path)!r} does not load ({exc}); expected a model.txt "
+                             "written by 'gbltr fit' (the file may be truncated or corrupt)") from None
+        return self.fitted(booster, booster.current_iteration())
+
+    def predict(self, model, X):
+        return np.asarray(model.booster.predict(X, num_iteration=model.best_iteration), dtype=np.float64)
+
+    def contributions(self, model, X):
+        out = model.booster.predict(X, num_iteration=model.best_iteration, pred_contrib=True)
+        return np.asarray(out, dtype=np.float64)
+
+    def kept_booster(self, model):
+        if model.best_iteration >= model.booster.current_iteration():
+            return model.booster
+        lgb = _lgb()
+        return lgb.Booster(model_str=model.booster.model_to_string(num_iteration=model.best_iteration))
+
+    def save(self, model, folder):
+        path = Path(folder) / self.model_file
+        model.booster.save_model(str(path), num_iteration=model.best_iteration)
+        return path
+
+    def split_gains(self, model) -> dict[str, float]:
+        return dict(zip(model.booster.feature_name(),
+                        model.booster.feature_importance("gain", iteration=model.best_iteration)))
+
+    def forest(self, model):
+        """LightGBM's ``value <= threshold`` trees (double thresholds), base score 0."""
+        from gbltr.serve.trees import Forest
+
+        dump = model.booster.dump_model(num_iteration=model.best_iteration)
+        names = tuple(dump["feature_names"])
+        trees = []
+        for info in dump["tree_info"]:
+            nodes: list = []
+            _lgb_node(info["tree_structure"], nodes, names)
+            trees.append(tuple(nodes))
+        return Forest(self.name, names, tuple(trees), 0.0)
 
 
-def load(path) -> FittedRanker:
-    """The booster saved at ``path`` (all its trees are the kept ones); ModelError if it does not load."""
-    lgb = _lgb()
-    _check_model_text(path)
-    try:
-        booster = lgb.Booster(model_file=str(path))
-    except lgb.basic.LightGBMError as exc:
-        raise ModelError(f"LightGBM model file {str(path)!r} does not load ({exc}); expected a model.txt "
-                         "written by 'gbltr fit' (the file may be truncated or corrupt)") from None
-    return FittedRanker("lightgbm", booster, tuple(booster.feature_name()), booster.current_iteration())
+def _lgb_node(d: dict, nodes: list, names) -> int:
+    from gbltr.serve.trees import Node
+
+    i = len(nodes)
+    if "leaf_value" in d or "split_feature" not in d:
+        nodes.append(Node(value=float(d.get("leaf_value", 0.0))))
+        return i
+    feature = int(d["split_feature"])
+    if d["decision_type"] != "<=":
+        raise ModelError(
+            f"LightGBM tree has a categorical split on {names[feature]!r} (decision_type "
+            f"{d['decision_type']!r}); the engines' tree models compare numbers only. Retrain "
+            "without categorical_feature"
+        )
+    threshold = float(d["threshold"])
+    missing = d.get("missing_type", "None")
+    if missing == "Zero":
+        raise ModelError(
+            f"LightGBM split on {names[feature]!r} treats zeros as missing (missing_type Zero, "
+            "zero_as_missing=true); no engine tree format can send zeros to a default side. "
+            "Retrain with zero_as_missing=false"
+        )
+    if missing == "NaN":
+        missing_left = bool(d["default_left"])
+    else:  # None: a NaN is read as 0.0 and compared
+        missing_left = 0.0 <= threshold
+    nodes.append(Node())  # placeholder, children are numbered after it
+    left = _lgb_node(d["left_child"], nodes, names)
+    right = _lgb_node(d["right_child"], nodes, names)
+    nodes[i] = Node(feature, threshold, "<=", missing_left, left, right)
+    return i
 
 
 def _check_model_text(path) -> None:
@@ -138,8 +214,6 @@ def _check_model_text(path) -> None:
     in OpenMP threads and a format error there aborts the whole process (uncatchable), so the
     structure is checked here: the ``tree`` header, one ``Tree=i`` block per ``tree_sizes`` entry,
     each with its ``leaf_value``, and the ``end of trees`` marker."""
-    from pathlib import Path
-
     try:
         text = Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
@@ -159,3 +233,6 @@ def _check_model_text(path) -> None:
     if problem:
         raise ModelError(f"LightGBM model file {str(path)!r} is corrupt: {problem}; expected a complete model.txt "
                          "written by 'gbltr fit'")
+
+
+BACKEND = LightGBMBackend()

@@ -12,11 +12,15 @@ GPU it fails with a clear message instead of falling back silently.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 from gbltr.errors import ConfigError, DeviceError, ModelError
 from gbltr.progress import xgboost_callback
 from gbltr.threads import use_threads
+from gbltr.groups import group_ptr_from_sizes
+from gbltr.train.backends.base import Backend, TrainRequest
 from gbltr.train.backends.custom import xgboost_objective
 from gbltr.train.model import FittedRanker
 
@@ -93,60 +97,126 @@ def _dmatrix(X, y, groups, names, group_weight=None):
     return dm
 
 
-def train(
-    train_X, train_y, train_groups, valid_X, valid_y, valid_groups, cfg, *,
-    seed: int, label_gain, eval_at: int = 10, objective=None, group_weight=None,
-    init_model=None, rounds: int | None = None, early_stopping: int | None = None,
-    feature_names=None, row_weight=None, min_data_in_leaf=None, position=None,
-) -> FittedRanker:
-    """Train a booster. ``objective``: None for built-in rank:ndcg, else a kernel
-    ``fn(scores, group_ptr) -> (grad, hess)``. ``row_weight`` is refused: XGBoost ranking
-    takes one weight per group (``group_weight``). ``position`` [n_rows]: rows are in displayed
-    order within each query, so ``lambdarank_unbiased=True`` (XGBoost's position-debiased
-    lambdarank) applies; the values themselves are checked to be non-decreasing per query."""
-    xgb = _xgb()
-    if row_weight is not None:
-        raise ConfigError("XGBoost ranking takes one weight per query group, not per row (inverse-propensity "
-                          "weights are per row); use --backend lightgbm, or --debias for lambdarank_unbiased")
-    if objective is None:
-        _check_labels(train_y, label_gain)
-    params = {k: v for k, v in params_for(cfg, seed=seed, eval_at=eval_at, device=cfg.device).items() if v is not None}
-    if position is not None:
-        if objective is not None:
-            raise ConfigError("lambdarank_unbiased works with the built-in rank:ndcg only, not a custom objective")
-        pos = np.asarray(position)
-        ptr = np.r_[0, np.cumsum(train_groups)]
-        starts = np.zeros(pos.size, bool)
-        starts[ptr[:-1][ptr[:-1] < pos.size]] = True
-        if np.any((np.diff(pos) < 0) & ~starts[1:]):
-            raise ConfigError("lambdarank_unbiased needs rows in displayed-position order within each query")
-        params["lambdarank_unbiased"] = True
-    dtrain = _dmatrix(train_X, train_y, train_groups, feature_names, group_weight)
-    dvalid = _dmatrix(valid_X, valid_y, valid_groups, feature_names)
-    obj = None
-    if objective is not None:
-        obj = xgboost_objective(objective)
-        params.pop("objective")
-        params["base_score"] = 0.0
-    history: dict = {}
-    stop = cfg.early_stopping if early_stopping is None else early_stopping
-    booster = xgb.train(
-        params, dtrain, num_boost_round=rounds or cfg.rounds, evals=[(dvalid, "valid")], obj=obj,
-        early_stopping_rounds=stop or None, evals_result=history, verbose_eval=False, xgb_model=init_model,
-        callbacks=[xgboost_callback(rounds or cfg.rounds)],
-    )
-    curve = list(history.get("valid", {}).get(f"ndcg@{eval_at}", []))
-    best = booster.best_iteration + 1 if stop and hasattr(booster, "best_iteration") else booster.num_boosted_rounds()
-    return FittedRanker("xgboost", booster, tuple(booster.feature_names or ()), int(best), curve)
+class XGBoostBackend(Backend):
+    """XGBoost: one weight per query group, positions, custom objectives (registry:
+    :data:`gbltr.train.backends.REGISTRY`)."""
+
+    name = "xgboost"
+
+    def train(self, request: TrainRequest) -> FittedRanker:
+        """Train a booster. ``objective``: None for built-in rank:ndcg, else a ranking objective
+        ``fn(scores, group_ptr) -> (grad, hess)``. ``row_weight`` is refused: XGBoost ranking
+        takes one weight per query group (``group_weight``). ``position`` [n_rows]: rows are in
+        displayed order within each query, so ``lambdarank_unbiased=True`` (XGBoost's
+        position-debiased lambdarank) applies; the values themselves are checked to be
+        non-decreasing per query."""
+        r = request
+        xgb = _xgb()
+        if r.row_weight is not None:
+            raise ConfigError("XGBoost ranking takes one weight per query group, not per row (inverse-propensity "
+                              "weights are per row); use --backend lightgbm, or --debias for lambdarank_unbiased")
+        r.refuse_unsupported(self.name, self.capabilities, fix=" (a LightGBM setting; use --backend lightgbm)")
+        if r.objective is None:
+            _check_labels(r.train_y, r.label_gain)
+        params = {k: v for k, v in params_for(r.cfg, seed=r.seed, eval_at=r.eval_at, device=r.cfg.device).items()
+                  if v is not None}
+        if r.position is not None:
+            if r.objective is not None:
+                raise ConfigError("lambdarank_unbiased works with the built-in rank:ndcg only, not a custom objective")
+            pos = np.asarray(r.position)
+            ptr = group_ptr_from_sizes(r.train_groups)
+            starts = np.zeros(pos.size, bool)
+            starts[ptr[:-1][ptr[:-1] < pos.size]] = True
+            if np.any((np.diff(pos) < 0) & ~starts[1:]):
+                raise ConfigError("lambdarank_unbiased needs rows in displayed-position order within each query")
+            params["lambdarank_unbiased"] = True
+        dtrain = _dmatrix(r.train_X, r.train_y, r.train_groups, r.feature_names, r.group_weight)
+        dvalid = _dmatrix(r.valid_X, r.valid_y, r.valid_groups, r.feature_names)
+        obj = None
+        if r.objective is not None:
+            obj = xgboost_objective(r.objective)
+            params.pop("objective")
+            params["base_score"] = 0.0
+        history: dict = {}
+        booster = xgb.train(
+            params, dtrain, num_boost_round=r.n_rounds, evals=[(dvalid, "valid")], obj=obj,
+            early_stopping_rounds=r.stop or None, evals_result=history, verbose_eval=False, xgb_model=r.init_model,
+            callbacks=[xgboost_callback(r.n_rounds)],
+        )
+        curve = list(history.get("valid", {}).get(f"ndcg@{r.eval_at}", []))
+        best = booster.best_iteration + 1 if r.stop and hasattr(booster, "best_iteration") else booster.num_boosted_rounds()
+        return self.fitted(booster, int(best), curve)
+
+    def fitted(self, booster, best_iteration: int, history=()) -> FittedRanker:
+        return FittedRanker(self.name, booster, tuple(booster.feature_names or ()), int(best_iteration), list(history))
+
+    def load(self, path) -> FittedRanker:
+        """The booster saved at ``path`` (all its trees are the kept ones); ModelError if it does not load."""
+        xgb = _xgb()
+        try:
+            booster = xgb.Booster(model_file=str(path))
+        except xgb.core.XGBoostError as exc:
+            first = str(exc).strip().splitlines()[0][:200]
+            raise ModelError(f"XGBoost model file {str(path)!r} does not load ({first}); expected a model.json "
+                             "written by 'gbltr fit' (the file may be truncated or corrupt)") from None
+        return self.fitted(booster, booster.num_boosted_rounds())
+
+    def _dm(self, model, X):
+        return _xgb().DMatrix(X, feature_names=list(model.feature_names) or None)
+
+    def predict(self, model, X):
+        out = model.booster.predict(self._dm(model, X), iteration_range=(0, model.best_iteration), output_margin=True)
+        return np.asarray(out, dtype=np.float64)
+
+    def contributions(self, model, X):
+        out = model.booster.predict(self._dm(model, X), iteration_range=(0, model.best_iteration), pred_contribs=True)
+        return np.asarray(out, dtype=np.float64)
+
+    def kept_booster(self, model):
+        return model.booster[: model.best_iteration]
+
+    def save(self, model, folder):
+        path = Path(folder) / self.model_file
+        self.kept_booster(model).save_model(str(path))
+        return path
+
+    def split_gains(self, model) -> dict[str, float]:
+        return self.kept_booster(model).get_score(importance_type="total_gain")
+
+    def forest(self, model):
+        """XGBoost's ``value < threshold`` trees (float32 thresholds) and its base score."""
+        import json
+
+        from gbltr.serve.trees import Forest, Node
+
+        booster = model.booster[: model.best_iteration] if model.best_iteration < model.booster.num_boosted_rounds() \
+            else model.booster
+        raw = json.loads(booster.save_raw("json"))
+        learner = raw["learner"]
+        names = tuple(learner.get("feature_names") or model.feature_names)
+        base = learner["learner_model_param"]["base_score"].strip("[]").split(",")[0]
+        gb = learner["gradient_booster"]
+        if "model" not in gb:
+            raise ModelError(f"XGBoost booster {gb.get('name')!r}; only tree boosters (gbtree) export")
+        trees = []
+        for t in gb["model"]["trees"]:
+            left, right = t["left_children"], t["right_children"]
+            split_type = t.get("split_type", [0] * len(left))
+            nodes = []
+            for j in range(len(left)):
+                if left[j] == -1:
+                    nodes.append(Node(value=float(t["split_conditions"][j])))
+                    continue
+                feature = int(t["split_indices"][j])
+                if split_type[j] != 0:
+                    raise ModelError(
+                        f"XGBoost tree has a categorical split on {names[feature]!r}; the engines' tree "
+                        "models compare numbers only. Retrain without enable_categorical"
+                    )
+                nodes.append(Node(feature, float(np.float32(t["split_conditions"][j])), "<",
+                                  bool(t["default_left"][j]), int(left[j]), int(right[j])))
+            trees.append(tuple(nodes))
+        return Forest(self.name, names, tuple(trees), float(base))
 
 
-def load(path) -> FittedRanker:
-    """The booster saved at ``path`` (all its trees are the kept ones); ModelError if it does not load."""
-    xgb = _xgb()
-    try:
-        booster = xgb.Booster(model_file=str(path))
-    except xgb.core.XGBoostError as exc:
-        first = str(exc).strip().splitlines()[0][:200]
-        raise ModelError(f"XGBoost model file {str(path)!r} does not load ({first}); expected a model.json "
-                         "written by 'gbltr fit' (the file may be truncated or corrupt)") from None
-    return FittedRanker("xgboost", booster, tuple(booster.feature_names or ()), booster.num_boosted_rounds())
+BACKEND = XGBoostBackend()
