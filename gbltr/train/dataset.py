@@ -88,6 +88,10 @@ class RankingDataset:
     def group_sizes(self) -> np.ndarray:
         return np.diff(self.group_ptr)
 
+    def frequency_or_zero(self) -> np.ndarray:
+        """Each query's frequency, [n_queries] (zeros when the dataset carries none)."""
+        return self.frequency if self.frequency is not None else np.zeros(self.n_queries, dtype=np.int64)
+
     def row_query(self) -> np.ndarray:
         """Query index of every row, [n_rows]."""
         return np.repeat(np.arange(self.n_queries), self.group_sizes)

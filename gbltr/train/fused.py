@@ -105,13 +105,24 @@ def load_schedule(name_or_path: str) -> list[Stage]:
 
 
 def famol_weights(prep, cfg) -> tuple[np.ndarray, np.ndarray]:
-    """Per training query (click weight a_q, LLM weight b_q)."""
+    """Per training query (click weight a_q, LLM weight b_q), by ``cfg.fusion``'s weight function
+    at the thresholds resolved for this log (``prep.buckets``: the buckets every report shows,
+    quantile ones included; never ``cfg.buckets``' configured defaults)."""
+    return cfg.fusion.loss_weights(prep.train.frequency_or_zero(), **prep.weight_context())
+
+
+def famol_weight_table(prep, fusion) -> "pl.DataFrame":
+    """query_id, frequency, bucket, click_weight, llm_weight: each training query's FAMOL weights
+    under ``fusion`` (``famol_weights.parquet`` of a run folder)."""
+    import polars as pl
+
     train = prep.train
-    freq = train.frequency if train.frequency is not None else np.zeros(train.n_queries)
-    return cfg.fusion.loss_weights(
-        freq, high_min=cfg.buckets.high_min, medium_min=cfg.buckets.medium_min,
-        f_max=float(max(freq.max(initial=0), 1)),
-    )
+    a, b = fusion.loss_weights(train.frequency_or_zero(), **prep.weight_context())
+    return pl.DataFrame({
+        "query_id": train.query_ids.astype(str), "frequency": train.frequency_or_zero().astype(np.int64),
+        "bucket": train.bucket.astype(str),
+        "click_weight": a, "llm_weight": b,
+    })
 
 
 def _gain(cfg, source: str) -> tuple[float, ...]:
