@@ -69,13 +69,13 @@ SINGLE = ("click", "llm")
 
 
 def _fusion(cfg: FitConfig, **kw) -> FitConfig:
-    return replace(cfg, labels="fused", fusion=replace(cfg.fusion, explicit=True, **kw))
+    return replace(cfg, labels="fused", fusion=replace(cfg.fusion, **kw))
 
 
 SETUPS = {
-    "click": lambda c: replace(c, labels="click", fusion=replace(c.fusion, explicit=False)),
-    "llm": lambda c: replace(c, labels="llm", fusion=replace(c.fusion, explicit=False)),
-    "human": lambda c: replace(c, labels="human", fusion=replace(c.fusion, explicit=False)),
+    "click": lambda c: replace(c, labels="click"),
+    "llm": lambda c: replace(c, labels="llm"),
+    "human": lambda c: replace(c, labels="human"),
     "fused:famol": lambda c: _fusion(c, method="famol", form="objective"),
     "fused:famol-stacked": lambda c: _fusion(c, method="famol", form="stacked"),
     "fused:constant": lambda c: _fusion(c, method="famol", form="objective", weight_fn="constant",
@@ -196,7 +196,7 @@ def run_experiment(cfg: FitConfig, setups, seeds, out: str | Path | None = None,
 
     def seed_config(seed: int) -> FitConfig:
         return replace(cfg, seed=seed, world=replace(cfg.world, seed=seed) if cfg.data is None else cfg.world,
-                       labels="fused", fusion=replace(cfg.fusion, explicit=True))
+                       labels="fused")
 
     sources = tuple(dict.fromkeys(s for name in setups for s in LABEL_SOURCES_OF[setup_config(name, cfg).labels]))
     named = read_named_files(seed_config(seeds[0]), sources)  # the files named (and --data) once, for every seed

@@ -69,8 +69,8 @@ from gbltr.features.catalogue import check_catalogue_columns, read_user_catalogu
 from gbltr.features.text import TextParams
 from gbltr.labels.clicks import ClickLabels, zero_click_report
 from gbltr.labels.llm.labelset import load_llm_labels
-from gbltr.prepared import (ClickSummary, Dropped, FeatureRecord, HumanGrades, LabelCoverage, LogSummary, Prepared,
-                            Split)
+from gbltr.labels.human import HumanGrades, integer_grades
+from gbltr.prepared import ClickSummary, Dropped, FeatureRecord, LabelCoverage, LogSummary, Prepared, Split
 from gbltr.train.dataset import RankingDataset
 from gbltr.schema import SPLITS
 from gbltr.validate import check_prepared, check_split_column, label_rows, report, summarise
@@ -153,13 +153,11 @@ def _check_split(split: Split) -> None:
 def _human_training_labels(ds: SearchDataset) -> tuple[pl.DataFrame, HumanGrades | None]:
     """Human labels as training grades: negative -> 0, fractional -> rounded (counted: :class:`HumanGrades`)."""
     lab = ds.labels["human"].filter(pl.col("label").is_not_null() & pl.col("label").is_not_nan())
-    neg = int((lab["label"] < 0).sum())
-    frac = int((lab["label"] != lab["label"].round()).sum())
-    grades = None
-    if neg or frac:
-        grades = HumanGrades(negative_to_0=neg, fractional_rounded=frac)
-        log.info("human training labels: %d negative grade(s) -> 0, %d fractional grade(s) rounded", neg, frac)
-    return lab.with_columns(pl.col("label").round().clip(0, None)), grades
+    grades, counts = integer_grades(lab["label"].to_numpy())
+    if counts:
+        log.info("human training labels: %d negative grade(s) -> 0, %d fractional grade(s) rounded",
+                 counts.negative_to_0, counts.fractional_rounded)
+    return lab.with_columns(pl.Series("label", grades)), (counts if counts else None)
 
 
 def _llm_labels(ds: SearchDataset, cfg: FitConfig, named: NamedFiles) -> tuple[pl.DataFrame, int]:

@@ -13,7 +13,7 @@ it, and read by name (never a dict filled in as it goes):
 ``dropped``   :class:`Dropped`: the validation pass's counts of rows and queries left out or defaulted.
 ``log``       :class:`LogSummary`: how the search log was read, and the click model fitted on it
               (:class:`ClickSummary`).
-``human_grades``  :class:`HumanGrades` when ``--labels human`` changed grades (negative, fractional).
+``human_grades``  :class:`gbltr.labels.human.HumanGrades` when ``--labels human`` changed grades (negative, fractional).
 
 :meth:`Prepared.training_record` is the run report's ``training`` table (``report.json``), built
 from these fields.
@@ -28,6 +28,7 @@ import polars as pl
 
 from gbltr.buckets import BucketSpec
 from gbltr.errors import ConfigError, unknown_choice
+from gbltr.labels.human import HumanGrades
 from gbltr.schema import SPLITS
 
 
@@ -90,14 +91,6 @@ class Dropped:
 
     def to_json(self) -> dict[str, int]:
         return dict(self.counts)
-
-
-@dataclass(frozen=True)
-class HumanGrades:
-    """Human labels changed to train on (``--labels human``): negative grades set to 0, fractional rounded."""
-
-    negative_to_0: int
-    fractional_rounded: int
 
 
 @dataclass(frozen=True)

@@ -84,9 +84,9 @@ def test_true_negative_features_are_computed_for_the_new_pair(cfg):
     from gbltr.analysis.true_negatives import negative_features, true_negatives
     from gbltr.train.fit import train_model
 
-    prep = prepare(replace(cfg, labels="fused", fusion=replace(cfg.fusion, explicit=True)))
+    prep = prepare(replace(cfg, labels="fused"))
     ds = read_dataset(prep.dataset_path)
-    model = train_model(prep, replace(prep.config, labels="llm", fusion=replace(prep.config.fusion, explicit=False)))
+    model = train_model(prep, replace(prep.config, labels="llm"))
     res = true_negatives(prep, {"llm": model}, 2, ds=ds, seed=4, n_permutations=100)
     assert res.per_query.height == prep.test.n_queries
     neg = negative_features(prep, ds, 2, seed=4)

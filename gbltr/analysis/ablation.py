@@ -251,12 +251,12 @@ def label_distribution_lines(ld, views) -> list[str]:
 
 def _label_config(lab: str, cfg: FitConfig, base: FitConfig) -> FitConfig:
     """The training config of one label setup: the user's fusion settings when they asked for
-    ``--labels fused``, else FAMOL's setup."""
+    ``--labels fused`` (fusion settings need it: :func:`gbltr.config.check_fusion_given`), else FAMOL's setup."""
     if lab == "fused":
-        if cfg.labels == "fused" and cfg.fusion.explicit:
+        if cfg.labels == "fused":
             return replace(base, fusion=cfg.fusion)
         return setup_config("fused:famol", base)
-    return replace(base, labels=lab, fusion=replace(base.fusion, explicit=False))
+    return replace(base, labels=lab)
 
 
 def _searched(run_cfg: FitConfig, model, searches: dict, lab: str) -> FitConfig:
@@ -312,7 +312,7 @@ def run_ablation(cfg: FitConfig, labels=("click", "llm", "fused"), groups=("docu
             if g not in known:
                 raise unknown_choice("feature group", g, known)
     clock = _Clock()
-    base = replace(cfg, labels="fused", fusion=replace(cfg.fusion, explicit=True))
+    base = replace(cfg, labels="fused")
     sources = tuple(dict.fromkeys(s for lab in labels for s in LABEL_SOURCES_OF[lab]))
     named = read_named_files(base, sources)
     checkpoint("ablation")
