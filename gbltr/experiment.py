@@ -192,6 +192,7 @@ def run_experiment(cfg: FitConfig, setups, seeds, out: str | Path | None = None,
     frames = []
     searches: dict = {}
     dropped: dict = {}
+    thresholds: dict = {}  # seed -> the resolved bucket thresholds (a seed's world may differ)
     pair_by = "seed_query" if cfg.data is None else "query"
 
     def seed_config(seed: int) -> FitConfig:
@@ -206,6 +207,7 @@ def run_experiment(cfg: FitConfig, setups, seeds, out: str | Path | None = None,
             base = seed_config(seed)
             prep = prepare(base, sources=sources, named=named)
             dropped[str(seed)] = nonzero_dropped(prep)
+            thresholds[str(seed)] = prep.bucket_record()
             reuse: dict = {}
             seed_frames = []
             # fixed-weight FAMOL setups first, so that the auto search can reuse their models
@@ -235,6 +237,7 @@ def run_experiment(cfg: FitConfig, setups, seeds, out: str | Path | None = None,
     if searches:
         summary["weight_search"] = searches
     summary["dropped"] = dropped
+    summary["bucket_thresholds"] = thresholds
     result = ExperimentResult(per_query, summary, metric)
     if out is not None:
         write_experiment(result, out)

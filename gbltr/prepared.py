@@ -168,14 +168,18 @@ class Prepared:
         return dict(high_min=self.buckets.high_min, medium_min=self.buckets.medium_min,
                     f_max=float(max(freq.max(initial=0), 1)))
 
+    def bucket_record(self) -> dict:
+        """The resolved thresholds for reports: high_min, medium_min, and the quantiles they came from (or None)."""
+        return {"high_min": self.buckets.high_min, "medium_min": self.buckets.medium_min,
+                "quantiles": list(self.config.buckets.quantiles) or None}
+
     def training_record(self) -> dict:
         """The run report's ``training`` table (``report.json``), from the typed fields."""
         cfg = self.config
         out: dict = {
             "dataset": self.dataset_path, "protocol": cfg.protocol, "split": self.split.mode,
             "split_from_source": self.split.from_source, "split_queries": self.split.counts(),
-            "buckets": {"high_min": self.buckets.high_min, "medium_min": self.buckets.medium_min,
-                        "quantiles": list(cfg.buckets.quantiles) or None},
+            "buckets": self.bucket_record(),
             "missing": dict(self.manifest.get("missing", {})), "stream": self.log.streamed,
             "queries_in_log": self.log.queries_in_log,
             "skipped": dict(self.features.skipped), "empty_groups": list(self.features.empty_groups),

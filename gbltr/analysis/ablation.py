@@ -77,6 +77,7 @@ class AblationResult:
     timings: dict[str, float] = field(default_factory=dict)
     weight_choice: dict[str, dict] = field(default_factory=dict)
     dropped: dict = field(default_factory=dict)  # the validation pass's non-zero counts (gbltr.validate)
+    bucket_thresholds: dict = field(default_factory=dict)  # the resolved thresholds (Prepared.bucket_record)
 
     @property
     def views(self) -> list[str]:
@@ -133,7 +134,8 @@ class AblationResult:
                "n_queries": counts, "bucket_notes": bucket_notes(counts, SCORED_WHAT),
                "features": self.features, "full": self.full_means().to_dicts(),
                "deltas": self.delta_table().to_dicts(), "gain_share": self.gain_share, "timings": self.timings,
-               "weight_choice": self.weight_choice, "dropped": self.dropped}
+               "weight_choice": self.weight_choice, "dropped": self.dropped,
+               "bucket_thresholds": self.bucket_thresholds}
         if self.shap is not None:
             out["shap_groups"] = self.shap_groups().to_dicts()
             out["shap_features"] = self.shap.to_dicts()
@@ -364,7 +366,7 @@ def run_ablation(cfg: FitConfig, labels=("click", "llm", "fused"), groups=("docu
     result = AblationResult(labels, groups, metric, per_query, deltas, gain, shap_frame, perm, tn, ld,
                             features={g: list(prep.feature_groups[g]) for g in groups},
                             timings={k: round(v, 2) for k, v in clock.timings.items()}, weight_choice=searches,
-                            dropped=nonzero_dropped(shared))
+                            dropped=nonzero_dropped(shared), bucket_thresholds=shared.bucket_record())
     if out is not None:
         write_ablation(result, out)
     return result
