@@ -216,7 +216,6 @@ def test_settings_build_merge_are_public():
 
 def test_human_grades_one_rule_for_training_and_early_stopping(world):
     from gbltr.labels.human import integer_grades
-    from gbltr.train.dataset import RankingDataset  # noqa: F401  (the validation set type)
     from gbltr.train.fit import validation_grades
 
     grades, counts = integer_grades(np.array([-2.0, 0.5, 1.5, 2.0, 2.5, np.nan]))
@@ -256,12 +255,17 @@ def test_bucket_rule_in_one_place():
     assert w.tolist() == [BUCKET_W[b] for b in names]
 
 
-def test_group_pointers_in_one_place():
-    from gbltr.evaluate.metrics import group_ptr_of
+def test_group_pointers_in_one_place(monkeypatch):
+    """evaluate.metrics builds its group pointers through gbltr.groups (the one place)."""
+    import gbltr.evaluate.metrics as metrics
     from gbltr.groups import group_ptr_from_ids
 
     ids = ["a", "a", "b", "c", "c", "c"]
-    assert group_ptr_of(pl.Series(ids)).tolist() == group_ptr_from_ids(np.array(ids)).tolist() == [0, 2, 3, 6]
+    assert metrics.group_ptr_of(pl.Series(ids)).tolist() == group_ptr_from_ids(np.array(ids)).tolist() == [0, 2, 3, 6]
+    calls = []
+    monkeypatch.setattr(metrics, "group_ptr_from_ids", lambda a: calls.append(list(a)) or group_ptr_from_ids(a))
+    metrics.group_ptr_of(pl.Series(ids))
+    assert calls == [ids]
 
 
 def test_split_names_are_not_overloaded():
