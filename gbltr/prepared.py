@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, replace
 from types import MappingProxyType
+from typing import TYPE_CHECKING
 
 import polars as pl
 
@@ -30,6 +31,11 @@ from gbltr.buckets import BucketSpec
 from gbltr.errors import ConfigError, unknown_choice
 from gbltr.labels.human import HumanGrades
 from gbltr.schema import SPLITS
+
+if TYPE_CHECKING:
+    from gbltr.config import FitConfig
+    from gbltr.labels.clicks import ClickLabels
+    from gbltr.train.dataset import RankingDataset
 
 
 @dataclass(frozen=True, eq=False)
@@ -120,21 +126,21 @@ class LogSummary:
 class Prepared:
     """Everything one configuration's models train and evaluate on (:func:`gbltr.pipeline.prepare`)."""
 
-    config: object  # gbltr.config.FitConfig
+    config: FitConfig
     dataset_path: str
-    stats: pl.DataFrame
+    stats: pl.DataFrame  # query_id, frequency, bucket (by :attr:`buckets`) of every query
     feature_names: tuple[str, ...]
     feature_groups: dict[str, tuple[str, ...]]
-    train: object  # gbltr.train.dataset.RankingDataset
-    valid: object
-    test: object
+    train: RankingDataset
+    valid: RankingDataset
+    test: RankingDataset
     buckets: BucketSpec
     split: Split
     coverage: LabelCoverage
     features: FeatureRecord
     dropped: Dropped
     log: LogSummary
-    click: object | None = None  # gbltr.labels.clicks.ClickLabels when click labels were prepared
+    click: ClickLabels | None = None  # the click labels, when prepared (``click_labels.parquet``)
     manifest: dict = field(default_factory=dict)
     catalogue: str | None = None
     train_labels: dict[str, pl.DataFrame] = field(default_factory=dict)

@@ -40,6 +40,20 @@ def test_famol_weights_follow_the_resolved_quantile_buckets(world):
     assert np.allclose(a, expected) and np.allclose(b, 1.0 - expected)
 
 
+def test_weight_plot_marks_the_resolved_thresholds(world):
+    """weights.png draws the bucket thresholds the run used, and the weights at them."""
+    from gbltr.pipeline import prepare
+    from gbltr.plots import plot_weight_function
+
+    prep = prepare(_quantile_cfg(world))
+    ax = plot_weight_function(prep)
+    xs = sorted(line.get_xdata()[0] for line in ax.lines if line.get_linestyle() == ":")
+    assert xs == pytest.approx(sorted(np.log1p([prep.buckets.medium_min, prep.buckets.high_min])))
+    x, w = ax.lines[0].get_data()  # the click weight curve
+    grid = np.expm1(x)
+    assert np.allclose(w, [BUCKET_W[b] for b in prep.buckets.of(np.round(grid, 6))])
+
+
 def test_famol_weights_parquet_matches_the_reported_bucket(world, tmp_path, capsys):
     """End to end: famol_weights.parquet has every training query's weights, frequency and
     bucket, and each weight is the weight function at the query's reported bucket."""
