@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import typing
 
 import click
 
@@ -20,13 +21,13 @@ def _choice(values):
     return click.Choice(sorted(values))
 
 
-_DEFAULT = FitConfig()
-
-
 def _help(text: str, key: str) -> str:
-    """``text`` plus the default of config key ``key`` (``section.name``), read off :class:`FitConfig`
-    (as ``gbltr annotate`` does), so help and behaviour cannot drift."""
-    return f"{text} [default: {functools.reduce(getattr, key.split('.'), _DEFAULT)}]"
+    """``text`` plus the default of config key ``key`` (``section.name``), read off :class:`FitConfig`'s
+    dataclass fields (as ``gbltr annotate`` does), so help and behaviour cannot drift. Nothing is
+    built: ``--help`` loads no data library."""
+    *sections, name = key.split(".")
+    cls = functools.reduce(lambda c, s: typing.get_type_hints(c)[s], sections, FitConfig)
+    return f"{text} [default: {cls.__dataclass_fields__[name].default}]"
 
 
 @click.command()
