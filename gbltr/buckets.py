@@ -26,6 +26,7 @@ from gbltr.errors import ConfigError
 from gbltr.words import Noun, counted, noun
 
 if TYPE_CHECKING:
+    import numpy as np
     import polars as pl
 
 BUCKETS = ("high", "medium", "low")
@@ -33,6 +34,11 @@ BUCKETS = ("high", "medium", "low")
 OVERALL = "overall"
 """The view holding every query."""
 VIEWS = (OVERALL, *BUCKETS)
+BY_FREQUENCY = tuple(reversed(BUCKETS))
+"""Bucket names by increasing frequency (``low``, ``medium``, ``high``): the order of interpolation knots
+and monotone fits."""
+LOWEST = BY_FREQUENCY[0]
+"""The bucket of a query never seen in the log (frequency 0)."""
 DEFAULT_HIGH_MIN = 100
 DEFAULT_MEDIUM_MIN = 10
 MIN_TEST_QUERIES = 10
@@ -58,6 +64,13 @@ class BucketSpec:
                 f"medium_min={self.medium_min}, high_min={self.high_min}"
             )
 
+    def of(self, frequency) -> "np.ndarray":
+        """The bucket name of each frequency (a NumPy array of str): the same rule as :meth:`expr`."""
+        import numpy as np
+
+        f = np.asarray(frequency, dtype=float)
+        return np.where(f >= self.high_min, "high", np.where(f >= self.medium_min, "medium", LOWEST))
+
     def expr(self, column: str = "frequency") -> pl.Expr:
         import polars as pl  # only where data is touched: configs and --help stay light
 
@@ -67,7 +80,7 @@ class BucketSpec:
             .then(pl.lit("high"))
             .when(f >= self.medium_min)
             .then(pl.lit("medium"))
-            .otherwise(pl.lit("low"))
+            .otherwise(pl.lit(LOWEST))
             .alias("bucket")
         )
 

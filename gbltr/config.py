@@ -18,10 +18,6 @@ Sections (keys in a config file use the same names)::
 
 from __future__ import annotations
 
-import dataclasses
-import json
-import types
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,6 +27,7 @@ from gbltr.errors import ConfigError, unknown_choice
 from gbltr.labels.clicks import ClickLabelConfig
 from gbltr.labels.fusion import FusionConfig
 from gbltr.ranges import check_fields, count, non_negative, number, positive, probability, seed_range
+from gbltr.settings import build, merge, read_config_file, to_jsonable
 from gbltr.threads import MAX_THREADS, THREADS
 from gbltr.train.backends import DEFAULT as DEFAULT_BACKEND
 from gbltr.train.backends import NAMES as BACKEND_NAMES
@@ -45,7 +42,7 @@ FUSED_SOURCES = LABEL_SOURCES_OF["fused"]
 DEFAULT_SETUPS = ("click", "llm", "fused:schedule", "fused:famol")
 """The label setups ``gbltr experiment`` compares unless told otherwise (:mod:`gbltr.experiment`)."""
 PROTOCOLS = ("held_out", "log_covered")
-SPLITS = ("source", "random")
+SPLIT_MODES = ("source", "random")
 """``source``: the queries' own split column (a seeded random split when the source has none,
 with a warning); ``random``: always a seeded 70/15/15 query split, valid/test drawn among the
 queries with human labels."""
@@ -192,8 +189,8 @@ class FitConfig:
             raise unknown_choice("--labels value", self.labels, LABEL_KINDS)
         if self.protocol not in PROTOCOLS:
             raise unknown_choice("protocol", self.protocol, PROTOCOLS)
-        if self.split not in SPLITS:
-            raise unknown_choice("split", self.split, SPLITS)
+        if self.split not in SPLIT_MODES:
+            raise unknown_choice("split", self.split, SPLIT_MODES)
         if self.train.engine == "dask" and self.labels == "fused" and self.fusion.method == "schedule":
             raise ConfigError(
                 "--engine dask cannot run --fusion schedule (its stages continue boosting from the previous "
@@ -203,11 +200,6 @@ class FitConfig:
             from gbltr.labels.clicks.config import check_streamable
 
             check_streamable(self.click)
-        if self.fusion.explicit and self.labels != "fused":
-            raise ConfigError(
-                f"fusion settings were given with --labels {self.labels}; fusion applies only to "
-                "--labels fused"
-            )
         default_min_data = TrainConfig.__dataclass_fields__["min_data_in_leaf"].default
         backend = backend_spec(self.train.backend)
         if not backend.capabilities.min_data_in_leaf and self.train.min_data_in_leaf != default_min_data:
@@ -235,118 +227,52 @@ class FitConfig:
                 if path and (what in ("dataset folder", "LLM label set") or Path(path).exists())]
 
     def to_json(self) -> dict:
-        return _to_jsonable(self)
-
-
-def _to_jsonable(obj):
-    if dataclasses.is_dataclass(obj):
-        return {f.name: _to_jsonable(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
-    if isinstance(obj, tuple):
-        return [_to_jsonable(x) for x in obj]
-    if isinstance(obj, dict):
-        return {k: _to_jsonable(v) for k, v in obj.items()}
-    return obj
-
-
-def _coerce(value, hint, where: str):
-    """Convert a parsed TOML/JSON/CLI value to the annotated type, or raise ConfigError."""
-    origin = typing.get_origin(hint)
-    args = typing.get_args(hint)
-    if origin in (typing.Union, types.UnionType):
-        if value is None and type(None) in args:
-            return None
-        inner = [a for a in args if a is not type(None)]
-        return _coerce(value, inner[0], where)
-    if dataclasses.is_dataclass(hint):
-        if not isinstance(value, dict):
-            raise ConfigError(f"{where}: expected a table of settings, found {value!r}")
-        return _build(hint, value, where)
-    if origin is tuple:
-        if isinstance(value, str):  # "1,3,5" (a flag or an environment value): numbers in text
-            value = [_parse_number(v.strip(), args[0], where) for v in value.split(",") if v.strip()]
-        if not isinstance(value, (list, tuple)):
-            raise ConfigError(f"{where}: expected a list, found {value!r}")
-        return tuple(_coerce(v, args[0], where) for v in value)
-    if origin is dict:
-        if not isinstance(value, dict):
-            raise ConfigError(f"{where}: expected a table, found {value!r}")
-        return dict(value)
-    if hint is bool:
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, str) and value.lower() in ("true", "1", "yes", "false", "0", "no"):
-            return value.lower() in ("true", "1", "yes")
-        raise ConfigError(f"{where}: expected true or false, found {_shown(value)}")
-    if hint in (int, float):
-        # TOML/JSON true is not a number (Python's bool is an int); a string is not one either
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"{where}: expected {'an integer' if hint is int else 'a number'}, found {_shown(value)}")
-        if hint is int:
-            if isinstance(value, float):  # 3.0 or 1e12 is a number, not a count: write 3
-                raise ConfigError(f"{where}: expected an integer, found {_shown(value)}")
-            return value
-        return float(value)
-    if hint is str:
-        if not isinstance(value, str):
-            raise ConfigError(f"{where}: expected a string, found {_shown(value)}")
-        return value
-    return value
-
-
-def _parse_number(text: str, hint, where: str):
-    if hint not in (int, float):
-        return text
-    try:
-        return hint(text)
-    except ValueError:
-        raise ConfigError(f"{where}: expected {'integers' if hint is int else 'numbers'}, found {text!r}") from None
-
-
-def _shown(value) -> str:
-    """A found value with its TOML/JSON type, e.g. ``true (a boolean)``, for errors."""
-    kinds = {bool: "a boolean", int: "an integer", float: "a number", str: "a string", list: "a list",
-             tuple: "a list", dict: "a table"}
-    return f"{json.dumps(value, default=str) if not isinstance(value, float) else repr(value)} ({kinds.get(type(value), type(value).__name__)})"
-
-
-def _build(cls, data: dict, where: str = ""):
-    hints = typing.get_type_hints(cls)
-    known = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - known)
-    if unknown:
-        prefix = f"[{where}] " if where else ""
-        raise ConfigError(f"{prefix}unknown config key(s) {unknown}; known keys: {sorted(known)}")
-    kwargs = {}
-    for name, value in data.items():
-        key = f"{where}.{name}" if where else name
-        kwargs[name] = _coerce(value, hints[name], key)
-    if cls is FusionConfig:
-        kwargs.setdefault("explicit", bool(data))
-    return cls(**kwargs)
-
-
-def _merge(base: dict, over: dict) -> dict:
-    out = dict(base)
-    for k, v in over.items():
-        if isinstance(v, dict) and isinstance(out.get(k), dict):
-            out[k] = _merge(out[k], v)
-        else:
-            out[k] = v
-    return out
-
-
-def read_config_file(path: str | Path) -> dict:
-    """The settings table of a TOML (or ``.json``) config file: :func:`gbltr.inputs.read_document`."""
-    from gbltr.inputs import read_document  # here: importing gbltr.config does not import Polars
-
-    return read_document(path, "config file", "a table of settings ([train], [eval], ...)")
+        """The config as ``config.json`` saves it (reloads with :func:`load_config`); the ``fusion``
+        table only with ``--labels fused``, the only labels it applies to."""
+        data = to_jsonable(self)
+        if self.labels != "fused":
+            del data["fusion"]
+        return data
 
 
 def load_config(file: str | Path | None = None, overrides: dict | None = None) -> FitConfig:
-    """Defaults < ``file`` < ``overrides`` (a nested dict, e.g. ``{"train": {"backend": "xgboost"}}``)."""
+    """Defaults < ``file`` < ``overrides`` (a nested dict, e.g. ``{"train": {"backend": "xgboost"}}``).
+
+    Checked on the raw settings, before building: ``[fusion]`` settings (a file's table or a
+    ``--fusion``/``--weight-fn`` flag) need ``--labels fused``. A ``config.json`` saved by an older
+    run carries ``fusion.explicit`` (a parser flag that once lived in the config): it is dropped,
+    with its fusion table when it says none was given."""
     data = read_config_file(file) if file else {}
-    data = _merge(data, overrides or {})
-    return _build(FitConfig, data)
+    data = merge(_without_explicit(data, file), overrides or {})
+    check_fusion_given(data)
+    return build(FitConfig, data)
+
+
+def check_fusion_given(data: dict) -> None:
+    """Refuse ``[fusion]`` settings in the raw settings ``data`` unless ``labels`` is ``fused``."""
+    labels = data.get("labels", FitConfig.__dataclass_fields__["labels"].default)
+    given = data.get("fusion")
+    if given and labels != "fused":
+        keys = sorted(given) if isinstance(given, dict) else given
+        raise ConfigError(
+            f"fusion settings {keys} were given with --labels {labels}; fusion applies only to --labels fused "
+            "(pass --labels fused, or remove the [fusion] settings / --fusion flags)"
+        )
+
+
+def _without_explicit(data: dict, file) -> dict:
+    """``data`` without the ``fusion.explicit`` key of older ``config.json`` files (logged)."""
+    fusion = data.get("fusion")
+    if not isinstance(fusion, dict) or "explicit" not in fusion:
+        return data
+    import logging
+
+    logging.getLogger("gbltr").info("%s: dropping fusion.explicit, a parser flag older runs saved "
+                                    "(fusion settings need --labels fused)", file)
+    fusion = {k: v for k, v in fusion.items() if k != "explicit"}
+    if data.get("labels", "click") != "fused":  # a saved non-fused run: its fusion table is the unused defaults
+        return {k: v for k, v in data.items() if k != "fusion"}
+    return {**data, "fusion": fusion}
 
 
 def dotted(pairs: dict[str, object]) -> dict:

@@ -69,13 +69,13 @@ SINGLE = ("click", "llm")
 
 
 def _fusion(cfg: FitConfig, **kw) -> FitConfig:
-    return replace(cfg, labels="fused", fusion=replace(cfg.fusion, explicit=True, **kw))
+    return replace(cfg, labels="fused", fusion=replace(cfg.fusion, **kw))
 
 
 SETUPS = {
-    "click": lambda c: replace(c, labels="click", fusion=replace(c.fusion, explicit=False)),
-    "llm": lambda c: replace(c, labels="llm", fusion=replace(c.fusion, explicit=False)),
-    "human": lambda c: replace(c, labels="human", fusion=replace(c.fusion, explicit=False)),
+    "click": lambda c: replace(c, labels="click"),
+    "llm": lambda c: replace(c, labels="llm"),
+    "human": lambda c: replace(c, labels="human"),
     "fused:famol": lambda c: _fusion(c, method="famol", form="objective"),
     "fused:famol-stacked": lambda c: _fusion(c, method="famol", form="stacked"),
     "fused:constant": lambda c: _fusion(c, method="famol", form="objective", weight_fn="constant",
@@ -194,11 +194,12 @@ def run_experiment(cfg: FitConfig, setups, seeds, out: str | Path | None = None,
     frames = []
     searches: dict = {}
     dropped: dict = {}
+    thresholds: dict = {}  # seed -> the resolved bucket thresholds (a seed's world may differ)
     pair_by = "seed_query" if cfg.data is None else "query"
 
     def seed_config(seed: int) -> FitConfig:
         return replace(cfg, seed=seed, world=replace(cfg.world, seed=seed) if cfg.data is None else cfg.world,
-                       labels="fused", fusion=replace(cfg.fusion, explicit=True))
+                       labels="fused")
 
     sources = tuple(dict.fromkeys(s for name in setups for s in LABEL_SOURCES_OF[setup_config(name, cfg).labels]))
     named = read_named_files(seed_config(seeds[0]), sources)  # the files named (and --data) once, for every seed
@@ -208,6 +209,7 @@ def run_experiment(cfg: FitConfig, setups, seeds, out: str | Path | None = None,
             base = seed_config(seed)
             prep = prepare(base, sources=sources, named=named)
             dropped[str(seed)] = nonzero_dropped(prep)
+            thresholds[str(seed)] = prep.bucket_record()
             reuse: dict = {}
             seed_frames = []
             # fixed-weight FAMOL setups first, so that the auto search can reuse their models
@@ -237,6 +239,7 @@ def run_experiment(cfg: FitConfig, setups, seeds, out: str | Path | None = None,
     if searches:
         summary["weight_search"] = searches
     summary["dropped"] = dropped
+    summary["bucket_thresholds"] = thresholds
     result = ExperimentResult(per_query, summary, metric)
     if out is not None:
         write_experiment(result, out)

@@ -22,20 +22,23 @@ One path for every dataset: simulated worlds, imported logs and feature-file dat
   inputs the dataset has, plus its precomputed ``features.parquet`` columns, grouped by
   ``features.catalogue`` (``--catalogue``; without one they form the group ``precomputed``).
   Built features whose input is missing (no document text, no URL, no log) are left out and
-  named in ``info["skipped"]``, and the dataset manifest's ``missing`` entries travel into
-  ``info["missing"]``. Training is refused when no feature is left, or when every feature is
+  named in ``Prepared.features.skipped`` (:class:`gbltr.prepared.FeatureRecord`), and the dataset
+  manifest's ``missing`` entries travel into ``Prepared.manifest``. Training is refused when no feature is left, or when every feature is
   constant within every query (nothing to rank by); the error names the missing inputs.
 - Splits (``split``): ``source`` uses the queries' split column (a seeded random split, with a
   warning, when the source has none); ``random`` always draws a seeded 70/15/15 split per bucket,
   with validation and test queries drawn among the queries that have human labels.
 - ``--labels human`` trains on the human labels of the training queries (negative grades such
-  as TREC spam count as 0, fractional averaged grades are rounded; both counted in ``info``).
-- Streaming (``train.stream``; on by default with ``--engine dask``): the search log is never
-  loaded; it is scanned lazily for its checks, the query frequency and the click model's counts
-  (:mod:`gbltr.data.stream`, :mod:`gbltr.labels.clicks.stream`); everything else is as above, and
-  the prepared data are the same (``tests/data/test_stream.py``).
+  as TREC spam count as 0, fractional averaged grades are rounded; both counted in ``Prepared.human_grades``).
+- The search log (:class:`gbltr.data.log.SearchLog`): loaded (:class:`~gbltr.data.log.MemoryLog`) or,
+  with ``train.stream`` (on by default with ``--engine dask``), never loaded but scanned lazily for its
+  checks, the query frequency and the click model's counts (:class:`~gbltr.data.log.ScannedLog`);
+  everything else is as above, and the prepared data are the same (``tests/data/test_stream.py``).
 - Buckets: fixed thresholds or ``[buckets] quantiles`` of the log's query frequencies
-  (:func:`gbltr.buckets.resolve_spec`); the thresholds used are in ``info["buckets"]``.
+  (:func:`gbltr.buckets.resolve_spec`); the thresholds used are ``Prepared.buckets``, the one spec
+  that FAMOL's weights, the weight plot and the reports read.
+
+What :func:`prepare` returns is :class:`gbltr.prepared.Prepared`: typed records, no dict.
 """
 
 from __future__ import annotations
@@ -48,26 +51,28 @@ import os
 import shutil
 import time
 import uuid
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import polars as pl
 
 from gbltr import inputs
-from gbltr.buckets import bucket_counts, resolve_spec
+from gbltr.buckets import BucketSpec, bucket_counts, resolve_spec
 from gbltr.config import LABEL_SOURCES_OF, FitConfig
-from gbltr.data.frequency import query_frequency, query_stats
 from gbltr.data.simulate import write_world
-from gbltr.data.store import SearchDataset, read_dataset
-from gbltr.data.stream import dataset_log, query_frequency_lazy, query_stats_lazy
-from gbltr.errors import ConfigError, DataError, unknown_choice
+from gbltr.data.log import SearchLog, open_dataset
+from gbltr.data.store import SearchDataset
+from gbltr.errors import DataError, unknown_choice
 from gbltr.features.build import build_features
 from gbltr.features.catalogue import check_catalogue_columns, read_user_catalogue
 from gbltr.features.text import TextParams
-from gbltr.labels.clicks import ClickLabels, click_labels, zero_click_report
+from gbltr.labels.clicks import ClickLabels, zero_click_report
 from gbltr.labels.llm.labelset import load_llm_labels
+from gbltr.labels.human import HumanGrades, integer_grades
+from gbltr.prepared import ClickSummary, Dropped, FeatureRecord, LabelCoverage, LogSummary, Prepared, Split
 from gbltr.train.dataset import RankingDataset
+from gbltr.schema import SPLITS
 from gbltr.validate import check_prepared, check_split_column, label_rows, report, summarise
 
 log = logging.getLogger("gbltr")
@@ -99,52 +104,13 @@ def builtin_world(params) -> Path:
     return folder
 
 
-@dataclass
-class Prepared:
-    """Everything one configuration's models train and evaluate on."""
-
-    config: FitConfig
-    dataset_path: str
-    stats: pl.DataFrame
-    feature_names: tuple[str, ...]
-    feature_groups: dict[str, tuple[str, ...]]
-    train: RankingDataset
-    valid: RankingDataset
-    test: RankingDataset
-    info: dict = field(default_factory=dict)
-    click: ClickLabels | None = None
-    manifest: dict = field(default_factory=dict)
-    catalogue: str | None = None
-    train_labels: dict[str, pl.DataFrame] = field(default_factory=dict)
-
-    def without_features(self, names) -> "Prepared":
-        """The same prepared data without the feature columns ``names`` (ablation; the rows,
-        labels and groups are shared, nothing is rebuilt). Removing every feature is an error."""
-        drop = set(names)
-        kept = tuple(f for f in self.feature_names if f not in drop)
-        if not kept:
-            raise ConfigError(
-                f"removing {sorted(drop)} leaves no feature; expected at least one of {list(self.feature_names)} "
-                "to remain (remove fewer groups)"
-            )
-        return replace(self, train=self.train.without_features(drop), valid=self.valid.without_features(drop),
-                       test=self.test.without_features(drop), feature_names=kept)
-
-    def without_groups(self, groups) -> "Prepared":
-        """:meth:`without_features` for feature groups or subgroups named in :attr:`feature_groups`."""
-        for g in groups:
-            if g not in self.feature_groups:
-                raise unknown_choice("feature group", g, self.feature_groups)
-        return self.without_features([f for g in groups for f in self.feature_groups[g]])
-
-
-def _splits(ds: SearchDataset, stats: pl.DataFrame, seed: int, mode: str = "source") -> pl.DataFrame:
-    """query_id, split: the queries' split column (``source``) or a seeded 70/15/15 split per
-    bucket (``random``, or ``source`` without a split column). Valid/test queries are drawn
-    among the queries with human labels; the others train."""
+def draw_split(ds: SearchDataset, stats: pl.DataFrame, seed: int, mode: str = "source") -> Split:
+    """The query split (:class:`gbltr.prepared.Split`): the queries' split column (``source``) or a
+    seeded 70/15/15 split per bucket (``random``, or ``source`` without a split column).
+    Valid/test queries are drawn among the queries with human labels; the others train."""
     if mode == "source":
         if _source_split(ds):
-            return ds.queries.select("query_id", "split")
+            return Split(mode, True, ds.queries.select("query_id", "split"))
         why = ds.missing.get("split", "the queries have no 'split' column")
         log.warning("--split source: %s; drawing a seeded 70/15/15 split of the queries per bucket (--split random)", why)
     rng = np.random.default_rng(seed)
@@ -163,7 +129,7 @@ def _splits(ds: SearchDataset, stats: pl.DataFrame, seed: int, mode: str = "sour
         n_valid = int(round(0.15 * ids.size))
         split = np.array(["test"] * n_test + ["valid"] * n_valid + ["train"] * (ids.size - n_test - n_valid))
         parts.append(pl.DataFrame({"query_id": ids, "split": split}))
-    return pl.concat(parts)
+    return Split(mode, False, pl.concat(parts))
 
 
 def _source_split(ds: SearchDataset) -> bool:
@@ -176,15 +142,22 @@ def _source_split(ds: SearchDataset) -> bool:
         raise DataError(f"{exc}{'. ' + why if why else ''}; or use --split random") from exc
 
 
-def _human_training_labels(ds: SearchDataset, info: dict) -> pl.DataFrame:
-    """Human labels as training grades: negative -> 0, fractional -> rounded (counted in ``info``)."""
+def _check_split(split: Split) -> None:
+    for s in SPLITS:
+        if split.ids(s).len() == 0:
+            raise DataError(f"no {s} queries (--split {split.mode}); expected some queries with split={s!r}"
+                            + (" and human labels" if s != "train" else "")
+                            + ("; use --split random to draw a seeded query split" if split.mode == "source" else ""))
+
+
+def _human_training_labels(ds: SearchDataset) -> tuple[pl.DataFrame, HumanGrades | None]:
+    """Human labels as training grades: negative -> 0, fractional -> rounded (counted: :class:`HumanGrades`)."""
     lab = ds.labels["human"].filter(pl.col("label").is_not_null() & pl.col("label").is_not_nan())
-    neg = int((lab["label"] < 0).sum())
-    frac = int((lab["label"] != lab["label"].round()).sum())
-    if neg or frac:
-        info["human_training_grades"] = {"negative_to_0": neg, "fractional_rounded": frac}
-        log.info("human training labels: %d negative grade(s) -> 0, %d fractional grade(s) rounded", neg, frac)
-    return lab.with_columns(pl.col("label").round().clip(0, None))
+    grades, counts = integer_grades(lab["label"].to_numpy())
+    if counts:
+        log.info("human training labels: %d negative grade(s) -> 0, %d fractional grade(s) rounded",
+                 counts.negative_to_0, counts.fractional_rounded)
+    return lab.with_columns(pl.Series("label", grades)), (counts if counts else None)
 
 
 def _llm_labels(ds: SearchDataset, cfg: FitConfig, named: NamedFiles) -> tuple[pl.DataFrame, int]:
@@ -213,7 +186,7 @@ class NamedFiles:
     catalogue: object | None = None  # features.catalogue parsed (its columns are checked against the data later)
     llm_labels: tuple[pl.DataFrame, int] | None = None  # (non-null rows, nulls dropped) of --llm-labels
     dataset: SearchDataset | None = None  # --data read and checked (None: the built-in world, simulated on first use)
-    log: pl.LazyFrame | None = None  # --data's search log, scanned lazily (train.stream), its header checked
+    log: SearchLog | None = None  # --data's search log (gbltr.data.log): loaded, or scanned lazily (train.stream) with its header checked
 
 
 def read_schedule(cfg: FitConfig) -> tuple | None:
@@ -240,12 +213,10 @@ def read_named_files(cfg: FitConfig, sources: tuple[str, ...] | None = None) -> 
         else:  # named but not trained on: checked as a file, not read
             inputs.check_file(cfg.llm_labels, "--llm-labels", "Parquet from 'gbltr annotate' or TREC qrels")
     schedule = read_schedule(cfg)
-    ds = lazy = None
+    ds = search = None
     if cfg.data is not None:
-        ds = read_dataset(cfg.data, impressions=not cfg.streams)
-        # streaming (train.stream, --engine dask): the log stays on disk and is only scanned (gbltr.data.stream)
-        lazy = dataset_log(cfg.data, ds.queries, ds.documents) if cfg.streams else None
-    return NamedFiles(schedule, catalogue, llm, ds, lazy)
+        ds, search = open_dataset(cfg.data, cfg.streams)
+    return NamedFiles(schedule, catalogue, llm, ds, search)
 
 
 def prepare(cfg: FitConfig, sources: tuple[str, ...] | None = None, named: NamedFiles | None = None) -> Prepared:
@@ -258,51 +229,30 @@ def prepare(cfg: FitConfig, sources: tuple[str, ...] | None = None, named: Named
     t0 = time.perf_counter()
     named = named or read_named_files(cfg, sources)
     path = cfg.data or str(builtin_world(cfg.world))
-    if named.dataset is not None:
-        ds, lazy = named.dataset, named.log
-    else:
-        ds = read_dataset(path, impressions=not cfg.streams)
-        lazy = dataset_log(path, ds.queries, ds.documents) if cfg.streams else None
-    qids = ds.queries["query_id"]
-    frequency = query_frequency_lazy(lazy, qids) if cfg.streams else query_frequency(ds.impressions, qids)
-    freq = frequency["frequency"]
-    spec = resolve_spec(cfg.buckets.spec(), cfg.buckets.quantiles, freq.filter(freq > 0) if (freq > 0).any() else freq)
-    stats = query_stats_lazy(lazy, qids, spec, frequency) if cfg.streams else query_stats(ds.impressions, qids, spec)
-    split_given = cfg.split == "source" and _source_split(ds)
-    splits = _splits(ds, stats, cfg.seed, cfg.split)
-    ids = {s: splits.filter(pl.col("split") == s)["query_id"] for s in ("train", "valid", "test")}
-    for s in ("train", "valid", "test"):
-        if ids[s].len() == 0:
-            raise DataError(f"no {s} queries (--split {cfg.split}); expected some queries with split={s!r}"
-                            + (" and human labels" if s != "train" else "")
-                            + ("; use --split random to draw a seeded query split" if cfg.split == "source" else ""))
+    ds, search = (named.dataset, named.log) if named.dataset is not None else open_dataset(path, cfg.streams)
+    frequency = search.frequency(ds.queries["query_id"])
+    spec = resolve_buckets(cfg, frequency["frequency"])
+    stats = frequency.with_columns(spec.expr())
+    split = draw_split(ds, stats, cfg.seed, cfg.split)
+    _check_split(split)
     if "human" not in ds.labels:
         raise DataError(
             f"model selection and evaluation need human labels on valid/test queries; dataset "
             f"{path} has label sets {sorted(ds.labels) or 'none'}"
         )
+    ids = {s: split.ids(s) for s in SPLITS}
     train_ids = ids["train"] if cfg.protocol == "held_out" else ds.queries["query_id"]
-    info: dict = {"dataset": path, "protocol": cfg.protocol, "split": cfg.split,
-                  "buckets": {"high_min": spec.high_min, "medium_min": spec.medium_min,
-                              "quantiles": list(cfg.buckets.quantiles) or None},
-                  "missing": dict(ds.missing), "stream": cfg.streams}
-    frame, names, groups, catalogue_text = _features(ds, stats, cfg, info, named,
-                                                      has_log=lazy is not None if cfg.streams else None)
+    frame, names, groups, catalogue_text, skipped, empty = _features(ds, stats, cfg, named, has_log=search.has_sessions())
     labels: dict[str, pl.DataFrame] = {}
     sources = tuple(sources) if sources is not None else LABEL_SOURCES_OF[cfg.labels]
     cl: ClickLabels | None = None
+    click = None
     row_columns = order_by = None
     label_counts: dict[str, int] = {}
     if "click" in sources:
-        if cfg.streams:
-            from gbltr.labels.clicks.stream import click_labels_scan
-
-            cl = click_labels_scan(lazy, ds.candidates, train_ids, cfg.click)
-        else:
-            cl = click_labels(ds.impressions, ds.candidates, train_ids, cfg.click)
+        cl = search.click_labels(ds.candidates, train_ids, cfg.click)
         labels["click"] = cl.frame.select("query_id", "doc_id", "label", "source")
-        info.update(_click_info(cl))
-        info["no_gradient_click_queries"] = zero_click_report(cl.frame, stats)
+        click = click_summary(cl, stats)
         row_columns = cl.frame.select("query_id", "doc_id", "position", "ips_weight")
         order_by = "position" if cfg.click.debias else None
         fate = "dropped" if cfg.click.unshown == "drop" else "labelled_0"
@@ -314,9 +264,10 @@ def prepare(cfg: FitConfig, sources: tuple[str, ...] | None = None, named: Named
         llm_all, llm_nulls = _llm_labels(ds, cfg, named)
         llm_rows = label_rows(llm_all, ds.queries, train_ids, "llm")
         labels["llm"] = llm_all.join(pl.DataFrame({"query_id": train_ids}), on="query_id", how="semi")
+    human_grades = None
     if "human" in sources:
-        labels["human"] = _human_training_labels(ds, info).join(pl.DataFrame({"query_id": ids["train"]}),
-                                                               on="query_id", how="semi")
+        human, human_grades = _human_training_labels(ds)
+        labels["human"] = human.join(pl.DataFrame({"query_id": ids["train"]}), on="query_id", how="semi")
     train = RankingDataset.build(frame, names, ds.candidates, train_ids, labels, stats, where="training queries",
                                  row_columns=row_columns, order_by=order_by)
     human = {"human": ds.labels["human"]}
@@ -324,23 +275,32 @@ def prepare(cfg: FitConfig, sources: tuple[str, ...] | None = None, named: Named
                                  require_labels="human", where="validation queries")
     test = RankingDataset.build(frame, names, ds.candidates, ids["test"], human, stats,
                                 require_labels="human", where="test queries")
-    _check_can_rank(train, valid, names, info, exempt=groups.get("query", ()))
-    info["n_train_queries"] = _per_bucket(train)
-    info["n_labelled_train_queries"] = {src: _per_bucket(train.labelled_by(src)) for src in labels}
-    info["n_valid_queries"] = _per_bucket(valid)
-    info["n_test_queries"] = _per_bucket(test)
-    info["train_rows"] = train.n_rows
-    info["notes"] = {"train": train.notes, "valid": valid.notes, "test": test.notes}
-    dropped = check_prepared(cfg, train, valid, test, sources, split_given=split_given,
-                             llm_rows=llm_rows, llm_nulls=llm_nulls)
-    info["dropped"] = {**label_counts, **dropped}
-    report(summarise(cfg, path, train, valid, test, sources, dropped), info["dropped"])
-    info["prepare_seconds"] = round(time.perf_counter() - t0, 2)
-    info["n_queries_per_bucket"] = bucket_counts(stats["bucket"])
+    why_missing = set(skipped.values()) | set(ds.missing.values())
+    constant = _check_can_rank(train, valid, names, why_missing, exempt=groups.get("query", ()))
+    coverage = LabelCoverage(
+        train=_per_bucket(train), labelled_train={src: _per_bucket(train.labelled_by(src)) for src in labels},
+        valid=_per_bucket(valid), test=_per_bucket(test), all_queries=bucket_counts(stats["bucket"]),
+        train_rows=train.n_rows, notes={"train": train.notes, "valid": valid.notes, "test": test.notes})
+    found = check_prepared(cfg, train, valid, test, sources, split_given=split.from_source,
+                           llm_rows=llm_rows, llm_nulls=llm_nulls)
+    dropped = Dropped({**label_counts, **found})
+    report(summarise(cfg, path, train, valid, test, sources, found), dropped.to_json())
     manifest = {"missing": dict(ds.missing), "sources": ds.sources, "metadata": ds.metadata}
     train_labels = {src: lab.select("query_id", "doc_id", "label", "source") for src, lab in labels.items()}
-    return Prepared(cfg, path, stats, names, groups, train, valid, test, info, click=cl, manifest=manifest,
-                    catalogue=catalogue_text, train_labels=train_labels)
+    return Prepared(
+        cfg, path, stats, names, groups, train, valid, test, buckets=spec, split=split, coverage=coverage,
+        features=FeatureRecord(skipped, tuple(empty), tuple(constant)), dropped=dropped,
+        log=LogSummary(streamed=search.streamed, queries_in_log=int((frequency["frequency"] > 0).sum()), click=click),
+        click=cl, manifest=manifest, catalogue=catalogue_text, train_labels=train_labels, human_grades=human_grades,
+        prepare_seconds=round(time.perf_counter() - t0, 2))
+
+
+def resolve_buckets(cfg: FitConfig, frequency: pl.Series) -> BucketSpec:
+    """The bucket thresholds for this log (:func:`gbltr.buckets.resolve_spec`): ``[buckets]``'s
+    fixed ones, or its quantiles of the frequencies of the queries seen in the log (of every
+    query when none is)."""
+    seen = frequency.filter(frequency > 0)
+    return resolve_spec(cfg.buckets.spec(), cfg.buckets.quantiles, seen if seen.len() else frequency)
 
 
 #: Built feature groups/subgroups that need an input the dataset may lack: input -> selectors.
@@ -358,21 +318,21 @@ _WHY = {
 }
 
 
-def _present(ds: SearchDataset, has_log: bool | None = None) -> dict[str, bool]:
-    """Which inputs the dataset has; ``has_log``: the log's answer when it is not loaded (streaming)."""
+def _present(ds: SearchDataset, has_log: bool) -> dict[str, bool]:
+    """Which inputs the dataset has; ``has_log``: its search log has sessions (:meth:`gbltr.data.log.SearchLog.has_sessions`)."""
     d = ds.documents
     return {
         "text": bool(d.height and d.select(pl.col("title").is_not_null().any() | pl.col("body").is_not_null().any()).item()),
         "query_text": bool(ds.queries["text"].is_not_null().any()),
         "url": bool(d["url"].is_not_null().any()),
-        "impressions": has_log if has_log is not None else ds.impressions is not None and ds.impressions.height > 0,
+        "impressions": has_log,
     }
 
 
-def _features(ds: SearchDataset, stats: pl.DataFrame, cfg: FitConfig, info: dict, named: NamedFiles,
-              has_log: bool | None = None):
-    """(frame, names, groups, catalogue TOML text): built features for the inputs present, plus the
-    precomputed columns grouped by the user catalogue; ``info["skipped"]`` names what was left out."""
+def _features(ds: SearchDataset, stats: pl.DataFrame, cfg: FitConfig, named: NamedFiles, has_log: bool):
+    """(frame, names, groups, catalogue TOML text, skipped, empty groups): built features for the
+    inputs present, plus the precomputed columns grouped by the user catalogue; ``skipped``: built
+    feature -> why it was left out (:class:`gbltr.prepared.FeatureRecord`)."""
     present = _present(ds, has_log)
     skipped: dict[str, str] = {}
     feats = build_features(
@@ -436,12 +396,11 @@ def _features(ds: SearchDataset, stats: pl.DataFrame, cfg: FitConfig, info: dict
     for g in empty:
         reasons = sorted({skipped[n] for n in feats.features_in(g) if n in skipped})
         log.warning("feature group %r is empty: %s", g, "; ".join(reasons) or "no feature")
-    info["skipped"] = skipped
-    info["empty_groups"] = empty
     if not names:
         raise DataError("no feature to train on: " + "; ".join(sorted(set(skipped.values())) or ["every group dropped"])
                         + ". Import a feature file (gbltr import svmlight) or documents with text")
-    return frame.select("query_id", "doc_id", *names), tuple(names), {g: tuple(n for n in v if n in set(names)) for g, v in groups.items()}, catalogue_text
+    kept = {g: tuple(n for n in v if n in set(names)) for g, v in groups.items()}
+    return frame.select("query_id", "doc_id", *names), tuple(names), kept, catalogue_text, skipped, empty
 
 
 def _catalogue_text(path: str) -> str:
@@ -451,8 +410,10 @@ def _catalogue_text(path: str) -> str:
     return (importlib.resources.files("gbltr.catalogue") / "catalogues" / f"{path}.toml").read_text(encoding="utf-8")
 
 
-def _check_can_rank(train: RankingDataset, valid: RankingDataset, names, info: dict, exempt=()) -> None:
-    """Refuse features that are constant within every query: no model can rank with them."""
+def _check_can_rank(train: RankingDataset, valid: RankingDataset, names, why_missing, exempt=()) -> list[str]:
+    """Refuse features that are constant within every query: no model can rank with them.
+    ``why_missing``: the inputs missing (skipped features, the manifest), for the error. Returns
+    the features constant within every query (warned; exempt ones, the query group, left out)."""
     varying = []
     for ds in (train, valid):
         if ds.n_rows == 0:
@@ -466,7 +427,7 @@ def _check_can_rank(train: RankingDataset, valid: RankingDataset, names, info: d
         np.maximum.at(maxs, q, Xf)
         varying.append((maxs > mins).any(axis=0))
     if varying and not np.logical_or.reduce(varying).any():
-        why = sorted(set(info.get("skipped", {}).values()) | {v for v in info.get("missing", {}).values()})
+        why = sorted(set(why_missing))
         raise DataError(
             f"the features cannot rank: each of the {len(names)} feature(s) ({', '.join(list(names)[:6])}"
             f"{'...' if len(names) > 6 else ''}) is constant within every query, so every model keeps the "
@@ -476,21 +437,22 @@ def _check_can_rank(train: RankingDataset, valid: RankingDataset, names, info: d
     if constant:
         log.warning("%d feature(s) are constant within every query and cannot rank on their own: %s",
                     len(constant), constant[:8])
-        info["constant_within_queries"] = constant
+    return constant
 
 
-def _click_info(cl: ClickLabels) -> dict:
+def click_summary(cl: ClickLabels, stats: pl.DataFrame) -> ClickSummary:
     """What the run report says about the click model behind the click labels."""
     fitted = cl.model
-    return {
-        "click_model": fitted.name,
-        "propensities": [round(float(x), 4) for x in cl.propensities],
-        "click_fit": {"iterations": fitted.info.iterations, "converged": fitted.info.converged,
-                      "log_likelihood": round(fitted.info.log_likelihood, 6), "seconds": fitted.info.seconds},
-        "click_grading": {"grading": cl.config.grading, "cuts": [round(float(c), 6) for c in cl.cuts],
-                          "debias": cl.config.debias, "ips_weights": cl.config.ips_weights},
-        "click_sessions": cl.sessions,
-    }
+    return ClickSummary(
+        click_model=fitted.name,
+        propensities=tuple(round(float(x), 4) for x in cl.propensities),
+        click_fit={"iterations": fitted.info.iterations, "converged": fitted.info.converged,
+                   "log_likelihood": round(fitted.info.log_likelihood, 6), "seconds": fitted.info.seconds},
+        click_grading={"grading": cl.config.grading, "cuts": [round(float(c), 6) for c in cl.cuts],
+                       "debias": cl.config.debias, "ips_weights": cl.config.ips_weights},
+        click_sessions=cl.sessions,
+        no_gradient_click_queries=zero_click_report(cl.frame, stats),
+    )
 
 
 def pair_features(cfg: FitConfig, ds: SearchDataset, stats: pl.DataFrame, pairs: pl.DataFrame):

@@ -102,15 +102,14 @@ def plot_weight_function(prep, path=None, ax=None, fusion=None):
     cfg = prep.config
     fusion = fusion if fusion is not None else cfg.fusion
     ax = ax if ax is not None else new_axes((6.0, 3.6))
-    freq = prep.train.frequency if prep.train.frequency is not None else np.zeros(prep.train.n_queries)
+    freq = prep.train.frequency_or_zero()
     grid = np.unique(np.concatenate([[0], np.geomspace(1, max(freq.max(initial=1), 2), 200)]))
-    kw = dict(high_min=cfg.buckets.high_min, medium_min=cfg.buckets.medium_min, f_max=float(max(freq.max(initial=0), 1)))
-    w = fusion.weights(grid, **kw)
+    w = fusion.weights(grid, **prep.weight_context())
     x = np.log1p(grid)
     ax.plot(x, w, label="click weight w(f)")
     ax.plot(x, 1 - w, label="LLM weight 1 - w(f)")
     ax.plot(np.log1p(freq), np.full(freq.shape, -0.03), "|", color="grey", alpha=0.3, label="training queries")
-    for t in (cfg.buckets.medium_min, cfg.buckets.high_min):
+    for t in (prep.buckets.medium_min, prep.buckets.high_min):  # the thresholds resolved for this log
         ax.axvline(np.log1p(t), color="black", lw=0.5, ls=":")
     ax.set_xlabel("log(1 + frequency)")
     ax.set_ylabel("loss weight")

@@ -6,7 +6,7 @@ end of :func:`gbltr.pipeline.prepare`, before training: it refuses label sets th
 source with no usable training query, valid/test splits that lose queries, validation or test
 labels with which no query can rank (no relevant document, or one grade only), and settings that cannot
 fit the data; it collects every
-count of rows or queries left out into ``info["dropped"]`` (which run reports carry) and logs
+count of rows or queries left out into ``Prepared.dropped`` (:class:`gbltr.prepared.Dropped`, which run reports carry) and logs
 them on stderr with a one-paragraph summary of what will be trained on. :func:`check_metric`
 lets commands that train many models refuse a metric name before the first one.
 

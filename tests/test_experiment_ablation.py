@@ -40,7 +40,11 @@ def test_experiment_adds_the_baselines_and_reports_per_bucket(cfg, tmp_path):
     assert res.per_query.height == 2 * 5 * 75  # seeds x setups x test queries
     for name in ("experiment.md", "experiment.json", "experiment.png", "per_query.parquet"):
         assert (tmp_path / "exp" / name).exists()
-    assert json.loads((tmp_path / "exp" / "experiment.json").read_text())["seeds"] == [0, 1]
+    summary = json.loads((tmp_path / "exp" / "experiment.json").read_text())
+    assert summary["seeds"] == [0, 1]
+    # each seed's resolved bucket thresholds (issue 18: reports read the one resolved spec)
+    assert set(summary["bucket_thresholds"]) == {"0", "1"}
+    assert all({"high_min", "medium_min"} <= set(t) for t in summary["bucket_thresholds"].values())
 
 
 def test_unknown_setup_lists_the_registry(cfg):
@@ -72,6 +76,7 @@ def test_ablation_report_with_attribution_true_negatives_and_labels(cfg, tmp_pat
     assert set(kappa["pair"]) == {"human~click", "human~llm", "click~llm"}
     summary = json.loads((tmp_path / "abl" / "ablation.json").read_text())
     assert summary["true_negatives"]["k"] == 3 and "shap_groups" in summary and "label_distributions" in summary
+    assert summary["bucket_thresholds"]["high_min"] > summary["bucket_thresholds"]["medium_min"] > 0
     for name in ("ablation.md", "ablation.png", "attribution.png", "true_negatives.png", "label_distributions.png"):
         assert (tmp_path / "abl" / name).exists()
     assert "nan" not in (tmp_path / "abl" / "ablation.md").read_text().lower()
@@ -84,9 +89,9 @@ def test_true_negative_features_are_computed_for_the_new_pair(cfg):
     from gbltr.analysis.true_negatives import negative_features, true_negatives
     from gbltr.train.fit import train_model
 
-    prep = prepare(replace(cfg, labels="fused", fusion=replace(cfg.fusion, explicit=True)))
+    prep = prepare(replace(cfg, labels="fused"))
     ds = read_dataset(prep.dataset_path)
-    model = train_model(prep, replace(prep.config, labels="llm", fusion=replace(prep.config.fusion, explicit=False)))
+    model = train_model(prep, replace(prep.config, labels="llm"))
     res = true_negatives(prep, {"llm": model}, 2, ds=ds, seed=4, n_permutations=100)
     assert res.per_query.height == prep.test.n_queries
     neg = negative_features(prep, ds, 2, seed=4)

@@ -78,6 +78,7 @@ class AblationResult:
     timings: dict[str, float] = field(default_factory=dict)
     weight_choice: dict[str, dict] = field(default_factory=dict)
     dropped: dict = field(default_factory=dict)  # the validation pass's non-zero counts (gbltr.validate)
+    bucket_thresholds: dict = field(default_factory=dict)  # the resolved thresholds (Prepared.bucket_record)
 
     @property
     def views(self) -> list[str]:
@@ -134,7 +135,8 @@ class AblationResult:
                "n_queries": counts, "bucket_notes": bucket_notes(counts, SCORED_WHAT),
                "features": self.features, "full": self.full_means().to_dicts(),
                "deltas": self.delta_table().to_dicts(), "gain_share": self.gain_share, "timings": self.timings,
-               "weight_choice": self.weight_choice, "dropped": self.dropped}
+               "weight_choice": self.weight_choice, "dropped": self.dropped,
+               "bucket_thresholds": self.bucket_thresholds}
         if self.shap is not None:
             out["shap_groups"] = self.shap_groups().to_dicts()
             out["shap_features"] = self.shap.to_dicts()
@@ -252,12 +254,12 @@ def label_distribution_lines(ld, views) -> list[str]:
 
 def _label_config(lab: str, cfg: FitConfig, base: FitConfig) -> FitConfig:
     """The training config of one label setup: the user's fusion settings when they asked for
-    ``--labels fused``, else FAMOL's setup."""
+    ``--labels fused`` (fusion settings need it: :func:`gbltr.config.check_fusion_given`), else FAMOL's setup."""
     if lab == "fused":
-        if cfg.labels == "fused" and cfg.fusion.explicit:
+        if cfg.labels == "fused":
             return replace(base, fusion=cfg.fusion)
         return setup_config("fused:famol", base)
-    return replace(base, labels=lab, fusion=replace(base.fusion, explicit=False))
+    return replace(base, labels=lab)
 
 
 def _searched(run_cfg: FitConfig, model, searches: dict, lab: str) -> FitConfig:
@@ -313,7 +315,7 @@ def run_ablation(cfg: FitConfig, labels=("click", "llm", "fused"), groups=("docu
             if g not in known:
                 raise unknown_choice("feature group", g, known)
     clock = _Clock()
-    base = replace(cfg, labels="fused", fusion=replace(cfg.fusion, explicit=True))
+    base = replace(cfg, labels="fused")
     sources = tuple(dict.fromkeys(s for lab in labels for s in LABEL_SOURCES_OF[lab]))
     named = read_named_files(base, sources)
     checkpoint("ablation")
@@ -365,7 +367,7 @@ def run_ablation(cfg: FitConfig, labels=("click", "llm", "fused"), groups=("docu
     result = AblationResult(labels, groups, metric, per_query, deltas, gain, shap_frame, perm, tn, ld,
                             features={g: list(prep.feature_groups[g]) for g in groups},
                             timings={k: round(v, 2) for k, v in clock.timings.items()}, weight_choice=searches,
-                            dropped=nonzero_dropped(shared))
+                            dropped=nonzero_dropped(shared), bucket_thresholds=shared.bucket_record())
     if out is not None:
         write_ablation(result, out)
     return result

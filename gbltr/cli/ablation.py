@@ -7,7 +7,7 @@ import json
 
 import click
 
-from gbltr.config import BACKENDS, SPLITS, TrainConfig, dotted, load_config
+from gbltr.config import BACKENDS, SPLIT_MODES, TrainConfig, dotted, load_config
 from gbltr.analysis import PERMUTATION_REPEATS, TRUE_NEGATIVES
 from gbltr.ranges import Number, help_range, option_type
 
@@ -21,7 +21,7 @@ from gbltr.ranges import Number, help_range, option_type
 @click.option("--config", "config_file", type=click.Path(dir_okay=False))
 @click.option("--out", required=True, type=click.Path(file_okay=False))
 @click.option("--metric", default="ndcg@10", show_default=True)
-@click.option("--split", type=click.Choice(sorted(SPLITS)), help="source (the dataset's query split) or random (seeded)")
+@click.option("--split", type=click.Choice(sorted(SPLIT_MODES)), help="source (the dataset's query split) or random (seeded)")
 @click.option("--catalogue", help="TOML file (or packaged name, e.g. letor4) grouping the dataset's precomputed features")
 @click.option("--rounds", type=option_type(TrainConfig, "rounds", "train.rounds"), help="maximum boosting rounds")
 @click.option("--attribution/--no-attribution", default=True, show_default=True,

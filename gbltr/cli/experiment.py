@@ -6,7 +6,7 @@ import json
 
 import click
 
-from gbltr.config import BACKENDS, DEFAULT_SETUPS, SPLITS, TrainConfig, dotted, load_config
+from gbltr.config import BACKENDS, DEFAULT_SETUPS, SPLIT_MODES, TrainConfig, dotted, load_config
 from gbltr.errors import ConfigError
 from gbltr.ranges import count, option_type, seed_range
 
@@ -42,7 +42,7 @@ def parse_seeds(text: str) -> list[int]:
 @click.option("--config", "config_file", type=click.Path(dir_okay=False))
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="output folder")
 @click.option("--metric", default="ndcg@10", show_default=True)
-@click.option("--split", type=click.Choice(sorted(SPLITS)), help="source (the dataset's query split) or random (seeded)")
+@click.option("--split", type=click.Choice(sorted(SPLIT_MODES)), help="source (the dataset's query split) or random (seeded)")
 @click.option("--catalogue", help="TOML file (or packaged name, e.g. letor4) grouping the dataset's precomputed features")
 @click.option("--rounds", type=option_type(TrainConfig, "rounds", "train.rounds"), help="maximum boosting rounds")
 @click.option("--control", is_flag=True, help="built-in control world (intent independent of frequency)")

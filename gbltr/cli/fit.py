@@ -2,56 +2,67 @@
 
 from __future__ import annotations
 
+import functools
 import json
+import typing
 
 import click
 
-from gbltr.config import (BACKENDS, DEVICES, ENGINES, LABEL_KINDS, PROTOCOLS, SPLITS, FitConfig, TrainConfig, dotted,
+from gbltr.config import (BACKENDS, DEVICES, ENGINES, LABEL_KINDS, PROTOCOLS, SPLIT_MODES, FitConfig, TrainConfig, dotted,
                           load_config)
 from gbltr.data.world import WorldParams
 from gbltr.errors import ConfigError
 from gbltr.labels.clicks import CLICK_MODELS, GRADINGS
-from gbltr.labels.fusion import FUSION_METHODS, FAMOL_FORMS, WEIGHT_CHOICES
+from gbltr.labels.fusion import FUSION_METHODS, FAMOL_FORMS, WEIGHT_CHOICES, named_schedules
 from gbltr.ranges import option_type
-from gbltr.train.backends import DEFAULT as DEFAULT_BACKEND
 
 
 def _choice(values):
     return click.Choice(sorted(values))
 
 
+def _help(text: str, key: str) -> str:
+    """``text`` plus the default of config key ``key`` (``section.name``), read off :class:`FitConfig`'s
+    dataclass fields (as ``gbltr annotate`` does), so help and behaviour cannot drift. Nothing is
+    built: ``--help`` loads no data library."""
+    *sections, name = key.split(".")
+    cls = functools.reduce(lambda c, s: typing.get_type_hints(c)[s], sections, FitConfig)
+    return f"{text} [default: {cls.__dataclass_fields__[name].default}]"
+
+
 @click.command()
-@click.option("--labels", type=_choice(LABEL_KINDS), help="training labels [default: click]")
+@click.option("--labels", type=_choice(LABEL_KINDS), help=_help("training labels", "labels"))
 @click.option("--data", type=click.Path(file_okay=False), help="dataset folder (default: the built-in simulated world)")
-@click.option("--backend", type=_choice(BACKENDS), help=f"training backend [default: {DEFAULT_BACKEND}]")
-@click.option("--device", type=_choice(DEVICES), help="cpu, or cuda for GPU tree building [default: cpu]")
+@click.option("--backend", type=_choice(BACKENDS), help=_help("training backend", "train.backend"))
+@click.option("--device", type=_choice(DEVICES), help=_help("cpu, or cuda for GPU tree building", "train.device"))
 @click.option("--config", "config_file", type=click.Path(dir_okay=False), help="TOML or JSON config file")
 @click.option("--out", type=click.Path(file_okay=False), help="run folder [default: runs/LABELS-BACKEND-seedN]")
-@click.option("--seed", type=option_type(FitConfig, "seed"), help="training seed [default: 0]")
+@click.option("--seed", type=option_type(FitConfig, "seed"), help=_help("training seed", "seed"))
 @click.option("--world-seed", type=option_type(WorldParams, "seed", "world.seed"),
-              help="seed of the built-in simulated world [default: 0]")
-@click.option("--protocol", type=_choice(PROTOCOLS), help="evaluation protocol [default: held_out]")
+              help=_help("seed of the built-in simulated world", "world.seed"))
+@click.option("--protocol", type=_choice(PROTOCOLS), help=_help("evaluation protocol", "protocol"))
 @click.option("--llm-labels", type=click.Path(dir_okay=False), help="LLM label set (Parquet or TREC qrels)")
-@click.option("--click-model", type=_choice(CLICK_MODELS), help="click label model [default: pbm]")
-@click.option("--click-grading", type=_choice(GRADINGS), help="click grades by relevance thresholds or quantiles [default: threshold]")
+@click.option("--click-model", type=_choice(CLICK_MODELS), help=_help("click label model", "click.model"))
+@click.option("--click-grading", type=_choice(GRADINGS), help=_help("click grades by relevance thresholds or quantiles", "click.grading"))
 @click.option("--debias/--no-debias", default=None,
               help="with --labels click: unbiased lambdarank (LightGBM position / XGBoost lambdarank_unbiased), rows in displayed order")
-@click.option("--fusion", type=_choice(FUSION_METHODS), help="with --labels fused: famol or schedule [default: famol]")
-@click.option("--famol-form", type=_choice(FAMOL_FORMS), help="FAMOL as a custom objective or stacked weights")
+@click.option("--fusion", type=_choice(FUSION_METHODS), help=_help("with --labels fused: famol or schedule", "fusion.method"))
+@click.option("--famol-form", type=_choice(FAMOL_FORMS), help=_help("FAMOL as a custom objective or stacked weights", "fusion.form"))
 @click.option("--weight-fn", type=_choice(WEIGHT_CHOICES),
-              help="FAMOL frequency weight function, or auto: chosen with its parameters on validation queries "
-                   "[default: auto]")
+              help=_help("FAMOL frequency weight function, or auto: chosen with its parameters on validation queries",
+                         "fusion.weight_fn"))
 @click.option("--weight-param", multiple=True, metavar="KEY=VALUE", help="weight function parameter, repeatable")
-@click.option("--schedule", help="data-scheduling schedule: a packaged name (click-then-llm, llm-then-click, frequency-staged) or a TOML file")
-@click.option("--rounds", type=option_type(TrainConfig, "rounds", "train.rounds"), help="maximum boosting rounds")
-@click.option("--engine", type=_choice(ENGINES), help="single machine, or dask (lightgbm.dask / xgboost.dask) [default: single]")
-@click.option("--scheduler", help="with --engine dask: 'local' (a LocalCluster) or a scheduler address tcp://HOST:8786")
-@click.option("--workers", type=option_type(TrainConfig, "workers", "train.workers"), help="with --engine dask --scheduler local: worker processes [default: 2]")
+@click.option("--schedule", help=_help(f"data-scheduling schedule: a packaged name ({', '.join(named_schedules())}) or a TOML file",
+                                       "fusion.schedule"))
+@click.option("--rounds", type=option_type(TrainConfig, "rounds", "train.rounds"), help=_help("maximum boosting rounds", "train.rounds"))
+@click.option("--engine", type=_choice(ENGINES), help=_help("single machine, or dask (lightgbm.dask / xgboost.dask)", "train.engine"))
+@click.option("--scheduler", help=_help("with --engine dask: 'local' (a LocalCluster) or a scheduler address tcp://HOST:8786", "train.scheduler"))
+@click.option("--workers", type=option_type(TrainConfig, "workers", "train.workers"), help=_help("with --engine dask --scheduler local: worker processes", "train.workers"))
 @click.option("--stream/--no-stream", default=None,
               help="scan the search log lazily (Polars streaming; for logs larger than memory) or load it "
                    "[default: on with --engine dask, else off]")
 @click.option("--overwrite", is_flag=True, help="replace an existing run folder (whole) instead of refusing")
-@click.option("--split", type=_choice(SPLITS), help="source: the dataset's own query split; random: a seeded one [default: source]")
+@click.option("--split", type=_choice(SPLIT_MODES), help=_help("source: the dataset's own query split; random: a seeded one", "split"))
 @click.option("--catalogue", help="TOML file (or packaged name, e.g. letor4) grouping the dataset's precomputed features")
 def fit(labels, data, backend, device, config_file, out, seed, world_seed, protocol, llm_labels, click_model,
         click_grading, debias, fusion, famol_form, weight_fn, weight_param, schedule, rounds, engine, scheduler,

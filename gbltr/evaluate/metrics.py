@@ -41,7 +41,7 @@ import numpy as np
 import polars as pl
 
 from gbltr.errors import ConfigError, DataError, SchemaError, unknown_choice
-from gbltr.groups import check_group_ptr
+from gbltr.groups import check_group_ptr, group_ptr_from_ids
 
 DEFAULT_KS = (1, 3, 5, 10)
 
@@ -264,13 +264,11 @@ def check_metric(metric: str, available, *, where: str = "", fix: str = "") -> s
 
 
 def group_ptr_of(query_ids: pl.Series) -> np.ndarray:
-    """Group boundaries (int64 [n_queries + 1]) of a query-id column already sorted by query."""
-    n = query_ids.len()
-    if n == 0:
+    """Group boundaries (int64 [n_queries + 1]) of a query-id column already sorted by query:
+    :func:`gbltr.groups.group_ptr_from_ids` (no rows: no query, ``[0]``)."""
+    if query_ids.len() == 0:
         return np.zeros(1, dtype=np.int64)
-    starts = (query_ids != query_ids.shift(1)).fill_null(True)
-    idx = np.flatnonzero(starts.to_numpy())
-    return np.r_[idx, n].astype(np.int64)
+    return group_ptr_from_ids(query_ids.to_numpy())
 
 
 def per_query_frame(

@@ -14,9 +14,13 @@
       weights.png        FAMOL only: the frequency weight function over the training queries (with
                          weight_fn = "auto": the one the validation search chose; report.json's
                          "weight_search" lists every candidate tried and its validation scores)
+      famol_weights.parquet  FAMOL only: query_id, frequency, bucket, click_weight, llm_weight of every
+                         training query (the weight function at the resolved bucket thresholds)
+      split.parquet      query_id, split (train / valid / test): the query split the run used
       dataset.json       the dataset's manifest as the run saw it: what its sources lack (``missing``), where
                          it came from (``sources``), and what the run skipped (``skipped`` built features,
                          ``empty_groups``); the same facts are in report.json under ``training``
+                         (:meth:`gbltr.prepared.Prepared.training_record`)
       catalogue.toml     the user feature catalogue the run grouped precomputed features with (if any)
       train_labels.parquet   the training labels it trained on, every source (query_id, doc_id, label, source)
 
@@ -84,8 +88,8 @@ def build_report(prep, model, per_query: pl.DataFrame, *, name: str | None = Non
         "best_iteration": model.best_iteration,
         "features": list(prep.feature_names),
         "dataset_fingerprint": fingerprint(prep.dataset_path),
-        "dropped": prep.info.get("dropped", {}),
-        "training": prep.info,
+        "dropped": prep.dropped.to_json(),
+        "training": prep.training_record(),
         "train_seconds": round(train_seconds, 2),
         "bucket_notes": bucket_notes({v: n_scored(vals) for v, vals in views.items()}, SCORED_WHAT),
     }
@@ -199,8 +203,8 @@ def single_source(choice: dict) -> str | None:
 
 
 def nonzero_dropped(prep) -> dict:
-    """The validation pass's non-zero counts of rows and queries left out or defaulted (``prep.info``)."""
-    return {k: v for k, v in prep.info.get("dropped", {}).items() if v}
+    """The validation pass's non-zero counts of rows and queries left out or defaulted (``prep.dropped``)."""
+    return prep.dropped.nonzero()
 
 
 def dropped_lines(dropped: dict, where: str = "") -> list[str]:
@@ -229,31 +233,35 @@ def write_run_files(out: Path, prep, model, per_query: pl.DataFrame, *, name=Non
     per_query.write_parquet(out / "per_query.parquet")
     model.save(out)
     (out / "config.json").write_text(json.dumps(prep.config.to_json(), indent=2))
-    if getattr(prep, "click", None) is not None:  # the click labels trained on, and their click model
+    if prep.click is not None:  # the click labels trained on, and their click model
         prep.click.frame.write_parquet(out / "click_labels.parquet")
         prep.click.model.save(out / "click_model")
     write_data_records(out, prep)
     if prep.config.labels == "fused" and prep.config.fusion.method == "famol":
         from gbltr.plots import plot_weight_function
+        from gbltr.train.fused import famol_weight_table
 
         fusion = prep.config.fusion
         search = model.info.get("weight_search")
         if search is not None:
             fusion = replace(fusion, weight_fn=search["choice"]["weight_fn"], weight_params=search["choice"]["params"])
+        famol_weight_table(prep, fusion).write_parquet(out / "famol_weights.parquet")
         plot_weight_function(prep, path=out / "weights.png", fusion=fusion)
     return out
 
 
 def write_data_records(out: Path, prep) -> None:
-    """The dataset's manifest (plus what this run skipped), the user catalogue, the training label sets."""
-    manifest = dict(getattr(prep, "manifest", {}) or {})
-    manifest["skipped"] = prep.info.get("skipped", {})
-    manifest["empty_groups"] = prep.info.get("empty_groups", [])
+    """The dataset's manifest (plus what this run skipped), the query split, the user catalogue, the
+    training label sets."""
+    manifest = dict(prep.manifest)
+    manifest["skipped"] = dict(prep.features.skipped)
+    manifest["empty_groups"] = list(prep.features.empty_groups)
     manifest["dataset"] = prep.dataset_path
     (out / "dataset.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False, default=str))
-    if getattr(prep, "catalogue", None):
+    prep.split_frame().write_parquet(out / "split.parquet")
+    if prep.catalogue:
         (out / "catalogue.toml").write_text(prep.catalogue)
-    labels = getattr(prep, "train_labels", {}) or {}
+    labels = prep.train_labels
     if labels:
         pl.concat(list(labels.values()), how="vertical_relaxed").write_parquet(out / "train_labels.parquet")
 

@@ -34,7 +34,7 @@ import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from gbltr.buckets import BUCKETS
+from gbltr.buckets import BUCKETS, BY_FREQUENCY, BucketSpec
 from gbltr.errors import ConfigError, unknown_choice
 from gbltr.ranges import check_fields, non_negative, number, positive, probability, real
 
@@ -65,8 +65,8 @@ def _bucket(freq, params, ctx):
 
     for b in BUCKETS:
         _check("bucket", params, b)
-    hi, med = ctx["high_min"], ctx["medium_min"]
-    return np.where(freq >= hi, params["high"], np.where(freq >= med, params["medium"], params["low"])).astype(float)
+    names = BucketSpec(ctx["high_min"], ctx["medium_min"]).of(freq)
+    return np.select([names == b for b in BUCKETS], [float(params[b]) for b in BUCKETS]).astype(float)
 
 
 def piecewise_knots(high_min: float, medium_min: float) -> np.ndarray:
@@ -83,7 +83,7 @@ def _piecewise(freq, params, ctx):
     for b in BUCKETS:
         _check("piecewise", params, b)
     knots = piecewise_knots(ctx["high_min"], ctx["medium_min"])
-    return np.interp(np.log1p(freq), knots, [params["low"], params["medium"], params["high"]])
+    return np.interp(np.log1p(freq), knots, [params[b] for b in BY_FREQUENCY])
 
 
 def _log(freq, params, ctx):
@@ -125,8 +125,29 @@ WEIGHT_PARAM_RANGES = {"value": probability(), **{b: probability() for b in BUCK
 """The declared range of each weight-function parameter (``fusion.weight_params``, ``--weight-param``)."""
 
 
+def named_schedules() -> dict:
+    """Named data-scheduling schedules (``fusion.schedule``): name -> the TOML file of the package data
+    folder ``gbltr/train/schedules/`` (read by :func:`gbltr.train.fused.load_schedule`), found through
+    :mod:`importlib.resources` so that installed and editable copies agree."""
+    import importlib.resources
+
+    folder = importlib.resources.files("gbltr.train") / "schedules"
+    return {p.name.removesuffix(".toml"): p for p in sorted(folder.iterdir(), key=lambda t: t.name)
+            if p.name.endswith(".toml")}
+
+
 def default_gain(max_grade: int = 4) -> tuple[float, ...]:
+    """The exponential gain table ``2^g - 1`` for grades ``0..max_grade``."""
     return tuple(float(2**g - 1) for g in range(max_grade + 1))
+
+
+def gain_for(*grades) -> tuple[float, ...]:
+    """The gain table (:func:`default_gain`) that covers every grade in ``grades`` (arrays; NaN =
+    no label): up to their largest grade, at least 1; grade 4 when none has a label."""
+    import numpy as np
+
+    top = max((int(np.nanmax(a)) for a in grades if np.size(a) and not np.all(np.isnan(a))), default=4)
+    return default_gain(max(top, 1))
 
 
 @dataclass(frozen=True)
@@ -136,7 +157,6 @@ class FusionConfig:
     ``method``: ``famol`` or ``schedule``. ``form`` (FAMOL only): ``objective`` (custom objective)
     or ``stacked`` (each query twice, built-in objective, frequency-conditioned weights).
     ``schedule``: a named schedule packaged in ``gbltr/train/schedules/`` or a path to a TOML file of stages.
-    ``explicit`` records whether any fusion setting was given (they need ``--labels fused``).
     """
 
     method: str = "famol"
@@ -148,7 +168,6 @@ class FusionConfig:
     click_gain: tuple[float, ...] = number(default_gain(), non_negative())
     llm_gain: tuple[float, ...] = number(default_gain(), non_negative())
     schedule: str = "llm-then-click"
-    explicit: bool = False
 
     def __post_init__(self):
         import numpy as np

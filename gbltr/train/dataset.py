@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import polars as pl
 
+from gbltr.buckets import LOWEST
 from gbltr.errors import DataError, SchemaError
 from gbltr.groups import group_ptr_from_ids, group_ptr_from_sizes
 from gbltr.schema import check_finite
@@ -87,6 +88,10 @@ class RankingDataset:
     @property
     def group_sizes(self) -> np.ndarray:
         return np.diff(self.group_ptr)
+
+    def frequency_or_zero(self) -> np.ndarray:
+        """Each query's frequency, [n_queries] (zeros when the dataset carries none)."""
+        return self.frequency if self.frequency is not None else np.zeros(self.n_queries, dtype=np.int64)
 
     def row_query(self) -> np.ndarray:
         """Query index of every row, [n_rows]."""
@@ -181,7 +186,7 @@ class RankingDataset:
         if stats is not None:
             st = pl.DataFrame({"query_id": qids}).join(stats, on="query_id", how="left")
             freq = st["frequency"].fill_null(0).to_numpy().astype(np.int64)
-            bucket = st["bucket"].fill_null("low").to_numpy().astype(str)
+            bucket = st["bucket"].fill_null(LOWEST).to_numpy().astype(str)
         sizes = np.diff(group_ptr)
         notes["single_document_queries"] = int((sizes == 1).sum())
         with np.errstate(over="ignore"):  # overflow is reported by check_float32

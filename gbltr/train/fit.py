@@ -19,7 +19,8 @@ from gbltr.config import FitConfig
 from gbltr.errors import ConfigError
 from gbltr.evaluate.metrics import excluded_column, metric_names, ndcg_per_query, query_status
 from gbltr.evaluate.report import run_folder, write_run_files
-from gbltr.labels.fusion import default_gain
+from gbltr.labels.fusion import gain_for
+from gbltr.labels.human import integer_grades
 from gbltr.checkpoint import checkpoint
 from gbltr.pipeline import Prepared, prepare, read_named_files
 from gbltr.train.backends import TrainSettings, open_backend
@@ -30,22 +31,15 @@ from gbltr.train.model import FittedRanker
 log = logging.getLogger("gbltr")
 
 
-def _gain_for(*arrays: np.ndarray) -> tuple[float, ...]:
-    top = max((int(np.nanmax(a)) for a in arrays if a.size and not np.all(np.isnan(a))), default=4)
-    return default_gain(max(top, 1))
-
-
 def validation_grades(valid: RankingDataset) -> np.ndarray:
     """Human labels as the backends' early-stopping metric takes them: integer grades >= 0.
 
     Negative labels (TREC spam, -2) become 0, as in evaluation; fractional labels (averaged
     judgements) are rounded, with a log line. Evaluation itself uses the labels unrounded.
     """
-    y = np.nan_to_num(valid.labels["human"], nan=0.0)
-    graded = np.clip(np.rint(y), 0, None)
-    changed = int(np.count_nonzero(graded != np.clip(y, 0, None)))
-    if changed:
-        log.info("validation: %d fractional human label(s) rounded for early stopping", changed)
+    graded, counts = integer_grades(np.nan_to_num(valid.labels["human"], nan=0.0))
+    if counts.fractional_rounded:
+        log.info("validation: %d fractional human label(s) rounded for early stopping", counts.fractional_rounded)
     return graded
 
 
@@ -72,7 +66,7 @@ def _train_with(backend, prep: Prepared, cfg: FitConfig, seed: int, reuse: dict 
     if cfg.labels in ("click", "llm", "human"):
         part = train.labelled_by(cfg.labels)
         y = part.grades(cfg.labels)
-        gain = _gain_for(part.labels[cfg.labels], valid.labels["human"])
+        gain = gain_for(part.labels[cfg.labels], valid.labels["human"])
         debias = click_debiasing(part, cfg)
         return backend.train(settings.request(part.X, y, part.group_sizes, valid.X, vy, valid.group_sizes,
                                               label_gain=gain, position=debias.position,

@@ -27,7 +27,6 @@ a list of frequency buckets. Named schedules ship as package data in ``gbltr/tra
 from __future__ import annotations
 
 import dataclasses
-import importlib.resources
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,7 +37,7 @@ from gbltr.buckets import BUCKETS
 from gbltr.config import FUSED_SOURCES
 from gbltr.errors import ConfigError, InputError, unknown_choice
 from gbltr.inputs import field, read_document
-from gbltr.labels.fusion import AUTO, default_gain
+from gbltr.labels.fusion import AUTO, gain_for, named_schedules
 from gbltr.ranges import check_fields, count, number
 from gbltr.train.backends import Backend, TrainSettings, custom
 from gbltr.train.weight_search import search_weights
@@ -62,14 +61,6 @@ class Stage:
         bad = [q for q in self.queries if q not in allowed]
         if bad or not self.queries:
             raise ConfigError(f"stage queries={list(self.queries)}; expected 'all' or buckets from {sorted(allowed - {'all'})}")
-
-
-def named_schedules() -> dict:
-    """Named schedules: the TOML files of the package data folder ``gbltr/train/schedules/``,
-    found through :mod:`importlib.resources` so that installed and editable copies agree."""
-    folder = importlib.resources.files("gbltr.train") / "schedules"
-    return {p.name.removesuffix(".toml"): p for p in sorted(folder.iterdir(), key=lambda t: t.name)
-            if p.name.endswith(".toml")}
 
 
 def load_schedule(name_or_path: str) -> list[Stage]:
@@ -105,13 +96,24 @@ def load_schedule(name_or_path: str) -> list[Stage]:
 
 
 def famol_weights(prep, cfg) -> tuple[np.ndarray, np.ndarray]:
-    """Per training query (click weight a_q, LLM weight b_q)."""
+    """Per training query (click weight a_q, LLM weight b_q), by ``cfg.fusion``'s weight function
+    at the thresholds resolved for this log (``prep.buckets``: the buckets every report shows,
+    quantile ones included; never ``cfg.buckets``' configured defaults)."""
+    return cfg.fusion.loss_weights(prep.train.frequency_or_zero(), **prep.weight_context())
+
+
+def famol_weight_table(prep, fusion):
+    """query_id, frequency, bucket, click_weight, llm_weight: each training query's FAMOL weights
+    under ``fusion`` (``famol_weights.parquet`` of a run folder)."""
+    import polars as pl
+
     train = prep.train
-    freq = train.frequency if train.frequency is not None else np.zeros(train.n_queries)
-    return cfg.fusion.loss_weights(
-        freq, high_min=cfg.buckets.high_min, medium_min=cfg.buckets.medium_min,
-        f_max=float(max(freq.max(initial=0), 1)),
-    )
+    a, b = fusion.loss_weights(train.frequency_or_zero(), **prep.weight_context())
+    return pl.DataFrame({
+        "query_id": train.query_ids.astype(str), "frequency": train.frequency_or_zero().astype(np.int64),
+        "bucket": train.bucket.astype(str),
+        "click_weight": a, "llm_weight": b,
+    })
 
 
 def _gain(cfg, source: str) -> tuple[float, ...]:
@@ -135,7 +137,7 @@ def train_fused(prep, cfg, backend: Backend, valid_y, settings: TrainSettings, *
 def _train_famol(prep, cfg, backend: Backend, valid_y, settings: TrainSettings, *, rounds: int | None = None):
     train = prep.train
     a, b = famol_weights(prep, cfg)
-    human_gain = default_gain(int(max(valid_y.max(initial=0), 1)))
+    human_gain = gain_for(valid_y)
     if cfg.fusion.form == "objective":
         click_gain, llm_gain = _gain(cfg, "click"), _gain(cfg, "llm")
         args = (train.grades("click", max_grade=len(click_gain) - 1), train.grades("llm", max_grade=len(llm_gain) - 1),
@@ -198,7 +200,7 @@ def _train_schedule(prep, cfg, backend: Backend, valid_y, settings: TrainSetting
             log.warning("schedule stage %d (%s on %s) has no queries: skipped", i + 1, stage.source, stage.queries)
             continue
         y = part.grades(stage.source)
-        gain = default_gain(int(max(y.max(initial=0), valid_y.max(initial=0), 1)))
+        gain = gain_for(y, valid_y)
         prev_rounds = 0 if model is None else model.best_iteration
         init = None if model is None else model.kept_booster()
         model = backend.train(settings.request(part.X, y, part.group_sizes, prep.valid.X, valid_y,

@@ -41,8 +41,9 @@ from dataclasses import replace
 
 import numpy as np
 
-from gbltr.buckets import BUCKETS
+from gbltr.buckets import BUCKETS, BY_FREQUENCY
 from gbltr.evaluate.metrics import SCORED, ndcg_per_query, query_status
+from gbltr.labels.fusion import DEFAULT_WEIGHT_PARAMS
 
 log = logging.getLogger("gbltr")
 
@@ -53,7 +54,7 @@ CONSTANTS = (0.0, 0.25, 0.5, 0.75, 1.0)
 def grid() -> list[tuple[str, dict]]:
     """The candidates of the cheap rung: (weight function, parameters), in a fixed order."""
     cands: list[tuple[str, dict]] = [("constant", {"value": v}) for v in CONSTANTS]
-    cands += [("bucket", {"high": 0.8, "medium": 0.5, "low": 0.2}), ("log", {})]
+    cands += [("bucket", dict(DEFAULT_WEIGHT_PARAMS["bucket"])), ("log", {})]
     cands += [("sigmoid", {"alpha": 1.5, "beta": math.log1p(f)}) for f in (10.0, 30.0, 100.0)]
     return cands
 
@@ -128,7 +129,7 @@ def learnt_weights(constant_scores: dict[float, dict], n_valid: dict[str, int]) 
             fallback.append(b)
             continue
         raw[b] = max(scored, key=lambda w: (constant_scores[w][b], -abs(w - 0.5)))
-    order = ("low", "medium", "high")  # increasing frequency
+    order = BY_FREQUENCY
     mono = _pava([raw[b] for b in order], [max(n_valid.get(b, 0), 1e-9) for b in order])
     params = {b: round(float(v), 4) for b, v in zip(order, mono)}
     return {"params": {b: params[b] for b in BUCKETS}, "per_bucket_best": raw, "fallback_buckets": fallback}

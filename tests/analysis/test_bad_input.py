@@ -24,8 +24,16 @@ def _ds(names):
 
 def _prep():
     names = ("f1", "f2", "f3")
+    import polars as pl
+
+    from gbltr.buckets import BucketSpec
+    from gbltr.prepared import Dropped, FeatureRecord, LabelCoverage, LogSummary, Split
+
+    split = Split("source", True, pl.DataFrame({"query_id": ["a", "b"], "split": ["train", "test"]}))
+    coverage = LabelCoverage({}, {}, {}, {}, {}, 0, {})
     return Prepared(FitConfig(), "", None, names, {"document": ("f1", "f2"), "query": ("f3",)},
-                    _ds(names), _ds(names), _ds(names))
+                    _ds(names), _ds(names), _ds(names), BucketSpec(), split, coverage, FeatureRecord(), Dropped(),
+                    LogSummary(streamed=False, queries_in_log=0))
 
 
 def test_removing_a_group_keeps_the_rest_and_removing_every_feature_is_an_error():

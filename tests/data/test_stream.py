@@ -117,7 +117,7 @@ def test_streaming_prepare_equals_in_memory_prepare(world, labels, model):
     over = {"labels": labels, "data": str(path), "click.model": model}
     a = prepare(load_config(None, dotted(over)))
     b = prepare(load_config(None, dotted({**over, "train.stream": "on"})))
-    assert b.info["stream"] and not a.info["stream"]
+    assert b.log.streamed and not a.log.streamed
     assert a.stats.equals(b.stats)
     for split in ("train", "valid", "test"):
         x, y = getattr(a, split), getattr(b, split)
@@ -127,9 +127,13 @@ def test_streaming_prepare_equals_in_memory_prepare(world, labels, model):
             assert np.array_equal(x.labels[k], y.labels[k], equal_nan=True), (split, k)
     assert a.feature_names == b.feature_names
     assert all(a.train_labels[k].equals(b.train_labels[k]) for k in a.train_labels)
+    ra, rb = a.training_record(), b.training_record()
     skip = {"prepare_seconds", "stream", "click_fit"}
-    assert {k: v for k, v in a.info.items() if k not in skip} == {k: v for k, v in b.info.items() if k not in skip}
-    fa, fb = dict(a.info["click_fit"]), dict(b.info["click_fit"])
+    assert {k: v for k, v in ra.items() if k not in skip} == {k: v for k, v in rb.items() if k not in skip}
+    assert (a.buckets, a.coverage, a.features, a.dropped.to_json(), a.split.counts()) == (
+        b.buckets, b.coverage, b.features, b.dropped.to_json(), b.split.counts())
+    assert a.split.frame.equals(b.split.frame)
+    fa, fb = dict(ra["click_fit"]), dict(rb["click_fit"])
     fa.pop("seconds"), fb.pop("seconds")
     assert fa == fb
 

@@ -33,7 +33,7 @@ def cfg_of(**click):
 @pytest.mark.parametrize("model", CLICK_MODELS)
 def test_every_click_model_trains(model):
     prep = prepare(cfg_of(model=model))
-    assert prep.info["click_model"] == model and prep.info["click_fit"]["iterations"] >= 1
+    assert prep.log.click.click_model == model and prep.log.click.click_fit["iterations"] >= 1
     assert train_model(prep).best_iteration >= 1
 
 

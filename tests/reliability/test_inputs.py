@@ -310,7 +310,7 @@ def _unprepared(monkeypatch):
     """Make every dataset read fail loudly: an error about a named file must come first."""
     def boom(*a, **k):
         raise AssertionError("the dataset was read before the named files were checked")
-    monkeypatch.setattr(gbltr.pipeline, "read_dataset", boom)
+    monkeypatch.setattr(gbltr.pipeline, "open_dataset", boom)  # the one door to --data (gbltr.data.log)
     monkeypatch.setattr(gbltr.pipeline, "builtin_world", boom)
 
 

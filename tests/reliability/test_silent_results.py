@@ -96,12 +96,12 @@ def test_one_null_in_split_is_refused_naming_the_row(world_copy):
 def test_all_null_split_is_no_split(world_copy, caplog):
     """Documented handling: a split column with no value at all is treated as absent, and the
     seeded split is drawn (with warnings). The drawn split takes its valid/test queries among the
-    judged queries (gbltr.pipeline._splits), so none is left out for want of human labels."""
+    judged queries (gbltr.pipeline.draw_split), so none is left out for want of human labels."""
     edit_table(world_copy, "queries", lambda f: f.with_columns(pl.lit(None, dtype=pl.String).alias("split")))
     with caplog.at_level("INFO", logger="gbltr"):
         prep = prepare(_cfg(world_copy))
     assert "treating it as absent" in caplog.text and "drawing a seeded 70/15/15 split" in caplog.text
-    dropped = prep.info["dropped"]
+    dropped = prep.dropped.counts
     assert dropped["test_queries_without_human_labels"] == 0 and dropped["valid_queries_without_human_labels"] == 0
     judged = set(pl.read_parquet(world_copy / "labels" / "human.parquet")["query_id"])
     assert set(prep.test.query_ids) <= judged and set(prep.valid.query_ids) <= judged

@@ -42,7 +42,7 @@ def test_dask_fit_on_the_streamed_log_equals_the_in_memory_dask_fit(cluster, bac
     memory_cfg = load_config(TINY, {**over, "train": {**over["train"], "stream": "off"}})
     assert streamed_cfg.streams and not memory_cfg.streams
     streamed, memory = prepare(streamed_cfg), prepare(memory_cfg)
-    assert streamed.info["stream"] and not memory.info["stream"]
+    assert streamed.log.streamed and not memory.log.streamed
     a = train_model(streamed, streamed_cfg)
     b = train_model(memory, memory_cfg)
     sa, sb = a.predict(streamed.test.X), b.predict(memory.test.X)

@@ -29,7 +29,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from gbltr.config import _build, _merge, _to_jsonable, read_config_file
+from gbltr.settings import build, merge, read_config_file, to_jsonable
 from gbltr.errors import ConfigError
 from gbltr.labels.llm.client import ClientConfig, redact_url
 from gbltr.labels.llm.local import LOCAL_CLIENT_DEFAULTS, LOCAL_MODEL_NAME
@@ -114,7 +114,7 @@ class AnnotateConfig:
 
     def to_json(self) -> dict:
         """The config as JSON, credentials in ``client.base_url`` redacted (:func:`redact_url`)."""
-        data = _to_jsonable(self)
+        data = to_jsonable(self)
         data["client"]["base_url"] = redact_url(data["client"]["base_url"])
         return data
 
@@ -124,8 +124,8 @@ def load_annotate_config(file: str | Path | None = None, overrides: dict | None 
     With ``local`` true, :data:`~gbltr.labels.llm.local.LOCAL_CLIENT_DEFAULTS` fill the
     ``[client]`` keys that neither the file nor the overrides give."""
     data = read_config_file(file) if file else {}
-    data = _merge(data, overrides or {})
+    data = merge(data, overrides or {})
     local = data.get("local")
     if (local is True or str(local).lower() in ("true", "1", "yes")) and isinstance(data.get("client", {}), dict):
         data["client"] = {**LOCAL_CLIENT_DEFAULTS, **data.get("client", {})}
-    return _build(AnnotateConfig, data)
+    return build(AnnotateConfig, data)
