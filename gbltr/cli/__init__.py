@@ -28,6 +28,7 @@ COMMANDS = {
     "import": "gbltr.cli.importer:importer",
     "rerank": "gbltr.cli.rerank:rerank",
     "export": "gbltr.cli.export:export",
+    "plan": "gbltr.cli.plan:plan",
 }
 
 _HELP = {
@@ -40,6 +41,7 @@ _HELP = {
     "clicks": "Fit click models on a log and compare them on held-out sessions.",
     "import": "Import real data (click log, feature file, corpus, qrels) as a dataset folder.",
     "rerank": "Score new candidates with a trained run; write a TREC run file and a Parquet.",
+    "plan": "Choose which pairs to annotate with an LLM under a budget (labels or dollars).",
     "export": "Write a run's model and feature definitions for OpenSearch, Solr or Elasticsearch LTR.",
 }
 

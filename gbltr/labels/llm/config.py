@@ -43,6 +43,7 @@ class AnnotateConfig:
 
     data: str | None = None  # gbltr dataset folder; exactly one of data / pairs
     pairs: str | None = None  # pairs file (.parquet/.jsonl/.tsv/.csv)
+    plan: str | None = None  # a plan from 'gbltr plan' (with data): annotate exactly its pairs
     out: str | None = None  # the Parquet label set to write
     local: bool = False  # start the in-process llama.cpp server (SmolLM2)
     qrels_out: str | None = None
@@ -63,6 +64,11 @@ class AnnotateConfig:
         if (self.data is None) == (self.pairs is None):
             raise ConfigError("give exactly one of --data DIR or --pairs FILE; found " + ("both" if self.data else "neither"))
         check_fields(self)
+        if self.plan is not None and self.data is None:
+            raise ConfigError("--plan needs --data DIR, the dataset the plan was made for (its text, and its "
+                              "fingerprint to check the plan against); found --pairs")
+        if self.plan is not None and self.limit_queries is not None:
+            raise ConfigError("--plan annotates exactly the plan; drop --limit-queries (plan a smaller budget instead)")
         if self.local:
             if self.client.base_url:
                 raise ConfigError("--local starts its own server; drop --base-url (or drop --local)")
@@ -109,6 +115,7 @@ class AnnotateConfig:
         from gbltr.folders import Input
 
         named = [(self.data, "dataset folder (--data)"), (self.pairs, "pairs file (--pairs)"),
+                 (self.plan, "plan file (--plan)"),
                  (self.prices, "price table (--prices)"), (self.compare_to, "qrels (--compare-to)")]
         return [Input(p, what) for p, what in named if p]
 

@@ -141,3 +141,19 @@ def dry_run(groups, strategy, client: ClientConfig, *, prices: PriceTable | None
     u = dc.usage
     cost = prices.cost(u, client.model, batch=batch) if prices else None
     return DryRun(u.calls, u.prompt_tokens, u.completion_tokens, cost, dc.bodies[0]["messages"] if dc.bodies else [])
+
+
+def unit_usage(units, strategy, client: ClientConfig) -> list[Usage]:
+    """The estimated usage of each unit of ``units`` (each a list of groups, as
+    :func:`gbltr.labels.llm.annotate.group_pairs` gives), rendered as :func:`dry_run` renders
+    them: the same requests, so the units' costs add up to the dry run's of all their pairs."""
+
+    async def each():
+        out = []
+        for groups in units:
+            dc = _DryClient(client)
+            await _annotate_async(groups, strategy, dc, False, {"done": 0, "cached": 0, "failed": 0})
+            out.append(dc.usage)
+        return out
+
+    return asyncio.run(each())

@@ -47,7 +47,30 @@ def _stderr(message: str) -> None:
 
 def _pairs(cfg: AnnotateConfig):
     pairs = pairs_from_dataset(cfg.data) if cfg.data else read_pairs(cfg.pairs)
+    if cfg.plan:
+        return planned_pairs(pairs, cfg)
     return limit_queries(pairs, cfg.limit_queries)
+
+
+def planned_pairs(pairs, cfg: AnnotateConfig):
+    """Exactly the pairs of ``cfg.plan`` (a plan of this dataset, made for this strategy), in the
+    dataset's query and rank order: the requests the plan's estimates were rendered from."""
+    import polars as pl
+
+    from gbltr.data.store import fingerprint
+    from gbltr.errors import ConfigError, DataError
+    from gbltr.labels.budget.plan import read_plan
+
+    plan = read_plan(cfg.plan, fingerprint(cfg.data)["sha1"])
+    made = plan["strategy"].unique().to_list()
+    if made and made != [cfg.strategy.strategy]:
+        raise ConfigError(f"--plan {cfg.plan} was made for --strategy {made[0]}, found --strategy "
+                          f"{cfg.strategy.strategy}; expected the plan's strategy (its units and costs follow it)")
+    chosen = pairs.join(plan.select("query_id", "doc_id"), on=["query_id", "doc_id"], how="semi")
+    if chosen.height != plan.height:
+        raise DataError(f"--plan {cfg.plan}: {plan.height - chosen.height} of its {plan.height} pairs are not "
+                        f"candidates of {cfg.data}; expected a plan of this dataset")
+    return chosen.filter(pl.lit(True))
 
 
 def local_context_size(cfg: AnnotateConfig) -> int:

@@ -1,0 +1,239 @@
+"""The annotation plan: which pairs (or whole query windows) to give the LLM, in what order, at what cost.
+
+:func:`candidates` lists the training candidates without an LLM label (validation candidates with
+their human grades go to ``auto``; test queries are never read). :func:`make_plan` scores them
+with a planner (:mod:`gbltr.labels.budget`), groups them into units (a pair for ``point``; a
+query's pairs, annotated as its windows, for the listwise strategies), orders the units by the
+planner's score (the mean of their pairs' scores) and takes them, in that order, until the next
+unit would exceed the budget.
+
+The plan file (Parquet, one row per pair, :data:`PLAN_COLUMNS` then ``part_NAME`` reason columns):
+``query_id, doc_id, unit`` (0-based, in priority order), ``priority`` (1 = first), ``score``,
+``bucket``, ``frequency``, ``rank``, ``expected_prompt_tokens``, ``expected_completion_tokens``,
+``expected_usd`` (each pair's equal share of its unit's estimate; null without a price table),
+and constants ``planner``, ``chosen`` (the planner ``auto`` chose), ``strategy``, ``seed``,
+``dataset`` (:func:`gbltr.data.store.fingerprint` of the dataset planned). The estimates come
+from the annotator's own dry run (:func:`gbltr.labels.llm.cost.unit_usage`): the same requests
+that ``gbltr annotate --plan --dry-run`` renders, so the dollars agree.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from gbltr.buckets import BUCKETS
+from gbltr.errors import ConfigError, DataError, SchemaError
+from gbltr.inputs import read_parquet
+from gbltr.labels.budget import get_planner
+from gbltr.labels.budget.base import PAIR_COLUMNS, PlanInput
+from gbltr.words import counted
+
+log = logging.getLogger("gbltr")
+
+PLAN_COLUMNS = ("query_id", "doc_id", "unit", "priority", "score", "bucket", "frequency", "rank",
+                "expected_prompt_tokens", "expected_completion_tokens", "expected_usd",
+                "planner", "chosen", "strategy", "seed", "dataset")
+LISTWISE = ("list", "listrank", "listsel")
+
+
+@dataclass(frozen=True)
+class Budget:
+    """How much to buy: ``labels`` (pairs), ``usd`` (dollars at the price table) or ``share``
+    (a fraction of the pairs left, for budget curves). Exactly one is set."""
+
+    labels: int | None = None
+    usd: float | None = None
+    share: float | None = None
+
+    def describe(self) -> str:
+        if self.labels is not None:
+            return counted(self.labels, "label")
+        if self.usd is not None:
+            return f"${self.usd:g}"
+        return f"{self.share:g} of the pairs left"
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A plan: ``frame`` (the plan file's rows), the ``budget`` asked, how many pairs were left
+    to plan and whether all of them fit (``all_planned``)."""
+
+    frame: pl.DataFrame
+    budget: Budget
+    pairs_left: int
+    all_planned: bool
+
+    @property
+    def planner(self) -> str:
+        return self.frame["planner"][0] if self.frame.height else ""
+
+    def spend_per_bucket(self) -> pl.DataFrame:
+        """bucket, pairs, queries, expected tokens and dollars."""
+        return (self.frame.group_by("bucket").agg(
+            pl.len().alias("pairs"), pl.col("query_id").n_unique().alias("queries"),
+            (pl.col("expected_prompt_tokens") + pl.col("expected_completion_tokens")).sum().alias("tokens"),
+            pl.col("expected_usd").sum().alias("usd"))
+            .with_columns(pl.col("bucket").replace_strict({b: i for i, b in enumerate(BUCKETS)}, default=99).alias("_o"))
+            .sort("_o").drop("_o"))
+
+    def notes(self) -> list[str]:
+        out = []
+        if self.all_planned:
+            out.append(f"the budget ({self.budget.describe()}) covers every one of the {counted(self.pairs_left, 'pair')} "
+                       "left without an LLM label: all of them are planned")
+        return out
+
+    def to_markdown(self) -> str:
+        f = self.frame
+        chosen = f["chosen"][0] if f.height else ""
+        head = self.planner + (f" (chose {chosen})" if chosen and chosen != self.planner else "")
+        usd = f["expected_usd"].sum() if f.height and f["expected_usd"].null_count() < f.height else None
+        lines = [f"# Annotation plan: {head}", "",
+                 f"Budget {self.budget.describe()}; strategy {f['strategy'][0] if f.height else '?'}; "
+                 f"{counted(f.height, 'pair')} of {self.pairs_left} left, in {counted(f['unit'].n_unique(), 'unit')}; "
+                 f"expected cost {'n/a (no --prices)' if usd is None else f'${usd:.4f}'}.", ""]
+        lines += [f"Note: {n}." for n in self.notes()]
+        lines += ["", "| bucket | pairs | queries | tokens | USD |", "|---|---:|---:|---:|---:|"]
+        for row in self.spend_per_bucket().iter_rows(named=True):
+            u = "n/a" if row["usd"] is None or usd is None else f"{row['usd']:.4f}"
+            lines.append(f"| {row['bucket']} | {row['pairs']} | {row['queries']} | {row['tokens']:.0f} | {u} |")
+        return "\n".join(lines) + "\n"
+
+
+def require_log(search) -> None:
+    """Refuse a dataset without a click log: every planner but the random ones reads it, and the
+    buckets the plan reports are frequency buckets."""
+    if not search.has_sessions():
+        raise DataError("gbltr plan reads the click log to choose pairs (frequencies, buckets, click evidence); "
+                        "the dataset has no impressions (impressions.parquet). Import a log with 'gbltr import', "
+                        "or simulate one")
+
+
+def candidates(ds, search, stats: pl.DataFrame, train_ids: pl.Series, valid_ids: pl.Series | None, click_cfg,
+               *, exclude_labelled: bool = True) -> tuple[pl.DataFrame, pl.DataFrame | None]:
+    """(training pairs, validation pairs with ``human``) in :data:`PAIR_COLUMNS`, sorted by query and rank.
+
+    ``stats``: query_id, frequency, bucket. Training pairs that already have a non-null LLM label
+    (``ds.labels['llm']``) are left out when ``exclude_labelled``."""
+    require_log(search)
+    ids = train_ids if valid_ids is None else pl.concat([train_ids, valid_ids])
+    cl = search.click_labels(ds.candidates, ids, click_cfg).frame
+    click = cl.select("query_id", "doc_id", pl.col("score").alias("click_score"),
+                      pl.col("impressions").cast(pl.Int64), pl.col("clicks").cast(pl.Int64),
+                      pl.col("propensity").cast(pl.Float64))
+    base = (ds.candidates.select("query_id", "doc_id", pl.col("rank").cast(pl.Int64),
+                                 pl.col("retrieval_score").cast(pl.Float64))
+            .join(stats.select("query_id", pl.col("frequency").cast(pl.Int64), "bucket"), on="query_id", how="left")
+            .join(click, on=["query_id", "doc_id"], how="left")
+            .with_columns(pl.col("impressions").fill_null(0), pl.col("clicks").fill_null(0)))
+    train = base.join(pl.DataFrame({"query_id": train_ids}), on="query_id", how="semi")
+    if exclude_labelled and "llm" in ds.labels:
+        have = ds.labels["llm"].filter(pl.col("label").is_not_null()).select("query_id", "doc_id")
+        train = train.join(have, on=["query_id", "doc_id"], how="anti")
+    train = train.sort("query_id", "rank", "doc_id").select(PAIR_COLUMNS)
+    valid = None
+    if valid_ids is not None and "human" in ds.labels:
+        human = ds.labels["human"].select("query_id", "doc_id", pl.col("label").alias("human"))
+        valid = (base.join(pl.DataFrame({"query_id": valid_ids}), on="query_id", how="semi")
+                 .join(human, on=["query_id", "doc_id"], how="inner").sort("query_id", "rank", "doc_id")
+                 .select(*PAIR_COLUMNS, "human"))
+    return train, valid
+
+
+def _units(pairs: pl.DataFrame, strategy: str) -> np.ndarray:
+    """Unit index of every pair: the pair itself (point) or its query (listwise)."""
+    if strategy in LISTWISE:
+        return pairs.select(pl.col("query_id").rank("dense") - 1)["query_id"].to_numpy().astype(np.int64)
+    return np.arange(pairs.height, dtype=np.int64)
+
+
+def _take(order: np.ndarray, size: np.ndarray, usd: np.ndarray | None, budget: Budget, n_pairs: int) -> int:
+    """How many units of ``order`` fit the budget (a prefix: stop before the first that would exceed it)."""
+    if budget.usd is not None:
+        if usd is None:
+            raise ConfigError("--budget-usd needs expected dollars: pass --prices FILE and --price-model NAME")
+        spent = np.cumsum(usd[order])
+        return int(np.searchsorted(spent, budget.usd * (1 + 1e-12), side="right"))
+    cap = budget.labels if budget.labels is not None else int(round(budget.share * n_pairs))
+    return int(np.searchsorted(np.cumsum(size[order]), cap, side="right"))
+
+
+def make_plan(train: pl.DataFrame, valid: pl.DataFrame | None, *, planner: str, budget: Budget, strategy: str,
+              seed: int, dataset: str, prior=(1.0, 3.0), usage=None, prices=None, model: str = "",
+              batch: bool = False) -> Plan:
+    """Score ``train``'s pairs (from :func:`candidates`) with ``planner`` and take units until ``budget``.
+
+    ``usage``: a function ``units -> [Usage]`` estimating each unit's tokens
+    (:func:`gbltr.labels.llm.cost.unit_usage` bound to the pairs' text and the strategy), or None
+    (no estimates: budgets in labels or shares only). ``prices``/``model``: dollars from the
+    price table. Reproducible: the same inputs and ``seed`` give the same plan."""
+    p = get_planner(planner)
+    rng = np.random.default_rng(seed)
+    unit = _units(train, strategy)
+    n_units = int(unit.max()) + 1 if unit.size else 0
+    size = np.bincount(unit, minlength=n_units).astype(np.int64)
+    prompt = np.zeros(n_units)
+    completion = np.zeros(n_units)
+    usd = None
+    if usage is not None and n_units:
+        found = usage(train, unit, n_units)
+        prompt = np.array([u.prompt_tokens for u in found], float)
+        completion = np.array([u.completion_tokens for u in found], float)
+        if prices is not None:
+            usd = np.array([prices.cost(u, model, batch=batch) for u in found], float)
+    pair_cost = None
+    if usage is not None:
+        per_unit = usd if usd is not None else prompt + completion
+        pair_cost = (per_unit / np.maximum(size, 1))[unit]
+    scores = p.score(PlanInput(train, tuple(prior), pair_cost, valid), rng)
+    s = np.asarray(scores.score, float)
+    if s.shape != (train.height,) or (s.size and not np.isfinite(s).all()):
+        raise SchemaError(f"planner {planner!r}: expected {train.height} finite scores, found shape {s.shape}")
+    unit_score = np.bincount(unit, weights=s, minlength=n_units) / np.maximum(size, 1)
+    # ties in a seeded random order, so that equal scores do not favour the id order
+    tie = rng.permutation(n_units)
+    order = np.lexsort((tie, -unit_score))
+    k = _take(order, size, usd, budget, train.height)
+    taken = order[:k]
+    priority = np.full(n_units, -1, dtype=np.int64)
+    priority[taken] = np.arange(k)
+    rows = priority[unit] >= 0
+    share = 1.0 / np.maximum(size, 1)
+    frame = train.with_columns(
+        pl.Series("unit", priority[unit]), pl.Series("score", s),
+        pl.Series("expected_prompt_tokens", (prompt * share)[unit]),
+        pl.Series("expected_completion_tokens", (completion * share)[unit]),
+        pl.Series("expected_usd", (usd * share)[unit] if usd is not None else [None] * train.height, dtype=pl.Float64),
+        *[pl.Series(f"part_{name}", np.asarray(v, float)) for name, v in scores.parts.items()],
+    ).filter(pl.Series(rows))
+    frame = (frame.with_columns(
+        (pl.col("unit") + 1).alias("priority"), pl.lit(planner).alias("planner"),
+        pl.lit(scores.chosen or planner).alias("chosen"), pl.lit(strategy).alias("strategy"),
+        pl.lit(seed, dtype=pl.Int64).alias("seed"), pl.lit(dataset).alias("dataset"))
+        .sort("unit", "rank", "doc_id"))
+    parts = [c for c in frame.columns if c.startswith("part_")]
+    frame = frame.select(*PLAN_COLUMNS, *parts)
+    all_planned = k == n_units
+    if all_planned and train.height:
+        log.warning("the budget (%s) covers every pair left (%d): all of them are planned", budget.describe(), train.height)
+    return Plan(frame, budget, train.height, all_planned)
+
+
+def read_plan(path: str | Path, dataset: str | None = None, where: str = "--plan") -> pl.DataFrame:
+    """The plan file ``path`` (:data:`PLAN_COLUMNS`), refused when it was made for another dataset
+    (``dataset``: the fingerprint of the one it is used with)."""
+    frame = read_parquet(path, "plan file", expected="a Parquet plan written by 'gbltr plan'")
+    missing = [c for c in PLAN_COLUMNS if c not in frame.columns]
+    if missing:
+        raise SchemaError(f"plan file {path}: missing column(s) {missing}; expected a plan written by 'gbltr plan' "
+                          f"({', '.join(PLAN_COLUMNS)}), found {frame.columns}")
+    made_for = frame["dataset"].unique().to_list()
+    if dataset is not None and made_for and made_for != [dataset]:
+        raise DataError(f"{where} {path} was made for dataset {made_for[0]}, but this dataset's fingerprint is "
+                        f"{dataset}; expected a plan of this dataset. Run 'gbltr plan --data' on it again")
+    return frame
