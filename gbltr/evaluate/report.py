@@ -95,6 +95,10 @@ def build_report(prep, model, per_query: pl.DataFrame, *, name: str | None = Non
     }
     if search is not None:
         report["weight_search"] = search
+    if cfg.labels == "fused" and cfg.fusion.method == "famol":
+        from gbltr.train.fused import partial_llm_record
+
+        report["training"]["partial_llm"] = partial_llm_record(prep.train)
     return report
 
 
@@ -173,6 +177,15 @@ def report_markdown(report: dict) -> str:
     lines += ["", "Training queries per bucket: " + json.dumps(tr.get("n_train_queries", {}))]
     for source, counts in tr.get("n_labelled_train_queries", {}).items():
         lines.append(f"Training queries with {source} labels: " + json.dumps(counts))
+    partial = tr.get("partial_llm")
+    if partial and any(v["click_only_queries"] or v["rows_with_llm"] < v["rows"] for v in partial.values()):
+        lines += ["", "Partial LLM labels (FAMOL): rows without an LLM label take no part in the LLM loss; "
+                  "queries without any LLM label train on clicks alone (click weight 1, LLM weight 0), "
+                  "whatever their weight function says.", "",
+                  "| bucket | queries | with LLM labels | clicks alone | rows | rows with LLM labels |",
+                  "|---|---:|---:|---:|---:|---:|"]
+        lines += [f"| {b} | {v['queries']} | {v['queries_with_llm']} | {v['click_only_queries']} | {v['rows']} | "
+                  f"{v['rows_with_llm']} |" for b, v in partial.items()]
     lines += dropped_lines(report.get("dropped", {}))
     fp = report.get("dataset_fingerprint")
     if fp:

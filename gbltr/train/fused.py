@@ -95,24 +95,62 @@ def load_schedule(name_or_path: str) -> list[Stage]:
     return stages
 
 
+def llm_labelled_queries(train) -> np.ndarray:
+    """bool (n_queries,): the training queries with at least one LLM label (an LLM budget may
+    label only some pairs: :mod:`gbltr.labels.budget`)."""
+    if "llm" not in train.labels:
+        return np.zeros(train.n_queries, dtype=bool)
+    rows = ~np.isnan(train.labels["llm"])
+    return np.bincount(train.row_query()[rows], minlength=train.n_queries) > 0
+
+
+def click_only(a: np.ndarray, b: np.ndarray, has_llm: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """FAMOL weights on partial LLM labels: a query without any LLM label trains on clicks alone,
+    whatever its weight function says: click weight 1, LLM weight 0, so its gradient is the
+    click-only run's (a weight ``a_q < 1`` would only shrink it; its LLM part is empty anyway).
+    Queries with some LLM labels keep ``(a_q, b_q)``; their unlabelled rows take no part in the
+    LLM loss (label -1 in :func:`gbltr.train.objectives.famol_grad_hess`)."""
+    return np.where(has_llm, a, 1.0), np.where(has_llm, b, 0.0)
+
+
 def famol_weights(prep, cfg) -> tuple[np.ndarray, np.ndarray]:
     """Per training query (click weight a_q, LLM weight b_q), by ``cfg.fusion``'s weight function
     at the thresholds resolved for this log (``prep.buckets``: the buckets every report shows,
-    quantile ones included; never ``cfg.buckets``' configured defaults)."""
-    return cfg.fusion.loss_weights(prep.train.frequency_or_zero(), **prep.weight_context())
+    quantile ones included; never ``cfg.buckets``' configured defaults); queries without any LLM
+    label train on clicks alone (:func:`click_only`)."""
+    a, b = cfg.fusion.loss_weights(prep.train.frequency_or_zero(), **prep.weight_context())
+    return click_only(a, b, llm_labelled_queries(prep.train))
+
+
+def partial_llm_record(train) -> dict:
+    """Per bucket: training queries, those with and without any LLM label, rows and rows with an
+    LLM label (``training.partial_llm`` of a fused run's report)."""
+    has = llm_labelled_queries(train)
+    rows_llm = ~np.isnan(train.labels["llm"]) if "llm" in train.labels else np.zeros(train.n_rows, bool)
+    per_q_rows = np.bincount(train.row_query()[rows_llm], minlength=train.n_queries)
+    bucket = train.bucket if train.bucket is not None else np.array(["all"] * train.n_queries)
+    out = {}
+    for name in dict.fromkeys(bucket.astype(str).tolist()):
+        m = bucket.astype(str) == name
+        out[name] = {"queries": int(m.sum()), "queries_with_llm": int(has[m].sum()),
+                     "click_only_queries": int((~has[m]).sum()), "rows": int(train.group_sizes[m].sum()),
+                     "rows_with_llm": int(per_q_rows[m].sum())}
+    return {b: out[b] for b in sorted(out, key=lambda x: (BUCKETS.index(x) if x in BUCKETS else 99, x))}
 
 
 def famol_weight_table(prep, fusion):
-    """query_id, frequency, bucket, click_weight, llm_weight: each training query's FAMOL weights
-    under ``fusion`` (``famol_weights.parquet`` of a run folder)."""
+    """query_id, frequency, bucket, click_weight, llm_weight, has_llm_label: each training query's
+    FAMOL weights under ``fusion`` as trained (click-only for queries without any LLM label:
+    :func:`click_only`) (``famol_weights.parquet`` of a run folder)."""
     import polars as pl
 
     train = prep.train
-    a, b = fusion.loss_weights(train.frequency_or_zero(), **prep.weight_context())
+    has = llm_labelled_queries(train)
+    a, b = click_only(*fusion.loss_weights(train.frequency_or_zero(), **prep.weight_context()), has)
     return pl.DataFrame({
         "query_id": train.query_ids.astype(str), "frequency": train.frequency_or_zero().astype(np.int64),
         "bucket": train.bucket.astype(str),
-        "click_weight": a, "llm_weight": b,
+        "click_weight": a, "llm_weight": b, "has_llm_label": has,
     })
 
 
