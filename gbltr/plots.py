@@ -358,3 +358,25 @@ def plot_experiment(result, ax=None):
     ax.legend(fontsize=7, ncol=2)
     ax.set_title(f"{counted(len(s['seeds']), 'seed')} per setup", fontsize=9)
     return ax
+
+
+def plot_budget_curves(result, axes=None):
+    """Budget curves: one panel per view, the metric (mean ± std over seeds) against the share of
+    LLM labels on a log axis, a line per planner, the full-label run as a dashed line. ``result``:
+    a :class:`gbltr.analysis.budget_curves.BudgetCurves`. Returns the first Axes."""
+    s = result.summary
+    views = s["views"]
+    axes = axes if axes is not None else _panels(len(views), ncols=min(4, len(views)))
+    for ax, view in zip(axes, views):
+        res = s["results"][view]
+        for planner in s["planners"]:
+            means = [res[f"{planner}@{b:g}"]["mean"] for b in s["budgets"]]
+            stds = [res[f"{planner}@{b:g}"]["std"] for b in s["budgets"]]
+            ax.errorbar(s["budgets"], means, yerr=stds, marker="o", ms=3, capsize=2, label=planner)
+        ax.axhline(res["full"]["mean"], color="k", ls="--", lw=1, label="full")
+        ax.set_xscale("log")
+        ax.set_xlabel("share of LLM labels (log)")
+        ax.set_title(view, fontsize=9)
+    axes[0].set_ylabel(f"{result.metric} (mean ± std over {counted(len(s['seeds']), 'seed')})")
+    axes[0].legend(fontsize=7)
+    return axes[0]

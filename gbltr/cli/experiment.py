@@ -46,18 +46,37 @@ def parse_seeds(text: str) -> list[int]:
 @click.option("--catalogue", help="TOML file (or packaged name, e.g. letor4) grouping the dataset's precomputed features")
 @click.option("--rounds", type=option_type(TrainConfig, "rounds", "train.rounds"), help="maximum boosting rounds")
 @click.option("--control", is_flag=True, help="built-in control world (intent independent of frequency)")
-def experiment(setups, seeds, data, backend, config_file, out, metric, control, split, catalogue, rounds):
-    """Run several label setups over several seeds and report per bucket."""
+@click.option("--budgets", help="budget curves instead of setups: comma-separated shares of the training pairs' "
+                                "LLM labels in (0, 1], e.g. 0.02,0.05,0.1,0.2,0.5,1 (the others are masked; no LLM call)")
+@click.option("--planners", default="random-pairs,tail-first,click-uncertainty,auto", show_default=True,
+              help="with --budgets: comma-separated planners (gbltr plan --planner); random-pairs is always added")
+def experiment(setups, seeds, data, backend, config_file, out, metric, control, split, catalogue, rounds,
+               budgets, planners):
+    """Run several label setups over several seeds and report per bucket (or, with --budgets,
+    budget curves per planner)."""
     from gbltr.experiment import experiment_outputs, run_experiment
     from gbltr.folders import check_outputs
     from gbltr.validate import check_metric
 
     seed_list = parse_seeds(seeds)
     overrides = dotted({"data": data, "train.backend": backend, "world.intent_coupling": 0.0 if control else None,
-                        "split": split, "features.catalogue": catalogue, "train.rounds": rounds})
+                        "split": split, "features.catalogue": catalogue, "train.rounds": rounds,
+                        "labels": "fused" if budgets is not None else None})
     cfg = load_config(config_file, overrides)
     check_metric(metric, cfg.eval.ks)  # before any model is trained
     check_outputs("experiment", experiment_outputs(out), cfg.inputs(), overwrite=True)
+    if budgets is not None:
+        from gbltr.analysis.budget_curves import parse_budgets, run_budget_curves
+        from gbltr.labels.budget import get_planner
+
+        shares = parse_budgets(budgets)
+        names = [p.strip() for p in planners.split(",") if p.strip()]
+        for name in names:
+            get_planner(name)
+        curves = run_budget_curves(cfg, shares, names, seed_list, out, metric=metric)
+        click.echo(curves.to_markdown())
+        click.echo(f"wrote {out}/experiment.md, experiment.json, experiment.png, per_query.parquet")
+        return
     result = run_experiment(cfg, [s.strip() for s in setups.split(",") if s.strip()], seed_list, out,
                             metric=metric)
     click.echo(result.to_markdown())

@@ -1,0 +1,188 @@
+"""Budget curves: fused nDCG per bucket against the share of LLM labels bought, per planner.
+
+``gbltr experiment --budgets 0.02,0.05,0.1 --planners random-pairs,tail-first`` runs this instead
+of the label setups. For each seed the data are prepared once (click and LLM labels); a FAMOL
+model with every LLM label (``full``) is the reference. Then, for each planner and budget (a
+share of the training pairs that have an LLM label), the planner plans that many pairs
+(:func:`gbltr.labels.budget.plan.make_plan`; ``auto`` chooses on validation queries) and the
+LLM labels of every other pair are masked: a budget costs no LLM call. Queries left without any
+LLM label train on clicks alone (:func:`gbltr.train.fused.click_only`).
+
+Output: per (view, planner, budget) the mean and std over seeds of the per-seed mean metric,
+paired tests (by (seed, query)) against ``random-pairs`` at the same budget and against
+``full``, a table and a plot (log budget axis, a panel per view). Budgets are shares, not
+dollars: the built-in world has no price table.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+import polars as pl
+
+from gbltr.errors import ConfigError
+from gbltr.evaluate.significance import paired_by_view
+from gbltr.evaluate.views import long_views, view_order
+from gbltr.labels.budget import RANDOM, get_planner
+from gbltr.words import counted
+
+FULL = "full"
+
+
+def parse_budgets(text: str) -> list[float]:
+    """``"0.02,0.05,0.1"`` -> shares in (0, 1], sorted, without repeats (NaN, 0, negatives and
+    shares above 1 are refused)."""
+    from gbltr.ranges import probability
+
+    out = []
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        try:
+            value = float(part)
+        except ValueError:
+            raise ConfigError(f"--budgets {text!r}: {part!r} is not a number; expected shares of the training "
+                              "pairs in (0, 1], e.g. 0.02,0.05,0.1") from None
+        probability(low_open=True).check("--budgets share", value)
+        out.append(value)
+    if not out:
+        raise ConfigError(f"--budgets {text!r}; expected at least one share in (0, 1]")
+    return sorted(set(out))
+
+
+def setup_name(planner: str, budget: float) -> str:
+    return f"{planner}@{budget:g}"
+
+
+@dataclass
+class BudgetCurves:
+    per_query: pl.DataFrame  # setup, planner, budget, seed, query_id, bucket, frequency, metrics
+    summary: dict
+    metric: str
+
+    def to_markdown(self) -> str:
+        s = self.summary
+        lines = [f"# Budget curves: {self.metric} per bucket against the share of LLM labels", "",
+                 f"{counted(len(s['seeds']), 'seed')} (mean ± std over seeds); paired by (seed, query); "
+                 f"'vs random': against {RANDOM} at the same budget; 'vs full': against every LLM label "
+                 f"({s['full_mean_note']}). * p < 0.05 (paired t-test).", ""]
+        for view in s["views"]:
+            lines += [f"## {view}", "", "| planner | " + " | ".join(f"{b:g}" for b in s["budgets"]) + " |",
+                      "|---|" + "---:|" * len(s["budgets"])]
+            full = s["results"][view][FULL]
+            lines.append(f"| {FULL} | " + " | ".join(f"{full['mean']:.4f}" for _ in s["budgets"]) + " |")
+            for p in s["planners"]:
+                cells = []
+                for b in s["budgets"]:
+                    r = s["results"][view][setup_name(p, b)]
+                    marks = "".join(m for key, m in (("vs_random", "ʳ"), ("vs_full", "ᶠ"))
+                                    if (r.get(key) or {}).get("t_p") is not None and r[key]["t_p"] < 0.05)
+                    cells.append(f"{r['mean']:.4f} ± {r['std']:.4f}{marks}")
+                lines.append(f"| {p} | " + " | ".join(cells) + " |")
+            lines.append("")
+        lines.append("ʳ: differs from random-pairs at the same budget (p < 0.05); ᶠ: differs from full (p < 0.05).")
+        return "\n".join(lines) + "\n"
+
+
+def mask_llm(prep, keep: pl.DataFrame):
+    """``prep`` with the training LLM labels of every pair not in ``keep`` (query_id, doc_id) set missing."""
+    train = prep.train
+    q = train.query_ids[train.row_query()].astype(str)
+    d = train.doc_ids.astype(str)
+    rows = pl.DataFrame({"query_id": q, "doc_id": d}).with_row_index("_r")
+    kept = rows.join(keep.select("query_id", "doc_id"), on=["query_id", "doc_id"], how="semi")["_r"].to_numpy()
+    llm = np.full(train.n_rows, np.nan)
+    llm[kept] = train.labels["llm"][kept]
+    return replace(prep, train=replace(train, labels={**train.labels, "llm": llm}))
+
+
+def run_budget_curves(cfg, budgets, planners, seeds, out=None, *, metric: str = "ndcg@10",
+                      n_permutations: int = 10_000) -> BudgetCurves:
+    """Budget curves on ``cfg``'s dataset (the built-in world by default, a fresh one per seed)."""
+    from gbltr.checkpoint import checkpoint
+    from gbltr.data.log import open_dataset
+    from gbltr.labels.budget.plan import Budget, candidates, make_plan
+    from gbltr.pipeline import prepare, read_named_files
+    from gbltr.progress import progress
+    from gbltr.train.fit import evaluate, train_model
+
+    planners = list(dict.fromkeys([RANDOM, *planners]))
+    for p in planners:
+        get_planner(p)
+    sources = ("click", "llm")
+
+    def seed_config(seed: int):
+        return replace(cfg, seed=seed, world=replace(cfg.world, seed=seed) if cfg.data is None else cfg.world,
+                       labels="fused", fusion=replace(cfg.fusion, method="famol"))
+
+    named = read_named_files(seed_config(seeds[0]), sources)
+    checkpoint("experiment")
+    frames = []
+    with progress(total=len(seeds) * (1 + len(planners) * len(budgets)), desc="budget curves", unit="model") as bar:
+        for seed in seeds:
+            base = seed_config(seed)
+            prep = prepare(base, sources=sources, named=named)
+            ds, search = open_dataset(prep.dataset_path, False)
+            train, valid = candidates(ds, search, prep.stats, prep.split.ids("train"), prep.split.ids("valid"),
+                                      base.click, exclude_labelled=False)
+            train = train.join(prep.train_labels["llm"].filter(pl.col("label").is_not_null()).select("query_id", "doc_id"),
+                               on=["query_id", "doc_id"], how="semi")
+
+            def run(p, setup, planner, budget):
+                model = train_model(p, base, seed=seed)
+                frames.append(evaluate(p, model).with_columns(
+                    setup=pl.lit(setup), planner=pl.lit(planner), budget=pl.lit(budget, dtype=pl.Float64),
+                    seed=pl.lit(seed)))
+                bar.update(1)
+
+            run(prep, FULL, FULL, 1.0)
+            for planner in planners:
+                for b in budgets:
+                    plan = make_plan(train, valid, planner=planner, budget=Budget(share=b), strategy="point",
+                                     seed=seed, dataset="", prior=tuple(base.click.priors.attractiveness))
+                    run(mask_llm(prep, plan.frame), setup_name(planner, b), planner, b)
+    per_query = pl.concat(frames, how="vertical_relaxed")
+    summary = summarise_budget_curves(per_query, planners, list(budgets), list(seeds), metric=metric,
+                                      n_permutations=n_permutations)
+    result = BudgetCurves(per_query, summary, metric)
+    if out is not None:
+        from gbltr.evaluate.report import write_outputs
+        from gbltr.plots import plot_budget_curves
+
+        write_outputs(out, "experiment", per_query, summary, result.to_markdown(), plot_budget_curves(result))
+    return result
+
+
+def summarise_budget_curves(per_query: pl.DataFrame, planners, budgets, seeds, *, metric: str,
+                            n_permutations: int = 10_000) -> dict:
+    """Per view, setup: mean and std over seeds; tests vs random at the same budget and vs full."""
+    long = long_views(per_query).filter(pl.col(metric).is_not_nan())
+    views = view_order(long["view"].unique().to_list())
+    per_seed = long.group_by("view", "setup", "seed").agg(pl.col(metric).mean())
+    setups = [FULL] + [setup_name(p, b) for p in planners for b in budgets]
+    results: dict = {}
+    for v in views:
+        res = {}
+        for s in setups:
+            vals = per_seed.filter((pl.col("view") == v) & (pl.col("setup") == s)).sort("seed")[metric].to_numpy()
+            res[s] = {"mean": float(vals.mean()) if vals.size else float("nan"),
+                      "std": float(vals.std(ddof=1)) if vals.size > 1 else 0.0, "per_seed": [float(x) for x in vals]}
+        results[v] = res
+    keys = ("seed", "query_id")
+    tested = [setup_name(p, b) for p in planners for b in budgets]
+    for t in paired_by_view(per_query, system="setup", baseline=FULL, metric=metric, keys=keys, systems=tested,
+                            n_permutations=n_permutations):
+        if t.view in results:
+            results[t.view][t.system]["vs_full"] = t.to_dict()
+    for b in budgets:
+        others = [setup_name(p, b) for p in planners if p != RANDOM]
+        if not others:
+            continue
+        for t in paired_by_view(per_query, system="setup", baseline=setup_name(RANDOM, b), metric=metric, keys=keys,
+                                systems=others, n_permutations=n_permutations):
+            if t.view in results:
+                results[t.view][t.system]["vs_random"] = t.to_dict()
+    return {"kind": "budget_curves", "planners": list(planners), "budgets": list(budgets), "seeds": list(seeds),
+            "metric": metric, "views": views, "setups": setups, "results": results, "pair_by": "seed_query",
+            "full_mean_note": "the same FAMOL model with every training pair's LLM label"}
