@@ -74,7 +74,7 @@ def _choice(values):
 @click.option("--strategy", type=_choice(STRATEGIES), help=_help("PointAnn, ListAnn, ListRank (RankGPT sliding window) or ListSel.", "strategy.strategy"))
 @click.option("--data", help="gbltr dataset folder (queries/documents/candidates.parquet).")
 @click.option("--pairs", help="pairs file: .parquet/.jsonl/.tsv/.csv with query_id, query, doc_id, text [, rank].")
-@click.option("--plan", type=click.Path(dir_okay=False), help="annotate exactly the pairs of this plan from 'gbltr plan' (with --data, the dataset it was made for).")
+@click.option("--plan", type=click.Path(dir_okay=False), help="plan file (Parquet) from 'gbltr plan': annotate exactly its pairs (with --data, the dataset it was made for).")
 @click.option("--model", help="model name at the endpoint (required unless --local: the SmolLM2 alias).")
 @click.option("--base-url", help="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8080/v1 (credentials in it are redacted in every output).")
 @click.option("--local/--no-local", default=None, help="start the in-process llama.cpp server with SmolLM2-135M (extra 'local').")

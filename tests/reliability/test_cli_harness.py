@@ -97,7 +97,7 @@ def kind_of(command: str, param: click.Parameter) -> str | None:
 # --- baselines -------------------------------------------------------------------------------------
 # Each command's valid invocation on the tiny world, as {parameter name: value}; "{world}",
 # "{run}" (a fitted 3-round run), "{out}" (the case's output folder), "{fast}" (a 3-round
-# config), "{svm}" (an SVMlight file) and "{pairs}" (an annotate pairs file) are filled in.
+# config), "{svm}" (an SVMlight file), "{pairs}" (an annotate pairs file) and "{prices}" (a price table) are filled in.
 
 BASELINES: dict[str, dict[str, object]] = {
     "simulate": {"out": "{out}/w", **{k: str(v) for k, v in TINY.items()}},
@@ -121,6 +121,9 @@ BASELINES: dict[str, dict[str, object]] = {
     "import": {"format": "svmlight", "src": ["{svm}"], "out": "{out}/imported"},
     "rerank": {"run": "{run}", "data": "{world}", "out": "{out}/rerank.txt"},
     "export": {"run": "{run}", "fmt": "opensearch", "out": "{out}/export", "allow_missing_definitions": True},
+    "plan": {"data": "{world}", "budget": "5", "out": "{out}/plan.parquet"},
+    "plan usd": {"data": "{world}", "budget_usd": "0.01", "prices": "{prices}", "price_model": "m",
+                 "out": "{out}/plan.parquet"},
 }
 VARIANT = {
     **{("simulate", n): "simulate --over" for n in ("over", "click_matrix", "ranker_noise", "llm_accuracy",
@@ -130,6 +133,8 @@ VARIANT = {
     ("fit", "weight_param"): "fit weights",
     ("annotate", "pairs"): "annotate pairs",
     ("annotate", "stride"): "annotate listrank",
+    ("plan", "budget_usd"): "plan usd",
+    ("plan", "prices"): "plan usd",
 }
 """The baseline an option is mutated on when it applies only with other settings."""
 
@@ -239,6 +244,7 @@ def places(world, tmp_path_factory):
     fast.write_text("[train]\nrounds = 3\nearly_stopping = 0\nthreads = 1\n")
     (root / "rank.svm").write_text("2 qid:1 1:0.5 2:0.1\n0 qid:1 1:0.2 2:0.3\n1 qid:2 1:0.9 2:0.4\n0 qid:2 1:0.1 2:0.2\n")
     (root / "pairs.tsv").write_text("query_id\tquery\tdoc_id\ttext\nq1\tcheap flights\td1\tflights to rome\n")
+    (root / "prices.toml").write_text('[models."m"]\ninput = 0.15\noutput = 0.6\n')
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("GBLTR_CACHE", str(root / "cache"))
         mp.delenv(STOP_ENV, raising=False)
@@ -249,7 +255,7 @@ def places(world, tmp_path_factory):
     shutil.rmtree(root / "cache", ignore_errors=True)
     shutil.copytree(root / "run", root / "run2")  # compare takes two or more distinct run folders
     return {"world": root / "world", "run": root / "run", "run2": root / "run2", "fast": fast, "svm": root / "rank.svm",
-            "pairs": root / "pairs.tsv", "root": root}
+            "pairs": root / "pairs.tsv", "prices": root / "prices.toml", "root": root}
 
 
 def _fill(value, places, out):

@@ -6,7 +6,7 @@ validation queries the label that LLM annotation would bring is known up to the 
 the trial measures what each choice would fix: the sum over the chosen pairs of
 ``|human grade / max grade - click relevance| x rank discount``, per unit of cost. No model is
 trained: it costs one scoring pass per candidate. The planner with the largest value wins (ties:
-registry order). The choice and every candidate's trial value are the plan's reason columns.
+any planner before a random baseline, then registry order). The choice and every candidate's trial value are the plan's reason columns.
 """
 
 from __future__ import annotations
@@ -50,7 +50,8 @@ class Auto(Planner):
         vin = PlanInput(valid, inp.prior, None if inp.cost is None else np.full(valid.height, float(np.mean(inp.cost))))
         values = {name: trial_value(p, vin, np.random.default_rng(rng.integers(2**32)))
                   for name, p in self.candidates.items()}
-        best = max(values, key=lambda n: values[n])  # first of the ties: registry order
+        # ties: a planner before a random baseline, then registry order
+        best = max(values, key=lambda n: (values[n], not self.candidates[n].baseline))
         chosen = self.candidates[best].score(inp, rng)
         parts = dict(chosen.parts)
         parts.update({f"trial_{name.replace('-', '_')}": np.full(len(inp), v) for name, v in values.items()})

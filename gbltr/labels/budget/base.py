@@ -56,11 +56,13 @@ class Scores:
 
 class Planner:
     """One way to choose what to annotate. Subclasses set ``name`` and ``description`` and
-    implement :meth:`score`. ``needs_log``: the planner reads click evidence."""
+    implement :meth:`score`. ``needs_log``: the planner reads click evidence; ``baseline``: a
+    random baseline (``auto`` prefers any other planner on a tie)."""
 
     name: str = ""
     description: str = ""
     needs_log: bool = True
+    baseline: bool = False
 
     def score(self, inp: PlanInput, rng: np.random.Generator) -> Scores:
         raise NotImplementedError

@@ -11,6 +11,7 @@ class RandomPairs(Planner):
     name = "random-pairs"
     description = "pairs in a seeded random order (baseline)"
     needs_log = False
+    baseline = True
 
     def score(self, inp: PlanInput, rng: np.random.Generator) -> Scores:
         u = rng.random(len(inp))

@@ -11,6 +11,7 @@ class RandomQueries(Planner):
     name = "random-queries"
     description = "whole queries in a seeded random order (baseline)"
     needs_log = False
+    baseline = True
 
     def score(self, inp: PlanInput, rng: np.random.Generator) -> Scores:
         q = inp.pairs["query_id"].to_numpy()

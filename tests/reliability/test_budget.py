@@ -1,0 +1,283 @@
+"""Issue 19: annotation planners, ``gbltr plan``, ``annotate --plan``, partial LLM labels in
+FAMOL, and budget curves (``experiment --budgets``)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import polars as pl
+import pytest
+
+from gbltr.errors import DataError
+from gbltr.labels.budget import PLANNERS, PlanInput
+from gbltr.labels.budget.plan import Budget, make_plan
+
+from .conftest import edit_table, fast_config, run_cli
+
+
+def _pairs(rows: list[dict]) -> pl.DataFrame:
+    """A PlanInput frame from partial rows (defaults: rank 1, retrieval 1, frequency 100, low bucket)."""
+    base = {"rank": 1, "retrieval_score": 1.0, "frequency": 100, "bucket": "low", "click_score": 0.3,
+            "impressions": 100, "clicks": 30, "propensity": 1.0}
+    frame = pl.DataFrame([{**base, **r} for r in rows])
+    return frame.select("query_id", "doc_id", pl.col("rank").cast(pl.Int64), pl.col("retrieval_score").cast(pl.Float64),
+                        pl.col("frequency").cast(pl.Int64), "bucket", pl.col("click_score").cast(pl.Float64),
+                        pl.col("impressions").cast(pl.Int64), pl.col("clicks").cast(pl.Int64),
+                        pl.col("propensity").cast(pl.Float64))
+
+
+def _first(planner: str, frame: pl.DataFrame, *, valid=None, budget=1, strategy="point", seed=0) -> pl.DataFrame:
+    return make_plan(frame, valid, planner=planner, budget=Budget(labels=budget), strategy=strategy, seed=seed,
+                     dataset="x").frame
+
+
+# --- each planner on a case where the right choice is known -----------------------------------------
+
+
+def test_click_uncertainty_takes_the_pair_shown_once_before_the_pair_shown_10000_times():
+    frame = _pairs([{"query_id": "head", "doc_id": "a", "impressions": 10_000, "clicks": 3000},
+                    {"query_id": "tail", "doc_id": "b", "impressions": 1, "clicks": 0}])
+    plan = _first("click-uncertainty", frame)
+    assert plan["query_id"].to_list() == ["tail"]
+    spread = dict(zip(plan["query_id"], plan["part_posterior_std"]))
+    assert spread["tail"] > 0.15  # nearly the prior's spread; the head pair's is about 0.005
+
+
+def test_tail_first_takes_the_rarest_query():
+    frame = _pairs([{"query_id": "head", "doc_id": "a", "frequency": 5000, "bucket": "high"},
+                    {"query_id": "mid", "doc_id": "b", "frequency": 40, "bucket": "medium"},
+                    {"query_id": "tail", "doc_id": "c", "frequency": 2}])
+    assert _first("tail-first", frame, budget=2)["query_id"].to_list() == ["tail", "mid"]
+
+
+def test_disagreement_takes_the_query_whose_clicks_reverse_the_first_stage_order():
+    rows = []
+    for q, reverse in (("agree", False), ("reverse", True)):
+        for i in range(4):  # first stage: d0 > d1 > d2 > d3; clicks agree or reverse it, on ample evidence
+            click = (i + 1) / 5 if reverse else (4 - i) / 5
+            rows.append({"query_id": q, "doc_id": f"{q}{i}", "rank": i + 1, "retrieval_score": 4.0 - i,
+                         "click_score": click, "impressions": 5000})
+    plan = _first("disagreement", _pairs(rows), budget=2)
+    assert set(plan["query_id"]) == {"reverse"}
+    assert set(plan["doc_id"]) == {"reverse0", "reverse3"}  # the ends of the list moved most
+
+
+def test_value_per_dollar_takes_the_cheaper_of_two_equally_uncertain_pairs_and_the_top_rank_at_equal_cost():
+    frame = _pairs([{"query_id": "q", "doc_id": "long", "rank": 1}, {"query_id": "r", "doc_id": "short", "rank": 1}])
+    inp = PlanInput(frame, cost=np.array([4.0, 1.0]))
+    s = PLANNERS["value-per-dollar"].score(inp, np.random.default_rng(0)).score
+    assert s[1] == pytest.approx(4 * s[0])
+    frame = _pairs([{"query_id": "q", "doc_id": "low", "rank": 9}, {"query_id": "q", "doc_id": "top", "rank": 1}])
+    assert _first("value-per-dollar", frame)["doc_id"].to_list() == ["top"]
+
+
+def test_random_queries_plans_whole_queries_and_random_pairs_does_not():
+    frame = _pairs([{"query_id": f"q{i}", "doc_id": f"q{i}d{j}", "rank": j + 1} for i in range(20) for j in range(5)])
+    plan = _first("random-queries", frame, budget=25, seed=3)
+    assert plan.group_by("query_id").len()["len"].to_list() == [5] * 5  # five whole queries
+    per_query = _first("random-pairs", frame, budget=25, seed=3).group_by("query_id").len()
+    assert per_query.height > 5
+
+
+def test_listwise_strategies_plan_whole_query_windows():
+    frame = _pairs([{"query_id": f"q{i}", "doc_id": f"q{i}d{j}", "rank": j + 1} for i in range(6) for j in range(4)])
+    plan = _first("click-uncertainty", frame, budget=10, strategy="listrank")
+    assert plan.height == 8 and plan["unit"].n_unique() == 2  # 2 whole queries of 4; a third would exceed 10
+    assert plan.group_by("unit").agg(pl.col("query_id").n_unique())["query_id"].to_list() == [1, 1]
+
+
+def _valid(rows: list[dict]) -> pl.DataFrame:
+    return _pairs(rows).with_columns(pl.Series("human", [r["human"] for r in rows], dtype=pl.Float64))
+
+
+def test_auto_chooses_on_validation_the_planner_whose_choices_fix_most_and_needs_validation():
+    # validation: pairs seen 10,000 times, whose clicks already say what the human grade says,
+    # and pairs never seen, whose clicks (the prior) are far from it: uncertainty-led planners win
+    rows = []
+    for i in range(20):
+        seen = i % 2 == 0
+        rows.append({"query_id": f"v{i}", "doc_id": f"v{i}d", "frequency": 1000 if not seen else 2,
+                     "impressions": 10_000 if seen else 0, "click_score": 0.75 if seen else None,
+                     "retrieval_score": 1.0, "human": 3.0 if seen else 4.0})
+    valid = _valid(rows)
+    train = _pairs([{"query_id": f"t{i}", "doc_id": f"t{i}d", "impressions": i * 100} for i in range(10)])
+    plan = _first("auto", train, valid=valid, budget=3)
+    assert plan["chosen"][0] in ("click-uncertainty", "value-per-dollar")
+    assert plan["planner"][0] == "auto"
+    trials = {c: plan[c][0] for c in plan.columns if c.startswith("part_trial_")}
+    assert trials["part_trial_click_uncertainty"] > trials["part_trial_tail_first"]
+    with pytest.raises(DataError, match="validation queries"):
+        _first("auto", train, valid=None)
+
+
+# --- gbltr plan end to end -----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def unlabelled(world_copy):
+    """The tiny world with LLM labels on the first 20 queries only."""
+    edit_table(world_copy, "labels/llm", lambda f: f.filter(pl.col("query_id").is_in(
+        f["query_id"].unique().sort().head(20).implode())))
+    return world_copy
+
+
+@pytest.fixture
+def prices(tmp_path):
+    p = tmp_path / "prices.toml"
+    p.write_text('[models."m"]\ninput = 0.15\noutput = 0.6\n')
+    return p
+
+
+def _plan(args, capsys):
+    code, out, err = run_cli(["plan", *args], capsys)
+    assert code == 0, err
+    return out
+
+
+def test_plan_is_reproducible_from_its_seed_and_skips_pairs_with_an_llm_label(unlabelled, tmp_path, capsys):
+    outs = []
+    for name, seed in (("a", 7), ("b", 7), ("c", 8)):
+        _plan(["--data", str(unlabelled), "--budget", "40", "--planner", "random-pairs", "--seed", str(seed),
+               "--out", str(tmp_path / f"{name}.parquet")], capsys)
+        outs.append(pl.read_parquet(tmp_path / f"{name}.parquet"))
+    assert outs[0].equals(outs[1])
+    assert not outs[0].select("query_id", "doc_id").equals(outs[2].select("query_id", "doc_id"))
+    labelled = pl.read_parquet(unlabelled / "labels" / "llm.parquet").select("query_id", "doc_id")
+    assert outs[0].join(labelled, on=["query_id", "doc_id"], how="semi").height == 0
+    assert (tmp_path / "a.md").read_text().count("| low |") == 1
+
+
+@pytest.mark.parametrize("strategy", ["point", "listrank"])
+def test_plan_dollars_equal_the_annotate_dry_run_estimate(unlabelled, prices, tmp_path, capsys, strategy):
+    out = tmp_path / "plan.parquet"
+    _plan(["--data", str(unlabelled), "--budget-usd", "0.002", "--prices", str(prices), "--price-model", "m",
+           "--strategy", strategy, "--planner", "tail-first", "--out", str(out)], capsys)
+    plan = pl.read_parquet(out)
+    assert 0 < plan["expected_usd"].sum() <= 0.002
+    code, stdout, err = run_cli(["annotate", "--data", str(unlabelled), "--plan", str(out), "--model", "m",
+                                 "--strategy", strategy, "--prices", str(prices), "--dry-run"], capsys)
+    assert code == 0, err
+    record = json.loads(stdout.strip().splitlines()[-1])
+    assert record["pairs"] == plan.height
+    assert record["dry_run"]["cost_usd"] == pytest.approx(plan["expected_usd"].sum(), rel=1e-9)
+    assert record["dry_run"]["prompt_tokens"] == pytest.approx(plan["expected_prompt_tokens"].sum(), rel=1e-9)
+
+
+def test_annotate_refuses_a_plan_for_another_dataset_or_strategy(unlabelled, world, tmp_path, capsys):
+    out = tmp_path / "plan.parquet"
+    _plan(["--data", str(unlabelled), "--budget", "10", "--out", str(out)], capsys)
+    code, _, err = run_cli(["annotate", "--data", str(world), "--plan", str(out), "--model", "m", "--dry-run"], capsys)
+    assert code == 2 and "was made for dataset" in err and "fingerprint" in err
+    code, _, err = run_cli(["annotate", "--data", str(unlabelled), "--plan", str(out), "--model", "m",
+                            "--strategy", "list", "--dry-run"], capsys)
+    assert code == 2 and "made for --strategy point" in err
+
+
+@pytest.mark.parametrize("budget", ["0", "-3", "nan", "inf"])
+def test_plan_refuses_a_budget_of_zero_or_less_or_nan(unlabelled, tmp_path, capsys, budget):
+    for flag in ("--budget", "--budget-usd"):
+        extra = ["--prices", "x.toml", "--price-model", "m"] if flag == "--budget-usd" else []
+        code, _, err = run_cli(["plan", "--data", str(unlabelled), flag, budget, *extra,
+                                "--out", str(tmp_path / "p.parquet")], capsys)
+        assert code == 2 and "expected" in err and "Traceback" not in err
+    assert not (tmp_path / "p.parquet").exists()
+
+
+def test_plan_with_a_budget_larger_than_the_pairs_left_plans_them_all_and_says_so(unlabelled, tmp_path, capsys):
+    out = _plan(["--data", str(unlabelled), "--budget", "1000000", "--out", str(tmp_path / "p.parquet")], capsys)
+    result = json.loads(out.strip().splitlines()[-1].removeprefix("RESULT "))
+    assert result["all_planned"] and result["pairs"] == result["pairs_left"] > 0
+    assert "all of them are planned" in out
+
+
+def test_plan_refuses_a_dataset_without_a_log(world_copy, tmp_path, capsys):
+    (world_copy / "impressions.parquet").unlink()
+    manifest = json.loads((world_copy / "dataset.json").read_text())
+    manifest["tables"].pop("impressions", None)
+    (world_copy / "dataset.json").write_text(json.dumps(manifest))
+    code, _, err = run_cli(["plan", "--data", str(world_copy), "--budget", "5", "--out", str(tmp_path / "p.parquet")],
+                           capsys)
+    assert code == 2 and "no impressions" in err, err
+
+
+def test_plan_budget_usd_needs_a_price_table(unlabelled, tmp_path, capsys):
+    code, _, err = run_cli(["plan", "--data", str(unlabelled), "--budget-usd", "1", "--out",
+                            str(tmp_path / "p.parquet")], capsys)
+    assert code == 2 and "--prices" in err
+
+
+# --- FAMOL on partial LLM labels -------------------------------------------------------------------------
+
+
+def test_a_query_without_llm_labels_gets_the_click_only_gradient():
+    from gbltr.train.backends.custom import FamolObjective, LambdarankObjective
+    from gbltr.train.fused import click_only
+
+    rng = np.random.default_rng(0)
+    sizes = np.array([6, 5, 7])
+    gp = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+    n = int(gp[-1])
+    click = rng.integers(0, 5, n).astype(np.int32)
+    llm = rng.integers(0, 5, n).astype(np.int32)
+    llm[gp[1]:gp[2]] = -1  # query 1: no LLM label at all
+    llm[gp[2]] = -1  # query 2: one row without
+    scores = rng.normal(size=n)
+    gain = tuple(float(2**g - 1) for g in range(5))
+    a, b = click_only(np.array([0.3, 0.3, 0.3]), np.array([0.7, 0.7, 0.7]), np.array([True, False, True]))
+    assert a.tolist() == [0.3, 1.0, 0.3] and b.tolist() == [0.7, 0.0, 0.7]
+    g, h = FamolObjective(click, llm, gp, a, b, click_gain=gain, llm_gain=gain)(scores, gp)
+    gc, hc = LambdarankObjective(click, gp, label_gain=gain)(scores, gp)
+    q1 = slice(gp[1], gp[2])
+    np.testing.assert_allclose(g[q1], gc[q1], rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(h[q1], hc[q1], rtol=1e-12, atol=1e-15)
+    assert not np.allclose(g[gp[0]:gp[1]], gc[gp[0]:gp[1]])  # a labelled query mixes both sources
+
+
+def test_fused_run_on_partial_llm_labels_trains_unlabelled_queries_on_clicks_and_says_so(unlabelled, tmp_path, capsys):
+    cfg = fast_config(tmp_path, '[fusion]\nweight_fn = "sigmoid"\n')
+    code, _, err = run_cli(["fit", "--data", str(unlabelled), "--config", str(cfg), "--labels", "fused",
+                            "--out", str(tmp_path / "run")], capsys)
+    assert code == 0, err
+    report = json.loads((tmp_path / "run" / "report.json").read_text())
+    partial = report["training"]["partial_llm"]
+    weights = pl.read_parquet(tmp_path / "run" / "famol_weights.parquet")
+    assert sum(v["click_only_queries"] for v in partial.values()) == (~weights["has_llm_label"]).sum() > 0
+    for b, v in partial.items():
+        assert v["queries"] == v["queries_with_llm"] + v["click_only_queries"]
+    alone = weights.filter(~pl.col("has_llm_label"))
+    assert alone["click_weight"].to_list() == [1.0] * alone.height and alone["llm_weight"].sum() == 0
+    assert "train on clicks alone" in (tmp_path / "run" / "report.md").read_text()
+
+
+# --- budget curves -------------------------------------------------------------------------------------------
+
+
+def test_budget_curves_on_the_tiny_world_with_two_seeds(world, tmp_path, capsys):
+    cfg = fast_config(tmp_path, '[fusion]\nweight_fn = "sigmoid"\n')
+    out = tmp_path / "curves"
+    code, stdout, err = run_cli(["experiment", "--data", str(world), "--config", str(cfg), "--seeds", "2",
+                                 "--budgets", "0.1,0.5", "--planners", "tail-first,click-uncertainty",
+                                 "--out", str(out)], capsys)
+    assert code == 0, err
+    summary = json.loads((out / "experiment.json").read_text())
+    assert summary["kind"] == "budget_curves" and summary["seeds"] == [0, 1]
+    assert summary["planners"] == ["random-pairs", "tail-first", "click-uncertainty"]
+    for view in ("overall", "low"):
+        res = summary["results"][view]
+        for setup in ("tail-first@0.1", "click-uncertainty@0.5"):
+            assert len(res[setup]["per_seed"]) == 2 and np.isfinite(res[setup]["mean"])
+            assert res[setup]["vs_random"]["baseline"] == setup.replace(setup.split("@")[0], "random-pairs")
+            assert res[setup]["vs_full"]["baseline"] == "full"
+    per_query = pl.read_parquet(out / "per_query.parquet")
+    assert set(per_query["budget"].unique()) == {0.1, 0.5, 1.0}
+    assert (out / "experiment.png").stat().st_size > 1000
+    assert "## low" in stdout
+
+
+def test_budget_curves_refuse_a_share_outside_zero_one(world, tmp_path, capsys):
+    for bad in ("0", "1.5", "nan", "x"):
+        code, _, err = run_cli(["experiment", "--data", str(world), "--budgets", bad, "--seeds", "1",
+                                "--out", str(tmp_path / "c")], capsys)
+        assert code == 2 and "--budgets" in err, err
