@@ -281,3 +281,9 @@ def test_budget_curves_refuse_a_share_outside_zero_one(world, tmp_path, capsys):
         code, _, err = run_cli(["experiment", "--data", str(world), "--budgets", bad, "--seeds", "1",
                                 "--out", str(tmp_path / "c")], capsys)
         assert code == 2 and "--budgets" in err, err
+
+
+def test_plan_on_a_fully_labelled_dataset_plans_nothing_and_says_so(world, tmp_path, capsys):
+    out = _plan(["--data", str(world), "--budget", "5", "--out", str(tmp_path / "p.parquet")], capsys)
+    assert "nothing is left to plan" in out
+    assert pl.read_parquet(tmp_path / "p.parquet").height == 0

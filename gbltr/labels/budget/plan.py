@@ -83,6 +83,8 @@ class Plan:
 
     def notes(self) -> list[str]:
         out = []
+        if self.pairs_left == 0:
+            return ["every training pair already has an LLM label: nothing is left to plan"]
         if self.all_planned:
             out.append(f"the budget ({self.budget.describe()}) covers every one of the {counted(self.pairs_left, 'pair')} "
                        "left without an LLM label: all of them are planned")
