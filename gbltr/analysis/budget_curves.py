@@ -25,16 +25,17 @@ from gbltr.errors import ConfigError
 from gbltr.evaluate.significance import paired_by_view
 from gbltr.evaluate.views import long_views, view_order
 from gbltr.labels.budget import RANDOM, get_planner
+from gbltr.ranges import probability
 from gbltr.words import counted
 
 FULL = "full"
+BUDGET_SHARE = probability(low_open=True)
+"""Each ``--budgets`` value: a share of the training pairs' LLM labels, in (0, 1]."""
 
 
 def parse_budgets(text: str) -> list[float]:
     """``"0.02,0.05,0.1"`` -> shares in (0, 1], sorted, without repeats (NaN, 0, negatives and
     shares above 1 are refused)."""
-    from gbltr.ranges import probability
-
     out = []
     for part in (p.strip() for p in text.split(",")):
         if not part:
@@ -44,7 +45,7 @@ def parse_budgets(text: str) -> list[float]:
         except ValueError:
             raise ConfigError(f"--budgets {text!r}: {part!r} is not a number; expected shares of the training "
                               "pairs in (0, 1], e.g. 0.02,0.05,0.1") from None
-        probability(low_open=True).check("--budgets share", value)
+        BUDGET_SHARE.check("--budgets share", value)
         out.append(value)
     if not out:
         raise ConfigError(f"--budgets {text!r}; expected at least one share in (0, 1]")

@@ -38,6 +38,7 @@ from pathlib import Path
 import click
 import pytest
 
+from gbltr.analysis.budget_curves import BUDGET_SHARE
 from gbltr.checkpoint import STOP_ENV, STOPPED_LINE
 from gbltr.cli import cli
 from gbltr.cli.experiment import SEED_COUNT
@@ -73,7 +74,8 @@ NOT_FILES = {("ablation", "groups"), ("rerank", "tag"), ("export", "name")}
 _FILEY = re.compile(r"\b(file|folder|parquet|toml|json|qrels)\b", re.I)
 VALUE_FORMAT = {("import", "also"): "qrels={}", ("fit", "weight_param"): "alpha={}"}
 """Parameters whose value embeds a path or a number."""
-EMBEDDED_NUMBERS = {("fit", "weight_param"): WEIGHT_PARAM_RANGES["alpha"], ("experiment", "seeds"): SEED_COUNT}
+EMBEDDED_NUMBERS = {("fit", "weight_param"): WEIGHT_PARAM_RANGES["alpha"], ("experiment", "seeds"): SEED_COUNT,
+                    ("experiment", "budgets"): BUDGET_SHARE}
 """Text parameters that carry a declared number (mutated as numbers, judged by that declaration)."""
 
 
