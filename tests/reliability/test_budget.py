@@ -287,3 +287,27 @@ def test_plan_on_a_fully_labelled_dataset_plans_nothing_and_says_so(world, tmp_p
     out = _plan(["--data", str(world), "--budget", "5", "--out", str(tmp_path / "p.parquet")], capsys)
     assert "nothing is left to plan" in out
     assert pl.read_parquet(tmp_path / "p.parquet").height == 0
+
+
+def test_famol_weights_of_a_prepared_world_give_unlabelled_queries_the_click_only_gradient(unlabelled):
+    from dataclasses import replace
+
+    from gbltr.config import FitConfig
+    from gbltr.pipeline import prepare
+    from gbltr.train.backends.custom import FamolObjective, LambdarankObjective
+    from gbltr.train.fused import famol_weights, llm_labelled_queries
+
+    cfg = replace(FitConfig(), data=str(unlabelled), labels="fused")
+    cfg = replace(cfg, fusion=replace(cfg.fusion, weight_fn="sigmoid", weight_params={}))
+    prep = prepare(cfg)
+    train = prep.train
+    a, b = famol_weights(prep, cfg)
+    has = llm_labelled_queries(train)
+    assert has.any() and (~has).any()
+    gain = cfg.fusion.click_gain
+    click, llm = train.grades("click", max_grade=len(gain) - 1), train.grades("llm", max_grade=len(gain) - 1)
+    scores = np.random.default_rng(1).normal(size=train.n_rows)
+    g, _ = FamolObjective(click, llm, train.group_ptr, a, b, click_gain=gain, llm_gain=gain)(scores, train.group_ptr)
+    gc, _ = LambdarankObjective(click, train.group_ptr, label_gain=gain)(scores, train.group_ptr)
+    rows = np.repeat(~has, train.group_sizes)
+    np.testing.assert_allclose(g[rows], gc[rows], rtol=1e-12, atol=1e-15)
