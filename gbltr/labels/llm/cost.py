@@ -18,6 +18,7 @@ token) and completion tokens from the size of a valid answer.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -148,12 +149,16 @@ def unit_usage(units, strategy, client: ClientConfig) -> list[Usage]:
     :func:`gbltr.labels.llm.annotate.group_pairs` gives), rendered as :func:`dry_run` renders
     them: the same requests, so the units' costs add up to the dry run's of all their pairs."""
 
+    dc = _DryClient(client)  # one client (one in-memory cache); each unit's usage is the difference it made
+    names = [f.name for f in dataclasses.fields(Usage)]
+
     async def each():
         out = []
         for groups in units:
-            dc = _DryClient(client)
+            before = dataclasses.replace(dc.usage)
             await _annotate_async(groups, strategy, dc, False, {"done": 0, "cached": 0, "failed": 0})
-            out.append(dc.usage)
+            out.append(Usage(**{n: getattr(dc.usage, n) - getattr(before, n) for n in names}))
+            dc.bodies.clear()
         return out
 
     return asyncio.run(each())
