@@ -45,11 +45,14 @@ def test_click_uncertainty_takes_the_pair_shown_once_before_the_pair_shown_10000
     assert spread["tail"] > 0.15  # nearly the prior's spread; the head pair's is about 0.005
 
 
-def test_tail_first_takes_the_rarest_query():
+def test_tail_first_takes_the_rarest_query_whole_in_rank_order():
     frame = _pairs([{"query_id": "head", "doc_id": "a", "frequency": 5000, "bucket": "high"},
                     {"query_id": "mid", "doc_id": "b", "frequency": 40, "bucket": "medium"},
                     {"query_id": "tail", "doc_id": "c", "frequency": 2}])
     assert _first("tail-first", frame, budget=2)["query_id"].to_list() == ["tail", "mid"]
+    frame = _pairs([{"query_id": q, "doc_id": f"{q}{r}", "rank": r, "frequency": 3} for q in ("x", "y") for r in (1, 2, 3)])
+    plan = _first("tail-first", frame, budget=3)
+    assert plan["query_id"].n_unique() == 1 and plan["rank"].to_list() == [1, 2, 3]
 
 
 def test_disagreement_takes_the_query_whose_clicks_reverse_the_first_stage_order():
@@ -69,8 +72,17 @@ def test_value_per_dollar_takes_the_cheaper_of_two_equally_uncertain_pairs_and_t
     inp = PlanInput(frame, cost=np.array([4.0, 1.0]))
     s = PLANNERS["value-per-dollar"].score(inp, np.random.default_rng(0)).score
     assert s[1] == pytest.approx(4 * s[0])
-    frame = _pairs([{"query_id": "q", "doc_id": "low", "rank": 9}, {"query_id": "q", "doc_id": "top", "rank": 1}])
+    frame = _pairs([{"query_id": "q", "doc_id": "low", "rank": 9}, {"query_id": "r", "doc_id": "top", "rank": 1}])
     assert _first("value-per-dollar", frame)["doc_id"].to_list() == ["top"]
+
+
+def test_a_query_without_llm_labels_gets_its_two_best_pairs_together():
+    frame = _pairs([{"query_id": "q", "doc_id": f"d{i}", "rank": i + 1, "impressions": 10 ** i} for i in range(4)])
+    plan = _first("click-uncertainty", frame, budget=2)
+    assert plan["doc_id"].to_list() == ["d0", "d1"] and plan["unit"].to_list() == [0, 0]
+    assert _first("click-uncertainty", frame, budget=1).height == 0  # one label alone would teach nothing
+    labelled = frame.with_columns(pl.lit(3).alias("query_llm_labels"))  # the query has LLM labels already
+    assert _first("click-uncertainty", labelled, budget=1)["doc_id"].to_list() == ["d0"]
 
 
 def test_random_queries_plans_whole_queries_and_random_pairs_does_not():

@@ -4,7 +4,9 @@
 their human grades go to ``auto``; test queries are never read). :func:`make_plan` scores them
 with a planner (:mod:`gbltr.labels.budget`), groups them into units (a pair for ``point``; a
 query's pairs, annotated as its windows, for the listwise strategies), orders the units by the
-planner's score (the mean of their pairs' scores) and takes them, in that order, until the next
+planner's score (the mean of their pairs' scores; for ``point``, a query without any LLM label
+yet gets its two best pairs as one unit: a ranking loss learns nothing from one label alone in a
+query) and takes them, in that order, until the next
 unit would exceed the budget.
 
 The plan file (Parquet, one row per pair, :data:`PLAN_COLUMNS` then ``part_NAME`` reason columns):
@@ -118,7 +120,8 @@ def require_log(search) -> None:
 
 def candidates(ds, search, stats: pl.DataFrame, train_ids: pl.Series, valid_ids: pl.Series | None, click_cfg,
                *, exclude_labelled: bool = True) -> tuple[pl.DataFrame, pl.DataFrame | None]:
-    """(training pairs, validation pairs with ``human``) in :data:`PAIR_COLUMNS`, sorted by query and rank.
+    """(training pairs, validation pairs with ``human``) in :data:`PAIR_COLUMNS`, sorted by query and rank;
+    the training pairs also have ``query_llm_labels`` (the LLM labels their query already has).
 
     ``stats``: query_id, frequency, bucket. Training pairs that already have a non-null LLM label
     (``ds.labels['llm']``) are left out when ``exclude_labelled``."""
@@ -136,8 +139,12 @@ def candidates(ds, search, stats: pl.DataFrame, train_ids: pl.Series, valid_ids:
     train = base.join(pl.DataFrame({"query_id": train_ids}), on="query_id", how="semi")
     if exclude_labelled and "llm" in ds.labels:
         have = ds.labels["llm"].filter(pl.col("label").is_not_null()).select("query_id", "doc_id")
-        train = train.join(have, on=["query_id", "doc_id"], how="anti")
-    train = train.sort("query_id", "rank", "doc_id").select(PAIR_COLUMNS)
+        train = (train.join(have, on=["query_id", "doc_id"], how="anti")
+                 .join(have.group_by("query_id").len("query_llm_labels"), on="query_id", how="left"))
+    if "query_llm_labels" not in train.columns:
+        train = train.with_columns(pl.lit(0).alias("query_llm_labels"))
+    train = train.with_columns(pl.col("query_llm_labels").fill_null(0).cast(pl.Int64))
+    train = train.sort("query_id", "rank", "doc_id").select(*PAIR_COLUMNS, "query_llm_labels")
     valid = None
     if valid_ids is not None and "human" in ds.labels:
         human = ds.labels["human"].select("query_id", "doc_id", pl.col("label").alias("human"))
@@ -147,11 +154,29 @@ def candidates(ds, search, stats: pl.DataFrame, train_ids: pl.Series, valid_ids:
     return train, valid
 
 
-def _units(pairs: pl.DataFrame, strategy: str) -> np.ndarray:
-    """Unit index of every pair: the pair itself (point) or its query (listwise)."""
+def _units(pairs: pl.DataFrame, strategy: str, score: np.ndarray | None) -> np.ndarray:
+    """Unit index of every pair: its query for the listwise strategies; for ``point`` the pair
+    itself, except that the two best-scored pairs of a query without any LLM label yet form one
+    unit. A ranking loss learns from pairs of documents: one LLM label alone in a query teaches
+    it nothing, so a query's first label is bought with a second."""
     if strategy in LISTWISE:
         return pairs.select(pl.col("query_id").rank("dense") - 1)["query_id"].to_numpy().astype(np.int64)
-    return np.arange(pairs.height, dtype=np.int64)
+    n = pairs.height
+    unit = np.arange(n, dtype=np.int64)
+    if n == 0 or score is None:  # None: every pair alone (what each pair's estimate is rendered for)
+        return unit
+    existing = (pairs["query_llm_labels"].fill_null(0).to_numpy() if "query_llm_labels" in pairs.columns
+                else np.zeros(n, dtype=np.int64))
+    best = (pairs.select("query_id").with_row_index("_r").with_columns(pl.Series("_s", score), pl.Series("_e", existing))
+            .filter(pl.col("_e") == 0)
+            .sort("_s", "_r", descending=[True, False])
+            .group_by("query_id", maintain_order=True).head(2)
+            .group_by("query_id", maintain_order=True).agg(pl.col("_r")))
+    for rows in best["_r"].to_list():
+        if len(rows) == 2:
+            unit[rows[1]] = unit[rows[0]]
+    _, dense = np.unique(unit, return_inverse=True)
+    return dense.astype(np.int64)
 
 
 def _take(order: np.ndarray, size: np.ndarray, usd: np.ndarray | None, budget: Budget, n_pairs: int) -> int:
@@ -176,7 +201,7 @@ def make_plan(train: pl.DataFrame, valid: pl.DataFrame | None, *, planner: str, 
     price table. Reproducible: the same inputs and ``seed`` give the same plan."""
     p = get_planner(planner)
     rng = np.random.default_rng(seed)
-    unit = _units(train, strategy)
+    unit = _units(train, strategy, None)  # the units each estimate is rendered for
     n_units = int(unit.max()) + 1 if unit.size else 0
     size = np.bincount(unit, minlength=n_units).astype(np.int64)
     prompt = np.zeros(n_units)
@@ -196,6 +221,16 @@ def make_plan(train: pl.DataFrame, valid: pl.DataFrame | None, *, planner: str, 
     s = np.asarray(scores.score, float)
     if s.shape != (train.height,) or (s.size and not np.isfinite(s).all()):
         raise SchemaError(f"planner {planner!r}: expected {train.height} finite scores, found shape {s.shape}")
+    if strategy not in LISTWISE:  # point: a fresh query's two best pairs by this planner's score go together
+        first = unit
+        unit = _units(train, strategy, s)
+        n_units = int(unit.max()) + 1 if unit.size else 0
+        size = np.bincount(unit, minlength=n_units).astype(np.int64)
+        # a pair's estimate is its own (point: one request per pair); a unit's is the sum of its pairs'
+        prompt = np.bincount(unit, weights=prompt[first], minlength=n_units)
+        completion = np.bincount(unit, weights=completion[first], minlength=n_units)
+        if usd is not None:
+            usd = np.bincount(unit, weights=usd[first], minlength=n_units)
     unit_score = np.bincount(unit, weights=s, minlength=n_units) / np.maximum(size, 1)
     # ties in a seeded random order, so that equal scores do not favour the id order
     tie = rng.permutation(n_units)
