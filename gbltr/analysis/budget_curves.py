@@ -67,7 +67,7 @@ class BudgetCurves:
         lines = [f"# Budget curves: {self.metric} per bucket against the share of LLM labels", "",
                  f"{counted(len(s['seeds']), 'seed')} (mean ± std over seeds); paired by (seed, query); "
                  f"'vs random': against {RANDOM} at the same budget; 'vs full': against every LLM label "
-                 f"({s['full_mean_note']}). * p < 0.05 (paired t-test).", ""]
+                 f"({s['full_mean_note']}).", ""]
         for view in s["views"]:
             lines += [f"## {view}", "", "| planner | " + " | ".join(f"{b:g}" for b in s["budgets"]) + " |",
                       "|---|" + "---:|" * len(s["budgets"])]
@@ -82,7 +82,7 @@ class BudgetCurves:
                     cells.append(f"{r['mean']:.4f} ± {r['std']:.4f}{marks}")
                 lines.append(f"| {p} | " + " | ".join(cells) + " |")
             lines.append("")
-        lines.append("ʳ: differs from random-pairs at the same budget (p < 0.05); ᶠ: differs from full (p < 0.05).")
+        lines.append("ʳ: differs from random-pairs at the same budget, ᶠ: differs from full (paired t-test, p < 0.05).")
         return "\n".join(lines) + "\n"
 
 
