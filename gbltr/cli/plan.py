@@ -28,16 +28,16 @@ def _planners():
 
 @click.command("plan")
 @click.option("--data", required=True, type=click.Path(file_okay=False), help="dataset folder with a click log (impressions.parquet).")
-@click.option("--budget", type=option_type(PlanRequest, "budget"), help=help_range("how many labels (pairs) to buy.", option_type(PlanRequest, "budget")))
-@click.option("--budget-usd", type=option_type(PlanRequest, "budget_usd"), help=help_range("how many dollars to spend (needs --prices and --price-model).", option_type(PlanRequest, "budget_usd")))
+@click.option("--budget", type=option_type(PlanRequest, "budget", "plan.budget"), help=help_range("how many labels (pairs) to buy.", option_type(PlanRequest, "budget", "plan.budget")))
+@click.option("--budget-usd", type=option_type(PlanRequest, "budget_usd", "plan.budget_usd"), help=help_range("how many dollars to spend (needs --prices and --price-model).", option_type(PlanRequest, "budget_usd", "plan.budget_usd")))
 @click.option("--prices", type=click.Path(dir_okay=False), help="price table (TOML/JSON, as for gbltr annotate --prices) for the expected dollars.")
 @click.option("--price-model", help="the model of the price table the annotation will use.")
 @click.option("--strategy", type=click.Choice(_STRATEGIES), default="point", show_default=True,
               help="annotation strategy: point plans pairs; list, listrank and listsel plan whole queries (their windows).")
 @click.option("--planner", type=click.Choice(_planners()), default="value-per-dollar", show_default=True,
               help="how to choose (gbltr.labels.budget); auto chooses on validation queries.")
-@click.option("--seed", type=option_type(PlanRequest, "seed"), default=0, show_default=True,
-              help=help_range("seed of the split (as gbltr fit --seed) and of the random planners and ties.", option_type(PlanRequest, "seed")))
+@click.option("--seed", type=option_type(PlanRequest, "seed", "plan.seed"), default=0, show_default=True,
+              help=help_range("seed of the split (as gbltr fit --seed) and of the random planners and ties.", option_type(PlanRequest, "seed", "plan.seed")))
 @click.option("--out", required=True, help="plan file (Parquet); the spend per bucket goes to OUT with suffix .md.")
 def plan(**kw):
     """Choose the pairs (or whole queries) to annotate with an LLM under a budget."""

@@ -235,7 +235,9 @@ def test_an_option_that_sets_a_config_key_uses_the_keys_declaration():
                     keyed[(name, p.name)] = p.type
     assert keyed, "no option declares its config key"
     ranges = {}
-    for cls, prefix in ((FitConfig, ""), (AnnotateConfig, ""), (WorldParams, "world.")):
+    from gbltr.labels.budget.run import PlanRequest
+
+    for cls, prefix in ((FitConfig, ""), (AnnotateConfig, ""), (WorldParams, "world."), (PlanRequest, "plan.")):
         for key, f, _ in _declared_fields(cls, prefix):
             if RANGE in f.metadata:
                 ranges.setdefault(key, f.metadata[RANGE])
