@@ -38,6 +38,7 @@ def _planners():
               help="how to choose (gbltr.labels.budget); auto chooses on validation queries.")
 @click.option("--seed", type=option_type(PlanRequest, "seed", "plan.seed"), default=0, show_default=True,
               help=help_range("seed of the split (as gbltr fit --seed) and of the random planners and ties.", option_type(PlanRequest, "seed", "plan.seed")))
+@click.option("--config", type=click.Path(dir_okay=False), help="gbltr fit config (TOML/JSON) whose [click] model and priors, [buckets] and split the plan uses (use the one you will fit with).")
 @click.option("--out", required=True, help="plan file (Parquet); the spend per bucket goes to OUT with suffix .md.")
 def plan(**kw):
     """Choose the pairs (or whole queries) to annotate with an LLM under a budget."""
@@ -48,4 +49,5 @@ def plan(**kw):
     click.echo(f"wrote {kw['out']} and {PlanRequest(**kw).markdown_path()}")
     click.echo("RESULT " + json.dumps({"pairs": result.frame.height, "pairs_left": result.pairs_left,
                                        "all_planned": result.all_planned,
-                                       "usd": result.frame["expected_usd"].sum()}))
+                                       "usd": None if result.frame["expected_usd"].null_count() else
+                                       result.frame["expected_usd"].sum()}))

@@ -323,3 +323,14 @@ def test_famol_weights_of_a_prepared_world_give_unlabelled_queries_the_click_onl
     gc, _ = LambdarankObjective(click, train.group_ptr, label_gain=gain)(scores, train.group_ptr)
     rows = np.repeat(~has, train.group_sizes)
     np.testing.assert_allclose(g[rows], gc[rows], rtol=1e-12, atol=1e-15)
+
+
+def test_plan_uses_the_fit_configs_click_model(unlabelled, tmp_path, capsys):
+    cfg = tmp_path / "fit.toml"
+    cfg.write_text('[click]\nmodel = "dbn"\n[fusion]\nweight_fn = "sigmoid"\n')
+    plans = {}
+    for name, extra in (("pbm", []), ("dbn", ["--config", str(cfg)])):
+        _plan(["--data", str(unlabelled), "--budget", "30", "--planner", "click-uncertainty", *extra,
+               "--out", str(tmp_path / f"{name}.parquet")], capsys)
+        plans[name] = pl.read_parquet(tmp_path / f"{name}.parquet")
+    assert not plans["pbm"]["part_posterior_std"].equals(plans["dbn"]["part_posterior_std"])

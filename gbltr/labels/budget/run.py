@@ -5,15 +5,16 @@
 asked (:mod:`gbltr.checkpoint`), then plans (:mod:`gbltr.labels.budget.plan`) and writes
 ``OUT`` (Parquet) and ``OUT`` with suffix ``.md`` atomically.
 
-The queries planned are the training queries of the split that ``gbltr fit --seed S`` draws with
-the same ``--seed`` (a dataset's own ``split`` column when it has one): labels on validation or
+The click model, buckets and split are those of ``--config`` (a ``gbltr fit`` config; its
+defaults without one). The queries planned are the training queries of the split that
+``gbltr fit --seed S`` draws with the same ``--seed`` and config (a dataset's own ``split`` column when it has one): labels on validation or
 test queries would not train anything. Validation queries feed ``auto``'s choice; test queries
 are never read.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 from gbltr.errors import ConfigError
@@ -33,6 +34,7 @@ class PlanRequest:
     seed: int = number(0, seed_range())
     prices: str | None = None
     price_model: str | None = None
+    config: str | None = None  # a gbltr fit config: its [click] model and priors, [buckets] and split
 
     def __post_init__(self):
         check_fields(self)
@@ -58,7 +60,8 @@ class PlanRequest:
         from gbltr.folders import Input
 
         return [Input(p, what) for p, what in ((self.data, "dataset folder (--data)"),
-                                               (self.prices, "price table (--prices)")) if p]
+                                               (self.prices, "price table (--prices)"),
+                                               (self.config, "fit config (--config)")) if p]
 
 
 def usage_of(pairs_text, strategy_cfg, client_cfg):
@@ -84,7 +87,7 @@ def usage_of(pairs_text, strategy_cfg, client_cfg):
 def run_plan(req: PlanRequest, echo=print):
     """Plan as ``req`` asks; write the plan and its summary; return the :class:`Plan`."""
     from gbltr.checkpoint import checkpoint
-    from gbltr.config import FitConfig
+    from gbltr.config import load_config
     from gbltr.data.log import open_dataset
     from gbltr.data.store import fingerprint
     from gbltr.folders import check_outputs, write_file
@@ -99,6 +102,8 @@ def run_plan(req: PlanRequest, echo=print):
     get_planner(req.planner)
     strategy = StrategyConfig(strategy=req.strategy)
     check_outputs("plan", req.outputs(), req.inputs())
+    # labels: fused, so that the fit config of a fused run (with its [fusion] table) is accepted
+    cfg = load_config(req.config, {"data": req.data, "seed": req.seed, "labels": "fused"})
     prices = PriceTable.load(req.prices) if req.prices else None
     if prices is not None:
         prices.price(req.price_model)
@@ -106,7 +111,6 @@ def run_plan(req: PlanRequest, echo=print):
     texts = pairs_from_dataset(req.data)
     require_log(search)
     checkpoint("plan")
-    cfg = replace(FitConfig(), data=req.data, seed=req.seed)
     frequency = search.frequency(ds.queries["query_id"])
     stats = frequency.with_columns(resolve_buckets(cfg, frequency["frequency"]).expr())
     split = draw_split(ds, stats, cfg.seed, cfg.split)
