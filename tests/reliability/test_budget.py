@@ -4,7 +4,6 @@ FAMOL, and budget curves (``experiment --budgets``)."""
 from __future__ import annotations
 
 import json
-import shutil
 
 import numpy as np
 import polars as pl

@@ -55,8 +55,6 @@ def _pairs(cfg: AnnotateConfig):
 def planned_pairs(pairs, cfg: AnnotateConfig):
     """Exactly the pairs of ``cfg.plan`` (a plan of this dataset, made for this strategy), in the
     dataset's query and rank order: the requests the plan's estimates were rendered from."""
-    import polars as pl
-
     from gbltr.data.store import fingerprint
     from gbltr.errors import ConfigError, DataError
     from gbltr.labels.budget.plan import read_plan
@@ -70,7 +68,7 @@ def planned_pairs(pairs, cfg: AnnotateConfig):
     if chosen.height != plan.height:
         raise DataError(f"--plan {cfg.plan}: {plan.height - chosen.height} of its {plan.height} pairs are not "
                         f"candidates of {cfg.data}; expected a plan of this dataset")
-    return chosen.filter(pl.lit(True))
+    return chosen
 
 
 def local_context_size(cfg: AnnotateConfig) -> int:
