@@ -49,5 +49,4 @@ def plan(**kw):
     click.echo(f"wrote {kw['out']} and {PlanRequest(**kw).markdown_path()}")
     click.echo("RESULT " + json.dumps({"pairs": result.frame.height, "pairs_left": result.pairs_left,
                                        "all_planned": result.all_planned,
-                                       "usd": None if result.frame["expected_usd"].null_count() else
-                                       result.frame["expected_usd"].sum()}))
+                                       "usd": result.frame["expected_usd"].sum() if kw.get("prices") else None}))

@@ -69,10 +69,8 @@ class Plan:
     budget: Budget
     pairs_left: int
     all_planned: bool
-
-    @property
-    def planner(self) -> str:
-        return self.frame["planner"][0] if self.frame.height else ""
+    planner: str  # the planner asked for (the frame's ``chosen`` column says what ``auto`` chose)
+    strategy: str
 
     def spend_per_bucket(self) -> pl.DataFrame:
         """bucket, pairs, queries, expected tokens and dollars."""
@@ -98,7 +96,7 @@ class Plan:
         head = self.planner + (f" (chose {chosen})" if chosen and chosen != self.planner else "")
         usd = f["expected_usd"].sum() if f.height and f["expected_usd"].null_count() < f.height else None
         lines = [f"# Annotation plan: {head}", "",
-                 f"Budget {self.budget.describe()}; strategy {f['strategy'][0] if f.height else '?'}; "
+                 f"Budget {self.budget.describe()}; strategy {self.strategy}; "
                  f"{counted(f.height, 'pair')} of {self.pairs_left} left, in {counted(f['unit'].n_unique(), 'unit')}; "
                  f"expected cost {'n/a (no --prices)' if usd is None else f'${usd:.4f}'}.", ""]
         lines += [f"Note: {n}." for n in self.notes()]
@@ -258,7 +256,7 @@ def make_plan(train: pl.DataFrame, valid: pl.DataFrame | None, *, planner: str, 
     all_planned = k == n_units
     if all_planned and train.height:
         log.warning("the budget (%s) covers every pair left (%d): all of them are planned", budget.describe(), train.height)
-    return Plan(frame, budget, train.height, all_planned)
+    return Plan(frame, budget, train.height, all_planned, planner, strategy)
 
 
 def read_plan(path: str | Path, dataset: str | None = None, where: str = "--plan") -> pl.DataFrame:
