@@ -131,8 +131,9 @@ def train_fused(prep, cfg, backend: Backend, valid_y, settings: TrainSettings, *
             return _train_famol(prep, c, backend, valid_y, settings, rounds=rounds,
                                 init_model=None if init is None else init.kept_booster())
 
-        return search_weights(prep, cfg, settings, train_one=train_one, reuse=reuse,
-                              continue_training=backend.capabilities.continue_training)
+        with backend.bins_reused():  # the candidates differ in their loss weights only: bin the features once
+            return search_weights(prep, cfg, settings, train_one=train_one, reuse=reuse,
+                                  continue_training=backend.capabilities.continue_training)
     return _train_famol(prep, cfg, backend, valid_y, settings)
 
 
