@@ -2,7 +2,7 @@
 
 Cost, side by side in one process on the same prepared data (``--world``: the built-in world's
 parameters, ``default`` or ``mid``), LightGBM, ``train.threads`` = ``--threads`` (1 by default,
-so CPU seconds are comparable on a shared box):
+so CPU seconds are comparable on a shared box), ``--repeats`` alternated runs, medians:
 
   * **anchor**: one fixed-weight FAMOL fit of the weight function that ``auto`` chose (what a
     user who knew the answer would pay: the same model ``auto`` returns);
@@ -93,22 +93,35 @@ def cost(args) -> dict:
     warm = config(args.world, args.seed, args.threads, "constant", {"value": 0.5})
     train(prep, replace(warm, train=replace(warm.train, rounds=2)))  # untimed: numba compiles the FAMOL kernel
     res = {}
-    model, cpu, wall = train(prep, prep.config)
-    rec = model.info["weight_search"]
-    ch = rec["choice"]
-    res["auto"] = {"cpu_s": round(cpu, 2), "wall_s": round(wall, 2), "rounds": rec["rounds_trained"], "choice": ch["name"],
-                   "valid": ch["valid"]["overall"]}
-    anchor_cfg = config(args.world, args.seed, args.threads, ch["weight_fn"], ch["params"])
-    fixed, cpu, wall = train(prep, replace(anchor_cfg, fusion=replace(anchor_cfg.fusion, weight_params=ch["params"])))
-    same = bool(np.array_equal(fixed.predict(prep.test.X), model.predict(prep.test.X)))
-    res["anchor"] = {"cpu_s": round(cpu, 2), "wall_s": round(wall, 2),
-                     "rounds": len(fixed.history) or fixed.best_iteration, "weight_fn": ch["name"],
+    anchor_cfg = None
+    runs = {"auto": [], "anchor": [], "old_auto": []}
+    for rep in range(args.repeats):  # alternated, so a change in the box's load hits both
+        model, cpu, wall = train(prep, prep.config)
+        runs["auto"].append((cpu, wall))
+        rec = model.info["weight_search"]
+        ch = rec["choice"]
+        if anchor_cfg is None:
+            anchor_cfg = config(args.world, args.seed, args.threads, ch["weight_fn"], ch["params"])
+        fixed, cpu, wall = train(prep, anchor_cfg)
+        runs["anchor"].append((cpu, wall))
+        same = bool(np.array_equal(fixed.predict(prep.test.X), model.predict(prep.test.X)))
+        if args.old:
+            old, cpu, wall = train(prep, prep.config, old_search(args.old))
+            runs["old_auto"].append((cpu, wall))
+            orec = old.info["weight_search"]
+        print(f"repeat {rep + 1}: " + ", ".join(f"{k} {v[-1][0]:.2f} s" for k, v in runs.items() if v), flush=True)
+
+    def med(name):
+        cpu = [c for c, _ in runs[name]]
+        return {"cpu_s": round(float(np.median(cpu)), 2), "wall_s": round(float(np.median([w for _, w in runs[name]])), 2),
+                "cpu_s_all": [round(c, 2) for c in cpu]}
+
+    res["auto"] = {**med("auto"), "rounds": rec["rounds_trained"], "choice": ch["name"], "valid": ch["valid"]["overall"]}
+    res["anchor"] = {**med("anchor"), "rounds": len(fixed.history) or fixed.best_iteration, "weight_fn": ch["name"],
                      "same_model_as_auto": same}
     if args.old:
-        old, cpu, wall = train(prep, prep.config, old_search(args.old))
-        orec = old.info["weight_search"]
-        res["old_auto"] = {"cpu_s": round(cpu, 2), "wall_s": round(wall, 2), "rounds": orec["rounds_trained"],
-                           "choice": orec["choice"]["name"], "valid": orec["choice"]["valid"]["overall"]}
+        res["old_auto"] = {**med("old_auto"), "rounds": orec["rounds_trained"], "choice": orec["choice"]["name"],
+                           "valid": orec["choice"]["valid"]["overall"]}
     res["auto_over_anchor_cpu"] = round(res["auto"]["cpu_s"] / res["anchor"]["cpu_s"], 3)
     if args.old:
         res["old_over_anchor_cpu"] = round(res["old_auto"]["cpu_s"] / res["anchor"]["cpu_s"], 3)
@@ -156,6 +169,7 @@ def main() -> int:
     ap.add_argument("--world", choices=sorted(WORLDS), default="default")
     ap.add_argument("--seed", type=int, default=0, help="world and run seed of the cost comparison")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--repeats", type=int, default=3, help="alternated runs of each contender (medians reported)")
     ap.add_argument("--old", help="a commit whose weight search to compare with (e.g. 9d09635)")
     ap.add_argument("--skip-cost", action="store_true")
     ap.add_argument("--quality-seeds", type=lambda s: [int(x) for x in s.split(",")], default=[])
@@ -163,7 +177,7 @@ def main() -> int:
     if args.quality_seeds and not args.old:
         ap.error("--quality-seeds compares with the old search: give --old COMMIT")
     load0 = os.getloadavg()
-    result = {"world": args.world, "threads": args.threads, "cpus": os.cpu_count(), "old": args.old}
+    result = {"world": args.world, "threads": args.threads, "repeats": args.repeats, "cpus": os.cpu_count(), "old": args.old}
     if not args.skip_cost:
         result["cost"] = cost(args)
         result["goal_met"] = result["cost"]["auto_over_anchor_cpu"] <= 2.0
