@@ -128,7 +128,7 @@ def train_fused(prep, cfg, backend: Backend, valid_y, settings: TrainSettings, *
         return _train_schedule(prep, cfg, backend, valid_y, settings)
     if cfg.fusion.weight_fn == AUTO:
         def train_one(c, *, rounds: int | None = None, init=None):
-            return _train_famol(prep, c, backend, valid_y, settings, rounds=rounds,
+            return _train_famol(prep, c, backend, valid_y, dataclasses.replace(settings, cfg=c.train), rounds=rounds,
                                 init_model=None if init is None else init.kept_booster())
 
         with backend.bins_reused():  # the candidates differ in their loss weights only: bin the features once

@@ -8,6 +8,10 @@ training seed (fixed candidate order, ties go to the earlier candidate).
 Successive halving over three rungs (:func:`search_weights`), sized so that the whole search
 costs under two fixed-weight fits (benchmarks/bench_weight_search.py):
 
+The two cheap rungs boost with ``RUNG_SPEEDUP`` (5) times the fit's learning rate (at most 1):
+few large steps get about as far as the many small steps of a full fit, so a candidate's
+cheap-rung score says more about its full fit than the same few small steps would.
+
 1. **Cheap rung.** Every grid candidate (:func:`grid`) trains ``r1`` boosting rounds
    (:func:`rung_rounds`: ``max(3, rounds // 50)``, 6 with the default 300) and is scored by
    gbltr's validation nDCG@k (:func:`gbltr.evaluate.metrics.ndcg_per_query`, k = the
@@ -58,6 +62,7 @@ from gbltr.labels.fusion import DEFAULT_WEIGHT_PARAMS
 log = logging.getLogger("gbltr")
 
 KEEP = 3
+RUNG_SPEEDUP = 5  # the cheap rungs boost with this multiple of the fit's learning rate (at most 1)
 CONSTANTS = (0.0, 0.25, 0.5, 0.75, 1.0)
 
 
@@ -169,6 +174,11 @@ def search_weights(prep, cfg, settings, *, train_one, reuse: dict | None = None,
     def config_of(fn, params):
         return replace(cfg, fusion=replace(cfg.fusion, weight_fn=fn, weight_params=dict(params)))
 
+    fast = replace(cfg.train, learning_rate=min(1.0, RUNG_SPEEDUP * cfg.train.learning_rate))
+
+    def rung_config(fn, params):  # a cheap rung: fewer, larger steps
+        return replace(config_of(fn, params), train=fast)
+
     def record(c, model, **extra):
         return {"name": label(c.fusion.weight_fn, c.fusion.resolved_params()), "weight_fn": c.fusion.weight_fn,
                 "params": c.fusion.resolved_params(), "valid": validation_scores(model, valid, k),
@@ -178,7 +188,7 @@ def search_weights(prep, cfg, settings, *, train_one, reuse: dict | None = None,
     # rung 1: every candidate, r1 rounds from scratch
     rung1, models1 = [], []
     for fn, params in grid():
-        c = config_of(fn, params)
+        c = rung_config(fn, params)
         model = train_one(c, rounds=r1)
         rounds_trained += r1
         rung1.append(record(c, model))
@@ -190,7 +200,7 @@ def search_weights(prep, cfg, settings, *, train_one, reuse: dict | None = None,
     if len(set(lp.values())) == 1:
         learnt["note"] = "equal in every bucket: the same model as constant value=%s, not trained again" % lp["high"]
     else:
-        c = config_of("piecewise", lp)
+        c = rung_config("piecewise", lp)
         model = train_one(c, rounds=r1)
         rounds_trained += r1
         rung1.append(record(c, model, learnt=True))
@@ -200,7 +210,7 @@ def search_weights(prep, cfg, settings, *, train_one, reuse: dict | None = None,
     ranked = sorted(range(len(rung1)), key=lambda i: (-rung1[i]["valid"]["overall"], i))
     rung2 = []
     for i in ranked[:KEEP]:
-        c = config_of(rung1[i]["weight_fn"], rung1[i]["params"])
+        c = rung_config(rung1[i]["weight_fn"], rung1[i]["params"])
         if r2 == r1:
             model, extra = models1[i], {}
         elif continue_training:
@@ -226,7 +236,8 @@ def search_weights(prep, cfg, settings, *, train_one, reuse: dict | None = None,
     record_ = {
         "metric": f"ndcg@{k} on validation queries (human labels)",
         "n_valid_queries": n_valid,
-        "rungs": [{"rounds": r1, "candidates": rung1}, {"rounds": r2, "candidates": rung2},
+        "rungs": [{"rounds": r1, "learning_rate": fast.learning_rate, "candidates": rung1},
+                  {"rounds": r2, "learning_rate": fast.learning_rate, "candidates": rung2},
                   {"rounds": f"full ({cfg.train.rounds}, early stopping {cfg.train.early_stopping})",
                    "candidates": [choice]}],
         "learnt": learnt,

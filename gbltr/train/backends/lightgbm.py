@@ -105,7 +105,7 @@ class LightGBMBackend(Backend):
     def _bin_key(self, X, names, params) -> tuple | None:
         if self._bins is None:
             return None
-        settings = {k: v for k, v in params.items() if k != "objective"}
+        settings = {k: v for k, v in params.items() if k not in ("objective", "learning_rate")}  # not the bins' business
         return id(X), X.shape, str(names), repr(sorted(settings.items(), key=lambda kv: kv[0]))
 
     def train(self, request: TrainRequest) -> FittedRanker:
