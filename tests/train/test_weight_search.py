@@ -189,3 +189,14 @@ def test_cheap_search_picks_the_exhaustive_choice_when_curves_are_clear(seed, co
     extra = (r2 - r1) if continue_training else r2
     assert rec["rounds_trained"] == n1 * r1 + KEEP * extra + full_rounds
     assert sum(1 for _, _, cont in calls if cont) == (KEEP if continue_training else 0)
+
+
+@pytest.mark.slow
+def test_stacked_form_search_returns_the_fixed_weight_model(prep):
+    # the stacked form trains on new stacked rows per candidate and bins them by the unstacked
+    # rows (bin_reference): reusing those bins across candidates must not change the chosen model
+    cfg = load_config(TINY, {**FEW, "fusion": {"form": "stacked"}, "train": {"rounds": 12, "early_stopping": 3}})
+    model = train_model(prep, cfg)
+    ch = model.info["weight_search"]["choice"]
+    fixed = train_model(prep, replace(cfg, fusion=replace(cfg.fusion, weight_fn=ch["weight_fn"], weight_params=ch["params"])))
+    np.testing.assert_array_equal(fixed.predict(prep.test.X), model.predict(prep.test.X))
