@@ -40,7 +40,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 WORLDS = {
     "default": {},  # WorldParams' defaults: 3000 queries, 150k sessions
-    "mid": {"queries": 1500, "sessions": 60_000},
+    "mid": {"queries": 1500, "sessions": 60_000, "test_queries_per_bucket": 50, "valid_queries_per_bucket": 30},
     "tiny": {"queries": 600, "sessions": 20_000, "test_queries_per_bucket": 25, "valid_queries_per_bucket": 15,
              "min_train_queries_per_bucket": 10},  # a smoke test (configs/tiny-world.toml's world)
 }
