@@ -10,12 +10,12 @@ costs under two fixed-weight fits (benchmarks/bench_weight_search.py). The featu
 once for every candidate (:meth:`gbltr.train.backends.base.Backend.bins_reused`, entered by
 :func:`gbltr.train.fused.train_fused`).
 
-The two cheap rungs boost with ``RUNG_SPEEDUP`` (6) times the fit's learning rate (at most 1):
+The two cheap rungs boost with ``RUNG_SPEEDUP`` (8) times the fit's learning rate (at most 1):
 few large steps get about as far as the many small steps of a full fit, so a candidate's
 cheap-rung score says more about its full fit than the same few small steps would.
 
 1. **Cheap rung.** Every grid candidate (:func:`grid`) trains ``r1`` boosting rounds
-   (:func:`rung_rounds`: ``max(3, rounds // 75)``, 4 with the default 300) and is scored by
+   (:func:`rung_rounds`: ``max(3, rounds // 100)``, 3 with the default 300) and is scored by
    gbltr's validation nDCG@k (:func:`gbltr.evaluate.metrics.ndcg_per_query`, k = the
    early-stopping cut-off, 10 by default), overall and per bucket.
 2. **Learnt candidate.** From the constant-mix candidates' per-bucket validation scores, each
@@ -30,14 +30,14 @@ cheap-rung score says more about its full fit than the same few small steps woul
    ``learnt["fallback_buckets"]`` in the report). Overall scores use whatever validation
    queries exist (:func:`gbltr.pipeline.prepare` refuses a dataset with none).
 3. **Middle rung.** The ``keep`` best candidates of the cheap rung boost on to ``r2 = 3 * r1``
-   rounds (12 by default), continuing their cheap-rung models where the backend can continue
+   rounds (9 by default), continuing their cheap-rung models where the backend can continue
    training (``init_model``), so the first ``r1`` rounds are not paid twice; otherwise they
    train ``r2`` rounds afresh.
 4. **Full rung.** The best of the middle rung trains as a normal fit (full rounds, early
    stopping on validation) and is the chosen model: the very model a fixed-weight run of the
    chosen function gives (same seed, trained from scratch), so ``auto`` costs no retraining.
 
-Cost: ``n_candidates * r1 + keep * (r2 - r1)`` rounds + one normal fit; 11 x 4 + 3 x 8 = 68
+Cost: ``n_candidates * r1 + keep * (r2 - r1)`` rounds + one normal fit; 11 x 3 + 3 x 6 = 51
 rounds + one fit with the defaults (11 = 10 grid candidates + the learnt one). Before issue 19
 it was 11 x 30 rounds + 3 full fits (4-5 fits). ``reuse`` lets ``gbltr experiment`` hand over
 full models it already trained for the same data and settings (the fixed-weight setups), keyed
@@ -64,7 +64,7 @@ from gbltr.labels.fusion import DEFAULT_WEIGHT_PARAMS
 log = logging.getLogger("gbltr")
 
 KEEP = 3
-RUNG_SPEEDUP = 6  # the cheap rungs boost with this multiple of the fit's learning rate (at most 1)
+RUNG_SPEEDUP = 8  # the cheap rungs boost with this multiple of the fit's learning rate (at most 1)
 CONSTANTS = (0.0, 0.25, 0.5, 0.75, 1.0)
 
 
@@ -78,8 +78,8 @@ def grid() -> list[tuple[str, dict]]:
 
 def rung_rounds(rounds: int) -> tuple[int, int]:
     """Rounds of the cheap and the middle rung for a fit of ``rounds`` rounds: ``(r1, 3 * r1)``
-    with ``r1 = max(3, rounds // 75)``, each at most ``rounds``."""
-    r1 = min(rounds, max(3, rounds // 75))
+    with ``r1 = max(3, rounds // 100)``, each at most ``rounds``."""
+    r1 = min(rounds, max(3, rounds // 100))
     return r1, min(rounds, 3 * r1)
 
 
