@@ -92,6 +92,11 @@ def test_choice_is_reproducible_and_never_reads_test_labels(prep, tmp_path):
     assert report["weight_search"]["choice"] == rec["choice"]
     md = (folder / "report.md").read_text()
     assert "FAMOL weight search" in md and f"**Chosen: {rec['choice']['name']}**" in md
+    # the candidate table: every candidate of every rung with its validation score, the cheap rungs' learning rate
+    for rung in rec["rungs"]:
+        for c in rung["candidates"]:
+            assert f"| {c['name']}" in md and f"{c['valid']['overall']:.4f}" in md
+    assert f"(learning rate {rec['rungs'][0]['learning_rate']:g})" in md
     assert (folder / "weights.png").stat().st_size > 0
 
 
