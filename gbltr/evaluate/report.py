@@ -112,7 +112,8 @@ def _search_markdown(search: dict) -> list[str]:
             v = c["valid"]
             cells = " | ".join("-" if v.get(b) is None else f"{v[b]:.4f}" for b in ("overall", "high", "medium", "low"))
             tag = " (learnt)" if c.get("learnt") else ""
-            lines.append(f"| {rung['rounds']} | {c['name']}{tag} | {cells} |")
+            lr = f" (learning rate {rung['learning_rate']:g})" if "learning_rate" in rung else ""
+            lines.append(f"| {rung['rounds']}{lr} | {c['name']}{tag} | {cells} |")
     learnt = search["learnt"]
     lines += ["", f"Learnt per-bucket weights (best constant per bucket on validation, made monotone): "
               f"{json.dumps(learnt['params'])}"]

@@ -165,14 +165,18 @@ def train_fused(prep, cfg, backend: Backend, valid_y, settings: TrainSettings, *
     if cfg.fusion.method == "schedule":
         return _train_schedule(prep, cfg, backend, valid_y, settings)
     if cfg.fusion.weight_fn == AUTO:
-        def train_one(c, *, rounds: int | None = None):
-            return _train_famol(prep, c, backend, valid_y, settings, rounds=rounds)
+        def train_one(c, *, rounds: int | None = None, init=None):
+            return _train_famol(prep, c, backend, valid_y, dataclasses.replace(settings, cfg=c.train), rounds=rounds,
+                                init_model=None if init is None else init.kept_booster())
 
-        return search_weights(prep, cfg, settings, train_one=train_one, reuse=reuse)
+        with backend.bins_reused():  # the candidates differ in their loss weights only: bin the features once
+            return search_weights(prep, cfg, settings, train_one=train_one, reuse=reuse,
+                                  continue_training=backend.capabilities.continue_training)
     return _train_famol(prep, cfg, backend, valid_y, settings)
 
 
-def _train_famol(prep, cfg, backend: Backend, valid_y, settings: TrainSettings, *, rounds: int | None = None):
+def _train_famol(prep, cfg, backend: Backend, valid_y, settings: TrainSettings, *, rounds: int | None = None,
+                 init_model=None):
     train = prep.train
     a, b = famol_weights(prep, cfg)
     human_gain = gain_for(valid_y)
@@ -184,7 +188,7 @@ def _train_famol(prep, cfg, backend: Backend, valid_y, settings: TrainSettings, 
         objective = _gpu_objective(cfg, args, kw) or custom.make_famol_objective(*args, **kw)
         return backend.train(settings.request(train.X, np.zeros(train.n_rows), train.group_sizes, prep.valid.X,
                                               valid_y, prep.valid.group_sizes, label_gain=human_gain,
-                                              objective=objective, rounds=rounds))
+                                              objective=objective, rounds=rounds, init_model=init_model))
     # stacked form
     if tuple(cfg.fusion.click_gain) != tuple(cfg.fusion.llm_gain):
         raise ConfigError(
@@ -207,7 +211,7 @@ def _train_famol(prep, cfg, backend: Backend, valid_y, settings: TrainSettings, 
     else:  # one weight per stacked group (a different, still frequency-weighted, model)
         weights = dict(group_weight=st.group_weight)
     return backend.train(settings.request(st.data.X, y, st.data.group_sizes, prep.valid.X, valid_y,
-                                          prep.valid.group_sizes, label_gain=gain, rounds=rounds, **weights))
+                                          prep.valid.group_sizes, label_gain=gain, rounds=rounds, init_model=init_model, **weights))
 
 
 def _gpu_objective(cfg, args, kw):

@@ -5,12 +5,19 @@ score); it never touches the test queries. It reuses the prepared datasets: a ca
 only the per-query loss weights, never the features. Everything is deterministic given the
 training seed (fixed candidate order, ties go to the earlier candidate).
 
-Successive halving over two rungs (:func:`search_weights`):
+Successive halving over three rungs (:func:`search_weights`), sized so that the whole search
+costs under two fixed-weight fits (benchmarks/bench_weight_search.py). The features are binned
+once for every candidate (:meth:`gbltr.train.backends.base.Backend.bins_reused`, entered by
+:func:`gbltr.train.fused.train_fused`).
 
-1. **Cheap rung.** Every grid candidate (:func:`grid`) trains ``rung_rounds`` boosting rounds
-   (``max(10, rounds // 10)``: 30 with the default 300) and is scored by gbltr's validation
-   nDCG@k (:func:`gbltr.evaluate.metrics.ndcg_per_query`, k = the early-stopping cut-off, 10
-   by default), overall and per bucket.
+The two cheap rungs boost with ``RUNG_SPEEDUP`` (8) times the fit's learning rate (at most 1):
+few large steps get about as far as the many small steps of a full fit, so a candidate's
+cheap-rung score says more about its full fit than the same few small steps would.
+
+1. **Cheap rung.** Every grid candidate (:func:`grid`) trains ``r1`` boosting rounds
+   (:func:`rung_rounds`: ``max(3, rounds // 100)``, 3 with the default 300) and is scored by
+   gbltr's validation nDCG@k (:func:`gbltr.evaluate.metrics.ndcg_per_query`, k = the
+   early-stopping cut-off, 10 by default), overall and per bucket.
 2. **Learnt candidate.** From the constant-mix candidates' per-bucket validation scores, each
    bucket takes the constant ``w`` that scored best on that bucket's validation queries; the
    three values are made non-decreasing in frequency (pool-adjacent-violators, weighted by the
@@ -22,13 +29,22 @@ Successive halving over two rungs (:func:`search_weights`):
    best on all validation queries, and the search says so (log warning and
    ``learnt["fallback_buckets"]`` in the report). Overall scores use whatever validation
    queries exist (:func:`gbltr.pipeline.prepare` refuses a dataset with none).
-3. **Full rung.** The ``keep`` best candidates of the cheap rung train as a normal fit (full
-   rounds, early stopping on validation); the best by validation nDCG@k is the chosen model.
-   Its booster is returned as is, so ``auto`` costs no retraining of the winner.
+3. **Middle rung.** The ``keep`` best candidates of the cheap rung boost on to ``r2 = 3 * r1``
+   rounds (9 by default), continuing their cheap-rung models where the backend can continue
+   training (``init_model``), so the first ``r1`` rounds are not paid twice; otherwise they
+   train ``r2`` rounds afresh.
+4. **Full rung.** The best of the middle rung trains as a normal fit (full rounds, early
+   stopping on validation) and is the chosen model: the very model a fixed-weight run of the
+   chosen function gives (same seed, trained from scratch), so ``auto`` costs no retraining.
 
-Cost: ``n_candidates * rung_rounds + keep * (a normal fit)`` rounds; 11 x 30 rounds + 3 full fits with
-the defaults (11 = 10 grid candidates + the learnt one). ``reuse`` lets ``gbltr experiment`` hand over full-rung models it already trained
-for the same data and settings (the fixed-weight setups), keyed by :func:`candidate_key`.
+Cost: ``n_candidates * r1 + keep * (r2 - r1)`` rounds + one normal fit; 11 x 3 + 3 x 6 = 51
+rounds + one fit with the defaults (11 = 10 grid candidates + the learnt one). Before issue 19
+it was 11 x 30 rounds + 3 full fits (4-5 fits). ``reuse`` lets ``gbltr experiment`` hand over
+full models it already trained for the same data and settings (the fixed-weight setups), keyed
+by :func:`candidate_key`: the full rung then costs nothing.
+
+Selection reads the validation queries only: every score is :func:`validation_scores` on
+``prep.valid``; ``prep.test`` is never read.
 """
 
 from __future__ import annotations
@@ -48,6 +64,7 @@ from gbltr.labels.fusion import DEFAULT_WEIGHT_PARAMS
 log = logging.getLogger("gbltr")
 
 KEEP = 3
+RUNG_SPEEDUP = 8  # the cheap rungs boost with this multiple of the fit's learning rate (at most 1)
 CONSTANTS = (0.0, 0.25, 0.5, 0.75, 1.0)
 
 
@@ -59,8 +76,11 @@ def grid() -> list[tuple[str, dict]]:
     return cands
 
 
-def rung_rounds(rounds: int) -> int:
-    return min(rounds, max(10, rounds // 10))
+def rung_rounds(rounds: int) -> tuple[int, int]:
+    """Rounds of the cheap and the middle rung for a fit of ``rounds`` rounds: ``(r1, 3 * r1)``
+    with ``r1 = max(3, rounds // 100)``, each at most ``rounds``."""
+    r1 = min(rounds, max(3, rounds // 100))
+    return r1, min(rounds, 3 * r1)
 
 
 def candidate_key(fusion) -> str:
@@ -135,76 +155,93 @@ def learnt_weights(constant_scores: dict[float, dict], n_valid: dict[str, int]) 
     return {"params": {b: params[b] for b in BUCKETS}, "per_bucket_best": raw, "fallback_buckets": fallback}
 
 
-def search_weights(prep, cfg, settings, *, train_one, reuse: dict | None = None):
+def search_weights(prep, cfg, settings, *, train_one, reuse: dict | None = None, continue_training: bool = False):
     """Search the weight function on validation; returns the chosen model with ``info["weight_search"]``.
 
     ``settings``: the fit's :class:`gbltr.train.backends.TrainSettings` (scores use its
-    ``eval_at``); ``train_one(cfg, rounds=None)`` trains one FAMOL model for a fixed-weight
-    ``cfg`` (``rounds``: a cheap-rung budget, None = a full fit with early stopping).
+    ``eval_at``); ``train_one(cfg, rounds=None, init=None)`` trains one FAMOL model for a
+    fixed-weight ``cfg`` (``rounds``: a rung's budget, None = a full fit with early stopping;
+    ``init``: a model to continue boosting from, only passed when ``continue_training``).
     """
     t0, c0 = time.perf_counter(), time.process_time()
     valid = prep.valid
     k = int(settings.eval_at)
-    r1 = rung_rounds(cfg.train.rounds)
+    r1, r2 = rung_rounds(cfg.train.rounds)
     n_valid = valid_query_counts(valid)
     empty = [b for b in BUCKETS if valid.bucket is not None and not n_valid.get(b)]
     if empty:
         log.warning("weight search: no validation queries that can rank in bucket(s) %s; the learnt per-bucket "
                     "weights use the best constant on all validation queries there", empty)
 
-    def fusion_of(fn, params):
-        return replace(cfg.fusion, weight_fn=fn, weight_params=dict(params))
+    def config_of(fn, params):
+        return replace(cfg, fusion=replace(cfg.fusion, weight_fn=fn, weight_params=dict(params)))
 
-    def run(fn, params, *, full: bool):
-        c = replace(cfg, fusion=fusion_of(fn, params))
-        key = candidate_key(c.fusion)
-        reused = full and reuse is not None and key in reuse
-        if reused:
-            model = reuse[key]
-        else:
-            model = train_one(c, rounds=None if full else r1)
-        scores = validation_scores(model, valid, k)
-        return model, {"name": label(fn, c.fusion.resolved_params()), "weight_fn": fn,
-                       "params": c.fusion.resolved_params(), "valid": scores, "best_iteration": model.best_iteration,
-                       **({"reused": True} if reused else {})}
+    fast = replace(cfg.train, learning_rate=min(1.0, RUNG_SPEEDUP * cfg.train.learning_rate))
+
+    def rung_config(fn, params):  # a cheap rung: fewer, larger steps
+        return replace(config_of(fn, params), train=fast)
+
+    def record(c, model, **extra):
+        return {"name": label(c.fusion.weight_fn, c.fusion.resolved_params()), "weight_fn": c.fusion.weight_fn,
+                "params": c.fusion.resolved_params(), "valid": validation_scores(model, valid, k),
+                "best_iteration": model.best_iteration, **extra}
 
     rounds_trained = 0
-    rung1 = []
+    # rung 1: every candidate, r1 rounds from scratch
+    rung1, models1 = [], []
     for fn, params in grid():
-        _, rec = run(fn, params, full=False)
+        c = rung_config(fn, params)
+        model = train_one(c, rounds=r1)
         rounds_trained += r1
-        rung1.append(rec)
-        log.info("weight search, %d rounds: %s valid %s@%d %.4f", r1, rec["name"], "ndcg", k, rec["valid"]["overall"])
+        rung1.append(record(c, model))
+        models1.append(model)
+        log.info("weight search, %d rounds: %s valid ndcg@%d %.4f", r1, rung1[-1]["name"], k, rung1[-1]["valid"]["overall"])
     consts = {rec["params"]["value"]: rec["valid"] for rec in rung1 if rec["weight_fn"] == "constant"}
     learnt = learnt_weights(consts, n_valid)
     lp = learnt["params"]
     if len(set(lp.values())) == 1:
         learnt["note"] = "equal in every bucket: the same model as constant value=%s, not trained again" % lp["high"]
     else:
-        _, rec = run("piecewise", lp, full=False)
-        rec["learnt"] = True
+        c = rung_config("piecewise", lp)
+        model = train_one(c, rounds=r1)
         rounds_trained += r1
-        rung1.append(rec)
-        log.info("weight search, %d rounds: learnt %s valid %.4f", r1, rec["name"], rec["valid"]["overall"])
+        rung1.append(record(c, model, learnt=True))
+        models1.append(model)
+        log.info("weight search, %d rounds: learnt %s valid %.4f", r1, rung1[-1]["name"], rung1[-1]["valid"]["overall"])
+    # rung 2: the KEEP best boost on to r2 rounds (continuing their rung-1 models where the backend can)
     ranked = sorted(range(len(rung1)), key=lambda i: (-rung1[i]["valid"]["overall"], i))
-    finalists = [rung1[i] for i in ranked[:KEEP]]
-    rung2, models = [], []
-    for cand in finalists:
-        model, rec = run(cand["weight_fn"], cand["params"], full=True)
-        if not rec.get("reused"):
-            rounds_trained += len(model.history) if model.history else model.best_iteration
-        rung2.append(rec)
-        models.append(model)
-        log.info("weight search, full: %s valid %.4f (%d rounds kept)", rec["name"], rec["valid"]["overall"],
-                 model.best_iteration)
+    rung2 = []
+    for i in ranked[:KEEP]:
+        c = rung_config(rung1[i]["weight_fn"], rung1[i]["params"])
+        if r2 == r1:
+            model, extra = models1[i], {}
+        elif continue_training:
+            model, extra = train_one(c, rounds=r2 - r1, init=models1[i]), {"continued_from": r1}
+            rounds_trained += r2 - r1
+        else:
+            model, extra = train_one(c, rounds=r2), {}
+            rounds_trained += r2
+        rung2.append(record(c, model, **extra, **({"learnt": True} if rung1[i].get("learnt") else {})))
+        log.info("weight search, %d rounds: %s valid %.4f", r2, rung2[-1]["name"], rung2[-1]["valid"]["overall"])
+    # rung 3: the best of rung 2 as a normal fit (from scratch: the fixed-weight model it stands for)
     best = max(range(len(rung2)), key=lambda i: (rung2[i]["valid"]["overall"], -i))
-    choice = rung2[best]
-    model = models[best]
-    record = {
+    c = config_of(rung2[best]["weight_fn"], rung2[best]["params"])
+    key = candidate_key(c.fusion)
+    reused = reuse is not None and key in reuse
+    model = reuse[key] if reused else train_one(c)
+    if not reused:
+        rounds_trained += len(model.history) if model.history else model.best_iteration
+    choice = record(c, model, **({"reused": True} if reused else {}),
+                    **({"learnt": True} if rung2[best].get("learnt") else {}))
+    log.info("weight search, full: %s valid %.4f (%d rounds kept)", choice["name"], choice["valid"]["overall"],
+             model.best_iteration)
+    record_ = {
         "metric": f"ndcg@{k} on validation queries (human labels)",
         "n_valid_queries": n_valid,
-        "rungs": [{"rounds": r1, "candidates": rung1}, {"rounds": f"full ({cfg.train.rounds}, early stopping "
-                                                                  f"{cfg.train.early_stopping})", "candidates": rung2}],
+        "rungs": [{"rounds": r1, "learning_rate": fast.learning_rate, "candidates": rung1},
+                  {"rounds": r2, "learning_rate": fast.learning_rate, "candidates": rung2},
+                  {"rounds": f"full ({cfg.train.rounds}, early stopping {cfg.train.early_stopping})",
+                   "candidates": [choice]}],
         "learnt": learnt,
         "choice": {"weight_fn": choice["weight_fn"], "params": choice["params"], "name": choice["name"],
                    "valid": choice["valid"]},
@@ -213,5 +250,5 @@ def search_weights(prep, cfg, settings, *, train_one, reuse: dict | None = None)
         "cpu_seconds": round(time.process_time() - c0, 2),
     }
     log.info("weight search chose %s (validation ndcg@%d %.4f) after %d rounds in %.1f s", choice["name"], k,
-             choice["valid"]["overall"], rounds_trained, record["seconds"])
-    return replace(model, info={**model.info, "weight_search": record})
+             choice["valid"]["overall"], rounds_trained, record_["seconds"])
+    return replace(model, info={**model.info, "weight_search": record_})

@@ -1,7 +1,8 @@
 """``weight_fn = "auto"``: the FAMOL weight search on validation queries."""
 
 import json
-from dataclasses import replace
+from dataclasses import dataclass, replace
+from dataclasses import field as dc_field
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +12,7 @@ from gbltr.config import load_config
 from gbltr.evaluate.report import write_run
 from gbltr.pipeline import prepare
 from gbltr.train.fit import evaluate, train_model
-from gbltr.train.weight_search import grid, learnt_weights
+from gbltr.train.weight_search import KEEP, grid, label, learnt_weights, rung_rounds, search_weights, validation_scores
 
 TINY = Path(__file__).resolve().parents[2] / "configs" / "tiny-world.toml"
 FEW = {"labels": "fused", "train": {"rounds": 4, "early_stopping": 0}}
@@ -65,11 +66,13 @@ def test_choice_is_reproducible_and_never_reads_test_labels(prep, tmp_path):
     assert cfg.fusion.weight_fn == "auto"  # the default
     model = train_model(prep, cfg)
     rec = _search(model)
-    # every grid candidate on the cheap rung, then KEEP finalists trained in full
-    assert [c["weight_fn"] for c in rec["rungs"][0]["candidates"][: len(grid())]] == [fn for fn, _ in grid()]
-    assert len(rec["rungs"][1]["candidates"]) == 3
-    finals = rec["rungs"][1]["candidates"]
-    assert rec["choice"]["valid"]["overall"] == max(c["valid"]["overall"] for c in finals)
+    # every grid candidate on the cheap rung, the KEEP best of it on the middle rung, the best of those in full
+    rung1, rung2, (full,) = (r["candidates"] for r in rec["rungs"])
+    assert [c["weight_fn"] for c in rung1[: len(grid())]] == [fn for fn, _ in grid()]
+    top = sorted(rung1, key=lambda c: -c["valid"]["overall"])[:KEEP]
+    assert [c["name"] for c in rung2] == [c["name"] for c in top]
+    assert full["name"] == max(rung2, key=lambda c: c["valid"]["overall"])["name"] == rec["choice"]["name"]
+    assert rec["choice"]["valid"] == full["valid"]
     # scrambled (and NaN) test labels: the same search, candidate by candidate
     rng = np.random.default_rng(1)
     human = rng.permutation(prep.test.labels["human"])
@@ -89,6 +92,11 @@ def test_choice_is_reproducible_and_never_reads_test_labels(prep, tmp_path):
     assert report["weight_search"]["choice"] == rec["choice"]
     md = (folder / "report.md").read_text()
     assert "FAMOL weight search" in md and f"**Chosen: {rec['choice']['name']}**" in md
+    # the candidate table: every candidate of every rung with its validation score, the cheap rungs' learning rate
+    for rung in rec["rungs"]:
+        for c in rung["candidates"]:
+            assert f"| {c['name']}" in md and f"{c['valid']['overall']:.4f}" in md
+    assert f"(learning rate {rec['rungs'][0]['learning_rate']:g})" in md
     assert (folder / "weights.png").stat().st_size > 0
 
 
@@ -102,3 +110,98 @@ def test_no_validation_queries_in_a_bucket_is_handled_and_reported(prep):
     assert rec["learnt"]["fallback_buckets"] == ["high"]
     assert all(c["valid"]["high"] is None for c in rec["rungs"][0]["candidates"])
     assert np.isfinite(rec["choice"]["valid"]["overall"])
+
+
+class _Poison:
+    """A test split that fails on any read: the search must never touch it."""
+
+    def __getattr__(self, name):
+        raise AssertionError(f"the weight search read the test split ({name})")
+
+
+@pytest.mark.slow
+def test_search_reads_no_test_query(prep):
+    cfg = load_config(TINY, {**FEW, "train": {"rounds": 12, "early_stopping": 3}})
+    model = train_model(replace(prep, test=_Poison()), cfg)
+    assert model.info["weight_search"]["choice"]["name"] == train_model(prep, cfg).info["weight_search"]["choice"]["name"]
+
+
+# A search over fake models whose validation quality is known: each candidate ranks the validation
+# documents by grade plus noise, the noise shrinking with the rounds trained and scaled by the
+# candidate's own factor (smaller = better). Every candidate's curve improves with rounds and the
+# order of candidates is the same at every round ("clear curves"), so the cheap search must choose
+# what training every candidate in full and taking the best validation score chooses.
+
+@dataclass
+class _Model:
+    factor: float
+    rounds: int
+    noise: np.ndarray
+    info: dict = dc_field(default_factory=dict)
+
+    @property
+    def best_iteration(self):
+        return self.rounds
+
+    @property
+    def history(self):
+        return [0.0] * self.rounds
+
+    def predict(self, X):
+        return X[:, 0] + self.factor * (1.0 + 20.0 / self.rounds) * self.noise
+
+
+def _fake_world(seed):
+    rng = np.random.default_rng(seed)
+    n_q, n_d = 150, 20
+    grades = rng.integers(0, 5, size=n_q * n_d).astype(np.float64)
+    valid = type("Valid", (), {})()
+    valid.X = grades[:, None]
+    valid.labels = {"human": grades}
+    valid.group_ptr = np.arange(n_q + 1) * n_d
+    valid.bucket = np.array(["high", "medium", "low"] * (n_q // 3))
+    noise = rng.normal(size=grades.size)
+    names = [label(fn, params) for fn, params in grid()]
+    factors = dict(zip(names, 0.5 * 1.4 ** rng.permutation(len(names))))
+    return type("Prep", (), {"valid": valid, "test": _Poison()})(), factors, noise
+
+
+@pytest.mark.parametrize("continue_training", [True, False])
+@pytest.mark.parametrize("seed", range(6))
+def test_cheap_search_picks_the_exhaustive_choice_when_curves_are_clear(seed, continue_training):
+    prep, factors, noise = _fake_world(seed)
+    cfg = load_config(None, {"labels": "fused"})
+    settings = type("Settings", (), {"eval_at": 10})()
+    full_rounds = 100
+    calls = []
+
+    def train_one(c, *, rounds=None, init=None):
+        assert init is None or continue_training
+        name = label(c.fusion.weight_fn, c.fusion.resolved_params())
+        calls.append((name, rounds, init is not None))
+        done = (init.rounds if init is not None else 0) + (full_rounds if rounds is None else rounds)
+        return _Model(factors.get(name, 10.0), done, noise)
+
+    model = search_weights(prep, cfg, settings, train_one=train_one, continue_training=continue_training)
+    exhaustive = max(factors, key=lambda n: (validation_scores(_Model(factors[n], full_rounds, noise), prep.valid,
+                                                                10)["overall"], -list(factors).index(n)))
+    rec = model.info["weight_search"]
+    assert rec["choice"]["name"] == exhaustive == min(factors, key=factors.get)
+    # the cost: every candidate r1 rounds, KEEP of them on to r2, one full fit
+    r1, r2 = rung_rounds(cfg.train.rounds)
+    n1 = len(rec["rungs"][0]["candidates"])
+    assert [r is None for _, r, _ in calls].count(True) == 1
+    extra = (r2 - r1) if continue_training else r2
+    assert rec["rounds_trained"] == n1 * r1 + KEEP * extra + full_rounds
+    assert sum(1 for _, _, cont in calls if cont) == (KEEP if continue_training else 0)
+
+
+@pytest.mark.slow
+def test_stacked_form_search_returns_the_fixed_weight_model(prep):
+    # the stacked form trains on new stacked rows per candidate and bins them by the unstacked
+    # rows (bin_reference): reusing those bins across candidates must not change the chosen model
+    cfg = load_config(TINY, {**FEW, "fusion": {"form": "stacked"}, "train": {"rounds": 12, "early_stopping": 3}})
+    model = train_model(prep, cfg)
+    ch = model.info["weight_search"]["choice"]
+    fixed = train_model(prep, replace(cfg, fusion=replace(cfg.fusion, weight_fn=ch["weight_fn"], weight_params=ch["params"])))
+    np.testing.assert_array_equal(fixed.predict(prep.test.X), model.predict(prep.test.X))

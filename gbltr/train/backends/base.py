@@ -13,6 +13,7 @@ This module imports neither LightGBM nor XGBoost.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -148,6 +149,14 @@ class Backend(ABC):
         from gbltr.train.backends import spec
 
         return spec(self.name).capabilities
+
+    @contextmanager
+    def bins_reused(self):
+        """Within this block, fits on the same feature matrix (the same array object) may reuse
+        its binning instead of binning it again (LightGBM: ``reference=``; the bins, so the models,
+        are the ones a fresh fit makes). Other backends: no effect. Used by the ``auto`` weight
+        search (:mod:`gbltr.train.weight_search`), which trains many models on one matrix."""
+        yield
 
     @abstractmethod
     def train(self, request: TrainRequest):

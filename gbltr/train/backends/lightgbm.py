@@ -13,6 +13,7 @@ on it rather than train a silently different model.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -84,6 +85,28 @@ class LightGBMBackend(Backend):
     :data:`gbltr.train.backends.REGISTRY`)."""
 
     name = "lightgbm"
+    _bins: dict | None = None  # inside bins_reused(): dataset key -> that matrix's constructed Datasets
+
+    @contextmanager
+    def bins_reused(self):
+        """Within this block a training matrix is binned once. A later fit on the same array (and
+        the same parameters) that differs only in its objective trains on the first fit's
+        constructed Datasets themselves; one that differs in more (labels, weights, an
+        ``init_model`` to continue) takes them as ``reference=``, which copies the bin boundaries
+        instead of finding them again. Either way the bins, so the models, are the ones a fresh
+        fit makes. The Datasets are dropped when the block ends."""
+        outer = self._bins
+        self._bins = {} if outer is None else outer
+        try:
+            yield
+        finally:
+            self._bins = outer
+
+    def _bin_key(self, X, names, params) -> tuple | None:
+        if self._bins is None:
+            return None
+        settings = {k: v for k, v in params.items() if k not in ("objective", "learning_rate")}  # not the bins' business
+        return id(X), X.shape, str(names), repr(sorted(settings.items(), key=lambda kv: kv[0]))
 
     def train(self, request: TrainRequest) -> FittedRanker:
         """Train a booster. ``objective``: None for built-in lambdarank, else a ranking objective
@@ -105,12 +128,23 @@ class LightGBMBackend(Backend):
         if r.objective is not None:
             params["objective"] = lightgbm_objective(r.objective)
         names = list(r.feature_names) if r.feature_names is not None else "auto"
-        reference = None
-        if r.bin_reference is not None:
-            reference = lgb.Dataset(r.bin_reference, feature_name=names, free_raw_data=False).construct()
-        dtrain = lgb.Dataset(r.train_X, label=np.maximum(r.train_y, 0), group=r.train_groups, weight=r.row_weight,
-                             feature_name=names, free_raw_data=False, reference=reference, position=r.position)
-        dvalid = lgb.Dataset(r.valid_X, label=r.valid_y, group=r.valid_groups, reference=dtrain)
+        binned_X = r.train_X if r.bin_reference is None else r.bin_reference
+        key = self._bin_key(binned_X, names, params)
+        hit = None if key is None else self._bins.get(key)
+        hit = hit if hit is not None and hit["X"] is binned_X else None  # not a different array at a recycled id
+        if hit is not None and r.bin_reference is None and r.init_model is None and _same_data(hit, r):
+            dtrain, dvalid = hit["dtrain"], hit["dvalid"]  # nothing but the objective differs: the very Datasets
+        else:
+            reference = None if hit is None else hit["reference"]
+            if r.bin_reference is not None and reference is None:
+                reference = lgb.Dataset(r.bin_reference, feature_name=names, free_raw_data=False).construct()
+            dtrain = lgb.Dataset(r.train_X, label=np.maximum(r.train_y, 0), group=r.train_groups,
+                                 weight=r.row_weight, feature_name=names, free_raw_data=False, reference=reference,
+                                 position=r.position)
+            dvalid = lgb.Dataset(r.valid_X, label=r.valid_y, group=r.valid_groups, reference=dtrain)
+            if key is not None and hit is None:
+                self._bins[key] = {"X": binned_X, "reference": reference if r.bin_reference is not None else dtrain,
+                                   "dtrain": dtrain if r.init_model is None else None, "dvalid": dvalid, "request": r}
         history: dict = {}
         bar = lightgbm_callback(r.n_rounds)
         callbacks = [lgb.record_evaluation(history), bar]
@@ -174,6 +208,17 @@ class LightGBMBackend(Backend):
             _lgb_node(info["tree_structure"], nodes, names)
             trees.append(tuple(nodes))
         return Forest(self.name, names, tuple(trees), 0.0)
+
+
+def _same_data(hit: dict, r: TrainRequest) -> bool:
+    """Whether ``r`` trains on exactly the rows, labels, groups and weights of the cached Datasets."""
+    c = hit["request"]
+    if hit["dtrain"] is None or c.valid_X is not r.valid_X:
+        return False
+    pairs = [(c.train_y, r.train_y), (c.train_groups, r.train_groups), (c.row_weight, r.row_weight),
+             (c.position, r.position), (c.valid_y, r.valid_y), (c.valid_groups, r.valid_groups)]
+    return all((a is None and b is None) or (a is not None and b is not None and np.array_equal(a, b))
+               for a, b in pairs)
 
 
 def _lgb_node(d: dict, nodes: list, names) -> int:
