@@ -145,7 +145,7 @@ class ExperimentResult:
             lines.append("")
         for name, per_seed in s.get("weight_search", {}).items():
             lines += [f"## {name}: weight function chosen on validation, per seed", "",
-                      "| seed | chosen | validation ndcg | candidates (rung 1 + full) | rounds | seconds |",
+                      "| seed | chosen | validation ndcg | candidates per rung (cheap + middle + full) | rounds | seconds |",
                       "|---|---|---:|---:|---:|---:|"]
             for seed, rec in per_seed.items():
                 n = " + ".join(str(len(r["candidates"])) for r in rec["rungs"])
