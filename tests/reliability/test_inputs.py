@@ -83,7 +83,13 @@ def _refuses(kind: str, path: Path, found: str) -> None:
     assert str(path) in str(err.value)
 
 
-COMPRESSIONS = {"gzip": gzip.compress, "bz2": bz2.compress, "xz": lzma.compress, "zstd": _zstd, "zip": None}
+def _gzip(data: bytes) -> bytes:
+    """gzip bytes with a fixed header time: the bytes are test ids, which must be the same in every
+    pytest-xdist worker (``gzip.compress`` stamps the current second otherwise)."""
+    return gzip.compress(data, mtime=0)
+
+
+COMPRESSIONS = {"gzip": _gzip, "bz2": bz2.compress, "xz": lzma.compress, "zstd": _zstd, "zip": None}
 KINDS = ("parquet", "scan", "toml", "json", "text", "stream", "matrix")
 
 
@@ -259,7 +265,7 @@ def test_corrupt_impressions_under_stream_and_dask(world_copy, tmp_path, capsys,
 @pytest.mark.parametrize("content, found", [
     (b"session_id\tquery_id\n", "found text (no Parquet header 'PAR1')"),
     ("garble", "found a file that does not read"),
-    (gzip.compress(b"x" * 100), "found gzip-compressed bytes"),
+    (_gzip(b"x" * 100), "found gzip-compressed bytes"),
 ])
 def test_clicks_fit_log_that_is_not_parquet(world, tmp_path, capsys, content, found):
     log = tmp_path / "log.parquet"
@@ -285,7 +291,7 @@ SCHEDULES = [
     (b"stage = []\n", "expected at least one [[stage]] table"),
     (b"[[stage]]\nsource = '\xff'\nrounds = 10\n", "bytes that are not UTF-8 at offset 20 (line 2)"),
     (b"", "found an empty file"),
-    (gzip.compress(b"[[stage]]\n"), "found gzip-compressed bytes"),
+    (_gzip(b"[[stage]]\n"), "found gzip-compressed bytes"),
 ]
 
 
@@ -367,7 +373,7 @@ def test_export_definitions(a_run, tmp_path, capsys, content, found):
 @pytest.mark.parametrize("content, found", [
     (b"q1 Q0 d\xe91 1 2.0 t\n", "bytes that are not UTF-8 at offset 7 (line 1)"),
     (b"", "found an empty file"),
-    (gzip.compress(b"q1 Q0 d1 1 2.0 t\n"), "found gzip-compressed bytes"),
+    (_gzip(b"q1 Q0 d1 1 2.0 t\n"), "found gzip-compressed bytes"),
 ])
 def test_rerank_run_file(a_run, world, tmp_path, capsys, content, found):
     run_file = tmp_path / "first.run"
@@ -421,7 +427,7 @@ def test_annotate_prices(pairs_file, tmp_path, capsys, content, found):
     (".tsv", b"query_id\tquery\tdoc_id\ttext\nq1\t\xff\td1\tx\n", "bytes that are not UTF-8"),
     (".jsonl", b'{"query_id": "q1", \n', "does not parse"),
     (".parquet", b"query_id,query\n", "found text (no Parquet header 'PAR1')"),
-    (".csv", gzip.compress(b"a,b\n"), "found gzip-compressed bytes"),
+    (".csv", _gzip(b"a,b\n"), "found gzip-compressed bytes"),
 ])
 def test_annotate_pairs(tmp_path, capsys, suffix, content, found):
     pairs = tmp_path / f"pairs{suffix}"
@@ -547,12 +553,12 @@ def test_feature_cells_that_are_null_are_named_missing_not_overflow(tmp_path, ca
 # --- import sources -------------------------------------------------------------------------
 
 @pytest.mark.parametrize("fmt, name, content, found", [
-    ("svmlight", "train.txt", gzip.compress(b"1 qid:1 1:0.5\n"), "found gzip-compressed bytes"),
+    ("svmlight", "train.txt", _gzip(b"1 qid:1 1:0.5\n"), "found gzip-compressed bytes"),
     ("svmlight", "train.txt", b"1 qid:1 1:0.5 #docid = d\xe9\n", "bytes that are not UTF-8 at offset 24 (line 1)"),
     ("qrels", "q.txt", b"q1 0 d\xff 1\n", "bytes that are not UTF-8 at offset 6 (line 1)"),
     ("qrels", "q.txt", lzma.compress(b"q1 0 d1 1\n"), "found xz-compressed bytes"),
     ("corpus", "docs.tsv", b"d1\tcaf\xe9\n", "bytes that are not UTF-8"),
-    ("impressions", "log.csv", gzip.compress(b"session_id,query_id\n"), "found gzip-compressed bytes"),
+    ("impressions", "log.csv", _gzip(b"session_id,query_id\n"), "found gzip-compressed bytes"),
     ("impressions", "log.parquet", b"session_id,query_id\n", "found text (no Parquet header 'PAR1')"),
 ])
 def test_import_sources(tmp_path, capsys, fmt, name, content, found):
