@@ -48,13 +48,14 @@ class Reranked:
 
     frame: pl.DataFrame
     features_from: str  # "built" or the precomputed file
+    inputs: tuple = ()  # what was read (rerank_inputs): write() refuses an output among them
 
     def write(self, out: str | Path, tag: str = "gbltr") -> tuple[Path, Path]:
         """Write the TREC run ``out`` (:func:`gbltr.data.trec.write_run_lines`: ids and ``tag``
         without whitespace, else an error before anything is written) and the Parquet beside it
-        (:func:`rerank_outputs`), each atomically; returns both paths."""
+        (:func:`rerank_outputs`), each atomically, never into what was read; returns both paths."""
         trec, pq = (Path(o.path) for o in rerank_outputs(out))
-        check_outputs("rerank", rerank_outputs(out))
+        check_outputs("rerank", rerank_outputs(out), list(self.inputs))
         write_run_lines(self.frame, trec, tag)
         write_file(pq, self.frame.write_parquet, what="rerank Parquet")
         return trec, pq
@@ -170,6 +171,9 @@ def rerank(run: str | Path | TrainedRun, data: str | Path, *, run_file: str | Pa
     """Score the candidates of ``data`` (or of ``run_file``) with the model of ``run``."""
     run = run if isinstance(run, TrainedRun) else load_run(run)
     pairs = read_trec_run(run_file) if run_file is not None else None
+    candidates = Path(data) / "candidates.parquet"
+    if pairs is None and candidates.is_file():  # read once: the pairs to score and their first-stage ranks
+        pairs = read_parquet(candidates, "rerank data table").select("query_id", "doc_id", "rank")
     table, source = rerank_features(run, data, pairs)
     if table.height == 0:
         raise DataError(f"rerank data {data}: no candidate pairs to score")
@@ -180,8 +184,6 @@ def rerank(run: str | Path | TrainedRun, data: str | Path, *, run_file: str | Pa
     except Exception as exc:  # a native library's own error for a model/input mismatch
         raise ModelError(f"the model of {run.folder} could not score {X.shape} features: {exc}") from exc
     scored = table.select("query_id", "doc_id").with_columns(score=pl.Series(scores, dtype=pl.Float64))
-    if pairs is None and (Path(data) / "candidates.parquet").is_file():
-        pairs = read_parquet(Path(data) / "candidates.parquet", "rerank data table").select("query_id", "doc_id", "rank")
     if pairs is not None:
         scored = scored.join(pairs.select("query_id", "doc_id", pl.col("rank").alias("first_stage_rank")),
                              on=["query_id", "doc_id"], how="left")
@@ -193,4 +195,4 @@ def rerank(run: str | Path | TrainedRun, data: str | Path, *, run_file: str | Pa
     frame = scored.select("query_id", "doc_id", "score", "rank", "first_stage_rank")
     log.info("reranked %d candidates of %d queries with %s (features %s)", frame.height,
              frame["query_id"].n_unique(), run.folder, source)
-    return Reranked(frame, source)
+    return Reranked(frame, source, tuple(rerank_inputs(run.folder, data, run_file)))
