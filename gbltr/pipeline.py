@@ -139,7 +139,8 @@ def _source_split(ds: SearchDataset) -> bool:
         return check_split_column(ds.queries)
     except DataError as exc:
         why = ds.missing.get("split")
-        raise DataError(f"{exc}{'. ' + why if why else ''}; or use --split random") from exc
+        raise DataError(f"{exc}{'. ' + why if why else ''}; or use --split random (in a config file: "
+                        "split = \"random\")") from exc
 
 
 def _check_split(split: Split) -> None:

@@ -567,3 +567,14 @@ def test_import_sources(tmp_path, capsys, fmt, name, content, found):
     code, out, err = run_cli(["import", fmt, str(src), "--out", str(tmp_path / "ds")], capsys)
     _refused(code, out, err, str(src), found)
     assert not (tmp_path / "ds").exists()
+
+
+def test_a_dataset_without_document_text_cannot_be_annotated_or_planned(world_copy, capsys):
+    """An imported log carries ids only: an LLM would judge empty documents and exit 0. Refused
+    where annotation pairs are built (annotate and plan share it), before any call."""
+    edit_table(world_copy, "documents", lambda d: d.with_columns(pl.lit("").alias("title"), pl.lit(None, pl.String).alias("body")))
+    for args in (["annotate", "--data", str(world_copy), "--model", "m", "--dry-run"],
+                 ["plan", "--data", str(world_copy), "--budget", "10", "--out", str(world_copy.parent / "p.parquet")]):
+        code, out, err = run_cli(args, capsys)
+        assert code == 2 and "no candidate document has a title or body" in err and "Traceback" not in err, err
+        assert not (world_copy.parent / "p.parquet").exists()

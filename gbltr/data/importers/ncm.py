@@ -39,6 +39,5 @@ def read(paths: list[Path], options) -> Part:
                          "features": "no precomputed features in NCM logs"},
                 notes={"queries_in_several_split_files": n_multi})
     if n_multi:
-        part.missing["split"] = (f"{n_multi} queries have SERPs in several split files, so they have no source split; "
-                                 "use --split random")
+        part.missing["split"] = f"{n_multi} queries have SERPs in several split files, so they have no source split"
     return part

@@ -99,6 +99,10 @@ def pairs_from_dataset(folder: str | Path) -> pl.DataFrame:
     lost = df.filter(pl.col("query").is_null() | pl.col("text").is_null())
     if lost.height:
         raise DataError(f"dataset folder {folder}: {lost.height} candidate(s) whose query or document is missing, e.g. {lost.row(0)[:2]}; expected every candidate to join")
+    if df.height and (df["text"] == "").all():
+        raise DataError(f"dataset folder {folder}: no candidate document has a title or body; expected document "
+                        "text for an LLM to judge (an imported log carries ids only: add the text with "
+                        "--also corpus=FILE when importing)")
     return _finish(df, str(folder))
 
 
