@@ -14,6 +14,8 @@ Sections (keys in a config file use the same names)::
     [features]  catalogue (TOML file grouping a dataset's precomputed columns), drop_groups, bm25_k1, bm25_b, lm_mu, lm_lambda
     [train]     backend, device, rounds, learning_rate, ... (TrainConfig)
     [eval]      ks
+    [mlflow]    where to track the run (gbltr.track.TrackingConfig): read by gbltr.track.tracking_config,
+                not part of the result, so not a FitConfig section and not saved in config.json
 """
 
 from __future__ import annotations
@@ -235,6 +237,10 @@ class FitConfig:
         return data
 
 
+TRACKING_TABLE = "mlflow"
+"""The config-file table :func:`gbltr.track.tracking_config` reads; :func:`load_config` leaves it out."""
+
+
 def load_config(file: str | Path | None = None, overrides: dict | None = None) -> FitConfig:
     """Defaults < ``file`` < ``overrides`` (a nested dict, e.g. ``{"train": {"backend": "xgboost"}}``).
 
@@ -243,6 +249,7 @@ def load_config(file: str | Path | None = None, overrides: dict | None = None) -
     run carries ``fusion.explicit`` (a parser flag that once lived in the config): it is dropped,
     with its fusion table when it says none was given."""
     data = read_config_file(file) if file else {}
+    data = {k: v for k, v in data.items() if k != TRACKING_TABLE}  # gbltr.track reads it: where, not what
     data = merge(_without_explicit(data, file), overrides or {})
     check_fusion_given(data)
     return build(FitConfig, data)

@@ -50,3 +50,9 @@ class ModelError(GbltrError, ValueError):
 class WriteError(GbltrError, RuntimeError):
     """An output could not be written (disk full, read-only file system, name too long); the
     message names the path, and nothing half-written is left there."""
+
+
+class TrackingError(GbltrError, RuntimeError):
+    """The MLflow tracking server or registry refused or failed a request (unreachable, no such
+    registered model, a store error): :mod:`gbltr.track`. The message shows the tracking URI
+    without credentials."""

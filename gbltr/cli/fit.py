@@ -15,6 +15,7 @@ from gbltr.errors import ConfigError
 from gbltr.labels.clicks import CLICK_MODELS, GRADINGS
 from gbltr.labels.fusion import FUSION_METHODS, FAMOL_FORMS, WEIGHT_CHOICES, named_schedules
 from gbltr.ranges import option_type
+from gbltr.cli.tracking import mlflow_options, tracking
 
 
 def _choice(values):
@@ -64,9 +65,10 @@ def _help(text: str, key: str) -> str:
 @click.option("--overwrite", is_flag=True, help="replace an existing run folder (whole) instead of refusing")
 @click.option("--split", type=_choice(SPLIT_MODES), help=_help("source: the dataset's own query split; random: a seeded one", "split"))
 @click.option("--catalogue", help="TOML file (or packaged name, e.g. letor4) grouping the dataset's precomputed features")
+@mlflow_options(register=True)
 def fit(labels, data, backend, device, config_file, out, seed, world_seed, protocol, llm_labels, click_model,
         click_grading, debias, fusion, famol_form, weight_fn, weight_param, schedule, rounds, engine, scheduler,
-        workers, stream, overwrite, split, catalogue):
+        workers, stream, overwrite, split, catalogue, mlflow_uri, mlflow_optional, register):
     """Train a ranker on click, LLM, fused or human labels; evaluate nDCG per frequency bucket."""
     from gbltr.train.fit import fit as run_fit
 
@@ -94,7 +96,8 @@ def fit(labels, data, backend, device, config_file, out, seed, world_seed, proto
         "features.catalogue": catalogue, **given,
     })
     cfg = load_config(config_file, overrides)
-    folder = run_fit(cfg, overwrite=overwrite)
+    track = tracking(config_file, mlflow_uri, mlflow_optional, register)
+    folder = run_fit(cfg, overwrite=overwrite, tracking=track)
     report = json.loads((folder / "report.json").read_text())
     click.echo((folder / "report.md").read_text())
     click.echo(f"run folder: {folder}")

@@ -238,8 +238,9 @@ def write_run(folder, prep, model, per_query: pl.DataFrame, *, name=None, train_
     return Path(folder)
 
 
-def write_run_files(out: Path, prep, model, per_query: pl.DataFrame, *, name=None, train_seconds: float = 0.0) -> Path:
-    """The files of a run folder, written into ``out`` as they are (no atomicity of its own)."""
+def write_run_files(out: Path, prep, model, per_query: pl.DataFrame, *, name=None, train_seconds: float = 0.0) -> dict:
+    """The files of a run folder, written into ``out`` as they are (no atomicity of its own);
+    returns the report that ``report.json`` holds (for MLflow: :meth:`gbltr.track.runs.TrackedRun.log_fit`)."""
     out = Path(out)
     report = build_report(prep, model, per_query, name=name, train_seconds=train_seconds)
     (out / "report.json").write_text(json.dumps(report, indent=2))
@@ -261,17 +262,23 @@ def write_run_files(out: Path, prep, model, per_query: pl.DataFrame, *, name=Non
             fusion = replace(fusion, weight_fn=search["choice"]["weight_fn"], weight_params=search["choice"]["params"])
         famol_weight_table(prep, fusion).write_parquet(out / "famol_weights.parquet")
         plot_weight_function(prep, path=out / "weights.png", fusion=fusion)
-    return out
+    return report
+
+
+def run_manifest(prep) -> dict:
+    """The dataset's manifest as the run saw it (``dataset.json``): plus the built features this run
+    skipped, its empty feature groups and the dataset's path."""
+    manifest = dict(prep.manifest)
+    manifest["skipped"] = dict(prep.features.skipped)
+    manifest["empty_groups"] = list(prep.features.empty_groups)
+    manifest["dataset"] = prep.dataset_path
+    return manifest
 
 
 def write_data_records(out: Path, prep) -> None:
     """The dataset's manifest (plus what this run skipped), the query split, the user catalogue, the
     training label sets."""
-    manifest = dict(prep.manifest)
-    manifest["skipped"] = dict(prep.features.skipped)
-    manifest["empty_groups"] = list(prep.features.empty_groups)
-    manifest["dataset"] = prep.dataset_path
-    (out / "dataset.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False, default=str))
+    (out / "dataset.json").write_text(json.dumps(run_manifest(prep), indent=2, ensure_ascii=False, default=str))
     prep.split_frame().write_parquet(out / "split.parquet")
     if prep.catalogue:
         (out / "catalogue.toml").write_text(prep.catalogue)

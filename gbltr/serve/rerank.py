@@ -70,8 +70,11 @@ def rerank_outputs(out: str | Path) -> list[Output]:
 
 
 def rerank_inputs(run, data, run_file=None) -> list[Input]:
-    """What ``rerank`` reads: the run folder, the data folder and a first-stage run file."""
-    return [Input(run, "run folder"), Input(data, "data folder (--data)")] + (
+    """What ``rerank`` reads: the run folder (not a registered model ``models:/...``: no local path),
+    the data folder and a first-stage run file."""
+    from gbltr.track import is_model_uri
+
+    return ([] if is_model_uri(run) else [Input(run, "run folder")]) + [Input(data, "data folder (--data)")] + (
         [Input(run_file, "run file (--run-file)")] if run_file else [])
 
 

@@ -61,8 +61,7 @@ def _train_with(backend, prep: Prepared, cfg: FitConfig, seed: int, reuse: dict 
     if tuple(train.feature_names) != tuple(prep.feature_names):
         raise ConfigError("prepared datasets and feature names disagree")
     vy = validation_grades(valid)
-    eval_at = max(k for k in cfg.eval.ks if k <= 10) if any(k <= 10 for k in cfg.eval.ks) else max(cfg.eval.ks)
-    settings = TrainSettings(cfg.train, seed, eval_at, tuple(train.feature_names))
+    settings = TrainSettings(cfg.train, seed, validation_cutoff(cfg), tuple(train.feature_names))
     if cfg.labels in ("click", "llm", "human"):
         part = train.labelled_by(cfg.labels)
         y = part.grades(cfg.labels)
@@ -75,6 +74,13 @@ def _train_with(backend, prep: Prepared, cfg: FitConfig, seed: int, reuse: dict 
         raise ConfigError(f"click debias / ips_weights apply to --labels click only; found --labels {cfg.labels}")
 
     return train_fused(prep, cfg, backend, vy, settings, reuse=reuse)
+
+
+def validation_cutoff(cfg: FitConfig) -> int:
+    """The k of the validation nDCG@k that early stopping watches (:attr:`FittedRanker.history`
+    holds it per round): the largest evaluated cut-off up to 10, else the largest one."""
+    ks = cfg.eval.ks
+    return max(k for k in ks if k <= 10) if any(k <= 10 for k in ks) else max(ks)
 
 
 @dataclass(frozen=True)
@@ -115,22 +121,32 @@ def evaluate(prep: Prepared, model: FittedRanker, ks=None) -> pl.DataFrame:
                               + [excluded_column(query_status(test.labels["human"], test.group_ptr))])
 
 
-def fit(cfg: FitConfig, out: str | Path | None = None, *, name: str | None = None, overwrite: bool = False) -> Path:
+def fit(cfg: FitConfig, out: str | Path | None = None, *, name: str | None = None, overwrite: bool = False,
+        tracking=None) -> Path:
     """Prepare, train, evaluate and write a run folder; returns the folder.
 
     The run folder is checked and claimed before any work (an existing one is refused unless
     ``overwrite``) and written atomically (:func:`gbltr.evaluate.report.run_folder`).
+    ``tracking`` (:class:`gbltr.track.TrackingConfig`): also log the run to MLflow
+    (:mod:`gbltr.track.runs`); the server is checked before any work, the params are logged
+    when training starts (a failure after that marks the MLflow run FAILED), the rest once the
+    run folder is in place, from the records it was written from.
     """
+    from gbltr.track.runs import tracked
+
     folder = Path(out or cfg.out or default_run_dir(cfg))
-    with run_folder(folder, overwrite=overwrite, command="fit", inputs=cfg.inputs()) as tmp:
-        named = read_named_files(cfg)
-        checkpoint("fit")
-        prep = prepare(cfg, named=named)
-        t0 = time.perf_counter()
-        model = train_model(prep)
-        train_seconds = time.perf_counter() - t0
-        per_query = evaluate(prep, model)
-        write_run_files(tmp, prep, model, per_query, name=name, train_seconds=train_seconds)
+    with tracked(tracking, name=folder.name, command="fit") as track:
+        with run_folder(folder, overwrite=overwrite, command="fit", inputs=cfg.inputs()) as tmp:
+            named = read_named_files(cfg)
+            checkpoint("fit")
+            track.log_params(cfg.to_json())
+            prep = prepare(cfg, named=named)
+            t0 = time.perf_counter()
+            model = train_model(prep)
+            train_seconds = time.perf_counter() - t0
+            per_query = evaluate(prep, model)
+            report = write_run_files(tmp, prep, model, per_query, name=name, train_seconds=train_seconds)
+        track.log_fit(folder, prep, model, report)
     return folder
 
 

@@ -30,6 +30,7 @@ from gbltr.errors import unknown_choice
 from gbltr.folders import Input, check_run_folder, run_folder
 from gbltr.serve.export.definitions import read_user_definitions, resolve
 from gbltr.serve.run import TrainedRun, load_run
+from gbltr.track import is_model_uri
 from gbltr.serve.trees import forest_of, with_base_folded
 
 log = logging.getLogger("gbltr")
@@ -61,7 +62,7 @@ def export_run(run, fmt: str, out: str | Path, *, definitions: str | Path | dict
     ``out`` is claimed and written atomically like a run folder (:func:`gbltr.folders.run_folder`):
     an existing non-empty folder is refused unless ``overwrite`` and it holds a ``manifest.json``."""
     module = get_format(fmt)
-    inputs = [] if isinstance(run, TrainedRun) else [Input(run, "run folder")]
+    inputs = [] if isinstance(run, TrainedRun) or is_model_uri(run) else [Input(run, "run folder")]
     if definitions is not None and not isinstance(definitions, dict):
         inputs.append(Input(definitions, "definitions file"))
     check_run_folder(out, overwrite=overwrite, marker="manifest.json", kind="export folder", command="export",
@@ -70,7 +71,7 @@ def export_run(run, fmt: str, out: str | Path, *, definitions: str | Path | dict
     user = definitions if isinstance(definitions, dict) else read_user_definitions(definitions)
     forest = forest_of(run.model)
     defs = resolve(forest.feature_names, run.catalogue, user, allow_missing=allow_missing_definitions, fmt=fmt)
-    model_name = name or run.folder.resolve().name
+    model_name = name or run.name
     folder = Path(out)
     placeholders = [d.feature for d in defs if d.kind == "missing"]
     checkpoint("export")
