@@ -186,7 +186,22 @@ def check_seeds(seeds, where: str | None = None) -> list[int]:
 
 
 def run_experiment(cfg: FitConfig, setups, seeds, out: str | Path | None = None, *, metric: str = "ndcg@10",
-                   n_permutations: int = 10_000) -> ExperimentResult:
+                   n_permutations: int = 10_000, tracking=None) -> ExperimentResult:
+    """Train and evaluate every setup for every seed (module docstring); write the report into
+    ``out`` when given. ``tracking`` (:class:`gbltr.track.TrackingConfig`): also log a parent
+    MLflow run (the report's files, each setup's mean per view) with one child run per setup x
+    seed (:meth:`gbltr.track.runs.TrackedRun.log_experiment`)."""
+    from gbltr.track.runs import tracked
+
+    with tracked(tracking, name=Path(out).name if out is not None else "experiment", command="experiment") as track:
+        result = _run_experiment(cfg, setups, seeds, out, metric=metric, n_permutations=n_permutations, track=track)
+        track.log_report({view: {f"{setup}/{metric}": r["mean"] for setup, r in res.items()}
+                          for view, res in result.summary["results"].items()},
+                         result.per_query, out, stem="experiment", children=("setup", "seed"))
+    return result
+
+
+def _run_experiment(cfg: FitConfig, setups, seeds, out, *, metric: str, n_permutations: int, track) -> ExperimentResult:
     seeds = check_seeds(seeds)
     setups = list(dict.fromkeys(list(setups) + list(ALWAYS)))
     for name in setups:  # names and the schedules they name, before any work
@@ -204,6 +219,7 @@ def run_experiment(cfg: FitConfig, setups, seeds, out: str | Path | None = None,
     sources = tuple(dict.fromkeys(s for name in setups for s in LABEL_SOURCES_OF[setup_config(name, cfg).labels]))
     named = read_named_files(seed_config(seeds[0]), sources)  # the files named (and --data) once, for every seed
     checkpoint("experiment")
+    track.log_params({**cfg.to_json(), "experiment": {"setups": setups, "seeds": list(seeds), "metric": metric}})
     with progress(total=len(seeds) * len(setups), desc="experiment", unit="model") as bar:
         for seed in seeds:
             base = seed_config(seed)

@@ -296,10 +296,28 @@ class _Clock:
 def run_ablation(cfg: FitConfig, labels=("click", "llm", "fused"), groups=("document", "query_document", "query"),
                  out: str | Path | None = None, *, metric: str = "ndcg@10", attribution: bool = True,
                  permutation_repeats: int = 3, true_negatives_k: int = 0, label_stats: bool = True,
-                 n_permutations: int = 2000) -> AblationResult:
+                 n_permutations: int = 2000, tracking=None) -> AblationResult:
     """Train the full model and one model per removed group for each label setup; attribute the
     full models; optionally add ``true_negatives_k`` true negatives per test list and compute the
-    label distributions. Writes the report into ``out`` when given (:func:`write_ablation`)."""
+    label distributions. Writes the report into ``out`` when given (:func:`write_ablation`).
+    ``tracking`` (:class:`gbltr.track.TrackingConfig`): also log a parent MLflow run (the report's
+    files and figures, each Δ against the full model per view) with one child run per label setup
+    and removed group (:meth:`gbltr.track.runs.TrackedRun.log_report`)."""
+    from gbltr.track.runs import tracked
+
+    with tracked(tracking, name=Path(out).name if out is not None else "ablation", command="ablation") as track:
+        result = _run_ablation(cfg, labels, groups, out, metric=metric, attribution=attribution,
+                               permutation_repeats=permutation_repeats, true_negatives_k=true_negatives_k,
+                               label_stats=label_stats, n_permutations=n_permutations, track=track)
+        track.log_report({view: {f"{lab}/without {t.system}/delta {metric}": t.delta
+                                   for lab, tests in result.deltas.items() for t in tests if t.view == view and t.ok}
+                          for view in result.views},
+                         result.per_query, out, stem="ablation", children=("labels", "dropped"))
+    return result
+
+
+def _run_ablation(cfg: FitConfig, labels, groups, out, *, metric: str, attribution: bool, permutation_repeats: int,
+                  true_negatives_k: int, label_stats: bool, n_permutations: int, track) -> AblationResult:
     labels, groups = tuple(labels), tuple(groups)
     for lab in labels:
         if lab not in LABEL_KINDS:
@@ -319,6 +337,7 @@ def run_ablation(cfg: FitConfig, labels=("click", "llm", "fused"), groups=("docu
     sources = tuple(dict.fromkeys(s for lab in labels for s in LABEL_SOURCES_OF[lab]))
     named = read_named_files(base, sources)
     checkpoint("ablation")
+    track.log_params({**cfg.to_json(), "ablation": {"labels": list(labels), "groups": list(groups), "metric": metric}})
     with clock("prepare"):  # once, with every label source the setups train on (human included)
         shared = prepare(base, sources=sources, named=named)
     preps = {lab: shared for lab in labels}

@@ -9,6 +9,7 @@ import click
 
 from gbltr.config import BACKENDS, SPLIT_MODES, TrainConfig, dotted, load_config
 from gbltr.analysis import PERMUTATION_REPEATS, TRUE_NEGATIVES
+from gbltr.cli.tracking import mlflow_options, tracking
 from gbltr.ranges import Number, help_range, option_type
 
 
@@ -33,8 +34,9 @@ from gbltr.ranges import Number, help_range, option_type
                               "they rank", TRUE_NEGATIVES))
 @click.option("--label-stats/--no-label-stats", default=True, show_default=True,
               help="grade histograms and pairwise kappa of human, click and LLM labels per bucket")
+@mlflow_options()
 def ablation(labels, groups, data, backend, config_file, out, metric, split, catalogue, rounds, attribution,
-             permutation_repeats, true_negatives, label_stats):
+             permutation_repeats, true_negatives, label_stats, mlflow_uri, mlflow_optional):
     """Feature-group ablation with attribution, true negatives and label distributions."""
     from gbltr.analysis.ablation import run_ablation
     from gbltr.errors import ConfigError
@@ -43,6 +45,7 @@ def ablation(labels, groups, data, backend, config_file, out, metric, split, cat
 
     cfg = load_config(config_file, dotted({"data": data, "train.backend": backend, "split": split,
                                            "features.catalogue": catalogue, "train.rounds": rounds}))
+    track = tracking(config_file, mlflow_uri, mlflow_optional)
     label_list = [x.strip() for x in labels.split(",") if x.strip()]
     group_list = [x.strip() for x in groups.split(",") if x.strip()]
     # Checked before any model is trained:
@@ -54,7 +57,7 @@ def ablation(labels, groups, data, backend, config_file, out, metric, split, cat
                      inputs=cfg.inputs())
     result = run_ablation(cfg, label_list, group_list, out, metric=metric,
                           attribution=attribution, permutation_repeats=permutation_repeats,
-                          true_negatives_k=true_negatives, label_stats=label_stats)
+                          true_negatives_k=true_negatives, label_stats=label_stats, tracking=track)
     click.echo(result.to_markdown())
     click.echo(f"wrote {out}/ablation.md, ablation.json, ablation.png, per_query.parquet and the analysis figures")
     click.echo("RESULT " + json.dumps({lab: {g: None if result.delta(lab, g, "overall").delta is None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from gbltr.evaluate.significance import DEFAULT_PERMUTATIONS
+from gbltr.cli.tracking import mlflow_options, tracking
 from gbltr.ranges import Number, count, seed_range
 
 
@@ -27,12 +28,14 @@ def _metric_column(ctx, param, value):
 @click.option("--permutations", "n_permutations", type=Number(count(1)),
               default=DEFAULT_PERMUTATIONS, show_default=True, help="Randomisation-test permutations.")
 @click.option("--seed", type=Number(seed_range()), default=0, show_default=True, help="Seed of the randomisation test.")
-def compare(runs, out_dir, baseline, metric, n_permutations, seed):
-    """Compare run folders per bucket with paired significance tests."""
+@mlflow_options()
+def compare(runs, out_dir, baseline, metric, n_permutations, seed, mlflow_uri, mlflow_optional):
+    """Compare run folders (or registered models models:/NAME/VERSION) per bucket with paired significance tests."""
     from gbltr.evaluate.compare import compare_runs
 
     result = compare_runs(
-        runs, out_dir, baseline=baseline, metric=metric, n_permutations=n_permutations, seed=seed
+        runs, out_dir, baseline=baseline, metric=metric, n_permutations=n_permutations, seed=seed,
+        tracking=tracking(None, mlflow_uri, mlflow_optional),
     )
     click.echo(result.to_markdown(), nl=False)
     if out_dir is not None:

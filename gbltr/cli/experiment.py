@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import click
 
 from gbltr.config import BACKENDS, DEFAULT_SETUPS, SPLIT_MODES, TrainConfig, dotted, load_config
 from gbltr.errors import ConfigError
+from gbltr.cli.tracking import mlflow_options, tracking
 from gbltr.ranges import count, option_type, seed_range
 
 SEED_COUNT = count(1, 10_000)
@@ -50,8 +52,9 @@ def parse_seeds(text: str) -> list[int]:
                                 "LLM labels in (0, 1], e.g. 0.02,0.05,0.1,0.2,0.5,1 (the others are masked; no LLM call)")
 @click.option("--planners", default="random-pairs,tail-first,click-uncertainty,auto", show_default=True,
               help="with --budgets: comma-separated planners (gbltr plan --planner); random-pairs is always added")
+@mlflow_options()
 def experiment(setups, seeds, data, backend, config_file, out, metric, control, split, catalogue, rounds,
-               budgets, planners):
+               budgets, planners, mlflow_uri, mlflow_optional):
     """Run several label setups over several seeds and report per bucket (or, with --budgets,
     budget curves per planner)."""
     from gbltr.experiment import experiment_outputs, run_experiment
@@ -63,6 +66,7 @@ def experiment(setups, seeds, data, backend, config_file, out, metric, control, 
                         "split": split, "features.catalogue": catalogue, "train.rounds": rounds,
                         "labels": "fused" if budgets is not None else None})
     cfg = load_config(config_file, overrides)
+    track = tracking(config_file, mlflow_uri, mlflow_optional)
     check_metric(metric, cfg.eval.ks)  # before any model is trained
     check_outputs("experiment", experiment_outputs(out), cfg.inputs(), overwrite=True)
     if budgets is not None:
@@ -73,12 +77,18 @@ def experiment(setups, seeds, data, backend, config_file, out, metric, control, 
         names = [p.strip() for p in planners.split(",") if p.strip()]
         for name in names:
             get_planner(name)
-        curves = run_budget_curves(cfg, shares, names, seed_list, out, metric=metric)
+        from gbltr.track.runs import tracked
+
+        with tracked(track, name=Path(out).name, command="experiment") as run:  # the report, once written
+            curves = run_budget_curves(cfg, shares, names, seed_list, out, metric=metric)
+            run.log_params({**cfg.to_json(), "experiment": {"budgets": shares, "planners": names, "seeds": seed_list,
+                                                            "metric": metric}})
+            run.log_files(Path(out), ("experiment.md", "experiment.json", "per_query.parquet"))
         click.echo(curves.to_markdown())
         click.echo(f"wrote {out}/experiment.md, experiment.json, experiment.png, per_query.parquet")
         return
     result = run_experiment(cfg, [s.strip() for s in setups.split(",") if s.strip()], seed_list, out,
-                            metric=metric)
+                            metric=metric, tracking=track)
     click.echo(result.to_markdown())
     click.echo(f"wrote {out}/experiment.md, experiment.json, experiment.png, per_query.parquet")
     click.echo("RESULT " + json.dumps({b: {s: round(r["mean"], 4) for s, r in v.items()}

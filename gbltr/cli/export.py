@@ -20,7 +20,8 @@ from gbltr.serve.export import FORMATS
 @click.option("--allow-missing-definitions", is_flag=True,
               help="export features without a definition as placeholders that score 0 (listed in manifest.json)")
 def export(run, fmt, out, overwrite, name, definitions, allow_missing_definitions):
-    """Export the model of RUN with its feature definitions for OpenSearch, Solr or Elasticsearch."""
+    """Export the model of RUN (a run folder, or a registered model models:/NAME/VERSION from the registry at
+    MLFLOW_TRACKING_URI) with its feature definitions for OpenSearch, Solr or Elasticsearch."""
     from gbltr.serve.export import export_run
 
     result = export_run(run, fmt, out, definitions=definitions, allow_missing_definitions=allow_missing_definitions,

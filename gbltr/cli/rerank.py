@@ -29,7 +29,8 @@ def _tag(ctx, param, value):
 @click.option("--tag", default="gbltr", show_default=True, callback=_tag,
               help="run tag in the TREC file (no whitespace: TREC readers split on it)")
 def rerank(run, data, run_file, out, tag):
-    """Rerank the candidates of DATA with the model of RUN (a folder written by 'gbltr fit')."""
+    """Rerank the candidates of DATA with the model of RUN: a folder written by 'gbltr fit', or a registered
+    model models:/NAME/VERSION (logged by 'gbltr fit --register NAME'; the registry is MLFLOW_TRACKING_URI)."""
     from gbltr.folders import check_outputs
     from gbltr.serve.rerank import rerank as do_rerank, rerank_inputs, rerank_outputs
 

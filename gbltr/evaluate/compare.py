@@ -40,6 +40,7 @@ from gbltr.evaluate.metrics import METRIC_BOUNDS, check_metric
 from gbltr.evaluate.significance import DEFAULT_PERMUTATIONS, paired_by_view, stars
 from gbltr.evaluate.views import exclusion_counts, long_views, view_order
 from gbltr.folders import Input, check_run_folder, run_folder
+from gbltr.track import is_model_uri
 
 log = logging.getLogger("gbltr")
 
@@ -58,6 +59,15 @@ class Run:
 
     @classmethod
     def from_dir(cls, path: str | Path) -> Run:
+        """A run folder, or a registered model ``models:/NAME/VERSION`` logged by ``gbltr fit
+        --mlflow`` (its run-folder files are stored beside it: :mod:`gbltr.track.registry`)."""
+        if is_model_uri(path):
+            from dataclasses import replace
+
+            from gbltr.track.registry import registered_folder
+
+            with registered_folder(str(path)) as folder:
+                return replace(cls.from_dir(folder), path=Path(str(path)))
         p = Path(path)
         if not p.is_dir():
             raise DataError(f"run folder {str(p)!r}: expected a directory, found none")
@@ -325,14 +335,39 @@ def compare_runs(
     metric: str = "ndcg@10",
     n_permutations: int = DEFAULT_PERMUTATIONS,
     seed: int = 0,
+    tracking=None,
 ) -> Comparison:
     """Compare run folders per view; write comparison.md/.json/.png into ``out_dir`` if given.
 
     ``run_dirs``: two or more run folders (see the module docstring); a run is named by its
     report.json ``name``, else its folder name, and names that collide get `` [folder]``
     appended. ``baseline``: a run name or folder (default: the first run). Raises :class:`DataError` when the runs do not cover
-    the same query_ids and buckets.
+    the same query_ids and buckets. A run may be a registered model ``models:/NAME/VERSION``.
+    ``tracking`` (:class:`gbltr.track.TrackingConfig`): also log the comparison to MLflow (each run's
+    mean and Δ per view as metrics, the written files as artefacts).
     """
+    from gbltr.track.runs import tracked
+
+    with tracked(tracking, name=Path(out_dir).name if out_dir is not None else "compare", command="compare") as track:
+        comparison = _compare(run_dirs, out_dir, baseline=baseline, metric=metric, n_permutations=n_permutations,
+                              seed=seed, track=track)
+        track.log_views(_comparison_views(comparison))
+        if out_dir is not None:
+            track.log_files(Path(out_dir), ("comparison.md", "comparison.json"))
+    return comparison
+
+
+def _comparison_views(comparison: Comparison) -> dict:
+    """``{view: {"RUN/METRIC": mean, "RUN/delta METRIC": Δ}}`` of a comparison, for MLflow."""
+    views: dict = {}
+    for r in comparison.results:
+        views.setdefault(r.bucket, {})[f"{r.run}/{comparison.metric}"] = r.mean
+        if r.delta is not None:
+            views[r.bucket][f"{r.run}/delta {comparison.metric}"] = r.delta
+    return views
+
+
+def _compare(run_dirs, out_dir, *, baseline, metric, n_permutations, seed, track) -> Comparison:
     dirs = [Path(d) for d in run_dirs]
     if len(dirs) < 2:
         raise ConfigError(f"compare: expected two or more run folders, found {len(dirs)}")
@@ -344,6 +379,10 @@ def compare_runs(
     _check_same_dataset(runs)
     _check_same_queries(runs, base, metric)
     checkpoint("compare")
+    track.log_params({"runs": [str(d) for d in dirs], "baseline": base.name, "metric": metric,
+                      "permutations": n_permutations, "seed": seed})
+    track.log_tags({"gbltr.dataset_fingerprint": next((r.report["dataset_fingerprint"]["sha1"] for r in runs
+                                                       if r.report.get("dataset_fingerprint")), "")})
 
     cols = ["query_id"] + (["bucket"] if "bucket" in base.per_query.columns else [])
     frames = [
@@ -403,7 +442,7 @@ def _comparison_folder(run_dirs=()) -> dict:
     replaced whole by the next comparison; never a run folder or another command's folder, and
     never one of the runs it reads."""
     return dict(overwrite=True, marker="comparison.json", kind="comparison folder", command="compare",
-                inputs=[Input(d, "run folder") for d in run_dirs])
+                inputs=[Input(d, "run folder") for d in run_dirs if not is_model_uri(d)])
 
 
 def write_comparison(comparison: Comparison, out_dir: str | Path, run_dirs=()) -> dict[str, Path]:

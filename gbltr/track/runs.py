@@ -301,6 +301,18 @@ class TrackedRun:
                 client.set_model_version_tag(register, str(v), "gbltr.run_folder", str(Path(folder).resolve()))
             log.info("mlflow: registered %s", self.registered)
 
+    def log_report(self, views: dict, per_query, out, *, stem: str, children: tuple[str, ...]) -> None:
+        """A multi-run report (experiment, ablation) on the parent run: ``views`` (``{view: {name:
+        value}}``, e.g. each setup's mean) as metrics, the report folder ``out``'s ``STEM.md``,
+        ``STEM.json``, ``per_query.parquet`` and figures as artefacts; then one child run per
+        distinct ``children`` key of ``per_query`` (:meth:`log_children`)."""
+        if not self.active:
+            return
+        self.log_views(views)
+        if out is not None:
+            self.log_files(Path(out), (f"{stem}.md", f"{stem}.json", "per_query.parquet"))
+        self.log_children(per_query, children)
+
     def log_children(self, frame, keys: tuple[str, ...], params_of=None) -> None:
         """One nested run per distinct value of ``keys`` in ``frame`` (per-query rows of an experiment
         or ablation), named ``KEY=VALUE ...``, with those keys (and ``params_of(row)``) as params and
