@@ -105,6 +105,8 @@ def connect(config: TrackingConfig) -> Session | None:
     """Check the tracking store and select the experiment (created if new); None, with a warning,
     when it fails and ``config.optional``; else :class:`TrackingError`."""
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    # MLflow prints "View run at: URI/..." with the URI as given, credentials included: gbltr logs the link redacted
+    os.environ["MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"] = "true"
     mlflow = require_mlflow()
     shown = config.shown_uri
     why = _reachable(config.uri)
@@ -143,6 +145,7 @@ class TrackedRun:
         self.run_id: str | None = None
         self.model_uri: str | None = None
         self.registered: str | None = None
+        self.ended = False
 
     @property
     def active(self) -> bool:
@@ -168,8 +171,10 @@ class TrackedRun:
         return self.session.mlflow
 
     def end(self, status: str) -> None:
-        if self.run_id is None:
+        """End the MLflow run (and any child left open) with ``status``; once."""
+        if self.run_id is None or self.session is None or self.ended:
             return
+        self.ended = True
         mlflow = self.session.mlflow
         try:
             while mlflow.active_run() is not None:
@@ -177,7 +182,10 @@ class TrackedRun:
         except Exception as exc:  # noqa: BLE001 (the run's own error, if any, is the one to show)
             log.warning("mlflow: could not mark run %s %s: %s", self.run_id, status, _reason(exc))
         if status == "FINISHED":
-            log.info("mlflow: run %s (%s) logged to %s", self.run_id, self.name, self.session.config.shown_uri)
+            shown = self.session.config.shown_uri
+            link = (f" ({shown.rstrip('/')}/#/experiments/{self.session.experiment_id}/runs/{self.run_id})"
+                    if shown.startswith(("http://", "https://")) else "")
+            log.info("mlflow: run %s (%s) logged to %s%s", self.run_id, self.name, shown, link)
         else:
             log.warning("mlflow: run %s (%s) marked %s", self.run_id, self.name, status)
 
@@ -243,6 +251,17 @@ class TrackedRun:
         report.json was written from, ``folder`` the written run folder."""
         if not self.active:
             return
+        try:
+            self._log_fit(folder, prep, model, report)
+        except TrackingError as exc:
+            where = f"the run folder {folder} is written in full; the MLflow run {self.run_id} is marked FAILED"
+            if not self.session.config.optional:
+                raise TrackingError(f"{exc}; {where}") from None
+            log.warning("%s; %s (--mlflow-optional: not an error)", exc, where)
+            self.end("FAILED")
+            self.session = None
+
+    def _log_fit(self, folder: Path, prep, model, report: dict) -> None:
         from gbltr.evaluate.report import run_manifest
         from gbltr.train.fit import validation_cutoff
 
@@ -254,7 +273,7 @@ class TrackedRun:
                        "gbltr.backend": report["backend"]})
         self.log_views(report["metrics"])
         self.log_views({v: {"n_queries": n} for v, n in report["n_queries"].items()})
-        self.session.mlflow.log_metric("best_iteration", report["best_iteration"])
+        self.log_views({"": {"best_iteration": report["best_iteration"]}})
         self.log_curve(metric_key("valid", f"ndcg@{validation_cutoff(prep.config)}"), model.history)
         self.log_files(folder, ARTIFACTS)
         self.log_model(folder, prep, model, fingerprint=fp.get("sha1", ""))
@@ -377,8 +396,8 @@ def tracked(config: TrackingConfig | None, *, name: str, command: str):
     run = TrackedRun(session, name, command)
     try:
         yield run
-    except BaseException:
-        run.end("FAILED")
+    except BaseException as exc:
+        run.end("KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED")
         raise
     run.end("FINISHED")
 

@@ -6,9 +6,10 @@ import sys
 
 import pytest
 
-HEAVY = {"openai", "xgboost", "lightgbm", "matplotlib", "numba", "xllamacpp"}
+HEAVY = {"openai", "xgboost", "lightgbm", "matplotlib", "numba", "xllamacpp", "mlflow"}
 
 HELP = "from gbltr.cli import cli\ntry:\n    cli(['--help'])\nexcept SystemExit:\n    pass"
+FIT_HELP = HELP.replace("['--help']", "['fit', '--help']")  # --mlflow and --register: MLflow loads only when used
 
 
 @pytest.mark.parametrize("code", [
@@ -18,7 +19,10 @@ HELP = "from gbltr.cli import cli\ntry:\n    cli(['--help'])\nexcept SystemExit:
     "import gbltr.labels.llm, gbltr.labels.llm.annotate, gbltr.labels.llm.run, gbltr.cli.annotate",
     # reports and plots: matplotlib only when a figure is drawn
     "import gbltr.evaluate.compare, gbltr.plots",
-], ids=["import-gbltr", "gbltr-help", "annotator", "compare-and-plots"])
+    FIT_HELP,
+    # the run-folder readers of rerank, export and compare: MLflow only for a models:/ URI
+    "import gbltr.serve.run, gbltr.serve.rerank, gbltr.serve.export, gbltr.track, gbltr.track.runs, gbltr.cli.tracking",
+], ids=["import-gbltr", "gbltr-help", "annotator", "compare-and-plots", "fit-help", "serve-and-track"])
 def test_start_up_loads_no_heavy_library(code):
     out = subprocess.run([sys.executable, "-c", code + "\nimport sys; print(' '.join(sys.modules))"],
                          capture_output=True, text=True, check=True).stdout
