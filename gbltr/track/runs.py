@@ -17,7 +17,7 @@ written from (one place per fact):
   per view, and the validation curve ``valid/ndcg_at_K`` with one step per boosting round;
 - artefacts: ``report.md``, ``report.json``, ``per_query.parquet`` and every PNG of the run folder;
 - the model, through ``mlflow.lightgbm`` / ``mlflow.xgboost`` (the backend's
-  :attr:`~gbltr.train.backends.base.BackendSpec.mlflow_flavour`): the booster cut at its best
+  :attr:`~gbltr.train.backends.BackendSpec.mlflow_flavour`): the booster cut at its best
   iteration, a signature (feature names, float32 inputs, one float64 score) and the first test rows
   as input example. Beside it (the flavour's ``extra_files/``) the run-folder files ``rerank`` and
   ``export`` read (:data:`REGISTRY_FILES`), so ``models:/NAME/VERSION`` loads exactly what the run
@@ -292,7 +292,8 @@ class TrackedRun:
         if flavour is None:
             if register:
                 raise TrackingError(f"--register {register}: the {model.backend} backend has no MLflow model "
-                                    "flavour to register; expected --backend lightgbm or xgboost")
+                                    f"flavour to register; expected --backend "
+                                    f"{' / '.join(n for n, x in REGISTRY.items() if x.mlflow_flavour)}")
             log.warning("mlflow: the %s backend has no MLflow flavour; its model is logged as run-folder files only",
                         model.backend)
             with self._calls("logging the model files"):
@@ -306,9 +307,9 @@ class TrackedRun:
         extra = [str(Path(folder) / n) for n in REGISTRY_FILES if (Path(folder) / n).is_file()]
         with self._calls("logging the model"):
             module = _flavour_module(flavour)
-            version = _installed(flavour)
+            library = flavour.rpartition(".")[2]  # mlflow.<library>: the package the model needs to load
             info = module.log_model(model.kept_booster(), name="model", signature=signature, input_example=example,
-                                    pip_requirements=[f"{flavour}=={version}"], extra_files=extra,
+                                    pip_requirements=[f"{library}=={_installed(library)}"], extra_files=extra,
                                     registered_model_name=register)
         self.model_uri = info.model_uri
         if register:
@@ -363,14 +364,11 @@ def _installed(package: str) -> str:
 
 
 def _flavour_module(flavour: str):
-    """The MLflow flavour module of a backend (:attr:`BackendSpec.mlflow_flavour`, a fixed name)."""
-    if flavour == "lightgbm":
-        import mlflow.lightgbm as module
-    elif flavour == "xgboost":
-        import mlflow.xgboost as module
-    else:
-        raise TrackingError(f"no MLflow flavour {flavour!r}; expected lightgbm or xgboost")
-    return module
+    """The MLflow flavour module a backend declares (:attr:`BackendSpec.mlflow_flavour`: a registry
+    field, never a user string)."""
+    import importlib
+
+    return importlib.import_module(flavour)
 
 
 def _signature(names):

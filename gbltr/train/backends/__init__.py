@@ -29,8 +29,9 @@ __all__ = ["REGISTRY", "NAMES", "DEFAULT", "Backend", "BackendSpec", "Capabiliti
 class BackendSpec:
     """A registered backend: ``module`` holds its ``BACKEND`` instance; ``model_file`` is the
     file it writes into a run folder; ``suffixes`` the model-file suffixes it reads;
-    ``mlflow_flavour`` the MLflow model flavour (``mlflow.<flavour>``) its booster is logged
-    through (:mod:`gbltr.track.runs`), None where MLflow has none."""
+    ``mlflow_flavour`` the module of the MLflow model flavour its booster is logged through
+    (``mlflow.<library>``, whose ``log_model`` takes the native booster; :mod:`gbltr.track.runs`),
+    None where MLflow has none."""
 
     name: str
     module: str
@@ -46,12 +47,12 @@ REGISTRY: dict[str, BackendSpec] = {s.name: s for s in (
         "lightgbm", "gbltr.train.backends.lightgbm", "model.txt", (".txt",),
         Capabilities(row_weights=True, group_weights=False, positions=True, custom_objective=True, gpu=True,
                      bin_reference=True, min_data_in_leaf=True, continue_training=True),
-        "LightGBM lambdarank (per-row weights; CUDA only with a CUDA build of LightGBM)", "lightgbm"),
+        "LightGBM lambdarank (per-row weights; CUDA only with a CUDA build of LightGBM)", "mlflow.lightgbm"),
     BackendSpec(
         "xgboost", "gbltr.train.backends.xgboost", "model.json", (".json", ".ubj"),
         Capabilities(row_weights=False, group_weights=True, positions=True, custom_objective=True, gpu=True,
                      bin_reference=False, min_data_in_leaf=False, continue_training=True),
-        "XGBoost rank:ndcg (one weight per query; --device cuda on a GPU)", "xgboost"),
+        "XGBoost rank:ndcg (one weight per query; --device cuda on a GPU)", "mlflow.xgboost"),
 )}
 NAMES: tuple[str, ...] = tuple(REGISTRY)
 DEFAULT = NAMES[0]
