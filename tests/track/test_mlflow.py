@@ -310,3 +310,23 @@ def test_the_readme_lines_run(world, fast, tmp_path, capsys, monkeypatch):
     assert rerank_scores(tmp_path / "run1", world, tmp_path / "f.trec", capsys).equals(
         pl.read_parquet(tmp_path / "r.parquet"))
     assert len(runs_of(client_for(store))) == 2
+
+
+def test_ablation_logs_a_parent_with_one_child_per_removed_group(world, fast, tmp_path, capsys):
+    from gbltr.analysis.ablation import FULL
+
+    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    out = tmp_path / "abl"
+    code, _, err = run_cli(["ablation", "--data", world, "--config", fast, "--out", out, "--labels", "click",
+                            "--groups", "document", "--no-attribution", "--no-label-stats", "--mlflow", store], capsys)
+    assert code == 0, err
+    client = client_for(store)
+    runs = runs_of(client)
+    (parent,) = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+    children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
+    assert sorted(c.data.params["dropped"] for c in children) == sorted([FULL, "document"])
+    summary = json.loads((out / "ablation.json").read_text())
+    assert parent.data.params["ablation.groups"] == '["document"]'
+    assert {"ablation.md", "ablation.json", "ablation.png", "per_query.parquet"} <= {
+        a.path for a in client.list_artifacts(parent.info.run_id)}
+    assert any(k.startswith("overall/click/without document/delta") for k in parent.data.metrics), summary.keys()
