@@ -297,10 +297,14 @@ def _check_same_dataset(runs: list[Run]) -> None:
 
 
 def _distinct_names(runs: list[Run]) -> list[Run]:
-    """Runs whose report names collide (same labels, other seed) get ``name [folder]``, then the path."""
+    """Runs whose report names collide (same labels, other seed) get ``name [folder]`` (a registered
+    model: ``name [models:/NAME/VERSION]``), then the path."""
     from dataclasses import replace
 
-    for label in (lambda r: f"{r.name} [{r.path.name}]", lambda r: f"{r.name} [{r.path}]"):
+    def short(r: Run) -> str:  # the folder's name, or a registered model's whole models:/NAME/VERSION
+        return str(r.path) if is_model_uri(r.path) else r.path.name
+
+    for label in (lambda r: f"{r.name} [{short(r)}]", lambda r: f"{r.name} [{r.path}]"):
         names = [r.name for r in runs]
         if len(set(names)) == len(names):
             return runs

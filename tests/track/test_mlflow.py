@@ -233,6 +233,7 @@ def test_a_registered_model_from_another_dataset_is_refused(registered, world, f
     assert code == 2 and "different datasets" in err and "queries.parquet" in err
     code, out, err = run_cli(["compare", registered, "models:/ranker/1"], capsys)
     assert code == 0, err
+    assert "click (lightgbm) [models:/ranker/1]" in out
 
 
 # --- the pieces ---------------------------------------------------------------------------------------
