@@ -346,7 +346,6 @@ def _list_schema(strategy: str, n: int, scale: tuple[int, int]) -> dict:
 async def _chunked(client: LLMClient, cfg: StrategyConfig, query: str, docs: list[Doc], parse_factory) -> Outcome:
     """ListAnn / ListSel: chunks of ``window`` docs, each in K permutations."""
     prompt = _prompt(cfg, query)
-    lo, hi = cfg.scale
     n = len(docs)
     per_perm = [[None] * n for _ in range(cfg.permutations)]
     per_status = [["failed"] * n for _ in range(cfg.permutations)]
