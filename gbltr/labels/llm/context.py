@@ -132,7 +132,7 @@ def resolve_budget(client, sample_messages: list[dict] | None = None) -> Context
     else:
         tokens, source = server_context(client.endpoint, client.model, headers)
     ratio = 1.0
-    if sample_messages:
+    if sample_messages and tokens is not None:  # the ratio only matters against a known context
         text = "".join(m["content"] for m in sample_messages)
         real = server_tokens(client.endpoint, client.model, text, headers) if client.base_url else None
         if real and approx_tokens(text):
