@@ -92,6 +92,7 @@ def _choice(values):
 @click.option("--lang", type=_choice(LANGUAGE_CHOICES), help=_help("prompt language (auto: by the query's script).", "strategy.lang"))
 @click.option("--logprobs/--no-logprobs", default=None, help=_help("PointAnn: request logprobs for expected relevance and confidence.", "strategy.logprobs"))
 @click.option("--max-tokens", type=_number("client.max_tokens"), help=_help("answer token budget per call.", "client.max_tokens"))
+@click.option("--context-tokens", type=_number("client.context_tokens"), help=_help("the model's context per request in tokens; prompts are sized so that prompt + --max-tokens fit (--window, then --doc-tokens lowered, with a note). Unset: asked of the server (llama.cpp /props, vLLM /v1/models); unknown: nothing is resized.", "client.context_tokens"))
 @click.option("--temperature", type=_number("client.temperature"), help=_help("sampling temperature.", "client.temperature"))
 @click.option("--mode", type=_choice(MODES), help=_help("first response format to try (falls back when the server rejects it).", "client.mode"))
 @click.option("--concurrency", type=_number("client.concurrency"), help=_help("requests in flight.", "client.concurrency"))

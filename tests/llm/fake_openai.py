@@ -121,6 +121,10 @@ class FakeOpenAI:
 
     def __init__(self, latency: float = 0.0, batch_polls: int = 1):
         self.latency = latency
+        # llama.cpp's probes: with ``context`` set, GET /props reports it as the slot context
+        # and POST /tokenize counts one token per ``chars_per_token`` characters
+        self.context: int | None = None
+        self.chars_per_token = 2
         self.script = None
         self.requests: list[Request] = []
         self.key_counts: Counter = Counter()
@@ -223,6 +227,9 @@ class FakeOpenAI:
             return None
         with self._lock:
             self.requests.append(Request(path, {}, dict(h.headers), len(self.requests) + 1, 1))
+        if path == "/tokenize" and self.context is not None:
+            body = json.loads(raw or b"{}")
+            return h._send(200, {"tokens": list(range(len(body.get("content", "")) // self.chars_per_token))})
         if path.endswith("/files"):
             content = _multipart_file(h.headers.get("Content-Type", ""), raw)
             fid = "file-" + uuid.uuid4().hex[:10]
@@ -266,6 +273,8 @@ class FakeOpenAI:
         path = h.path.split("?")[0]
         with self._lock:
             self.requests.append(Request(path, {}, dict(h.headers), len(self.requests) + 1, 1))
+        if path == "/props" and self.context is not None:
+            return h._send(200, {"default_generation_settings": {"n_ctx": self.context}, "total_slots": 1})
         m = re.search(r"/files/([^/]+)/content$", path)
         if m:
             return h._send(200, self.files[m.group(1)], raw=True)

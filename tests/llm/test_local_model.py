@@ -71,3 +71,30 @@ def test_each_strategy_on_real_data_with_agreement(local_url, shared_data, tmp_p
             summary[name] = {"kappa": rep.kappa, "kappa_binary": rep.kappa_binary, "confusion": rep.confusion["counts"], "statuses": dict(lab.group_by("parse_status").len().iter_rows())}
     print(f"\nAGREEMENT {dataset} " + json.dumps(summary))
     assert "point" in summary
+
+
+def test_list_answer_under_the_bounded_schema_has_exactly_n_items(local_url):
+    """Issue 21: with an unbounded array the grammar let SmolLM2 append items until max_tokens;
+    bounded (minItems = maxItems = n), one ListAnn call answers exactly n items and stops."""
+    import asyncio
+
+    from gbltr.labels.llm.cache import AnswerCache
+    from gbltr.labels.llm.client import LLMClient
+    from gbltr.labels.llm.strategies import Doc, _list_schema, request_messages
+
+    n = 5
+    cfg = StrategyConfig(strategy="list", window=n, doc_tokens=24)
+    docs = [Doc(str(i), f"passage {i} about {'cats and dogs' if i % 2 else 'tax law'} and more words") for i in range(n)]
+    prompt = load_prompt("list", "en")
+    client = LLMClient(ClientConfig(model=LOCAL_MODEL_NAME, base_url=local_url, max_tokens=256, retries=0, timeout=120), AnswerCache(None))
+
+    async def one():
+        try:
+            return await client.ask(request_messages(cfg, prompt, "cats", docs), _list_schema("list", n, cfg.scale), prompt_version=prompt.version)
+        finally:
+            await client.close()
+
+    answer = asyncio.run(one())
+    items = json.loads(answer.content)["labels"]
+    assert answer.finish_reason == "stop" and len(items) == n
+    assert all(1 <= it["id"] <= n and 0 <= it["label"] <= 4 for it in items)

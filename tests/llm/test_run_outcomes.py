@@ -54,9 +54,11 @@ def test_every_request_failed_exits_2_and_writes_no_label_set(fake_server, pairs
     assert _cli(_common(fake_server, pairs_file, out)) == 2
     err = capsys.readouterr().err
     assert "error: every one of the 12 labels is missing (failed=12)" in err and "Traceback" not in err
+    assert "Check the endpoint ('fake' at http://127.0.0.1:" in err  # the endpoint did fail: only then this advice
     assert not out.exists()
     record = json.loads((tmp_path / "l.parquet.run.json").read_text())
-    assert record["missing"] == {"labels": 12, "of": 12, "by_status": {"failed": 12}} and record["out"] is None
+    assert record["missing"]["cause"].startswith("Check the endpoint") and record["out"] is None
+    assert {k: v for k, v in record["missing"].items() if k != "cause"} == {"labels": 12, "of": 12, "by_status": {"failed": 12}}
 
 
 def test_partial_failure_exits_0_but_says_so_loudly(fake_server, pairs_file, tmp_path, capsys):
@@ -87,7 +89,7 @@ def test_local_defaults_fit_the_local_server():
 def test_local_server_gets_one_slot_per_request_in_flight(fake_server, pairs_file, tmp_path, monkeypatch):
     started = {}
 
-    def fake_local_server(n_ctx, n_parallel):  # stands in for llama.cpp: the scripted server
+    def fake_local_server(n_parallel, n_ctx=None):  # stands in for llama.cpp: the scripted server
         started.update(n_ctx=n_ctx, n_parallel=n_parallel)
         import contextlib
 
@@ -98,7 +100,7 @@ def test_local_server_gets_one_slot_per_request_in_flight(fake_server, pairs_fil
                                           "progress": False, "client": {"concurrency": 2}})
     record = run_module.run_annotate(cfg, echo=lambda m: None, warn=lambda m: None)
     assert record["missing"]["labels"] == 0
-    assert started["n_parallel"] == 2 and started["n_ctx"] == 2 * run_module.local_context_size(cfg)
+    assert started["n_parallel"] == 2 and started["n_ctx"] is None  # None: every slot gets the model's trained context
     assert {r.body["model"] for r in fake_server.chat_requests} == {LOCAL_MODEL_NAME}
 
 

@@ -20,6 +20,8 @@ from gbltr.errors import ConfigError
 from gbltr.labels.llm.batch import run_batch_rounds
 from gbltr.labels.llm.cache import AnswerCache
 from gbltr.labels.llm.client import ClientConfig, FatalAPIError, LLMClient, Pending, Usage
+from gbltr.labels.llm.context import ContextBudget
+from gbltr.labels.llm.diagnose import Evidence
 from gbltr.labels.llm.prompts import detect_language, load_prompt
 from gbltr.labels.llm.strategies import STRATEGIES, Doc, StrategyConfig
 from gbltr.labels.llm.workers import WorkerPool
@@ -29,12 +31,14 @@ from gbltr.progress import progress
 @dataclass
 class Annotation:
     """The label set and what it took: ``labels`` (LABELS + provenance), token ``usage`` of fresh
-    calls, label ``counts`` (done / cached / failed), Batch API rounds."""
+    calls, label ``counts`` (done / cached / failed), Batch API rounds, and the ``evidence`` of
+    why labels went missing (:mod:`gbltr.labels.llm.diagnose`)."""
 
     labels: pl.DataFrame
     usage: Usage
     counts: dict = field(default_factory=dict)
     batch_rounds: int = 0
+    evidence: Evidence = field(default_factory=Evidence)
 
 
 def group_pairs(pairs: pl.DataFrame) -> list[tuple[str, str, list[Doc]]]:
@@ -124,6 +128,7 @@ def annotate(
     progress: bool = True,
     batch=None,
     pool=None,
+    budget: ContextBudget | None = None,
 ) -> Annotation:
     """Label every pair of ``pairs`` (query_id, query, doc_id, text, rank; see
     :mod:`gbltr.labels.llm.pairs`) with ``strategy`` through ``client``.
@@ -135,6 +140,9 @@ def annotate(
     With ``client.workers > 1`` fresh requests are sent by that many worker processes
     (:mod:`gbltr.labels.llm.workers`), started for this call unless a started
     :class:`~gbltr.labels.llm.workers.WorkerPool` for the same config is passed as ``pool``.
+    ``budget`` (:mod:`gbltr.labels.llm.context`) caps the answer budget of re-asks to the room
+    the model's context leaves; size ``strategy`` to it first with
+    :func:`~gbltr.labels.llm.context.fit_strategy`.
     Raises :class:`~gbltr.labels.llm.client.FatalAPIError` on 401/403/404/insufficient_quota;
     everything answered before that is in the cache.
     """
@@ -149,12 +157,12 @@ def annotate(
             rounds = run_batch_rounds(groups, strategy, client, cache, batch, _annotate_async)
         elif pool is None and client.workers > 1:
             pool = own_pool = WorkerPool(client)
-        llm = LLMClient(client, cache, collect=[] if batch is not None else None, pool=pool if batch is None else None)  # batch: never call directly
+        llm = LLMClient(client, cache, collect=[] if batch is not None else None, pool=pool if batch is None else None, budget=budget)  # batch: never call directly
         counts = {"done": 0, "cached": 0, "failed": 0}
         results = asyncio.run(_annotate_async(groups, strategy, llm, progress, counts))
         counts["cache_rows_dropped"] = cache.dropped_rows
         labels = _rows(groups, results, strategy, client.model)
-        return Annotation(labels, llm.usage, counts, rounds)
+        return Annotation(labels, llm.usage, counts, rounds, llm.evidence)
     finally:
         if own_pool is not None:
             own_pool.close()

@@ -42,6 +42,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from gbltr.errors import ConfigError, GbltrError, unknown_choice
 from gbltr.labels.llm.cache import AnswerCache, key_prefix, message_keys, request_key
+from gbltr.labels.llm.diagnose import Evidence
 from gbltr.labels.llm.limiter import RateLimiter
 from gbltr.labels.llm.prompts import approx_tokens
 from gbltr.ranges import Range, check_fields, count, number, positive
@@ -78,6 +79,17 @@ class CallFailed(Exception):
     """One request failed after the SDK's retries; its labels are recorded as missing (``failed``)."""
 
 
+class ContextOverflow(CallFailed):
+    """The server refused the request as longer than the model's context (HTTP 400): the same
+    request cannot succeed, so it is not re-asked; its labels are ``context_overflow``.
+    ``prompt_tokens`` and ``context`` are the server's numbers when its error gives them."""
+
+    def __init__(self, message: str, prompt_tokens: int | None = None, context: int | None = None):
+        super().__init__(message)
+        self.prompt_tokens = prompt_tokens
+        self.context = context
+
+
 class UnusableAnswer(CallFailed):
     """The server answered 200, but with nothing usable (empty content, no ``choices``): a
     content-level failure that :func:`~gbltr.labels.llm.strategies.ask_parsed` re-asks."""
@@ -111,6 +123,7 @@ class ClientConfig:
     top_logprobs: int = number(5, count(0, 20))  # the OpenAI API's range
     mode: str = "json_schema"  # first response-format mode to try
     workers: int = number(1, count(1, 1024))  # processes that send requests (1 = in this process; see gbltr.labels.llm.workers)
+    context_tokens: int | None = number(None, count(1))  # the model's context per request; None = ask the server (gbltr.labels.llm.context)
 
     def __post_init__(self):
         check_fields(self, "client")
@@ -200,6 +213,37 @@ def format_rejected(text: str) -> bool:
     return any(w in text for w in ("response_format", "json_schema", "json_object", "schema", "structured"))
 
 
+_OVERFLOW_WORDS = ("exceed_context_size", "context_length_exceeded", "maximum context length", "exceeds the available context", "context size", "context window")
+_LLAMA_OVERFLOW = re.compile(r"\((\d+) tokens\) exceeds the available context size \((\d+) tokens\)")
+_MAX_CONTEXT = re.compile(r"maximum context length is (\d+)")
+_MESSAGE_TOKENS = re.compile(r"(\d+) (?:tokens )?in the messages|messages resulted in (\d+)")
+
+
+def context_overflow(body, text: str) -> tuple[int | None, int | None] | None:
+    """``(prompt_tokens, context)`` when an error (its JSON ``body`` and ``text``) says the request
+    is longer than the model's context, else None. Understood: llama.cpp's
+    ``exceed_context_size_error`` (with ``n_prompt_tokens`` and ``n_ctx``), OpenAI's
+    ``context_length_exceeded`` and vLLM's "maximum context length is N tokens ... M in the
+    messages"."""
+    err = body.get("error", body) if isinstance(body, dict) else {}
+    err = err if isinstance(err, dict) else {}
+    blob = (json.dumps(err, default=str) + " " + (text or "")).lower()
+    if not any(w in blob for w in _OVERFLOW_WORDS):
+        return None
+
+    def as_int(v):
+        return v if isinstance(v, int) and not isinstance(v, bool) else None
+
+    prompt, context = as_int(err.get("n_prompt_tokens")), as_int(err.get("n_ctx"))
+    if m := _LLAMA_OVERFLOW.search(blob):
+        prompt, context = prompt or int(m.group(1)), context or int(m.group(2))
+    if m := _MAX_CONTEXT.search(blob):
+        context = context or int(m.group(1))
+    if m := _MESSAGE_TOKENS.search(blob):
+        prompt = prompt or int(m.group(1) or m.group(2))
+    return prompt, context
+
+
 def _is_format_rejection(exc) -> bool:
     return format_rejected(str(getattr(exc, "message", "")) + " " + json.dumps(getattr(exc, "body", None) or {}, default=str))
 
@@ -207,10 +251,12 @@ def _is_format_rejection(exc) -> bool:
 class LLMClient:
     """Cached, rate-limited, retrying chat completions for one model at one endpoint."""
 
-    def __init__(self, config: ClientConfig, cache: AnswerCache, *, collect: list | None = None, pool=None):
+    def __init__(self, config: ClientConfig, cache: AnswerCache, *, collect: list | None = None, pool=None, budget=None):
         self.config = config
         self.cache = cache
         self.usage = Usage()
+        self.budget = budget  # a gbltr.labels.llm.context.ContextBudget, or None (context unknown)
+        self.evidence = Evidence()  # why labels went missing (gbltr.labels.llm.diagnose)
         self.collect = collect  # Batch API: cache misses are appended here and raise Pending
         self.pool = pool  # a gbltr.labels.llm.workers.WorkerPool: requests are sent by its processes
         self._sdk = None
@@ -392,7 +438,9 @@ class LLMClient:
                 f"the model name {self.config.model!r} and --base-url"
             )
         if kind == "bad_request":
-            _, status, text, rejected = outcome
+            _, status, text, rejected, overflow = outcome
+            if overflow is not None:
+                raise ContextOverflow(f"HTTP {status}: {text}", *overflow)
             if mode != "text" and rejected:
                 self._set_mode(MODES[MODES.index(mode) + 1])
                 raise _ModeChanged()
@@ -418,7 +466,9 @@ async def post_chat(sdk, body: dict) -> tuple:
     * ``("ok", raw_body_bytes)``: the body as the server sent it (fields the SDK does not model
       kept, no pydantic round trip)
     * ``("refused", status, error_class)``: 401 / 403 / 404, the run stops
-    * ``("bad_request", status, text, format_rejected)``: 400 / 422
+    * ``("bad_request", status, text, format_rejected, overflow)``: 400 / 422; ``overflow`` is
+      ``(prompt_tokens, context)`` (either may be None) when the server says the request
+      exceeds the model's context (:func:`context_overflow`), else None
     * ``("rate_limited", insufficient_quota)``: 429 after the SDK's retries (Retry-After honoured)
     * ``("error", text)``: 5xx, timeouts, connection errors after the SDK's retries
     """
@@ -429,7 +479,7 @@ async def post_chat(sdk, body: dict) -> tuple:
     except (openai.AuthenticationError, openai.PermissionDeniedError, openai.NotFoundError) as exc:
         return ("refused", exc.status_code, type(exc).__name__)
     except (openai.BadRequestError, openai.UnprocessableEntityError) as exc:
-        return ("bad_request", exc.status_code, str(exc)[:300], _is_format_rejection(exc))
+        return ("bad_request", exc.status_code, str(exc)[:300], _is_format_rejection(exc), context_overflow(exc.body, str(exc)))
     except openai.RateLimitError as exc:
         return ("rate_limited", "insufficient_quota" in (str(exc) + json.dumps(exc.body or {}, default=str)))
     except (openai.APIConnectionError, openai.InternalServerError, openai.APIStatusError) as exc:

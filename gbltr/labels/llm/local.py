@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import os
+import struct
 from pathlib import Path
 
 from gbltr.errors import ConfigError
@@ -51,11 +52,75 @@ def local_available() -> bool:
     return True
 
 
+# GGUF metadata value types (https://github.com/ggml-org/ggml/blob/master/docs/gguf.md): struct
+# formats of the fixed-size ones; 8 = string, 9 = array
+_GGUF_FIXED = {0: "B", 1: "b", 2: "H", 3: "h", 4: "I", 5: "i", 6: "f", 7: "?", 10: "Q", 11: "q", 12: "d"}
+
+
+def gguf_context_length(path: str | Path) -> int:
+    """The trained context (``<arch>.context_length``, llama.cpp's ``n_ctx_train``) read from the
+    metadata of the GGUF file ``path`` (format: ggml's ``docs/gguf.md``, versions 2 and 3,
+    little-endian). Only the header is read, never the tensors."""
+    path = Path(path)
+
+    def bad(found: str) -> ConfigError:
+        return ConfigError(f"{path}: expected a GGUF model file with <arch>.context_length in its metadata, found {found}")
+
+    with open(path, "rb") as f:
+        def read(fmt: str):
+            size = struct.calcsize("<" + fmt)
+            data = f.read(size)
+            if len(data) != size:
+                raise bad("the file ends inside its metadata")
+            return struct.unpack("<" + fmt, data)[0]
+
+        def string() -> str:
+            return f.read(read("Q")).decode("utf-8", "replace")
+
+        def skip(kind: int) -> None:
+            if kind in _GGUF_FIXED:
+                f.seek(struct.calcsize("<" + _GGUF_FIXED[kind]), 1)
+            elif kind == 8:
+                f.seek(read("Q"), 1)
+            elif kind == 9:
+                inner, count = read("I"), read("Q")
+                if inner in _GGUF_FIXED:
+                    f.seek(struct.calcsize("<" + _GGUF_FIXED[inner]) * count, 1)
+                else:
+                    for _ in range(count):
+                        skip(inner)
+            else:
+                raise bad(f"metadata value type {kind}")
+
+        if f.read(4) != b"GGUF":
+            raise bad("no GGUF magic")
+        version = read("I")
+        if version not in (2, 3):
+            raise bad(f"GGUF version {version}")
+        read("Q")  # tensor count
+        values: dict[str, object] = {}
+        for _ in range(read("Q")):
+            key, kind = string(), read("I")
+            if key == "general.architecture" or key.endswith(".context_length"):
+                values[key] = string() if kind == 8 else read(_GGUF_FIXED[kind])
+            else:
+                skip(kind)
+    arch = values.get("general.architecture")
+    n = values.get(f"{arch}.context_length")
+    if not isinstance(n, int) or n < 1:
+        raise bad(f"general.architecture={arch!r} and {arch}.context_length={n!r}")
+    return n
+
+
 @contextlib.contextmanager
-def local_server(model_path: str | Path | None = None, *, n_ctx: int = 4096, n_parallel: int = 1, threads: int | None = None):
+def local_server(model_path: str | Path | None = None, *, n_ctx: int | None = None, n_parallel: int = 1, threads: int | None = None):
     """Start the in-process llama.cpp server; yields its OpenAI base URL (``http://127.0.0.1:P/v1``).
 
-    ``n_ctx`` is the context shared by ``n_parallel`` slots. ``threads`` defaults to 1 on
+    ``n_ctx`` is the context shared by ``n_parallel`` slots; None (the default) gives every slot
+    the model's trained context (:func:`gguf_context_length`), which is what the server then
+    reports at ``/props`` and what :mod:`gbltr.labels.llm.context` sizes prompts to. (A fixed
+    4096 cut SmolLM2's 8192 in half and made 20-document ListAnn prompts fail, issue 21.)
+    ``threads`` defaults to 1 on
     machines with 2 cores or fewer: llama.cpp's worker threads spin at barriers, and on a small
     shared machine two of them ran 10-40x slower than one (measured here under load). The
     server stops on exit.
@@ -65,8 +130,9 @@ def local_server(model_path: str | Path | None = None, *, n_ctx: int = 4096, n_p
     except ImportError:
         raise ConfigError("--local needs xllamacpp; found it not installed; pip install 'gbltr[local]'") from None
     params = xllamacpp.CommonParams()
-    params.model.path = str(model_path or smollm2_path())
-    params.n_ctx = n_ctx
+    model_path = model_path or smollm2_path()
+    params.model.path = str(model_path)
+    params.n_ctx = n_ctx if n_ctx is not None else gguf_context_length(model_path) * n_parallel
     params.n_parallel = n_parallel
     params.port = 0  # a free port
     cpus = os.cpu_count() or 1

@@ -11,6 +11,7 @@ marks the label missing. Statuses (the ``parse_status`` column of a label set):
 ``duplicate_id``    a list answer named this document twice (first occurrence kept)
 ``out_of_range_id`` a list answer named identifiers not shown (ignored; recorded on the call)
 ``length``          the answer was cut by max_tokens and did not parse
+``context_overflow`` the server refused the request as longer than the model's context (not re-asked)
 ``content_filter``  the provider filtered the answer
 ``failed``          the call failed after all retries
 ``reasked``         missing from the first answer, filled in by a re-ask

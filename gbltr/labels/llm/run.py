@@ -31,7 +31,9 @@ from gbltr.labels.llm.agreement import agreement, read_qrels, write_agreement
 from gbltr.labels.llm.annotate import annotate, group_pairs
 from gbltr.labels.llm.batch import BatchConfig
 from gbltr.labels.llm.config import AnnotateConfig
+from gbltr.labels.llm.context import ContextBudget, fit_strategy, largest_messages, resolve_budget
 from gbltr.labels.llm.cost import PriceTable, dry_run
+from gbltr.labels.llm.diagnose import missing_cause
 from gbltr.labels.llm.labelset import write_labels, write_llm_qrels
 from gbltr.labels.llm.local import local_server
 from gbltr.labels.llm.pairs import limit_queries, pairs_from_dataset, read_pairs
@@ -71,12 +73,16 @@ def planned_pairs(pairs, cfg: AnnotateConfig):
     return chosen
 
 
-def local_context_size(cfg: AnnotateConfig) -> int:
-    """Tokens of llama.cpp context per server slot: the prompt (documents at ``doc_tokens``
-    each) and the answer, with room for one re-ask (both doubled)."""
-    s = cfg.strategy
-    docs = s.doc_tokens if s.strategy == "point" else s.doc_tokens * s.window
-    return 512 + cfg.client.max_tokens * 2 + docs * 2
+def _fit(strategy, client, groups, budget: ContextBudget, record: dict, warn):
+    """``strategy`` sized to ``budget`` (:func:`~gbltr.labels.llm.context.fit_strategy`); says
+    once what it changed (``warn``) and records the context in ``record["context"]``."""
+    fitted = fit_strategy(strategy, groups, budget, client.max_tokens)
+    record["context"] = {"tokens": budget.tokens, "source": budget.source, "tokens_per_estimate": budget.per_estimate,
+                         "largest_prompt": fitted.largest_prompt, "window": fitted.strategy.window,
+                         "stride": fitted.strategy.stride, "doc_tokens": fitted.strategy.doc_tokens, "note": fitted.note}
+    if fitted.note:
+        warn(fitted.note)
+    return fitted.strategy
 
 
 def run_annotate(cfg: AnnotateConfig, echo=print, warn=_stderr) -> dict:
@@ -94,7 +100,9 @@ def run_annotate(cfg: AnnotateConfig, echo=print, warn=_stderr) -> dict:
     checkpoint("annotate")
     record: dict = {"config": cfg.to_json(), "model": client.model, "pairs": pairs.height}
 
-    if cfg.dry_run:
+    if cfg.dry_run:  # sends nothing: sized only to a context given with --context-tokens
+        if client.context_tokens is not None:
+            strategy = _fit(strategy, client, group_pairs(pairs), ContextBudget(client.context_tokens, "--context-tokens"), record, warn)
         dr = dry_run(group_pairs(pairs), strategy, client, prices=prices, batch=cfg.batch)
         echo(dr.summary())
         echo("first prompt:\n" + "\n---\n".join(m["content"] for m in dr.example_prompt))
@@ -107,10 +115,17 @@ def run_annotate(cfg: AnnotateConfig, echo=print, warn=_stderr) -> dict:
         batch_cfg = BatchConfig(folder=paths["batch_dir"], poll_s=cfg.poll_s)
     t0 = time.perf_counter()
     # --local: one server slot per request in flight, so no request waits in the server's queue
-    # and the per-request timeout measures generation only
-    server = local_server(n_ctx=local_context_size(cfg) * client.concurrency, n_parallel=client.concurrency) if cfg.local else contextlib.nullcontext(client.base_url)
+    # and the per-request timeout measures generation only; each slot has the model's trained context
+    server = local_server(n_parallel=client.concurrency) if cfg.local else contextlib.nullcontext(client.base_url)
     with server as base_url:
-        result = annotate(pairs, strategy, replace(client, base_url=base_url), cache_path=paths["cache"], progress=cfg.progress, batch=batch_cfg)
+        client = replace(client, base_url=base_url)
+        groups = group_pairs(pairs)
+        budget = None
+        if not cfg.batch or client.context_tokens is not None:  # the Batch API (OpenAI) reports no context
+            largest = largest_messages(strategy, groups)
+            budget = resolve_budget(client, largest[0] if largest else None)
+            strategy = _fit(strategy, client, groups, budget, record, warn)
+        result = annotate(pairs, strategy, client, cache_path=paths["cache"], progress=cfg.progress, batch=batch_cfg, budget=budget)
     labels = result.labels
     u = result.usage
     statuses = dict(labels.group_by("parse_status").len().sort("parse_status").iter_rows())
@@ -128,17 +143,23 @@ def run_annotate(cfg: AnnotateConfig, echo=print, warn=_stderr) -> dict:
     detail = ", ".join(f"{k}={v}" for k, v in missing_by_status.items())
     if result.counts.get("cache_rows_dropped"):
         warn(f"warning: {result.counts['cache_rows_dropped']} row(s) of the answer cache {paths['cache']} were not JSON objects; they were dropped and asked again")
+    cause = None
+    if missing.height * 2 > labels.height:  # most labels missing: name the dominant cause and its fix
+        endpoint = f"{client.model!r} at {record['config']['client']['base_url'] or 'the default endpoint'}"
+        if cfg.local:
+            endpoint = f"{client.model!r} at the --local server"
+        cause = missing_cause(missing_by_status, result.evidence, max_tokens=client.max_tokens, endpoint=endpoint)
+        record["missing"]["cause"] = cause
     if labels.height and missing.height == labels.height:
         record["out"] = None
         _write_record(paths["run_record"], record)
         raise AnnotationFailed(
-            f"every one of the {labels.height} labels is missing ({detail}); expected at least one label. "
-            f"{paths['out']} was not written; the run record is {paths['run_record']}. Check the endpoint "
-            f"({client.model!r} at {record['config']['client']['base_url'] or 'the default endpoint'}) and rerun: answers obtained so far are cached"
+            f"every one of the {labels.height} labels is missing ({detail}); expected at least one label. {cause}. "
+            f"{paths['out']} was not written; the run record is {paths['run_record']}"
         )
     if missing.height:
-        warn(f"warning: {missing.height} of {labels.height} labels are missing ({detail}); they are null in {paths['out']} "
-             "with their parse_status, and 'missing' in the run record counts them")
+        warn(f"warning: {missing.height} of {labels.height} labels are missing ({detail})" + (f"; {cause}" if cause else "")
+             + f". They are null in {paths['out']} with their parse_status, and 'missing' in the run record counts them")
     write_labels(labels, paths["out"])
     record["out"] = str(paths["out"])
     if cfg.qrels_out:

@@ -29,7 +29,8 @@ from collections import Counter
 from dataclasses import dataclass
 
 from gbltr.errors import ConfigError, unknown_choice
-from gbltr.labels.llm.client import Answer, CallFailed, LLMClient, UnusableAnswer
+from gbltr.labels.llm.client import Answer, CallFailed, ContextOverflow, LLMClient, UnusableAnswer
+from gbltr.labels.llm.context import ContextBudget
 from gbltr.labels.llm.parse import Parsed, parse_list, parse_point, parse_ranking, parse_selection
 from gbltr.labels.llm.prompts import LANGUAGES, Prompt, delimit, detect_language, load_prompt, truncate_tokens
 from gbltr.ranges import check_fields, count, number, seed_range
@@ -97,15 +98,38 @@ def _numbered(docs: list[Doc], budget: int) -> str:
     return "\n".join(f"[{i}] {delimit(truncate_tokens(d.text, budget))}" for i, d in enumerate(docs, 1))
 
 
+def request_messages(cfg: StrategyConfig, prompt: Prompt, query: str, docs: list[Doc]) -> list[dict]:
+    """The messages of one request showing ``docs`` (PointAnn: the one document) in this order;
+    also what :mod:`gbltr.labels.llm.context` sizes prompts with."""
+    lo, hi = cfg.scale
+    if cfg.strategy == "point":
+        return prompt.messages(query=query, document=delimit(truncate_tokens(docs[0].text, cfg.doc_tokens)), scale_min=lo, scale_max=hi)
+    if cfg.strategy == "listrank":
+        return prompt.messages(query=query, documents=_numbered(docs, cfg.doc_tokens), n=len(docs))
+    return prompt.messages(query=query, documents=_numbered(docs, cfg.doc_tokens), n=len(docs), scale_min=lo, scale_max=hi)
+
+
 async def ask_parsed(client: LLMClient, cfg: StrategyConfig, prompt: Prompt, messages: list[dict], schema: dict, parse, n: int, sample: int, logprobs: bool = False) -> tuple[Parsed, Answer | None, bool]:
     """Ask, parse, and re-ask up to ``max_reask`` times when the answer's content is unusable.
 
     Content-level problems only: transport failures were already retried by the SDK inside
-    :meth:`LLMClient.ask` and end here as ``failed`` at once (no attempt multiplies them).
-    A re-ask after an invalid answer appends that answer and a correction request to the
-    conversation (a different, separately cached request); after an empty answer (never cached)
-    it sends the same request again. After ``finish_reason=length`` max_tokens doubles. Values
-    from later answers only fill slots earlier answers left empty.
+    :meth:`LLMClient.ask` and end here as ``failed`` at once (no attempt multiplies them); a
+    request the server refuses as longer than the model's context ends as ``context_overflow``
+    at once (the same request cannot fit on a second try).
+
+    Every re-ask changes the request, since the same request would get the same answer:
+
+    * after ``finish_reason=length`` the same messages go again with ``max_tokens`` doubled,
+      capped by the room the model's context leaves (``client.budget``,
+      :mod:`gbltr.labels.llm.context`); when the budget cannot be raised there is no re-ask
+      (issue 21: the same request with the same budget ran to the limit again);
+    * after an invalid answer, that answer and a correction request are appended to the
+      conversation (a different, separately cached request), if the longer prompt still leaves
+      ``max_tokens`` of room;
+    * after an empty answer (never cached) the same request is sent again.
+
+    Values from later answers only fill slots earlier answers left empty. What went wrong is
+    noted in ``client.evidence`` (:class:`gbltr.labels.llm.diagnose.Evidence`).
     Returns (parsed, last answer, all answers came from the cache).
     """
     merged: Parsed | None = None
@@ -113,42 +137,73 @@ async def ask_parsed(client: LLMClient, cfg: StrategyConfig, prompt: Prompt, mes
     cached = True
     msgs = messages
     max_tokens = client.config.max_tokens
-    for attempt in range(cfg.max_reask + 1):
-        if attempt:
-            client.usage.reasks += 1
+    budget = client.budget
+    evidence = client.evidence
+
+    def raised(current: int) -> int | None:
+        """The budget of a re-ask after ``length``, or None when it cannot grow."""
+        room = budget.answer_room(messages, schema) if budget is not None else None
+        new = current * 2 if room is None else min(current * 2, room)
+        return new if new > current else None
+
+    attempt = 0
+    while True:
+        again = None  # (messages, max_tokens) of the re-ask, if one can change anything
         try:
             answer = await client.ask(msgs, schema, prompt_version=prompt.version, sample=sample, max_tokens=max_tokens, logprobs=logprobs)
-        except UnusableAnswer as exc:  # empty or malformed 200: ask the same again
+        except ContextOverflow as exc:
+            estimate = (budget or ContextBudget(None, "unknown")).prompt_tokens(msgs, schema)
+            evidence.saw_overflow(exc.prompt_tokens or estimate, exc.context or (budget.tokens if budget else None))
+            if merged is None:
+                merged = Parsed([None] * n, ["context_overflow"] * n, "context_overflow")
+            break
+        except UnusableAnswer as exc:  # empty or malformed 200: ask again
             cached = False
             if exc.finish_reason == "length":
-                max_tokens = max_tokens * 2
-            continue
+                evidence.saw_length(max_tokens)
+                bigger = raised(max_tokens)
+                again = None if bigger is None else (messages, bigger)
+            else:
+                again = (msgs, max_tokens)
         except CallFailed:
             break
-        cached = cached and answer.cached
-        if answer.finish_reason == "content_filter":
-            p = Parsed([None] * n, ["content_filter"] * n, "content_filter")
         else:
-            p = parse(answer.content)
-            if answer.finish_reason == "length" and p.call_status not in _GOOD:
-                p.statuses = ["length" if v is None else s for v, s in zip(p.values, p.statuses)]
-                p.call_status = "length"
-        if merged is None:
-            merged = p
-        else:
-            for k in range(n):
-                if merged.values[k] is None and p.values[k] is not None:
-                    merged.values[k] = p.values[k]
-                    merged.statuses[k] = "reasked"
-        if merged.complete or p.call_status == "content_filter":
+            cached = cached and answer.cached
+            if answer.finish_reason == "content_filter":
+                p = Parsed([None] * n, ["content_filter"] * n, "content_filter")
+            else:
+                p = parse(answer.content)
+                if answer.finish_reason == "length" and p.call_status not in _GOOD:
+                    p.statuses = ["length" if v is None else s for v, s in zip(p.values, p.statuses)]
+                    p.call_status = "length"
+                    evidence.saw_length(max_tokens)
+                elif p.call_status not in _GOOD:
+                    evidence.saw_unparsed(answer.content)
+            if merged is None:
+                merged = p
+            else:
+                for k in range(n):
+                    if merged.values[k] is None and p.values[k] is not None:
+                        merged.values[k] = p.values[k]
+                        merged.statuses[k] = "reasked"
+            if merged.complete or p.call_status == "content_filter":
+                break
+            if answer.finish_reason == "length":
+                bigger = raised(max_tokens)
+                again = None if bigger is None else (messages, bigger)
+            else:
+                problems = "; ".join(p.problems[:5]) or p.call_status
+                conversation = messages + [
+                    {"role": "assistant", "content": answer.content},
+                    {"role": "user", "content": f"That answer could not be used ({problems}). Answer again with the JSON object only, exactly as specified."},
+                ]
+                room = budget.answer_room(conversation, schema) if budget is not None else None
+                again = None if room is not None and room < max_tokens else (conversation, max_tokens)
+        if again is None or attempt >= cfg.max_reask:
             break
-        problems = "; ".join(p.problems[:5]) or p.call_status
-        msgs = messages + [
-            {"role": "assistant", "content": answer.content},
-            {"role": "user", "content": f"That answer could not be used ({problems}). Answer again with the JSON object only, exactly as specified."},
-        ]
-        if answer.finish_reason == "length":
-            max_tokens = max_tokens * 2
+        attempt += 1
+        client.usage.reasks += 1
+        msgs, max_tokens = again
     if merged is None:
         return Parsed([None] * n, ["failed"] * n, "failed"), answer, False
     return merged, answer, cached
@@ -213,7 +268,7 @@ async def run_point(client: LLMClient, cfg: StrategyConfig, query: str, docs: li
     # (one batched cache lookup for the whole query)
     res: list = [None] * len(docs)
     todo = []
-    all_messages = [prompt.messages(query=query, document=delimit(truncate_tokens(d.text, cfg.doc_tokens)), scale_min=lo, scale_max=hi) for d in docs]
+    all_messages = [request_messages(cfg, prompt, query, [d]) for d in docs]
     hits = client.peek_many(all_messages, schema, prompt_version=prompt.version, sample=0, logprobs=cfg.logprobs)
     for j, (messages, hit) in enumerate(zip(all_messages, hits)):
         if hit is not None and hit.finish_reason != "content_filter":
@@ -259,6 +314,20 @@ def _aggregate_labels(per_perm: list[list], per_status: list[list[str]], n: int)
 
 
 def _list_schema(strategy: str, n: int, scale: tuple[int, int]) -> dict:
+    """The JSON schema of a list answer for a window of ``n`` documents, bounded everywhere:
+    ids in 1..n, labels in the scale's enum, and the array's length fixed where the strategy
+    fixes it (ListAnn: exactly n items; ListRank: exactly n ids; ListSel: at most n ids).
+
+    An unbounded array let a grammar-constrained small model append items until max_tokens:
+    every SmolLM2 ListAnn answer ended ``length`` (issue 21). The keywords used here are the
+    ones llama.cpp's converters (GBNF ``json-schema-to-grammar`` and llguidance), vLLM's guided
+    decoding backends (xgrammar, guidance, outlines) and OpenAI's strict structured outputs
+    accept: ``type``, ``properties``, ``required``, ``additionalProperties: false``, ``items``,
+    ``minItems``/``maxItems``, ``minimum``/``maximum``, ``enum``; no ``uniqueItems`` or
+    ``prefixItems``. A server that refuses the schema anyway gets it in the prompt instead
+    (:class:`~gbltr.labels.llm.client.LLMClient`'s mode fallback), and every answer is still
+    validated here (:mod:`gbltr.labels.llm.parse`: ids, duplicates, count), whatever the server did.
+    """
     ids = {"type": "integer", "minimum": 1, "maximum": n}
     if strategy == "list":
         item = {
@@ -267,15 +336,16 @@ def _list_schema(strategy: str, n: int, scale: tuple[int, int]) -> dict:
             "required": ["id", "label"],
             "additionalProperties": False,
         }
-        return {"type": "object", "properties": {"labels": {"type": "array", "items": item}}, "required": ["labels"], "additionalProperties": False}
+        labels = {"type": "array", "items": item, "minItems": n, "maxItems": n}
+        return {"type": "object", "properties": {"labels": labels}, "required": ["labels"], "additionalProperties": False}
     key = "ranking" if strategy == "listrank" else "relevant"
-    return {"type": "object", "properties": {key: {"type": "array", "items": ids}}, "required": [key], "additionalProperties": False}
+    array = {"type": "array", "items": ids, "minItems": n if strategy == "listrank" else 0, "maxItems": n}
+    return {"type": "object", "properties": {key: array}, "required": [key], "additionalProperties": False}
 
 
 async def _chunked(client: LLMClient, cfg: StrategyConfig, query: str, docs: list[Doc], parse_factory) -> Outcome:
     """ListAnn / ListSel: chunks of ``window`` docs, each in K permutations."""
     prompt = _prompt(cfg, query)
-    lo, hi = cfg.scale
     n = len(docs)
     per_perm = [[None] * n for _ in range(cfg.permutations)]
     per_status = [["failed"] * n for _ in range(cfg.permutations)]
@@ -287,7 +357,7 @@ async def _chunked(client: LLMClient, cfg: StrategyConfig, query: str, docs: lis
         order = [idx[i] for i in permutation(len(idx), k, cfg.seed)]
         shown = [docs[i] for i in order]
         m = len(shown)
-        messages = prompt.messages(query=query, documents=_numbered(shown, cfg.doc_tokens), n=m, scale_min=lo, scale_max=hi)
+        messages = request_messages(cfg, prompt, query, shown)
         parsed, _, cached = await ask_parsed(client, cfg, prompt, messages, _list_schema(cfg.strategy, m, cfg.scale), parse_factory(m), m, k)
         cached_all = cached_all and cached
         for pos, j in enumerate(order):
@@ -331,7 +401,7 @@ async def run_listrank(client: LLMClient, cfg: StrategyConfig, query: str, docs:
             shown = [docs[i] for i in window]
             m = len(shown)
             if m > 1:
-                messages = prompt.messages(query=query, documents=_numbered(shown, cfg.doc_tokens), n=m)
+                messages = request_messages(cfg, prompt, query, shown)
                 parsed, _, cached = await ask_parsed(client, cfg, prompt, messages, _list_schema("listrank", m, cfg.scale), lambda t, m=m: parse_ranking(t, m), m, k)
                 cached_all = cached_all and cached
                 if all(v is None for v in parsed.values):  # the window stays in its current order
