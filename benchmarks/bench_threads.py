@@ -9,7 +9,8 @@ loads). Contenders, side by side (``--contenders``, default ``old,passive,gbltr`
   * ``passive``: the default before issue 22: ``use_threads(0)`` (the CPUs this
     process may use) and ``OMP_WAIT_POLICY=PASSIVE`` (sleep at once);
   * ``gbltr``: whatever ``gbltr.threads`` chooses now (``prepare_openmp()`` + ``use_threads(0)``);
-  * ``spin=N``: ``use_threads(0)`` and ``GOMP_SPINCOUNT=N`` (to compare other spin counts).
+  * ``spin=N``: ``use_threads(0)`` and ``GOMP_SPINCOUNT=N`` (to compare other spin counts);
+  * ``threads=N``: gbltr's default with ``OMP_NUM_THREADS=N`` (which auto threads take).
 
 Two workloads:
 
@@ -63,10 +64,12 @@ def contender_env(name: str, *, fit: bool) -> dict[str, str]:
         env["OMP_WAIT_POLICY"] = "PASSIVE"
     elif name.startswith("spin="):
         env["GOMP_SPINCOUNT"] = str(int(name.split("=", 1)[1]))
+    elif name.startswith("threads="):
+        env["OMP_NUM_THREADS"] = str(int(name.split("=", 1)[1]))  # auto takes it (gbltr.threads)
     elif name == "old" and fit:
         env["GOMP_SPINCOUNT"] = "300000"  # libgomp's default with no OMP_WAIT_POLICY
     elif name not in ("old", "gbltr"):
-        raise SystemExit(f"unknown contender {name!r}; choose old, passive, gbltr or spin=N")
+        raise SystemExit(f"unknown contender {name!r}; choose old, passive, gbltr, spin=N or threads=N")
     return env
 
 
@@ -115,8 +118,16 @@ def libgomp_reads(name: str, *, fit: bool) -> str:
     return f"GOMP_SPINCOUNT={'/'.join(spins)} (OMP_WAIT_POLICY {policy})"
 
 
-def worker(mode: str, queries: int, docs: int, features: int, rounds: int) -> float:
-    """Train on the synthetic data and return seconds; runs in its own process."""
+def verdict() -> str:
+    """gbltr's reading of the machine in this process: 'shared', 'idle' or '-' (not measured)."""
+    from gbltr.threads import prepare_openmp
+
+    w = prepare_openmp()
+    return "-" if w.shared is None else ("shared" if w.shared else "idle")
+
+
+def worker(mode: str, queries: int, docs: int, features: int, rounds: int) -> tuple[float, str]:
+    """Train on the synthetic data; return seconds and gbltr's reading; runs in its own process."""
     if mode == "old":
         threads = 0  # the old default, passed to LightGBM as is; numba untouched
         import lightgbm as lgb  # OpenMP loads now, with the environment as the user left it
@@ -150,7 +161,7 @@ def worker(mode: str, queries: int, docs: int, features: int, rounds: int) -> fl
     lgb.train(params, ds, num_boost_round=rounds)
     lgb.train({**params, "objective": lightgbm_objective(kernel)}, ds,
               num_boost_round=max(1, rounds // 2))
-    return time.perf_counter() - t0
+    return time.perf_counter() - t0, "-" if mode == "old" else verdict()
 
 
 def _spinner():
@@ -159,7 +170,7 @@ def _spinner():
     return spinner
 
 
-def run_synthetic(mode: str, busy: bool, args) -> float:
+def run_synthetic(mode: str, busy: bool, args) -> tuple[float, str]:
     env = contender_env(mode, fit=False)
     spinner = _spinner() if busy else None
     try:
@@ -169,26 +180,32 @@ def run_synthetic(mode: str, busy: bool, args) -> float:
             env=env, capture_output=True, text=True, check=True, timeout=args.timeout,
         ).stdout
     except subprocess.TimeoutExpired:
-        return float(args.timeout)  # a lower bound: reported as such
+        return float(args.timeout), "timeout"  # a lower bound: reported as such
     finally:
         if spinner is not None:
             spinner.kill()
             spinner.wait()
-    return float(out.strip().splitlines()[-1])
+    seconds, seen = out.strip().splitlines()[-1].split()
+    return float(seconds), seen
 
 
-def run_fit(mode: str, busy: bool, backend: str, args, scratch: str) -> float:
+FIT = ("import sys\nfrom gbltr.cli import main\nsys.argv[0] = 'gbltr'\ntry:\n    main()\nfinally:\n"
+       "    from bench_threads import verdict\n    print('VERDICT', verdict(), file=sys.stderr)\n")
+
+
+def run_fit(mode: str, busy: bool, backend: str, args, scratch: str) -> tuple[float, str]:
     env = contender_env(mode, fit=True)
     env["GBLTR_LOG"] = "WARNING"
     out = os.path.join(scratch, f"{backend}-{mode}-{'busy' if busy else 'idle'}")
     shutil.rmtree(out, ignore_errors=True)
-    cmd = [sys.executable, "-c", "import sys; from gbltr.cli import main; sys.argv[0] = 'gbltr'; main()",
-           "fit", "--labels", "fused", "--backend", backend, "--out", out]
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (os.path.dirname(HERE), env.get("PYTHONPATH")) if p)
+    cmd = [sys.executable, "-c", FIT, "fit", "--labels", "fused", "--backend", backend, "--out", out]
     spinner = _spinner() if busy else None
     try:
-        subprocess.run(cmd, env=env, capture_output=True, text=True, check=True, timeout=args.timeout)
+        err = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True,
+                             timeout=args.timeout).stderr
     except subprocess.TimeoutExpired:
-        return float(args.timeout)
+        return float(args.timeout), "timeout"
     finally:
         if spinner is not None:
             spinner.kill()
@@ -196,7 +213,8 @@ def run_fit(mode: str, busy: bool, backend: str, args, scratch: str) -> float:
     with open(os.path.join(out, "report.json")) as f:
         seconds = float(json.load(f)["train_seconds"])
     shutil.rmtree(out, ignore_errors=True)
-    return seconds
+    seen = [ln.split()[1] for ln in err.splitlines() if ln.startswith("VERDICT")]
+    return seconds, (seen[-1] if mode != "old" and seen else "-")
 
 
 def summarise(label: str, contenders: list[str], times: dict, result: dict) -> None:
@@ -225,7 +243,7 @@ def main(argv=None):
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--contenders", default="old,passive,gbltr",
-                    help="comma-separated: old, passive, gbltr, spin=N")
+                    help="comma-separated: old, passive, gbltr, spin=N, threads=N")
     ap.add_argument("--fit", default="", help="comma-separated backends: time `gbltr fit --labels "
                     "fused` instead of the synthetic training")
     ap.add_argument("--queries", type=int, default=2000)
@@ -236,14 +254,14 @@ def main(argv=None):
     ap.add_argument("--timeout", type=int, default=300, help="per training run, seconds")
     args = ap.parse_args(argv)
     if args.worker:
-        print(worker(args.worker, args.queries, args.docs, args.features, args.rounds))
+        print(*worker(args.worker, args.queries, args.docs, args.features, args.rounds))
         return 0
     if args.quick:
         args.queries, args.rounds, args.repeats = 1000, 20, 3
     contenders = [c.strip() for c in args.contenders.split(",") if c.strip()]
     backends = [b.strip() for b in args.fit.split(",") if b.strip()]
 
-    from gbltr.threads import GOMP_SPIN, KMP_BLOCKTIME_MS, available_cpus
+    from gbltr.threads import KMP_BLOCKTIME_MS, SHARED_CPUS, SPIN_IDLE, SPIN_SHARED, available_cpus
 
     load0 = os.getloadavg()
     print(f"cpus: os.cpu_count()={os.cpu_count()}, available_cpus()={available_cpus()}; "
@@ -251,13 +269,15 @@ def main(argv=None):
     runtimes = runtimes_report()
     for lib, rts in runtimes.items():
         print(f"OpenMP runtime loaded by {lib}: {'; '.join(rts)}")
-    print(f"gbltr's default: GOMP_SPINCOUNT={GOMP_SPIN}, KMP_BLOCKTIME={KMP_BLOCKTIME_MS}")
+    print(f"gbltr's default: GOMP_SPINCOUNT={SPIN_IDLE} if other processes used < {SHARED_CPUS} CPUs while "
+          f"it started, else {SPIN_SHARED}; KMP_BLOCKTIME={KMP_BLOCKTIME_MS}")
     reads = {c: libgomp_reads(c, fit=bool(backends)) for c in contenders}
     for c, r in reads.items():
         print(f"  libgomp reads for {c:10s}: {r}")
     result = {"cpus": os.cpu_count(), "repeats": args.repeats, "load_before": round(load0[0], 2),
               "runtimes": runtimes, "libgomp_reads": reads, "goals": GOALS, "timeout_s": args.timeout,
-              "gbltr_default": {"GOMP_SPINCOUNT": GOMP_SPIN, "KMP_BLOCKTIME": KMP_BLOCKTIME_MS}}
+              "gbltr_default": {"spin_idle": SPIN_IDLE, "spin_shared": SPIN_SHARED, "shared_cpus": SHARED_CPUS,
+                                "KMP_BLOCKTIME": KMP_BLOCKTIME_MS}}
     if backends:
         jobs = [(f"fit-{b}", lambda c, busy, b=b: run_fit(c, busy, b, args, scratch)) for b in backends]
         print(f"workload: gbltr fit --labels fused --backend {','.join(backends)} (default world), "
@@ -272,14 +292,19 @@ def main(argv=None):
     try:
         for label, job in jobs:
             times = {(c, b): [] for c in contenders for b in (False, True)}
+            seen = {(c, b): [] for c in contenders for b in (False, True)}
             for rep in range(args.repeats):
                 for c in contenders:
                     for busy in (False, True) if rep % 2 == 0 else (True, False):
-                        t = job(c, busy)
+                        t, v = job(c, busy)
                         times[(c, busy)].append(t)
+                        seen[(c, busy)].append(v)
                         print(f"  {label} repeat {rep + 1}: {c:10s} {'busy' if busy else 'idle'} "
-                              f"{t:7.2f} s", flush=True)
+                              f"{t:7.2f} s   gbltr read the machine as: {v}", flush=True)
             summarise(label, contenders, times, result)
+            for c in contenders:
+                for b in (False, True):
+                    result[label][c][f"{'busy' if b else 'idle'}_read_as"] = seen[(c, b)]
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     load1 = os.getloadavg()

@@ -31,13 +31,14 @@ from __future__ import annotations
 import logging
 import math
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from gbltr.errors import ConfigError
 from gbltr.ranges import count
 
-__all__ = ["MAX_THREADS", "GOMP_SPIN", "OpenMPWait", "available_cpus", "openmp_loaded", "prepare_openmp",
+__all__ = ["MAX_THREADS", "OpenMPWait", "available_cpus", "openmp_loaded", "prepare_openmp",
            "resolve_threads", "thread_count", "ThreadCount", "use_threads"]
 
 #: Largest accepted ``train.threads``. More threads than this is a typo, not a machine.
@@ -160,16 +161,28 @@ def resolve_threads(requested: int) -> int:
 #: gbltr sets none: a user's ``OMP_WAIT_POLICY=ACTIVE`` must not be overridden by a spin count.
 WAIT_VARIABLES = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "KMP_BLOCKTIME")
 
-#: libgomp's busy-wait at a barrier before it sleeps, in spins (``GOMP_SPINCOUNT``; about 100 spins
-#: per microsecond by libgomp's own estimate, so about 0.1 ms). libgomp's default with no policy set
-#: is 300000 (about 3 ms), ``OMP_WAIT_POLICY=PASSIVE`` is 0. Chosen on
+#: libgomp's busy-wait at a barrier before it sleeps, in spins (``GOMP_SPINCOUNT``), when the
+#: machine was idle while gbltr started. libgomp's default with no policy set is 300000 (about 3 ms
+#: by its own estimate of 100 spins per microsecond), ``OMP_WAIT_POLICY=PASSIVE`` is 0. Chosen on
 #: ``benchmarks/bench_threads.py`` (see the module docstring).
-GOMP_SPIN = 10_000
+SPIN_IDLE = 10_000
+
+#: ``GOMP_SPINCOUNT`` when other processes were using the CPUs: sleep at once (= PASSIVE).
+SPIN_SHARED = 0
 
 #: LLVM/Intel OpenMP's wait before sleeping, in ms (``KMP_BLOCKTIME``; its default is 200). 0 keeps
 #: what ``OMP_WAIT_POLICY=PASSIVE`` gave those runtimes: no wheel gbltr installs on Linux loads
-#: one (LightGBM, XGBoost and numba all load libgomp), so a bounded spin there is unmeasured.
+#: one (LightGBM, XGBoost and numba all load libgomp), so a spin there is unmeasured.
 KMP_BLOCKTIME_MS = 0
+
+#: The machine counts as shared when other processes used at least this many CPUs (of those this
+#: process may run on) on average while gbltr started.
+SHARED_CPUS = 0.5
+
+#: The shortest window the CPU use of other processes is measured over, seconds. The CLI opens the
+#: window when it starts, so usually it is the time spent reading and preparing data; a program
+#: that calls :func:`prepare_openmp` only when it trains waits this long once.
+PROBE_SECONDS = 0.2
 
 
 @dataclass(frozen=True)
@@ -177,14 +190,20 @@ class OpenMPWait:
     """How OpenMP threads wait, as :func:`prepare_openmp` left the environment.
 
     ``variables``: the :data:`WAIT_VARIABLES` that are set, as (name, value) pairs in
-    :data:`WAIT_VARIABLES` order; ``chosen_by``: ``"user"`` when any was set before gbltr looked
-    (then gbltr set none), else ``"gbltr"``; ``runtime_loaded``: an OpenMP runtime was already in
-    this process when gbltr looked, so the runtime read whatever the environment held then, not
-    ``variables`` (a program that imports LightGBM or XGBoost before gbltr).
+    :data:`WAIT_VARIABLES` order. ``chosen_by``: ``"user"`` when any was set before gbltr looked
+    (then gbltr set none), else ``"gbltr"``. ``other_cpus``: the CPUs other processes used while
+    gbltr started (None: not measured yet, or ``/proc/stat`` is unreadable). ``shared``: gbltr's reading of it (``other_cpus >=
+    SHARED_CPUS``, or True when unmeasured): sleep at once instead of spinning. ``decided``: the
+    final choice is made (before it, the environment holds the sleep-at-once setting).
+    ``runtime_loaded``: an OpenMP runtime was already in this process when gbltr looked, so it read
+    whatever the environment held then (a program that imports LightGBM or XGBoost before gbltr).
     """
 
     variables: tuple[tuple[str, str], ...]
     chosen_by: str
+    other_cpus: float | None
+    shared: bool | None
+    decided: bool
     runtime_loaded: bool
 
 
@@ -201,26 +220,82 @@ def openmp_loaded() -> bool:
     return any(f"/{lib}" in maps for lib in _OPENMP_LIBS)
 
 
-def prepare_openmp() -> OpenMPWait:
-    """Set gbltr's OpenMP wait (a bounded spin, then sleep) unless the user chose one. Idempotent.
+@dataclass(frozen=True)
+class _CpuSample:
+    wall: float  # time.monotonic()
+    busy: float  # CPU-seconds the CPUs this process may use were busy since boot (all processes)
+    own: float  # CPU-seconds this process used (all its threads)
 
-    With none of :data:`WAIT_VARIABLES` set, sets ``GOMP_SPINCOUNT`` = :data:`GOMP_SPIN` and
-    ``KMP_BLOCKTIME`` = :data:`KMP_BLOCKTIME_MS`; ``OMP_WAIT_POLICY`` stays unset. Takes effect
-    only if no OpenMP runtime is loaded yet (see the module docstring); the returned record says.
+
+def _cpu_sample() -> _CpuSample | None:
+    """Busy time of this process's CPUs (``/proc/stat``: user..steal minus idle and iowait)."""
+    try:
+        lines = Path("/proc/stat").read_text().splitlines()
+        mine = os.sched_getaffinity(0)
+        hz = os.sysconf("SC_CLK_TCK")
+    except (OSError, AttributeError, ValueError):
+        return None
+    busy = 0
+    for line in lines:
+        name, *fields = line.split()
+        if not (name.startswith("cpu") and name[3:].isdigit() and int(name[3:]) in mine):
+            continue
+        ticks = [int(x) for x in fields[:8]]  # user nice system idle iowait irq softirq steal
+        busy += sum(ticks) - ticks[3] - ticks[4]
+    return _CpuSample(time.monotonic(), busy / hz, time.process_time())
+
+
+def _other_cpus(a: _CpuSample, b: _CpuSample) -> float:
+    """CPUs other processes used on average between two samples (this process's use taken out)."""
+    return max(0.0, ((b.busy - a.busy) - (b.own - a.own)) / max(b.wall - a.wall, 1e-9))
+
+
+class _Probe:
+    """This process's measurement of other processes' CPU use, and the choice made from it."""
+
+    user_wait: bool | None = None  # the user set a wait variable before gbltr looked
+    start: _CpuSample | None = None
+    chosen: tuple[float | None, bool] | None = None  # (other_cpus, shared)
+
+
+def _write(spin: int) -> None:
+    os.environ.update({"GOMP_SPINCOUNT": str(spin), "KMP_BLOCKTIME": str(KMP_BLOCKTIME_MS)})
+
+
+def prepare_openmp(*, decide: bool = True) -> OpenMPWait:
+    """Choose how OpenMP threads wait, unless the user did; returns what was chosen. Idempotent.
+
+    The first call opens a window on the CPU use of other processes and, unless the user set one
+    of :data:`WAIT_VARIABLES`, sets the sleep-at-once wait (``GOMP_SPINCOUNT=0``,
+    ``KMP_BLOCKTIME=0``). The first call with ``decide=True`` closes the window (waiting until it
+    is :data:`PROBE_SECONDS` long); if other processes used less than :data:`SHARED_CPUS` CPUs in
+    it, it sets ``GOMP_SPINCOUNT`` = :data:`SPIN_IDLE` instead (again only if the user set none).
+    ``OMP_WAIT_POLICY`` is never set. The CLI calls it with ``decide=False`` when it starts, the
+    backends with ``decide=True`` before LightGBM, XGBoost or the numba kernels load OpenMP (see
+    the module docstring).
     """
     env = os.environ
-    chosen_by = "user" if any(k in env for k in WAIT_VARIABLES) else "gbltr"
     loaded = openmp_loaded()
-    if chosen_by == "gbltr":
-        env["GOMP_SPINCOUNT"] = str(GOMP_SPIN)
-        env["KMP_BLOCKTIME"] = str(KMP_BLOCKTIME_MS)
-        if loaded:
-            _log.debug("an OpenMP runtime was loaded before gbltr set GOMP_SPINCOUNT=%d; it keeps "
-                       "the wait it read then", GOMP_SPIN)
-    elif env.get("GOMP_SPINCOUNT") == str(GOMP_SPIN) and env.get("KMP_BLOCKTIME") == str(KMP_BLOCKTIME_MS) \
-            and "OMP_WAIT_POLICY" not in env:
-        chosen_by = "gbltr"  # set by an earlier call (or a parent gbltr process): the same choice
-    return OpenMPWait(tuple((k, env[k]) for k in WAIT_VARIABLES if k in env), chosen_by, loaded)
+    if _Probe.user_wait is None:
+        _Probe.user_wait = any(k in env for k in WAIT_VARIABLES)
+        _Probe.start = _cpu_sample()
+        if not _Probe.user_wait:
+            _write(SPIN_SHARED)
+    if _Probe.chosen is None and decide:
+        start = _Probe.start
+        if start is not None:
+            time.sleep(max(0.0, PROBE_SECONDS - (time.monotonic() - start.wall)))
+        end = _cpu_sample()
+        other = None if start is None or end is None else round(_other_cpus(start, end), 3)
+        _Probe.chosen = (other, other is None or other >= SHARED_CPUS)
+        if not _Probe.user_wait:
+            _write(SPIN_SHARED if _Probe.chosen[1] else SPIN_IDLE)
+            if loaded:
+                _log.debug("an OpenMP runtime was loaded before gbltr chose its wait; it keeps the "
+                           "one it read then")
+    other, shared = _Probe.chosen if _Probe.chosen is not None else (None, None)
+    return OpenMPWait(tuple((k, env[k]) for k in WAIT_VARIABLES if k in env),
+                      "user" if _Probe.user_wait else "gbltr", other, shared, _Probe.chosen is not None, loaded)
 
 
 def use_threads(requested: int) -> int:

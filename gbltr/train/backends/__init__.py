@@ -74,7 +74,7 @@ def spec_for_model_file(path: str | Path) -> BackendSpec | None:
 def get_backend(name: str) -> Backend:
     """The backend ``name`` (its library imported now, not before)."""
     entry = spec(name)
-    prepare_openmp()  # before LightGBM / XGBoost load OpenMP (see gbltr.threads)
+    prepare_openmp()  # the OpenMP wait, before LightGBM / XGBoost load OpenMP (see gbltr.threads)
     return importlib.import_module(entry.module).BACKEND
 
 
