@@ -5,22 +5,37 @@
   cgroup CPU quota (cgroup v2 ``cpu.max``, or v1 ``cpu.cfs_quota_us / cpu.cfs_period_us``),
   rounded up. ``os.cpu_count()`` counts every core of the host, which oversubscribes a
   container or a ``taskset``-narrowed job.
-* :func:`resolve_threads` turns a requested count into the one used: ``0`` = auto =
-  :func:`available_cpus`; ``1 .. MAX_THREADS`` as given; anything else is a
-  :class:`~gbltr.errors.ConfigError` (LightGBM segfaults on ``num_threads=100000``).
-* :func:`prepare_openmp` sets ``OMP_WAIT_POLICY=PASSIVE`` unless the user set one. OpenMP
-  reads the variable once, when its runtime (libgomp) is first loaded, i.e. when LightGBM,
-  XGBoost or a numba ``parallel=True`` kernel with the ``omp`` threading layer starts; so it must
-  run before any of them. gbltr calls it when the CLI starts, when a training backend is first
-  loaded (:func:`gbltr.train.backends.get_backend`) and when the objective kernels are imported
-  (:mod:`gbltr.train.objectives`). ``import gbltr`` itself changes nothing. A program that
-  imports LightGBM/XGBoost itself before gbltr should set ``OMP_WAIT_POLICY`` itself.
+* :func:`thread_count` turns a requested count into the one used, as a :class:`ThreadCount`
+  that says where it came from: ``1 .. MAX_THREADS`` as given (``train.threads``); ``0`` = auto
+  = ``OMP_NUM_THREADS`` when the user set it, else :func:`available_cpus`; anything else is a
+  :class:`~gbltr.errors.ConfigError` (LightGBM segfaults on ``num_threads=100000``). The count
+  never depends on the load: a model must not depend on the machine's state (and
+  ``tests/train/test_thread_determinism.py`` checks that 1 and 2 threads train the same trees).
+* :func:`prepare_openmp` chooses how a waiting OpenMP thread waits, unless the user set
+  ``OMP_WAIT_POLICY``, ``GOMP_SPINCOUNT`` or ``KMP_BLOCKTIME`` (then gbltr sets none of them).
+  LightGBM, XGBoost and numba's ``omp`` threading layer all load GNU OpenMP (libgomp; XGBoost its
+  own bundled copy), which reads these variables once, when it loads; so gbltr sets them before
+  any of the three loads: when the CLI starts (``decide=False``: opens the window below), when a
+  training backend is first loaded (:func:`gbltr.train.backends.get_backend`) and when the
+  objective kernels are imported (:mod:`gbltr.train.objectives`). ``import gbltr`` itself
+  changes nothing. A program that imports LightGBM or XGBoost before gbltr keeps whatever its
+  environment held then (:attr:`OpenMPWait.runtime_loaded` says so).
 
-  Why passive: with the default (active) policy, idle OpenMP threads spin at a barrier for a
-  while before sleeping. With every core given to training and one other CPU-bound process on
-  the machine, the spinning threads steal the time the descheduled thread needs to reach the
-  barrier; training on 2 cores beside one busy process was up to 30x slower than on an idle
-  machine (``benchmarks/bench_threads.py`` measures it).
+  The choice, measured with ``benchmarks/bench_threads.py`` on 2 cores (record in
+  ``benchmarks/results/``): a boosting round has many short parallel regions. Spinning a while
+  at each barrier before sleeping (libgomp's default, 300000 spins) is fastest on an idle
+  machine, but beside one CPU-bound process the spinning threads take the time the descheduled
+  thread needs to reach the barrier: training was 2.9-3.6x slower than idle. Sleeping at once
+  (``OMP_WAIT_POLICY=PASSIVE``) held that to about 1.4x but cost 1.3x on the idle machine (a
+  wake-up per region). No spin count does both: 100-300 spins are as slow as passive when idle,
+  1000 and more are as fast as the default when idle but 2.2x and more when busy. Neither do
+  other thread counts: 1 thread, or 3-4 on 2 cores, was no faster beside a busy process than 2
+  that sleep. So gbltr looks: it measures the CPUs other processes use (``/proc/stat`` over the
+  CPUs this process may run on, minus its own CPU time) from the CLI's start to the first
+  backend load (at least :data:`PROBE_SECONDS`). Under :data:`SHARED_CPUS` it lets threads spin
+  :data:`SPIN_IDLE` times before sleeping; otherwise, or when it cannot measure, they sleep at
+  once (:data:`SPIN_SHARED`). Load that arrives after the choice meets the spinning wait (bounded
+  to :data:`SPIN_IDLE`, 1/30 of libgomp's default).
 * :func:`use_threads` applies a resolved count to numba (``numba.set_num_threads``, which is
   per calling thread and capped by numba's pool size); the backends pass the same count to
   LightGBM (``num_threads``) and XGBoost (``nthread``).

@@ -83,6 +83,7 @@ def open_backend(cfg):
     """The backend a ``TrainConfig`` asks for, on its engine: one machine (``engine = "single"``)
     or a Dask cluster (``"dask"``: one connection for every model trained inside the block)."""
     if cfg.engine == "dask":
+        prepare_openmp()  # before this process loads OpenMP and before local workers inherit the environment
         from gbltr.train.backends.dask import DaskBackend
 
         with DaskBackend(cfg.backend, cfg.scheduler, cfg.workers) as backend:
