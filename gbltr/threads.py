@@ -21,21 +21,21 @@
   changes nothing. A program that imports LightGBM or XGBoost before gbltr keeps whatever its
   environment held then (:attr:`OpenMPWait.runtime_loaded` says so).
 
-  The choice, measured with ``benchmarks/bench_threads.py`` on 2 cores (record in
-  ``benchmarks/results/``): a boosting round has many short parallel regions. Spinning a while
-  at each barrier before sleeping (libgomp's default, 300000 spins) is fastest on an idle
-  machine, but beside one CPU-bound process the spinning threads take the time the descheduled
-  thread needs to reach the barrier: training was 2.9-3.6x slower than idle. Sleeping at once
-  (``OMP_WAIT_POLICY=PASSIVE``) held that to about 1.4x but cost 1.3x on the idle machine (a
-  wake-up per region). No spin count does both: 100-300 spins are as slow as passive when idle,
-  1000 and more are as fast as the default when idle but 2.2x and more when busy. Neither do
-  other thread counts: 1 thread, or 3-4 on 2 cores, was no faster beside a busy process than 2
-  that sleep. So gbltr looks: it measures the CPUs other processes use (``/proc/stat`` over the
-  CPUs this process may run on, minus its own CPU time) from the CLI's start to the first
-  backend load (at least :data:`PROBE_SECONDS`). Under :data:`SHARED_CPUS` it lets threads spin
-  :data:`SPIN_IDLE` times before sleeping; otherwise, or when it cannot measure, they sleep at
-  once (:data:`SPIN_SHARED`). Load that arrives after the choice meets the spinning wait (bounded
-  to :data:`SPIN_IDLE`, 1/30 of libgomp's default).
+  The choice, measured with ``benchmarks/bench_threads.py`` on 2 cores
+  (``benchmarks/results/perf-threads-2cores-2026-12-07.md``): a boosting round has many short
+  parallel regions. Spinning a while at each barrier before sleeping (libgomp's default, 300000
+  spins) is fastest on an idle machine, but beside one CPU-bound process the spinning threads
+  take the time the descheduled thread needs to reach the barrier: training took 2.7-3.6x its
+  idle time. Sleeping at once (``OMP_WAIT_POLICY=PASSIVE``) held that to 1.3-1.5x but cost
+  1.2-1.4x on the idle machine (a wake-up per region). No spin count does both: up to 300 spins
+  are as slow as passive when idle, 1000 and more as fast as the default when idle but 2.2x and
+  more when busy. Neither do other thread counts: 1 thread, or 3-4 on 2 cores, was no faster
+  beside a busy process than 2 that sleep. So gbltr looks: it measures the CPUs other processes
+  use (``/proc/stat`` over the CPUs this process may run on, minus its own CPU time) from the
+  CLI's start to the first backend load (at least :data:`PROBE_SECONDS`). Under
+  :data:`SHARED_CPUS` it lets threads spin :data:`SPIN_IDLE` times before sleeping; otherwise,
+  or when it cannot measure, they sleep at once (:data:`SPIN_SHARED`). Load that arrives after
+  the choice meets the spinning wait (bounded to :data:`SPIN_IDLE`, 1/30 of libgomp's default).
 * :func:`use_threads` applies a resolved count to numba (``numba.set_num_threads``, which is
   per calling thread and capped by numba's pool size); the backends pass the same count to
   LightGBM (``num_threads``) and XGBoost (``nthread``).

@@ -150,11 +150,14 @@ def test_unmeasurable_cpu_use_counts_as_shared(monkeypatch):
 
 
 def test_cpu_sample_reads_this_machine():
+    import time
+
     a = threads._cpu_sample()
     sum(i * i for i in range(200_000))  # some CPU time of our own
+    time.sleep(0.3)  # a window of many clock ticks (/proc/stat counts in 1/100 s)
     b = threads._cpu_sample()
     assert a is not None and b is not None and b.own > a.own and b.busy >= a.busy
-    assert 0.0 <= threads._other_cpus(a, b) <= threads.available_cpus() + 0.5
+    assert 0.0 <= threads._other_cpus(a, b) <= threads.available_cpus() + 0.3
 
 
 def test_omp_num_threads_sets_auto_and_the_config_wins(monkeypatch):
