@@ -206,10 +206,11 @@ class OpenMPWait:
 
     ``variables``: the :data:`WAIT_VARIABLES` that are set, as (name, value) pairs in
     :data:`WAIT_VARIABLES` order. ``chosen_by``: ``"user"`` when any was set before gbltr looked
-    (then gbltr set none), else ``"gbltr"``. ``other_cpus``: the CPUs other processes used while
-    gbltr started (None: not measured yet, or ``/proc/stat`` is unreadable). ``shared``: gbltr's reading of it (``other_cpus >=
-    SHARED_CPUS``, or True when unmeasured): sleep at once instead of spinning. ``decided``: the
-    final choice is made (before it, the environment holds the sleep-at-once setting).
+    in this process (then gbltr set none; a process started by gbltr inherits its parent's
+    choice this way), else ``"gbltr"``. ``other_cpus``: the CPUs other processes used while
+    gbltr started (None: not measured yet, or ``/proc/stat`` is unreadable). ``shared``: gbltr's
+    reading of it (``other_cpus >= SHARED_CPUS``, or True when unmeasured). ``decided``: the
+    choice is made (before it, the environment holds the sleep-at-once setting).
     ``runtime_loaded``: an OpenMP runtime was already in this process when gbltr looked, so it read
     whatever the environment held then (a program that imports LightGBM or XGBoost before gbltr).
     """
