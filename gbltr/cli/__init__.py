@@ -108,7 +108,7 @@ def main(argv=None):
         handler.setFormatter(logging.Formatter("gbltr: %(message)s"))
         logger.addHandler(handler)
         logger.setLevel(level)
-    prepare_openmp()  # OMP_WAIT_POLICY=PASSIVE unless set, before any OpenMP runtime loads
+    prepare_openmp(decide=False)  # opens the window on other processes' CPU use (gbltr.threads)
     try:
         cli.main(args=argv, standalone_mode=False)
     except ChecksPassed as stop:

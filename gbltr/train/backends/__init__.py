@@ -78,7 +78,7 @@ def spec_for_model_file(path: str | Path) -> BackendSpec | None:
 def get_backend(name: str) -> Backend:
     """The backend ``name`` (its library imported now, not before)."""
     entry = spec(name)
-    prepare_openmp()  # before LightGBM / XGBoost load OpenMP (see gbltr.threads)
+    prepare_openmp()  # the OpenMP wait, before LightGBM / XGBoost load OpenMP (see gbltr.threads)
     return importlib.import_module(entry.module).BACKEND
 
 
@@ -87,6 +87,7 @@ def open_backend(cfg):
     """The backend a ``TrainConfig`` asks for, on its engine: one machine (``engine = "single"``)
     or a Dask cluster (``"dask"``: one connection for every model trained inside the block)."""
     if cfg.engine == "dask":
+        prepare_openmp()  # before this process loads OpenMP and before local workers inherit the environment
         from gbltr.train.backends.dask import DaskBackend
 
         with DaskBackend(cfg.backend, cfg.scheduler, cfg.workers) as backend:

@@ -19,7 +19,7 @@ Modules:
 The GPU FAMOL kernel is :mod:`gbltr.train.gpu_objectives`. The kernels are ``parallel=True``
 over queries with numba's thread count, which :func:`gbltr.threads.use_threads` sets from
 ``train.threads``; importing this package first calls :func:`gbltr.threads.prepare_openmp`
-(passive OpenMP wait policy unless the user chose one) because numba's ``omp`` threading layer
+(the OpenMP wait, unless the user chose one) because numba's ``omp`` threading layer
 loads OpenMP on the first parallel call.
 """
 
