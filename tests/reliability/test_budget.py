@@ -397,3 +397,29 @@ def test_dollar_budget_curves_buy_the_pairs_gbltr_plan_plans_for_the_same_dollar
             plan = pl.read_parquet(tmp_path / "p.parquet")
             assert bought["pairs"] == [plan.height] and bought["usd"][0] == pytest.approx(plan["expected_usd"].sum(), rel=1e-12)
     assert summary["bought"]["random-pairs@$0.004"]["pairs"][0] > summary["bought"]["random-pairs@$0.001"]["pairs"][0]
+
+
+# --- token estimates without rendering each request --------------------------------------------------------
+
+
+@pytest.mark.parametrize("lang, mode", [("auto", "json_schema"), ("en", "json_object"), ("auto", "text")])
+def test_vectorised_point_tokens_equal_the_per_pair_dry_run(world, lang, mode):
+    """point_tokens (each distinct text measured once, the rest arrays) against unit_usage (every
+    request rendered by the strategy code, one pair per unit) on the tiny world's pairs and on texts
+    that stress the arithmetic: CJK, JSON escapes, control and Unicode whitespace, a passage tag,
+    a document cut at doc_tokens, a missing text or query."""
+    from gbltr.labels.llm.client import ClientConfig
+    from gbltr.labels.llm.cost import Tokens, point_tokens, unit_usage
+    from gbltr.labels.llm.pairs import pairs_from_dataset
+    from gbltr.labels.llm.strategies import Doc, StrategyConfig
+
+    pairs = pairs_from_dataset(world).head(150)
+    queries = pairs["query"].to_list() + ["中文查询 mixed", 'say "x" \\ y\n', None, "tab\there", "q"]
+    texts = pairs["text"].to_list() + ["文档 <passage> x </PASSAGE> 更多", "a\x1c b\x85c\u00a0d\t\te\n\x01",
+                                       "word " * 2000, None, 'quotes " and \\ backslash']
+    strategy = StrategyConfig(strategy="point", lang=lang, doc_tokens=60)
+    client = ClientConfig(model="m", mode=mode)
+    fast = point_tokens(queries, texts, strategy, client)
+    slow = Tokens.of(unit_usage([[("q", q, [Doc("d", t or "")])] for q, t in zip(queries, texts)], strategy, client))
+    assert fast.prompt.tolist() == slow.prompt.tolist() and fast.completion.tolist() == slow.completion.tolist()
+    assert len(set(fast.prompt.tolist())) > 5  # the texts differ, so do the estimates

@@ -65,21 +65,27 @@ class PlanRequest:
 
 
 def usage_of(pairs_text, strategy_cfg, client_cfg):
-    """A ``usage(train, unit, n_units)`` function for :func:`~gbltr.labels.budget.plan.make_plan`:
-    each unit's requests rendered by the annotator's dry run (``pairs_text``: the dataset's
-    pairs with text, :func:`gbltr.labels.llm.pairs.pairs_from_dataset`)."""
+    """A ``usage(train, unit, n_units) -> Tokens`` function for
+    :func:`~gbltr.labels.budget.plan.make_plan`: each unit's requests as the annotator's dry run
+    estimates them (``pairs_text``: the dataset's pairs with text,
+    :func:`gbltr.labels.llm.pairs.pairs_from_dataset`). Pointwise units are single pairs, estimated
+    all at once (:func:`gbltr.labels.llm.cost.point_tokens`); listwise units (whole queries) are
+    rendered by :func:`gbltr.labels.llm.cost.unit_usage`."""
+    import numpy as np
     import polars as pl
 
     from gbltr.labels.llm.annotate import group_pairs
-    from gbltr.labels.llm.cost import unit_usage
+    from gbltr.labels.llm.cost import Tokens, point_tokens, unit_usage
 
     def usage(train, unit, n_units):
         rows = train.select("query_id", "doc_id", "rank").with_columns(pl.Series("_unit", unit))
         text = rows.join(pairs_text.select("query_id", "doc_id", "query", "text"), on=["query_id", "doc_id"], how="left")
         text = text.sort("_unit", "rank", "doc_id")
+        if strategy_cfg.strategy == "point" and np.array_equal(text["_unit"].to_numpy(), np.arange(n_units)):
+            return point_tokens(text["query"], text["text"], strategy_cfg, client_cfg)  # one pair per unit, in unit order
         parts = text.partition_by("_unit", maintain_order=True, as_dict=True)
         units = [group_pairs(parts[(u,)]) for u in range(n_units)]
-        return unit_usage(units, strategy_cfg, client_cfg)
+        return Tokens.of(unit_usage(units, strategy_cfg, client_cfg))
 
     return usage
 

@@ -13,6 +13,14 @@ body exactly as it would be sent and answers with a minimal valid answer, so eve
 every window is rendered; prompt tokens are estimated with
 :func:`gbltr.labels.llm.prompts.approx_tokens` (about 4 characters or 1 CJK character per
 token) and completion tokens from the size of a valid answer.
+
+:func:`point_tokens` gives the same numbers for the pointwise strategy without rendering each
+request (one request per pair; a plan of a large log has hundreds of thousands): every pointwise
+request is one template per language with the query and the delimited document filled in, and
+:func:`~gbltr.labels.llm.prompts.approx_tokens` of the request depends only on its length and its
+CJK characters, which add up over the template's parts. Each distinct query and document text is
+measured once; the rest is arithmetic on arrays. It is checked against :func:`unit_usage` in
+tests/reliability/test_budget.py.
 """
 
 from __future__ import annotations
@@ -74,6 +82,13 @@ class PriceTable:
         if model not in self.models:
             raise ConfigError(f"price table has no model {model!r}; found {sorted(self.models)}; add it")
         return self.models[model]
+
+    def costs(self, tokens: "Tokens", model: str, *, batch: bool = False):
+        """USD per unit of ``tokens`` (an array): :meth:`cost` of each, in the same arithmetic."""
+        p = self.price(model)
+        fresh = tokens.prompt - tokens.cached
+        usd = (fresh * p.input + tokens.cached * p.cached_input + tokens.completion * p.output) / 1e6
+        return usd * (self.batch_discount if batch else 1.0)
 
     def cost(self, usage: Usage, model: str, *, batch: bool = False) -> float:
         """USD for the token counts in ``usage`` (cached prompt tokens at the cached price)."""
@@ -162,3 +177,91 @@ def unit_usage(units, strategy, client: ClientConfig) -> list[Usage]:
         return out
 
     return asyncio.run(each())
+
+
+@dataclass(frozen=True)
+class Tokens:
+    """Estimated tokens of each of n units: ``prompt``, ``completion`` and ``cached`` (prompt
+    tokens served from the provider's prompt cache; 0 in every estimate), int64 arrays [n]."""
+
+    prompt: object
+    completion: object
+    cached: object
+
+    @classmethod
+    def of(cls, usages: list[Usage]) -> "Tokens":
+        import numpy as np
+
+        return cls(*(np.array([getattr(u, name) for u in usages], dtype=np.int64)
+                     for name in ("prompt_tokens", "completion_tokens", "cached_tokens")))
+
+
+_QUERY_MARK, _DOC_MARK = "@@gbltr.query@@", "@@gbltr.document@@"  # nothing in them is escaped or CJK
+
+
+def _text_size(text: str) -> tuple[int, int]:
+    """(length of ``text`` as it stands inside a JSON string, ensure_ascii=False; its CJK characters)."""
+    from gbltr.labels.llm.prompts import _CJK
+
+    return len(json.dumps(text, ensure_ascii=False)) - 2, len(_CJK.findall(text))
+
+
+def _distinct(values) -> tuple:
+    """(code of each value [n], the distinct values by code) of a polars String Series."""
+    import numpy as np
+    import polars as pl
+
+    codes = values.rank("dense").cast(pl.Int64).to_numpy() - 1 if values.len() else np.zeros(0, dtype=np.int64)
+    table = pl.DataFrame({"v": values, "c": codes}).unique("c").sort("c")
+    return codes, table["v"].to_list()
+
+
+def point_tokens(queries, texts, strategy, client: ClientConfig) -> Tokens:
+    """The estimated tokens of the pointwise request of each pair (``queries[i]``, ``texts[i]``: the
+    query and the document text, None for none), equal to :func:`unit_usage` of one pair per
+    unit: :func:`dry_run`'s estimate, ``approx_tokens(json.dumps(messages)) + 8 per message``
+    prompt tokens and the minimal valid answer's completion tokens.
+
+    Each distinct query and document is rendered once (truncated to ``strategy.doc_tokens`` and
+    delimited as :func:`gbltr.labels.llm.strategies.run_point` does); per language a skeleton
+    request with marks in place of the query and the document gives the template's own length,
+    CJK characters and how often each field appears."""
+    import numpy as np
+    import polars as pl
+
+    from gbltr.labels.llm.prompts import delimit, detect_language, load_prompt, truncate_tokens
+
+    if strategy.strategy != "point":
+        raise ConfigError(f"point_tokens estimates pointwise requests; found strategy {strategy.strategy!r}")
+    n = len(queries)
+    if len(texts) != n:
+        raise ValueError(f"point_tokens: {n} queries but {len(texts)} texts; expected one of each per pair")
+    lo, hi = strategy.scale
+    schema = {"type": "object", "properties": {"label": {"type": "integer", "enum": list(range(lo, hi + 1))}},
+              "required": ["label"], "additionalProperties": False}  # run_point's schema
+    dc = _DryClient(client)
+    frame = pl.DataFrame({"q": pl.Series(queries, dtype=pl.String).fill_null("None"),
+                          "t": pl.Series(texts, dtype=pl.String).fill_null("")})
+    q_codes, q_values = _distinct(frame["q"])
+    t_codes, t_values = _distinct(frame["t"])
+    q_size = np.array([_text_size(q) for q in q_values], dtype=np.int64).reshape(-1, 2)
+    t_size = np.array([_text_size(delimit(truncate_tokens(t, strategy.doc_tokens))) for t in t_values],
+                      dtype=np.int64).reshape(-1, 2)
+    langs = [detect_language(q) if strategy.lang == "auto" else strategy.lang for q in q_values]
+    prompt = np.zeros(n, dtype=np.int64)
+    completion = np.zeros(n, dtype=np.int64)
+    pair_lang = np.array(langs, dtype=object)[q_codes] if n else np.array([], dtype=object)
+    for lang in dict.fromkeys(langs):
+        rows = np.flatnonzero(pair_lang == lang)
+        template = load_prompt("point", lang)
+        body = dc.body(template.messages(query=_QUERY_MARK, document=_DOC_MARK, scale_min=lo, scale_max=hi),
+                       schema, logprobs=strategy.logprobs)
+        rendered = json.dumps(body["messages"], ensure_ascii=False)
+        kq, kd = rendered.count(_QUERY_MARK), rendered.count(_DOC_MARK)
+        base_len = len(rendered) - kq * len(_QUERY_MARK) - kd * len(_DOC_MARK)
+        base_cjk = _text_size(rendered)[1]
+        length = base_len + kq * q_size[q_codes[rows], 0] + kd * t_size[t_codes[rows], 0]
+        cjk = base_cjk + kq * q_size[q_codes[rows], 1] + kd * t_size[t_codes[rows], 1]
+        prompt[rows] = cjk + (length - cjk + 3) // 4 + 8 * len(body["messages"])
+        completion[rows] = approx_tokens(_minimal_answer(schema, body))
+    return Tokens(prompt, completion, np.zeros(n, dtype=np.int64))
