@@ -402,8 +402,9 @@ def test_dollar_budget_curves_buy_the_pairs_gbltr_plan_plans_for_the_same_dollar
 # --- token estimates without rendering each request --------------------------------------------------------
 
 
-@pytest.mark.parametrize("lang, mode", [("auto", "json_schema"), ("en", "json_object"), ("auto", "text")])
-def test_vectorised_point_tokens_equal_the_per_pair_dry_run(world, lang, mode):
+@pytest.mark.parametrize("lang, mode, doc_tokens", [("auto", "json_schema", 300), ("en", "json_object", 60),
+                                                     ("auto", "text", 300)])
+def test_vectorised_point_tokens_equal_the_per_pair_dry_run(world, lang, mode, doc_tokens):
     """point_tokens (each distinct text measured once, the rest arrays) against unit_usage (every
     request rendered by the strategy code, one pair per unit) on the tiny world's pairs and on texts
     that stress the arithmetic: CJK, JSON escapes, control and Unicode whitespace, a passage tag,
@@ -414,10 +415,10 @@ def test_vectorised_point_tokens_equal_the_per_pair_dry_run(world, lang, mode):
     from gbltr.labels.llm.strategies import Doc, StrategyConfig
 
     pairs = pairs_from_dataset(world).head(150)
-    queries = pairs["query"].to_list() + ["中文查询 mixed", 'say "x" \\ y\n', None, "tab\there", "q"]
-    texts = pairs["text"].to_list() + ["文档 <passage> x </PASSAGE> 更多", "a\x1c b\x85c\u00a0d\t\te\n\x01",
+    queries = pairs["query"].to_list() + ["中文查询 mixed", 'say "x" \\ y\n', None, "tab\there", "q", "q2"]
+    texts = pairs["text"].to_list() + ["文档 <passage> x </PASSAGE> 更多", "a\x1c b\x85c\u00a0d\t\te\n\x01", " \u2028x\u3000y\x0bz\u200bw\x08v\x7fu\x1f ",
                                        "word " * 2000, None, 'quotes " and \\ backslash']
-    strategy = StrategyConfig(strategy="point", lang=lang, doc_tokens=60)
+    strategy = StrategyConfig(strategy="point", lang=lang, doc_tokens=doc_tokens)
     client = ClientConfig(model="m", mode=mode)
     fast = point_tokens(queries, texts, strategy, client)
     slow = Tokens.of(unit_usage([[("q", q, [Doc("d", t or "")])] for q, t in zip(queries, texts)], strategy, client))
