@@ -80,10 +80,20 @@ def usage_of(pairs_text, strategy_cfg, client_cfg):
 
     def usage(train, unit, n_units):
         rows = train.select("query_id", "doc_id", "rank").with_columns(pl.Series("_unit", unit))
+        if strategy_cfg.strategy == "point" and np.array_equal(unit, np.arange(n_units)):
+            # one pair per unit: estimate every pair of the dataset where its text lies, join the numbers
+            # (not the texts) to the units
+            tokens = point_tokens(pairs_text["query"], pairs_text["text"], strategy_cfg, client_cfg)
+            est = pairs_text.select("query_id", "doc_id").with_columns(
+                pl.Series("_p", tokens.prompt), pl.Series("_c", tokens.completion))
+            got = rows.join(est, on=["query_id", "doc_id"], how="left").sort("_unit")
+            if got["_p"].null_count():  # a pair without text: as the dry run renders it (no query, no text)
+                none = point_tokens([None], [None], strategy_cfg, client_cfg)
+                got = got.with_columns(pl.col("_p").fill_null(int(none.prompt[0])),
+                                       pl.col("_c").fill_null(int(none.completion[0])))
+            return Tokens(got["_p"].to_numpy(), got["_c"].to_numpy(), np.zeros(n_units, dtype=np.int64))
         text = rows.join(pairs_text.select("query_id", "doc_id", "query", "text"), on=["query_id", "doc_id"], how="left")
         text = text.sort("_unit", "rank", "doc_id")
-        if strategy_cfg.strategy == "point" and np.array_equal(text["_unit"].to_numpy(), np.arange(n_units)):
-            return point_tokens(text["query"], text["text"], strategy_cfg, client_cfg)  # one pair per unit, in unit order
         parts = text.partition_by("_unit", maintain_order=True, as_dict=True)
         units = [group_pairs(parts[(u,)]) for u in range(n_units)]
         return Tokens.of(unit_usage(units, strategy_cfg, client_cfg))
@@ -128,8 +138,8 @@ def run_plan(req: PlanRequest, echo=print):
     prices = PriceTable.load(req.prices) if req.prices else None
     if prices is not None:
         prices.price(req.price_model)
-    texts = pairs_from_dataset(req.data)  # first: its tables are freed before the dataset is read
     ds, search = open_dataset(req.data, plan_streams(cfg))
+    texts = pairs_from_dataset(req.data)
     require_log(search)
     checkpoint("plan")
     frequency = search.frequency(ds.queries["query_id"])

@@ -18,8 +18,8 @@ token) and completion tokens from the size of a valid answer.
 request (one request per pair; a plan of a large log has hundreds of thousands): every pointwise
 request is one template per language with the query and the delimited document filled in, and
 :func:`~gbltr.labels.llm.prompts.approx_tokens` of the request depends only on its length and its
-CJK characters, which add up over the template's parts. Each distinct query and document text is
-measured once; the rest is arithmetic on arrays. It is checked against :func:`unit_usage` in
+CJK characters, which add up over the template's parts. Each distinct query is measured once and
+the documents are counted in vectorised string operations; the rest is arithmetic on arrays. It is checked against :func:`unit_usage` in
 tests/reliability/test_budget.py.
 """
 
@@ -213,9 +213,10 @@ _CJK_CLASS = r"[\u3400-\u9fff\uf900-\ufaff]"  # gbltr.labels.llm.prompts._CJK
 
 def _document_sizes(texts, budget: int):
     """:func:`_text_size` of ``delimit(truncate_tokens(text, budget))`` for each of ``texts`` (a
-    polars String Series) [n, 2], in vectorised string operations: whitespace collapsed as
-    ``" ".join(text.split())``, the length and CJK characters counted, the JSON escapes added (one
-    character for ``"`` ``\\`` and \\b \\f \\n \\r \\t, five for other control characters) and the
+    polars String Series) [n, 2], by counting on the raw texts (no copy of them): the length of
+    ``" ".join(text.split())`` is the length less the whitespace plus one space per inner run of
+    it; the CJK characters, ``"`` and ``\\`` (one escape character each), \\b (one) and the other
+    control characters that are not whitespace (five: \\u00XX) are not touched by that; plus the
     delimiter's tags. The texts this arithmetic does not cover, those cut at ``budget`` tokens and
     those with a ``<`` (a tag to defuse), are measured one by one with the strategy's own code."""
     import numpy as np
@@ -223,20 +224,25 @@ def _document_sizes(texts, budget: int):
 
     from gbltr.labels.llm.prompts import delimit, truncate_tokens
 
-    norm = texts.str.replace_all(_PY_SPACE, " ").str.strip_chars(" ")
-    frame = pl.DataFrame({"t": norm}).select(
-        n=pl.col("t").str.len_chars().cast(pl.Int64),
-        cjk=pl.col("t").str.count_matches(_CJK_CLASS).cast(pl.Int64),
-        quote=pl.col("t").str.count_matches(r'["\\]').cast(pl.Int64),  # " and \ -> \" and \\
-        short=pl.col("t").str.count_matches(r"[\x08\x0c\n\r\t]").cast(pl.Int64),  # -> \b \f \n \r \t
-        control=pl.col("t").str.count_matches(r"[\x00-\x1f]").cast(pl.Int64),  # the others -> \u00XX
-        tag=pl.col("t").str.contains("<", literal=True))
-    n, cjk = frame["n"].to_numpy(), frame["cjk"].to_numpy()
-    short = frame["short"].to_numpy()
-    escaped = n + frame["quote"].to_numpy() + short + 5 * (frame["control"].to_numpy() - short)
+    ws = _PY_SPACE[:-1]  # one whitespace character
+    t = pl.col("t")
+    frame = pl.DataFrame({"t": texts}).select(
+        n=t.str.len_chars().cast(pl.Int64),
+        ws=t.str.count_matches(ws).cast(pl.Int64),
+        runs=t.str.count_matches(_PY_SPACE).cast(pl.Int64),
+        ends=(t.str.contains("^" + ws).cast(pl.Int64) + t.str.contains(ws + "$").cast(pl.Int64)),
+        cjk=t.str.count_matches(_CJK_CLASS).cast(pl.Int64),
+        quote=t.str.count_matches(r'["\\]').cast(pl.Int64),  # " and \ -> \" and \\
+        backspace=t.str.count_matches(r"\x08").cast(pl.Int64),  # -> \b (\f \n \r \t are whitespace, gone)
+        control=t.str.count_matches(r"[\x00-\x07\x0e-\x1b]").cast(pl.Int64),  # -> \u00XX
+        tag=t.str.contains("<", literal=True))
+    col = {c: frame[c].to_numpy() for c in frame.columns}
+    n = col["n"] - col["ws"] + np.maximum(col["runs"] - col["ends"], 0)  # len(" ".join(text.split()))
+    cjk = col["cjk"]
+    escaped = n + col["quote"] + col["backspace"] + 5 * col["control"]
     size = np.stack([escaped + len("<passage></passage>"), cjk], axis=1)
     tokens = cjk + (n - cjk + 3) // 4
-    odd = np.flatnonzero(frame["tag"].to_numpy() | ((budget > 0) & (tokens > budget)))
+    odd = np.flatnonzero(col["tag"] | ((budget > 0) & (tokens > budget)))
     if odd.size:
         raw = texts.gather(odd).to_list()
         size[odd] = [_text_size(delimit(truncate_tokens(t, budget))) for t in raw]
@@ -259,8 +265,9 @@ def point_tokens(queries, texts, strategy, client: ClientConfig) -> Tokens:
     unit: :func:`dry_run`'s estimate, ``approx_tokens(json.dumps(messages)) + 8 per message``
     prompt tokens and the minimal valid answer's completion tokens.
 
-    Each distinct query and document is rendered once (truncated to ``strategy.doc_tokens`` and
-    delimited as :func:`gbltr.labels.llm.strategies.run_point` does); per language a skeleton
+    Each distinct query is measured once and each document counted as it would be rendered
+    (truncated to ``strategy.doc_tokens`` and delimited as
+    :func:`gbltr.labels.llm.strategies.run_point` does: :func:`_document_sizes`); per language a skeleton
     request with marks in place of the query and the document gives the template's own length,
     CJK characters and how often each field appears."""
     import numpy as np
@@ -280,9 +287,8 @@ def point_tokens(queries, texts, strategy, client: ClientConfig) -> Tokens:
     frame = pl.DataFrame({"q": pl.Series(queries, dtype=pl.String).fill_null("None"),
                           "t": pl.Series(texts, dtype=pl.String).fill_null("")})
     q_codes, q_values = _distinct(frame["q"])
-    t_codes, t_values = _distinct(frame["t"])
     q_size = np.array([_text_size(q) for q in q_values], dtype=np.int64).reshape(-1, 2)
-    t_size = _document_sizes(pl.Series(t_values, dtype=pl.String), strategy.doc_tokens)
+    t_size = _document_sizes(frame["t"], strategy.doc_tokens)  # per pair: counted, not copied
     langs = [detect_language(q) if strategy.lang == "auto" else strategy.lang for q in q_values]
     prompt = np.zeros(n, dtype=np.int64)
     completion = np.zeros(n, dtype=np.int64)
@@ -296,8 +302,8 @@ def point_tokens(queries, texts, strategy, client: ClientConfig) -> Tokens:
         kq, kd = rendered.count(_QUERY_MARK), rendered.count(_DOC_MARK)
         base_len = len(rendered) - kq * len(_QUERY_MARK) - kd * len(_DOC_MARK)
         base_cjk = _text_size(rendered)[1]
-        length = base_len + kq * q_size[q_codes[rows], 0] + kd * t_size[t_codes[rows], 0]
-        cjk = base_cjk + kq * q_size[q_codes[rows], 1] + kd * t_size[t_codes[rows], 1]
+        length = base_len + kq * q_size[q_codes[rows], 0] + kd * t_size[rows, 0]
+        cjk = base_cjk + kq * q_size[q_codes[rows], 1] + kd * t_size[rows, 1]
         prompt[rows] = cjk + (length - cjk + 3) // 4 + 8 * len(body["messages"])
         completion[rows] = approx_tokens(_minimal_answer(schema, body))
     return Tokens(prompt, completion, np.zeros(n, dtype=np.int64))
