@@ -19,8 +19,11 @@ paired_test`: paired t-test and randomisation test). Goal: the new search not si
 
 The last line is ``RESULT {json}``.
 
-    python benchmarks/bench_weight_search.py --old 9d09635                       # cost, default world
-    python benchmarks/bench_weight_search.py --old 9d09635 --world mid --skip-cost --quality-seeds 0,1,2,3,4
+    python benchmarks/bench_weight_search.py --old ea8d431                       # cost, default world
+    python benchmarks/bench_weight_search.py --old ea8d431 --skip-cost --quality-seeds 0,1,2,3,4
+
+(``ea8d431``: the search before its rungs were sized by the fit, 51 rounds on every query;
+``9d09635``: the search before issue 19, 11 x 30 rounds + 3 full fits.)
 """
 
 from __future__ import annotations
@@ -53,8 +56,12 @@ def old_search(commit: str):
     mod = types.ModuleType("old_weight_search")
     exec(compile(src, f"{commit}:gbltr/train/weight_search.py", "exec"), mod.__dict__)
 
+    import inspect
+
+    takes = "continue_training" in inspect.signature(mod.search_weights).parameters  # 9d09635's search has none
+
     def search(*args, continue_training=False, **kw):
-        return mod.search_weights(*args, **kw)
+        return mod.search_weights(*args, **({"continue_training": continue_training} if takes else {}), **kw)
 
     return search
 

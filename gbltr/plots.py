@@ -362,7 +362,7 @@ def plot_experiment(result, ax=None):
 
 def plot_budget_curves(result, axes=None):
     """Budget curves: one panel per view, the metric (mean ± std over seeds) against the share of
-    LLM labels on a log axis, a line per planner, the full-label run as a dashed line. ``result``:
+    LLM labels or the dollars spent on them (``result.unit``) on a log axis, a line per planner, the full-label run as a dashed line. ``result``:
     a :class:`gbltr.analysis.budget_curves.BudgetCurves`. Returns the first Axes."""
     s = result.summary
     views = s["views"]
@@ -370,14 +370,14 @@ def plot_budget_curves(result, axes=None):
     for ax, view in zip(axes, views):
         res = s["results"][view]
         for planner in s["planners"]:
-            means = [res[f"{planner}@{b:g}"]["mean"] for b in s["budgets"]]
-            stds = [res[f"{planner}@{b:g}"]["std"] for b in s["budgets"]]
+            means = [res[result.setup(planner, b)]["mean"] for b in s["budgets"]]
+            stds = [res[result.setup(planner, b)]["std"] for b in s["budgets"]]
             ax.errorbar(s["budgets"], means, yerr=stds, marker="o", ms=3, capsize=2, label=planner)
         ax.axhline(res["full"]["mean"], color="k", ls="--", lw=1, label="full")
         ax.set_xscale("log")
-        ax.set_xticks(s["budgets"], [f"{b:g}" for b in s["budgets"]])
+        ax.set_xticks(s["budgets"], [result.label(b) for b in s["budgets"]])
         ax.minorticks_off()
-        ax.set_xlabel("share of LLM labels (log axis)")
+        ax.set_xlabel("dollars spent on LLM labels (log axis)" if result.unit == "usd" else "share of LLM labels (log axis)")
         ax.set_title(view, fontsize=9)
     axes[0].set_ylabel(f"{result.metric} (mean ± std over {counted(len(s['seeds']), 'seed')})")
     axes[0].legend(fontsize=7)

@@ -10,8 +10,16 @@ LLM label train on clicks alone (:func:`gbltr.train.fused.click_only`).
 
 Output: per (view, planner, budget) the mean and std over seeds of the per-seed mean metric,
 paired tests (by (seed, query)) against ``random-pairs`` at the same budget and against
-``full``, a table and a plot (log budget axis, a panel per view). Budgets are shares, not
-dollars: the built-in world has no price table.
+``full``, a table and a plot (log budget axis, a panel per view), and how many pairs each
+budget bought per planner (mean over seeds).
+
+A budget is a **share** of the training pairs (``--budgets``, in (0, 1]) or a **dollar amount**
+(``--budgets-usd``, > 0, with a price table: :class:`DollarBudgets`). The two are separate
+options, so a number is never read as the other kind. A dollar budget goes through the
+annotator's own cost model (:func:`gbltr.labels.budget.run.usage_of`, pointwise strategy: the
+estimate ``gbltr plan --budget-usd`` and ``gbltr annotate --dry-run`` make), so the pairs a
+planner buys for $X here are the pairs ``gbltr plan --budget-usd X`` plans for the same data,
+split, planner and seed.
 """
 
 from __future__ import annotations
@@ -25,17 +33,24 @@ from gbltr.errors import ConfigError
 from gbltr.evaluate.significance import paired_by_view
 from gbltr.evaluate.views import long_views, view_order
 from gbltr.labels.budget import RANDOM, get_planner
-from gbltr.ranges import probability
+from gbltr.ranges import positive, probability
 from gbltr.words import counted
 
 FULL = "full"
 BUDGET_SHARE = probability(low_open=True)
 """Each ``--budgets`` value: a share of the training pairs' LLM labels, in (0, 1]."""
+BUDGET_USD = positive()
+"""Each ``--budgets-usd`` value: dollars at the price table, a finite number > 0."""
+SHARE, USD = "share", "usd"
+_KINDS = {SHARE: ("--budgets", BUDGET_SHARE, "shares of the training pairs in (0, 1], e.g. 0.02,0.05,0.1"),
+          USD: ("--budgets-usd", BUDGET_USD, "dollar amounts > 0 at the price table, e.g. 0.5,1,2")}
 
 
-def parse_budgets(text: str) -> list[float]:
-    """``"0.02,0.05,0.1"`` -> shares in (0, 1], sorted, without repeats (NaN, 0, negatives and
-    shares above 1 are refused)."""
+def parse_budgets(text: str, unit: str = SHARE) -> list[float]:
+    """``"0.02,0.05,0.1"`` -> budgets, sorted, without repeats: shares in (0, 1] (``unit`` SHARE,
+    ``--budgets``) or dollars > 0 (USD, ``--budgets-usd``). NaN, inf, 0, negatives and (for
+    shares) values above 1 are refused, naming the option and the value."""
+    option, declared, expected = _KINDS[unit]
     out = []
     for part in (p.strip() for p in text.split(",")):
         if not part:
@@ -43,17 +58,32 @@ def parse_budgets(text: str) -> list[float]:
         try:
             value = float(part)
         except ValueError:
-            raise ConfigError(f"--budgets {text!r}: {part!r} is not a number; expected shares of the training "
-                              "pairs in (0, 1], e.g. 0.02,0.05,0.1") from None
-        BUDGET_SHARE.check("--budgets share", value)
+            hint = " (no $ sign: --budgets-usd takes plain numbers of dollars)" if part.startswith("$") else ""
+            raise ConfigError(f"{option} {text!r}: {part!r} is not a number{hint}; expected {expected}") from None
+        declared.check(f"{option} {'share' if unit == SHARE else 'dollar amount'}", value)
         out.append(value)
     if not out:
-        raise ConfigError(f"--budgets {text!r}; expected at least one share in (0, 1]")
+        raise ConfigError(f"{option} {text!r}; expected at least one value: {expected}")
     return sorted(set(out))
 
 
-def setup_name(planner: str, budget: float) -> str:
-    return f"{planner}@{budget:g}"
+def budget_label(budget: float, unit: str = SHARE) -> str:
+    """How a budget is written in setup names, tables and plot ticks: ``0.1`` or ``$0.5``."""
+    return f"${budget:g}" if unit == USD else f"{budget:g}"
+
+
+def setup_name(planner: str, budget: float, unit: str = SHARE) -> str:
+    return f"{planner}@{budget_label(budget, unit)}"
+
+
+@dataclass(frozen=True)
+class DollarBudgets:
+    """What turns dollars into pairs: the price table and the model priced in it (as
+    ``gbltr plan --prices FILE --price-model NAME``). Pairs are estimated for the pointwise
+    strategy, the one the budget curves mask labels for."""
+
+    prices: object  # gbltr.labels.llm.cost.PriceTable
+    model: str
 
 
 @dataclass
@@ -62,27 +92,55 @@ class BudgetCurves:
     summary: dict
     metric: str
 
+    @property
+    def unit(self) -> str:
+        return self.summary.get("unit", SHARE)
+
+    def setup(self, planner: str, budget: float) -> str:
+        return setup_name(planner, budget, self.unit)
+
+    def label(self, budget: float) -> str:
+        return budget_label(budget, self.unit)
+
     def to_markdown(self) -> str:
         s = self.summary
-        lines = [f"# Budget curves: {self.metric} per bucket against the share of LLM labels", "",
+        against = "dollars spent on LLM labels" if self.unit == USD else "the share of LLM labels"
+        lines = [f"# Budget curves: {self.metric} per bucket against {against}", "",
                  f"{counted(len(s['seeds']), 'seed')} (mean ± std over seeds); paired by (seed, query); "
                  f"'vs random': against {RANDOM} at the same budget; 'vs full': against every LLM label "
                  f"({s['full_mean_note']}).", ""]
         for view in s["views"]:
-            lines += [f"## {view}", "", "| planner | " + " | ".join(f"{b:g}" for b in s["budgets"]) + " |",
+            lines += [f"## {view}", "", "| planner | " + " | ".join(self.label(b) for b in s["budgets"]) + " |",
                       "|---|" + "---:|" * len(s["budgets"])]
             full = s["results"][view][FULL]
             lines.append(f"| {FULL} | " + " | ".join(f"{full['mean']:.4f}" for _ in s["budgets"]) + " |")
             for p in s["planners"]:
                 cells = []
                 for b in s["budgets"]:
-                    r = s["results"][view][setup_name(p, b)]
+                    r = s["results"][view][self.setup(p, b)]
                     marks = "".join(m for key, m in (("vs_random", "ʳ"), ("vs_full", "ᶠ"))
                                     if (r.get(key) or {}).get("t_p") is not None and r[key]["t_p"] < 0.05)
                     cells.append(f"{r['mean']:.4f} ± {r['std']:.4f}{marks}")
                 lines.append(f"| {p} | " + " | ".join(cells) + " |")
             lines.append("")
         lines.append("ʳ: differs from random-pairs at the same budget, ᶠ: differs from full (paired t-test, p < 0.05).")
+        bought = s.get("bought")
+        if bought:
+            usd = self.unit == USD
+            lines += ["", "## Pairs bought", "",
+                      f"Training pairs whose LLM label each budget bought (mean over seeds{'; expected dollars spent in brackets' if usd else ''}), "
+                      f"of {s['pairs_left']} (mean over seeds) with an LLM label.", "",
+                      "| planner | " + " | ".join(self.label(b) for b in s["budgets"]) + " |",
+                      "|---|" + "---:|" * len(s["budgets"])]
+            for p in s["planners"]:
+                cells = []
+                for b in s["budgets"]:
+                    r = bought[self.setup(p, b)]
+                    cell = f"{np.mean(r['pairs']):.0f}"
+                    if usd:
+                        cell += f" (${np.mean(r['usd']):.4f})"
+                    cells.append(cell)
+                lines.append(f"| {p} | " + " | ".join(cells) + " |")
         return "\n".join(lines) + "\n"
 
 
@@ -98,12 +156,29 @@ def mask_llm(prep, keep: pl.DataFrame):
     return replace(prep, train=replace(train, labels={**train.labels, "llm": llm}))
 
 
+def _memo(usage):
+    """``usage`` computed once per units: every planner and budget of one seed plans the same
+    pairs (make one per seed)."""
+    seen: dict = {}
+
+    def once(train, unit, n_units):
+        key = (train.height, n_units, unit.tobytes())
+        if key not in seen:
+            seen[key] = usage(train, unit, n_units)
+        return seen[key]
+
+    return once
+
+
 def run_budget_curves(cfg, budgets, planners, seeds, out=None, *, metric: str = "ndcg@10",
-                      n_permutations: int = 10_000) -> BudgetCurves:
-    """Budget curves on ``cfg``'s dataset (the built-in world by default, a fresh one per seed)."""
+                      n_permutations: int = 10_000, dollars: DollarBudgets | None = None) -> BudgetCurves:
+    """Budget curves on ``cfg``'s dataset (the built-in world by default, a fresh one per seed).
+
+    ``budgets``: shares of the training pairs, or dollars when ``dollars`` gives the price table."""
     from gbltr.checkpoint import checkpoint
     from gbltr.data.log import open_dataset
     from gbltr.labels.budget.plan import Budget, candidates, make_plan
+    from gbltr.labels.budget.run import usage_of
     from gbltr.pipeline import prepare, read_named_files
     from gbltr.progress import progress
     from gbltr.train.fit import evaluate, train_model
@@ -119,7 +194,8 @@ def run_budget_curves(cfg, budgets, planners, seeds, out=None, *, metric: str = 
 
     named = read_named_files(seed_config(seeds[0]), sources)
     checkpoint("experiment")
-    frames = []
+    unit = USD if dollars is not None else SHARE
+    frames, bought, left = [], {}, []
     with progress(total=len(seeds) * (1 + len(planners) * len(budgets)), desc="budget curves", unit="model") as bar:
         for seed in seeds:
             base = seed_config(seed)
@@ -129,23 +205,43 @@ def run_budget_curves(cfg, budgets, planners, seeds, out=None, *, metric: str = 
                                       base.click, exclude_labelled=False)
             train = train.join(prep.train_labels["llm"].filter(pl.col("label").is_not_null()).select("query_id", "doc_id"),
                                on=["query_id", "doc_id"], how="semi")
+            left.append(train.height)
+            usage = None
+            if dollars is not None:
+                from gbltr.labels.llm.client import ClientConfig
+                from gbltr.labels.llm.pairs import pairs_from_dataset
+                from gbltr.labels.llm.strategies import StrategyConfig
+
+                usage = _memo(usage_of(pairs_from_dataset(prep.dataset_path), StrategyConfig(strategy="point"),
+                                       ClientConfig(model=dollars.model)))
 
             def run(p, setup, planner, budget):
                 model = train_model(p, base, seed=seed)
                 frames.append(evaluate(p, model).with_columns(
                     setup=pl.lit(setup), planner=pl.lit(planner), budget=pl.lit(budget, dtype=pl.Float64),
-                    seed=pl.lit(seed)))
+                    budget_unit=pl.lit(unit), seed=pl.lit(seed)))
                 bar.update(1)
 
-            run(prep, FULL, FULL, 1.0)
+            run(prep, FULL, FULL, 1.0 if unit == SHARE else None)  # full: every label (no dollar amount)
             for planner in planners:
                 for b in budgets:
-                    plan = make_plan(train, valid, planner=planner, budget=Budget(share=b), strategy="point",
-                                     seed=seed, dataset="", prior=tuple(base.click.priors.attractiveness))
-                    run(mask_llm(prep, plan.frame), setup_name(planner, b), planner, b)
+                    budget = Budget(usd=b) if unit == USD else Budget(share=b)
+                    plan = make_plan(train, valid, planner=planner, budget=budget, strategy="point", seed=seed,
+                                     dataset="", prior=tuple(base.click.priors.attractiveness), usage=usage,
+                                     prices=None if dollars is None else dollars.prices,
+                                     model="" if dollars is None else dollars.model)
+                    name = setup_name(planner, b, unit)
+                    got = bought.setdefault(name, {"pairs": [], "usd": []})
+                    got["pairs"].append(plan.frame.height)
+                    got["usd"].append(float(plan.frame["expected_usd"].sum()) if dollars is not None else None)
+                    run(mask_llm(prep, plan.frame), name, planner, b)
     per_query = pl.concat(frames, how="vertical_relaxed")
     summary = summarise_budget_curves(per_query, planners, list(budgets), list(seeds), metric=metric,
-                                      n_permutations=n_permutations)
+                                      n_permutations=n_permutations, unit=unit)
+    summary["bought"] = bought
+    summary["pairs_left"] = float(np.mean(left))
+    if dollars is not None:
+        summary["price_model"] = dollars.model
     result = BudgetCurves(per_query, summary, metric)
     if out is not None:
         from gbltr.evaluate.report import write_outputs
@@ -156,12 +252,12 @@ def run_budget_curves(cfg, budgets, planners, seeds, out=None, *, metric: str = 
 
 
 def summarise_budget_curves(per_query: pl.DataFrame, planners, budgets, seeds, *, metric: str,
-                            n_permutations: int = 10_000) -> dict:
+                            n_permutations: int = 10_000, unit: str = SHARE) -> dict:
     """Per view, setup: mean and std over seeds; tests vs random at the same budget and vs full."""
     long = long_views(per_query).filter(pl.col(metric).is_not_nan())
     views = view_order(long["view"].unique().to_list())
     per_seed = long.group_by("view", "setup", "seed").agg(pl.col(metric).mean())
-    setups = [FULL] + [setup_name(p, b) for p in planners for b in budgets]
+    setups = [FULL] + [setup_name(p, b, unit) for p in planners for b in budgets]
     results: dict = {}
     for v in views:
         res = {}
@@ -171,19 +267,19 @@ def summarise_budget_curves(per_query: pl.DataFrame, planners, budgets, seeds, *
                       "std": float(vals.std(ddof=1)) if vals.size > 1 else 0.0, "per_seed": [float(x) for x in vals]}
         results[v] = res
     keys = ("seed", "query_id")
-    tested = [setup_name(p, b) for p in planners for b in budgets]
+    tested = [setup_name(p, b, unit) for p in planners for b in budgets]
     for t in paired_by_view(per_query, system="setup", baseline=FULL, metric=metric, keys=keys, systems=tested,
                             n_permutations=n_permutations):
         if t.view in results:
             results[t.view][t.system]["vs_full"] = t.to_dict()
     for b in budgets:
-        others = [setup_name(p, b) for p in planners if p != RANDOM]
+        others = [setup_name(p, b, unit) for p in planners if p != RANDOM]
         if not others:
             continue
-        for t in paired_by_view(per_query, system="setup", baseline=setup_name(RANDOM, b), metric=metric, keys=keys,
+        for t in paired_by_view(per_query, system="setup", baseline=setup_name(RANDOM, b, unit), metric=metric, keys=keys,
                                 systems=others, n_permutations=n_permutations):
             if t.view in results:
                 results[t.view][t.system]["vs_random"] = t.to_dict()
-    return {"kind": "budget_curves", "planners": list(planners), "budgets": list(budgets), "seeds": list(seeds),
+    return {"kind": "budget_curves", "unit": unit, "planners": list(planners), "budgets": list(budgets), "seeds": list(seeds),
             "metric": metric, "views": views, "setups": setups, "results": results, "pair_by": "seed_query",
             "full_mean_note": "the same FAMOL model with every training pair's LLM label"}

@@ -165,9 +165,17 @@ def train_fused(prep, cfg, backend: Backend, valid_y, settings: TrainSettings, *
     if cfg.fusion.method == "schedule":
         return _train_schedule(prep, cfg, backend, valid_y, settings)
     if cfg.fusion.weight_fn == AUTO:
-        def train_one(c, *, rounds: int | None = None, init=None):
+        subsets: dict = {}  # one training subset per rung sample: the same array, so its bins are reused
+
+        def train_one(c, *, rounds: int | None = None, init=None, sample=None):
+            part = None
+            if sample is not None and not sample.all():
+                key = sample.tobytes()
+                if key not in subsets:
+                    subsets[key] = (sample, prep.train.subset_queries(sample))
+                part = subsets[key]
             return _train_famol(prep, c, backend, valid_y, dataclasses.replace(settings, cfg=c.train), rounds=rounds,
-                                init_model=None if init is None else init.kept_booster())
+                                init_model=None if init is None else init.kept_booster(), sample=part)
 
         with backend.bins_reused():  # the candidates differ in their loss weights only: bin the features once
             return search_weights(prep, cfg, settings, train_one=train_one, reuse=reuse,
@@ -176,9 +184,15 @@ def train_fused(prep, cfg, backend: Backend, valid_y, settings: TrainSettings, *
 
 
 def _train_famol(prep, cfg, backend: Backend, valid_y, settings: TrainSettings, *, rounds: int | None = None,
-                 init_model=None):
+                 init_model=None, sample=None):
+    """One FAMOL model. ``sample``: (mask [n_training_queries], ``prep.train.subset_queries(mask)``)
+    to train on those queries only (the weight search's cheap rungs), their weights as on the
+    whole training set (the weight functions read the whole set's largest frequency)."""
     train = prep.train
     a, b = famol_weights(prep, cfg)
+    if sample is not None:
+        mask, train = sample
+        a, b = a[mask], b[mask]
     human_gain = gain_for(valid_y)
     if cfg.fusion.form == "objective":
         click_gain, llm_gain = _gain(cfg, "click"), _gain(cfg, "llm")

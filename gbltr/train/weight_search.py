@@ -5,17 +5,24 @@ score); it never touches the test queries. It reuses the prepared datasets: a ca
 only the per-query loss weights, never the features. Everything is deterministic given the
 training seed (fixed candidate order, ties go to the earlier candidate).
 
-Successive halving over three rungs (:func:`search_weights`), sized so that the whole search
-costs under two fixed-weight fits (benchmarks/bench_weight_search.py). The features are binned
-once for every candidate (:meth:`gbltr.train.backends.base.Backend.bins_reused`, entered by
-:func:`gbltr.train.fused.train_fused`).
+Successive halving over three rungs (:func:`search_weights`) whose cost is bounded by the fit
+itself: the two cheap rungs train on seeded, bucket-stratified shares of the training queries
+(``RUNG_SAMPLE``: a quarter, then half; :func:`sample_queries`), and their rounds
+(:func:`rung_rounds`) are sized so that their boosting, counted in full-data rounds, is at most
+``SEARCH_SHARE`` (0.6) of the fewest rounds any full fit with these settings trains (early
+stopping's patience + 1: :func:`fewest_fit_rounds`). So ``auto`` costs at most about 1.6 of the
+fixed-weight fit it returns, on every world, however early that fit stops
+(benchmarks/bench_weight_search.py). The features are binned once per training set for every
+candidate (:meth:`gbltr.train.backends.base.Backend.bins_reused`, entered by
+:func:`gbltr.train.fused.train_fused`; one subset per rung share).
 
 The two cheap rungs boost with ``RUNG_SPEEDUP`` (8) times the fit's learning rate (at most 1):
 few large steps get about as far as the many small steps of a full fit, so a candidate's
 cheap-rung score says more about its full fit than the same few small steps would.
 
-1. **Cheap rung.** Every grid candidate (:func:`grid`) trains ``r1`` boosting rounds
-   (:func:`rung_rounds`: ``max(3, rounds // 100)``, 3 with the default 300) and is scored by
+1. **Cheap rung.** Every grid candidate (:func:`grid`) trains ``r1`` boosting rounds on a
+   quarter of the training queries (:func:`rung_rounds`: 3 with the default 300 rounds and
+   patience 30) and is scored by
    gbltr's validation nDCG@k (:func:`gbltr.evaluate.metrics.ndcg_per_query`, k = the
    early-stopping cut-off, 10 by default), overall and per bucket.
 2. **Learnt candidate.** From the constant-mix candidates' per-bucket validation scores, each
@@ -30,18 +37,20 @@ cheap-rung score says more about its full fit than the same few small steps woul
    ``learnt["fallback_buckets"]`` in the report). Overall scores use whatever validation
    queries exist (:func:`gbltr.pipeline.prepare` refuses a dataset with none).
 3. **Middle rung.** The ``keep`` best candidates of the cheap rung boost on to ``r2 = 3 * r1``
-   rounds (9 by default), continuing their cheap-rung models where the backend can continue
+   rounds (9 by default) on half of the training queries (holding the cheap rung's), continuing their cheap-rung models where the backend can continue
    training (``init_model``), so the first ``r1`` rounds are not paid twice; otherwise they
    train ``r2`` rounds afresh.
 4. **Full rung.** The best of the middle rung trains as a normal fit (full rounds, early
    stopping on validation) and is the chosen model: the very model a fixed-weight run of the
    chosen function gives (same seed, trained from scratch), so ``auto`` costs no retraining.
 
-Cost: ``n_candidates * r1 + keep * (r2 - r1)`` rounds + one normal fit; 11 x 3 + 3 x 6 = 51
-rounds + one fit with the defaults (11 = 10 grid candidates + the learnt one). Before issue 19
-it was 11 x 30 rounds + 3 full fits (4-5 fits). ``reuse`` lets ``gbltr experiment`` hand over
-full models it already trained for the same data and settings (the fixed-weight setups), keyed
-by :func:`candidate_key`: the full rung then costs nothing.
+Cost: ``n_candidates * r1 / 4 + keep * (r2 - r1) / 2`` full-data rounds + one normal fit;
+11 x 3 / 4 + 3 x 6 / 2 = 17.25 with the defaults, under 0.6 x 31 (11 = 10 grid candidates + the
+learnt one). Before this it was 51 rounds on every query (up to 1.93-2.37 fits on a world whose
+fit stops at 69 rounds), and before issue 19 11 x 30 rounds + 3 full fits (4-5 fits). ``reuse``
+lets ``gbltr experiment`` hand over full models it already trained for the same data and
+settings (the fixed-weight setups), keyed by :func:`candidate_key`: the full rung then costs
+nothing.
 
 Selection reads the validation queries only: every score is :func:`validation_scores` on
 ``prep.valid``; ``prep.test`` is never read.
@@ -65,6 +74,8 @@ log = logging.getLogger("gbltr")
 
 KEEP = 3
 RUNG_SPEEDUP = 8  # the cheap rungs boost with this multiple of the fit's learning rate (at most 1)
+RUNG_SAMPLE = (0.25, 0.5)  # share of the training queries the cheap and the middle rung train on
+SEARCH_SHARE = 0.6  # the rungs' boosting, in full-data rounds, within this share of the fewest rounds a fit trains
 CONSTANTS = (0.0, 0.25, 0.5, 0.75, 1.0)
 
 
@@ -76,11 +87,42 @@ def grid() -> list[tuple[str, dict]]:
     return cands
 
 
-def rung_rounds(rounds: int) -> tuple[int, int]:
-    """Rounds of the cheap and the middle rung for a fit of ``rounds`` rounds: ``(r1, 3 * r1)``
-    with ``r1 = max(3, rounds // 100)``, each at most ``rounds``."""
-    r1 = min(rounds, max(3, rounds // 100))
-    return r1, min(rounds, 3 * r1)
+def fewest_fit_rounds(train) -> int:
+    """The fewest boosting rounds a full fit with ``train`` (a :class:`gbltr.config.TrainConfig`)
+    can train: with early stopping, its patience plus one (the best round is at least the
+    first); without, all ``rounds``."""
+    if train.early_stopping and train.early_stopping > 0:
+        return min(train.rounds, train.early_stopping + 1)
+    return train.rounds
+
+
+def rung_rounds(train, n_candidates: int, *, keep: int = KEEP, continue_training: bool = True) -> tuple[int, int]:
+    """Rounds of the cheap and the middle rung, ``(r1, 3 * r1)``, sized so that the search's
+    boosting, counted in full-data rounds (a round on a share ``s`` of the training queries counts
+    ``s``), stays within ``SEARCH_SHARE`` of :func:`fewest_fit_rounds`: so within that share of the
+    final fit's own rounds, whatever they turn out to be. At least one round each (a config of
+    very few rounds can exceed the share: a candidate is not scored without a round)."""
+    s1, s2 = RUNG_SAMPLE
+    per_r1 = n_candidates * s1 + keep * s2 * (2 if continue_training else 3)
+    r1 = max(1, int(SEARCH_SHARE * fewest_fit_rounds(train) / per_r1))
+    r1 = min(train.rounds, r1)
+    return r1, min(train.rounds, 3 * r1)
+
+
+def sample_queries(bucket, share: float, seed: int) -> np.ndarray:
+    """[n_queries] bool: a share of the training queries for a cheap rung, ``ceil(share * n)`` of
+    each bucket's (at least one), drawn from one seeded order per bucket, so a larger share holds
+    every query of a smaller one. ``bucket``: the training queries' buckets (None: one bucket)."""
+    n = len(bucket) if bucket is not None else 0
+    mask = np.zeros(n, dtype=bool)
+    if share >= 1 or n == 0:
+        return np.ones(n, dtype=bool)
+    labels = np.asarray(bucket).astype(str)
+    for i, b in enumerate(sorted(set(labels.tolist()))):
+        idx = np.flatnonzero(labels == b)
+        order = np.random.default_rng([seed, i]).permutation(idx)
+        mask[order[:max(1, math.ceil(share * idx.size))]] = True
+    return mask
 
 
 def candidate_key(fusion) -> str:
@@ -159,14 +201,20 @@ def search_weights(prep, cfg, settings, *, train_one, reuse: dict | None = None,
     """Search the weight function on validation; returns the chosen model with ``info["weight_search"]``.
 
     ``settings``: the fit's :class:`gbltr.train.backends.TrainSettings` (scores use its
-    ``eval_at``); ``train_one(cfg, rounds=None, init=None)`` trains one FAMOL model for a
-    fixed-weight ``cfg`` (``rounds``: a rung's budget, None = a full fit with early stopping;
-    ``init``: a model to continue boosting from, only passed when ``continue_training``).
+    ``eval_at``); ``train_one(cfg, rounds=None, init=None, sample=None)`` trains one FAMOL model
+    for a fixed-weight ``cfg`` (``rounds``: a rung's budget, None = a full fit with early
+    stopping; ``init``: a model to continue boosting from, only passed when
+    ``continue_training``; ``sample``: a [n_training_queries] bool mask, the queries a rung
+    trains on, None = all of them).
     """
     t0, c0 = time.perf_counter(), time.process_time()
     valid = prep.valid
     k = int(settings.eval_at)
-    r1, r2 = rung_rounds(cfg.train.rounds)
+    n_candidates = len(grid()) + 1  # + the learnt one
+    r1, r2 = rung_rounds(cfg.train, n_candidates, continue_training=continue_training)
+    train = prep.train
+    masks = [sample_queries(train.bucket if train.bucket is not None else np.zeros(train.n_queries), share, cfg.seed)
+             for share in RUNG_SAMPLE]
     n_valid = valid_query_counts(valid)
     empty = [b for b in BUCKETS if valid.bucket is not None and not n_valid.get(b)]
     if empty:
@@ -187,12 +235,14 @@ def search_weights(prep, cfg, settings, *, train_one, reuse: dict | None = None,
                 "best_iteration": model.best_iteration, **extra}
 
     rounds_trained = 0
-    # rung 1: every candidate, r1 rounds from scratch
+    spent = 0.0  # full-data rounds: a round on a share s of the queries counts s
+    # rung 1: every candidate, r1 rounds from scratch on RUNG_SAMPLE[0] of the training queries
     rung1, models1 = [], []
     for fn, params in grid():
         c = rung_config(fn, params)
-        model = train_one(c, rounds=r1)
+        model = train_one(c, rounds=r1, sample=masks[0])
         rounds_trained += r1
+        spent += r1 * RUNG_SAMPLE[0]
         rung1.append(record(c, model))
         models1.append(model)
         log.info("weight search, %d rounds: %s valid ndcg@%d %.4f", r1, rung1[-1]["name"], k, rung1[-1]["valid"]["overall"])
@@ -203,8 +253,9 @@ def search_weights(prep, cfg, settings, *, train_one, reuse: dict | None = None,
         learnt["note"] = "equal in every bucket: the same model as constant value=%s, not trained again" % lp["high"]
     else:
         c = rung_config("piecewise", lp)
-        model = train_one(c, rounds=r1)
+        model = train_one(c, rounds=r1, sample=masks[0])
         rounds_trained += r1
+        spent += r1 * RUNG_SAMPLE[0]
         rung1.append(record(c, model, learnt=True))
         models1.append(model)
         log.info("weight search, %d rounds: learnt %s valid %.4f", r1, rung1[-1]["name"], rung1[-1]["valid"]["overall"])
@@ -216,11 +267,13 @@ def search_weights(prep, cfg, settings, *, train_one, reuse: dict | None = None,
         if r2 == r1:
             model, extra = models1[i], {}
         elif continue_training:
-            model, extra = train_one(c, rounds=r2 - r1, init=models1[i]), {"continued_from": r1}
+            model, extra = train_one(c, rounds=r2 - r1, init=models1[i], sample=masks[1]), {"continued_from": r1}
             rounds_trained += r2 - r1
+            spent += (r2 - r1) * RUNG_SAMPLE[1]
         else:
-            model, extra = train_one(c, rounds=r2), {}
+            model, extra = train_one(c, rounds=r2, sample=masks[1]), {}
             rounds_trained += r2
+            spent += r2 * RUNG_SAMPLE[1]
         rung2.append(record(c, model, **extra, **({"learnt": True} if rung1[i].get("learnt") else {})))
         log.info("weight search, %d rounds: %s valid %.4f", r2, rung2[-1]["name"], rung2[-1]["valid"]["overall"])
     # rung 3: the best of rung 2 as a normal fit (from scratch: the fixed-weight model it stands for)
@@ -238,14 +291,16 @@ def search_weights(prep, cfg, settings, *, train_one, reuse: dict | None = None,
     record_ = {
         "metric": f"ndcg@{k} on validation queries (human labels)",
         "n_valid_queries": n_valid,
-        "rungs": [{"rounds": r1, "learning_rate": fast.learning_rate, "candidates": rung1},
-                  {"rounds": r2, "learning_rate": fast.learning_rate, "candidates": rung2},
+        "rungs": [{"rounds": r1, "learning_rate": fast.learning_rate, "query_share": RUNG_SAMPLE[0], "candidates": rung1},
+                  {"rounds": r2, "learning_rate": fast.learning_rate, "query_share": RUNG_SAMPLE[1], "candidates": rung2},
                   {"rounds": f"full ({cfg.train.rounds}, early stopping {cfg.train.early_stopping})",
                    "candidates": [choice]}],
         "learnt": learnt,
         "choice": {"weight_fn": choice["weight_fn"], "params": choice["params"], "name": choice["name"],
                    "valid": choice["valid"]},
         "rounds_trained": int(rounds_trained),
+        "search_full_data_rounds": round(spent, 2),
+        "search_budget_full_data_rounds": round(SEARCH_SHARE * fewest_fit_rounds(cfg.train), 2),
         "seconds": round(time.perf_counter() - t0, 2),
         "cpu_seconds": round(time.process_time() - c0, 2),
     }

@@ -333,3 +333,94 @@ def test_plan_uses_the_fit_configs_click_model(unlabelled, tmp_path, capsys):
                "--out", str(tmp_path / f"{name}.parquet")], capsys)
         plans[name] = pl.read_parquet(tmp_path / f"{name}.parquet")
     assert not plans["pbm"]["part_posterior_std"].equals(plans["dbn"]["part_posterior_std"])
+
+
+# --- budget curves in dollars (--budgets-usd) --------------------------------------------------------------
+
+
+def test_dollar_budgets_parse_as_dollars_and_refuse_zero_negative_nan_and_a_dollar_sign():
+    from gbltr.analysis.budget_curves import USD, parse_budgets, setup_name
+    from gbltr.errors import GbltrError
+
+    assert parse_budgets("2, 0.5,1,0.5", USD) == [0.5, 1.0, 2.0]
+    assert parse_budgets("5", USD) == [5.0]  # a dollar amount above 1 is no share
+    assert setup_name("tail-first", 0.5, USD) == "tail-first@$0.5" != setup_name("tail-first", 0.5)
+    for bad, said in (("0", "--budgets-usd dollar amount"), ("-1", "--budgets-usd dollar amount"),
+                      ("nan", "--budgets-usd dollar amount"), ("inf", "--budgets-usd dollar amount"),
+                      ("$1", "no $ sign"), (",", "at least one value")):
+        with pytest.raises(GbltrError, match="expected") as e:
+            parse_budgets(bad, USD)
+        assert said in str(e.value), (bad, str(e.value))
+
+
+@pytest.mark.parametrize("args, said", [
+    (["--budgets-usd", "0.01"], "needs dollars per token: pass --prices FILE and --price-model NAME"),
+    (["--budgets-usd", "0.01", "--prices", "{prices}"], "found only --prices"),
+    (["--budgets-usd", "0", "--prices", "{prices}", "--price-model", "m"], "--budgets-usd dollar amount"),
+    (["--budgets-usd", "0.01", "--budgets", "0.1", "--prices", "{prices}", "--price-model", "m"], "found both"),
+    (["--budgets", "0.1", "--prices", "{prices}", "--price-model", "m"], "expected --budgets-usd"),
+    (["--budgets-usd", "0.01", "--prices", "{prices}", "--price-model", "other"], "no model 'other'"),
+])
+def test_experiment_refuses_dollar_budgets_it_cannot_price(world, prices, tmp_path, capsys, args, said):
+    args = [a.replace("{prices}", str(prices)) for a in args]
+    code, _, err = run_cli(["experiment", "--data", str(world), "--seeds", "1", *args, "--out", str(tmp_path / "c")],
+                           capsys)
+    assert code == 2 and said in err and "Traceback" not in err, err
+    assert not (tmp_path / "c").exists()
+
+
+def test_dollar_budget_curves_buy_the_pairs_gbltr_plan_plans_for_the_same_dollars(world, world_copy, prices,
+                                                                                   tmp_path, capsys):
+    """One seed on the tiny world: the table has dollar columns, the plot a dollar axis, and each
+    planner's pairs for $X are those ``gbltr plan --budget-usd X`` plans (same split, seed and
+    planner) on the same world without its LLM labels (nothing is excluded as already labelled)."""
+    cfg = fast_config(tmp_path)
+    out = tmp_path / "curves"
+    code, stdout, err = run_cli(["experiment", "--data", str(world), "--config", str(cfg), "--seeds", "1",
+                                 "--budgets-usd", "0.001,0.004", "--prices", str(prices), "--price-model", "m",
+                                 "--planners", "value-per-dollar", "--out", str(out)], capsys)
+    assert code == 0, err
+    summary = json.loads((out / "experiment.json").read_text())
+    assert summary["unit"] == "usd" and summary["budgets"] == [0.001, 0.004]
+    assert "| planner | $0.001 | $0.004 |" in stdout and "## Pairs bought" in stdout
+    assert set(summary["results"]["overall"]) == {"full", "random-pairs@$0.001", "random-pairs@$0.004",
+                                                  "value-per-dollar@$0.001", "value-per-dollar@$0.004"}
+    per_query = pl.read_parquet(out / "per_query.parquet")
+    assert set(per_query["budget_unit"].unique()) == {"usd"}
+    (world_copy / "labels" / "llm.parquet").unlink()
+    for planner in ("random-pairs", "value-per-dollar"):
+        for usd in (0.001, 0.004):
+            bought = summary["bought"][f"{planner}@${usd:g}"]
+            assert 0 < bought["usd"][0] <= usd
+            _plan(["--data", str(world_copy), "--config", str(cfg), "--budget-usd", str(usd), "--prices", str(prices),
+                   "--price-model", "m", "--planner", planner, "--seed", "0", "--out", str(tmp_path / "p.parquet")], capsys)
+            plan = pl.read_parquet(tmp_path / "p.parquet")
+            assert bought["pairs"] == [plan.height] and bought["usd"][0] == pytest.approx(plan["expected_usd"].sum(), rel=1e-12)
+    assert summary["bought"]["random-pairs@$0.004"]["pairs"][0] > summary["bought"]["random-pairs@$0.001"]["pairs"][0]
+
+
+# --- token estimates without rendering each request --------------------------------------------------------
+
+
+@pytest.mark.parametrize("lang, mode, doc_tokens", [("auto", "json_schema", 300), ("en", "json_object", 60),
+                                                     ("auto", "text", 300)])
+def test_vectorised_point_tokens_equal_the_per_pair_dry_run(world, lang, mode, doc_tokens):
+    """point_tokens (each distinct text measured once, the rest arrays) against unit_usage (every
+    request rendered by the strategy code, one pair per unit) on the tiny world's pairs and on texts
+    that stress the arithmetic: CJK, JSON escapes, control and Unicode whitespace, a passage tag,
+    a document cut at doc_tokens, a missing text or query."""
+    from gbltr.labels.llm.client import ClientConfig
+    from gbltr.labels.llm.cost import Tokens, point_tokens, unit_usage
+    from gbltr.labels.llm.pairs import pairs_from_dataset
+    from gbltr.labels.llm.strategies import Doc, StrategyConfig
+
+    pairs = pairs_from_dataset(world).head(150)
+    queries = pairs["query"].to_list() + ["中文查询 mixed", 'say "x" \\ y\n', None, "tab\there", "q", "q2"]
+    texts = pairs["text"].to_list() + ["文档 <passage> x </PASSAGE> 更多", "a\x1c b\x85c\u00a0d\t\te\n\x01", " \u2028x\u3000y\x0bz\u200bw\x08v\x7fu\x1f ",
+                                       "word " * 2000, None, 'quotes " and \\ backslash']
+    strategy = StrategyConfig(strategy="point", lang=lang, doc_tokens=doc_tokens)
+    client = ClientConfig(model="m", mode=mode)
+    fast = point_tokens(queries, texts, strategy, client)
+    slow = Tokens.of(unit_usage([[("q", q, [Doc("d", t or "")])] for q, t in zip(queries, texts)], strategy, client))
+    assert fast.prompt.tolist() == slow.prompt.tolist() and fast.completion.tolist() == slow.completion.tolist()
+    assert len(set(fast.prompt.tolist())) > 5  # the texts differ, so do the estimates

@@ -38,7 +38,7 @@ from pathlib import Path
 import click
 import pytest
 
-from gbltr.analysis.budget_curves import BUDGET_SHARE
+from gbltr.analysis.budget_curves import BUDGET_SHARE, BUDGET_USD
 from gbltr.checkpoint import STOP_ENV, STOPPED_LINE
 from gbltr.cli import cli
 from gbltr.cli.experiment import SEED_COUNT
@@ -75,7 +75,7 @@ _FILEY = re.compile(r"\b(file|folder|parquet|toml|json|qrels)\b", re.I)
 VALUE_FORMAT = {("import", "also"): "qrels={}", ("fit", "weight_param"): "alpha={}"}
 """Parameters whose value embeds a path or a number."""
 EMBEDDED_NUMBERS = {("fit", "weight_param"): WEIGHT_PARAM_RANGES["alpha"], ("experiment", "seeds"): SEED_COUNT,
-                    ("experiment", "budgets"): BUDGET_SHARE}
+                    ("experiment", "budgets"): BUDGET_SHARE, ("experiment", "budgets_usd"): BUDGET_USD}
 """Text parameters that carry a declared number (mutated as numbers, judged by that declaration)."""
 
 
@@ -113,6 +113,9 @@ BASELINES: dict[str, dict[str, object]] = {
     "compare": {"runs": ["{run}", "{run2}"], "out_dir": "{out}/cmp"},
     "experiment": {"data": "{world}", "config_file": "{fast}", "out": "{out}/exp", "seeds": "1",
                    "setups": "click", "rounds": "3"},
+    "experiment usd": {"data": "{world}", "config_file": "{fast}", "out": "{out}/exp", "seeds": "1",
+                       "budgets_usd": "0.01", "prices": "{prices}", "price_model": "m", "planners": "random-pairs",
+                       "rounds": "3"},
     "ablation": {"data": "{world}", "config_file": "{fast}", "out": "{out}/abl", "labels": "click",
                  "groups": "document", "rounds": "3"},
     "annotate": {"data": "{world}", "model": "m", "dry_run": True, "out": "{out}/labels.parquet"},
@@ -136,6 +139,8 @@ VARIANT = {
     ("annotate", "pairs"): "annotate pairs",
     ("annotate", "stride"): "annotate listrank",
     ("plan", "budget_usd"): "plan usd",
+    ("experiment", "budgets_usd"): "experiment usd",
+    ("experiment", "prices"): "experiment usd",
     ("plan", "prices"): "plan usd",
 }
 """The baseline an option is mutated on when it applies only with other settings."""

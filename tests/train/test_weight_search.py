@@ -12,7 +12,8 @@ from gbltr.config import load_config
 from gbltr.evaluate.report import write_run
 from gbltr.pipeline import prepare
 from gbltr.train.fit import evaluate, train_model
-from gbltr.train.weight_search import KEEP, grid, label, learnt_weights, rung_rounds, search_weights, validation_scores
+from gbltr.train.weight_search import (KEEP, RUNG_SAMPLE, SEARCH_SHARE, fewest_fit_rounds, grid, label, learnt_weights,
+                                       rung_rounds, sample_queries, search_weights, validation_scores)
 
 TINY = Path(__file__).resolve().parents[2] / "configs" / "tiny-world.toml"
 FEW = {"labels": "fused", "train": {"rounds": 4, "early_stopping": 0}}
@@ -163,7 +164,8 @@ def _fake_world(seed):
     noise = rng.normal(size=grades.size)
     names = [label(fn, params) for fn, params in grid()]
     factors = dict(zip(names, 0.5 * 1.4 ** rng.permutation(len(names))))
-    return type("Prep", (), {"valid": valid, "test": _Poison()})(), factors, noise
+    train = type("Train", (), {"bucket": np.array(["high", "medium", "low"] * 40), "n_queries": 120})()
+    return type("Prep", (), {"valid": valid, "test": _Poison(), "train": train})(), factors, noise
 
 
 @pytest.mark.parametrize("continue_training", [True, False])
@@ -175,10 +177,11 @@ def test_cheap_search_picks_the_exhaustive_choice_when_curves_are_clear(seed, co
     full_rounds = 100
     calls = []
 
-    def train_one(c, *, rounds=None, init=None):
+    def train_one(c, *, rounds=None, init=None, sample=None):
         assert init is None or continue_training
+        assert (sample is None) == (rounds is None)  # the rungs train on a sample, the full fit on every query
         name = label(c.fusion.weight_fn, c.fusion.resolved_params())
-        calls.append((name, rounds, init is not None))
+        calls.append((name, rounds, init is not None, None if sample is None else sample.mean()))
         done = (init.rounds if init is not None else 0) + (full_rounds if rounds is None else rounds)
         return _Model(factors.get(name, 10.0), done, noise)
 
@@ -187,13 +190,18 @@ def test_cheap_search_picks_the_exhaustive_choice_when_curves_are_clear(seed, co
                                                                 10)["overall"], -list(factors).index(n)))
     rec = model.info["weight_search"]
     assert rec["choice"]["name"] == exhaustive == min(factors, key=factors.get)
-    # the cost: every candidate r1 rounds, KEEP of them on to r2, one full fit
-    r1, r2 = rung_rounds(cfg.train.rounds)
+    # the cost: every candidate r1 rounds on a quarter of the queries, KEEP of them on to r2 on half, one full fit
+    r1, r2 = rung_rounds(cfg.train, len(grid()) + 1, continue_training=continue_training)
     n1 = len(rec["rungs"][0]["candidates"])
-    assert [r is None for _, r, _ in calls].count(True) == 1
+    assert [c[1] is None for c in calls].count(True) == 1
     extra = (r2 - r1) if continue_training else r2
     assert rec["rounds_trained"] == n1 * r1 + KEEP * extra + full_rounds
-    assert sum(1 for _, _, cont in calls if cont) == (KEEP if continue_training else 0)
+    assert sum(1 for c in calls if c[2]) == (KEEP if continue_training else 0)
+    assert sorted({c[3] for c in calls if c[3] is not None}) == [0.25, 0.5]
+    spent = n1 * r1 * RUNG_SAMPLE[0] + KEEP * extra * RUNG_SAMPLE[1]
+    assert rec["search_full_data_rounds"] == pytest.approx(spent)
+    # bounded by the fewest rounds a fit can train (early stopping's patience + 1), so by the fit itself
+    assert spent <= SEARCH_SHARE * fewest_fit_rounds(cfg.train) <= SEARCH_SHARE * full_rounds
 
 
 @pytest.mark.slow
@@ -205,3 +213,26 @@ def test_stacked_form_search_returns_the_fixed_weight_model(prep):
     ch = model.info["weight_search"]["choice"]
     fixed = train_model(prep, replace(cfg, fusion=replace(cfg.fusion, weight_fn=ch["weight_fn"], weight_params=ch["params"])))
     np.testing.assert_array_equal(fixed.predict(prep.test.X), model.predict(prep.test.X))
+
+
+def test_rung_samples_are_nested_per_bucket_and_reproducible():
+    bucket = np.array(["high"] * 7 + ["medium"] * 20 + ["low"] * 73)
+    quarter, half = (sample_queries(bucket, s, seed=3) for s in (0.25, 0.5))
+    for b, n in (("high", 7), ("medium", 20), ("low", 73)):
+        m = bucket == b
+        assert quarter[m].sum() == int(np.ceil(0.25 * n)) and half[m].sum() == int(np.ceil(0.5 * n))
+    assert (half[quarter]).all()  # the middle rung's queries hold the cheap rung's
+    assert np.array_equal(quarter, sample_queries(bucket, 0.25, seed=3))
+    assert not np.array_equal(quarter, sample_queries(bucket, 0.25, seed=4))
+    assert sample_queries(bucket, 1.0, seed=0).all()
+
+
+def test_rung_rounds_scale_with_the_fit_and_stay_within_its_share():
+    cfg = load_config(None, {})
+    for rounds, patience in ((300, 30), (3000, 300), (1000, 0), (300, 5)):
+        train = replace(cfg.train, rounds=rounds, early_stopping=patience)
+        for cont in (True, False):
+            r1, r2 = rung_rounds(train, 11, continue_training=cont)
+            spent = 11 * r1 * RUNG_SAMPLE[0] + KEEP * (r2 - r1 if cont else r2) * RUNG_SAMPLE[1]
+            assert r2 == 3 * r1 and (spent <= SEARCH_SHARE * fewest_fit_rounds(train) or r1 == 1)
+    assert rung_rounds(replace(cfg.train, rounds=3000, early_stopping=300), 11)[0] > rung_rounds(cfg.train, 11)[0]

@@ -15,8 +15,9 @@ The plan file (Parquet, one row per pair, :data:`PLAN_COLUMNS` then ``part_NAME`
 ``expected_usd`` (each pair's equal share of its unit's estimate; null without a price table),
 and constants ``planner``, ``chosen`` (the planner ``auto`` chose), ``strategy``, ``seed``,
 ``dataset`` (:func:`gbltr.data.store.fingerprint` of the dataset planned). The estimates come
-from the annotator's own dry run (:func:`gbltr.labels.llm.cost.unit_usage`): the same requests
-that ``gbltr annotate --plan --dry-run`` renders, so the dollars agree.
+from the annotator's own dry run (:func:`gbltr.labels.llm.cost.unit_usage`; for ``point``
+:func:`gbltr.labels.llm.cost.point_tokens`, the same numbers without rendering each request):
+the same requests that ``gbltr annotate --plan --dry-run`` renders, so the dollars agree.
 """
 
 from __future__ import annotations
@@ -193,8 +194,9 @@ def make_plan(train: pl.DataFrame, valid: pl.DataFrame | None, *, planner: str, 
               batch: bool = False) -> Plan:
     """Score ``train``'s pairs (from :func:`candidates`) with ``planner`` and take units until ``budget``.
 
-    ``usage``: a function ``units -> [Usage]`` estimating each unit's tokens
-    (:func:`gbltr.labels.llm.cost.unit_usage` bound to the pairs' text and the strategy), or None
+    ``usage``: a function ``(train, unit, n_units) -> Tokens`` estimating each unit's tokens
+    (:func:`gbltr.labels.budget.run.usage_of`: the annotator's dry-run estimate bound to the
+    pairs' text and the strategy; :class:`gbltr.labels.llm.cost.Tokens`), or None
     (no estimates: budgets in labels or shares only). ``prices``/``model``: dollars from the
     price table. Reproducible: the same inputs and ``seed`` give the same plan."""
     p = get_planner(planner)
@@ -207,10 +209,10 @@ def make_plan(train: pl.DataFrame, valid: pl.DataFrame | None, *, planner: str, 
     usd = None
     if usage is not None and n_units:
         found = usage(train, unit, n_units)
-        prompt = np.array([u.prompt_tokens for u in found], float)
-        completion = np.array([u.completion_tokens for u in found], float)
+        prompt = np.asarray(found.prompt, float)
+        completion = np.asarray(found.completion, float)
         if prices is not None:
-            usd = np.array([prices.cost(u, model, batch=batch) for u in found], float)
+            usd = np.asarray(prices.costs(found, model, batch=batch), float)
     pair_cost = None
     if usage is not None:
         per_unit = usd if usd is not None else prompt + completion

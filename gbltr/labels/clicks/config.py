@@ -88,6 +88,11 @@ UBM_MAX_POSITIONS = 62
 """UBM's previous click travels as an Int64 bit mask of clicked positions."""
 
 
+def can_stream(config: ClickLabelConfig) -> bool:
+    """The click model fits from streamed counts (what :func:`check_streamable` refuses otherwise)."""
+    return config.model in STREAMING_MODELS and not (config.model == "ubm" and config.max_positions > UBM_MAX_POSITIONS)
+
+
 def check_streamable(config: ClickLabelConfig, why: str = "streaming (train.stream / --engine dask)") -> None:
     """Refuse, before any work, a click model that cannot be fitted from streamed counts."""
     if config.model not in STREAMING_MODELS:
