@@ -55,7 +55,7 @@ def reference_seconds_per_session_iteration(name, log_, iters):
     elif name == "dbn":
         alpha, sigma = np.full(n_pairs, 0.5), np.full(n_pairs, 0.5)
         for _ in range(iters):
-            acc = [np.zeros(n_pairs) for _ in range(4)]
+            acc = [np.zeros(n_pairs) for _ in range(5)]
             _dbn_estep.py_func(log_.doc, log_.click, alpha, sigma, 0.5, *acc)
     elif name in ("sdbn", "cascade"):
         iters = 1
