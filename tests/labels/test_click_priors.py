@@ -158,3 +158,28 @@ def test_clicks_fit_cli_records_the_prior_and_refuses_bad_pseudo_counts(tmp_path
         err = capsys.readouterr().err
         assert "Traceback" not in err and ("error" in err.lower()), (bad, err)
     assert not (tmp_path / "c").exists()
+
+
+@pytest.mark.slow
+def test_ips_weighted_click_training_ranks_closer_to_the_human_labels(tmp_path, monkeypatch):
+    """Issue 23: IPS weights from the fitted (learnt-prior) examination. On the simulated world,
+    LightGBM trained on PBM click labels with inverse-propensity row weights ranks the test queries
+    closer to their human labels (mean nDCG@10) than the same training without weights."""
+    from pathlib import Path
+
+    from gbltr.config import load_config
+    from gbltr.pipeline import prepare
+    from gbltr.train.fit import evaluate, train_model
+
+    monkeypatch.setenv("GBLTR_CACHE", str(tmp_path / "cache"))
+    tiny = Path(__file__).resolve().parents[2] / "configs" / "tiny-world.toml"
+    ndcg = {}
+    for ips in (False, True):
+        cfg = load_config(tiny, {"labels": "click", "click": {"model": "pbm", "ips_weights": ips},
+                                 "train": {"rounds": 60}})
+        prep = prepare(cfg)
+        assert prep.log.click.click_prior.choice == "auto"
+        per_query = evaluate(prep, train_model(prep))
+        ndcg[ips] = float(per_query["ndcg@10"].drop_nans().drop_nulls().mean())
+    print("mean nDCG@10 unweighted / IPS-weighted:", ndcg)
+    assert ndcg[True] > ndcg[False], ndcg

@@ -102,7 +102,7 @@ def test_bad_config_lists_choices():
         ClickLabelConfig(grading="rank")
     with pytest.raises(ConfigError, match=r"expected two pseudo-counts"):
         ClickPriors(attractiveness=(1.0,))
-    with pytest.raises(ConfigError, match=r"pseudo-counts must be a finite number >= 0"):
+    with pytest.raises(ConfigError, match=r"click.priors.examination=\[-1.0, 1.0\]; expected two pseudo-counts, each a finite number >= 0"):
         ClickPriors(examination=(-1.0, 1.0))
 
 
