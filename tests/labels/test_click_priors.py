@@ -5,13 +5,12 @@ import json
 import time
 
 import numpy as np
-import polars as pl
 import pytest
 from scipy.optimize import minimize
 from scipy.special import betaln
 
 from gbltr.errors import ConfigError
-from gbltr.labels.clicks import (ClickLabelConfig, ClickPriors, EMSettings, FittedClickModel, Priors,
+from gbltr.labels.clicks import (ClickLabelConfig, ClickPriors, FittedClickModel, Priors,
                                  fit_click_model, get_model)
 from gbltr.labels.clicks.empirical import LEARNT_HIGH, fit_beta
 from gbltr.labels.clicks.priors import LEARNABLE
