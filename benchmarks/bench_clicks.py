@@ -17,6 +17,11 @@ documents per query), side by side in one run:
   labelled as extrapolated in the output.
 
 Aim (issue 8): a full DBN or UBM fit on 1M sessions in under a minute on 2 cores.
+
+``--compare-auto`` (issue 23) also fits each model with the priors learnt from the log (the default
+since issue 23, ``[click.priors] choice = "auto"``) right after the fixed-prior fit, and prints both
+wall times and their ratio (aim: within 10% of the fixed prior's); the EM iterations can differ, so
+per-iteration throughput is printed too.
 Run: ``python benchmarks/bench_clicks.py [--sessions 1000000 --subsample 2000]``; the last line
 is ``RESULT {json}``. Record ``uptime`` with the figures: the box is shared.
 """
@@ -37,6 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "labels")
 import click_reference  # noqa: E402
 
 from gbltr.labels.clicks import CLICK_MODELS, EMSettings, Priors, get_model  # noqa: E402
+from gbltr.labels.clicks.priors import LEARNABLE  # noqa: E402
 from gbltr.labels.clicks.dbn import _dbn_estep, _examined_counts  # noqa: E402
 from gbltr.labels.clicks.simulate import simulate_log  # noqa: E402
 
@@ -55,7 +61,7 @@ def reference_seconds_per_session_iteration(name, log_, iters):
     elif name == "dbn":
         alpha, sigma = np.full(n_pairs, 0.5), np.full(n_pairs, 0.5)
         for _ in range(iters):
-            acc = [np.zeros(n_pairs) for _ in range(4)]
+            acc = [np.zeros(n_pairs) for _ in range(5)]
             _dbn_estep.py_func(log_.doc, log_.click, alpha, sigma, 0.5, *acc)
     elif name in ("sdbn", "cascade"):
         iters = 1
@@ -83,6 +89,8 @@ def main(argv=None):
     ap.add_argument("--subsample", type=int, default=2_000)
     ap.add_argument("--ref-iterations", type=int, default=2)
     ap.add_argument("--models", default=",".join(CLICK_MODELS))
+    ap.add_argument("--compare-auto", action="store_true", help="also fit with learnt priors; print the ratio")
+    ap.add_argument("--no-reference", action="store_true", help="skip the pure-Python reference")
     args = ap.parse_args(argv)
     load0 = os.getloadavg()
     t0 = time.perf_counter()
@@ -104,6 +112,23 @@ def main(argv=None):
         f = get_model(name).fit(log_, PRIORS, EMSettings(200, 1e-6))
         secs, cpu = time.perf_counter() - t0, time.process_time() - c0
         its = f.info.iterations
+        auto = None
+        if args.compare_auto:
+            t1, c1 = time.perf_counter(), time.process_time()
+            fa = get_model(name).fit(log_, PRIORS, EMSettings(200, 1e-6), LEARNABLE)
+            auto = {"seconds": round(time.perf_counter() - t1, 3), "cpu_seconds": round(time.process_time() - c1, 3),
+                    "iterations": fa.info.iterations, "prior": fa.prior.describe()}
+            auto["ratio_seconds"] = round(auto["seconds"] / secs, 3)
+            auto["ratio_cpu_seconds"] = round(auto["cpu_seconds"] / max(cpu, 1e-9), 3)
+            auto["ratio_cpu_per_iteration"] = round(auto["cpu_seconds"] / fa.info.iterations / (max(cpu, 1e-9) / its), 3)
+            print(f"{name:8} auto: {auto['seconds']:.2f} s wall, {auto['cpu_seconds']:.2f} cpu s, {fa.info.iterations} "
+                  f"iterations ({auto['prior']}); auto/fixed: wall x{auto['ratio_seconds']:.3f}, cpu "
+                  f"x{auto['ratio_cpu_seconds']:.3f}, cpu per iteration x{auto['ratio_cpu_per_iteration']:.3f}")
+        if args.no_reference:
+            rows[name] = {"seconds": round(secs, 3), "cpu_seconds": round(cpu, 3), "iterations": its,
+                          "converged": f.info.converged, "auto": auto}
+            print(f"{name:8} {secs:9.2f} {cpu:8.2f} {its:5d} {str(f.info.converged):>5}")
+            continue
         ref_per = reference_seconds_per_session_iteration(name, sub, args.ref_iterations)
         ref_total = ref_per * log_.n_sessions * its
         rows[name] = {
@@ -113,7 +138,7 @@ def main(argv=None):
             "sessions_per_second_full_fit": round(log_.n_sessions / secs),
             "reference_seconds_extrapolated": round(ref_total, 1),
             "reference_session_iterations_per_second": round(1 / ref_per),
-            "speedup": round(ref_total / secs, 1),
+            "speedup": round(ref_total / secs, 1), "auto": auto,
         }
         r = rows[name]
         print(f"{name:8} {secs:9.2f} {cpu:8.2f} {its:5d} {str(f.info.converged):>5} {r['session_iterations_per_second']:12,d} "

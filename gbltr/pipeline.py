@@ -453,6 +453,7 @@ def click_summary(cl: ClickLabels, stats: pl.DataFrame) -> ClickSummary:
                        "debias": cl.config.debias, "ips_weights": cl.config.ips_weights},
         click_sessions=cl.sessions,
         no_gradient_click_queries=zero_click_report(cl.frame, stats),
+        click_prior=fitted.prior,
     )
 
 

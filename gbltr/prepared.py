@@ -35,6 +35,7 @@ from gbltr.schema import SPLITS
 if TYPE_CHECKING:
     from gbltr.config import FitConfig
     from gbltr.labels.clicks import ClickLabels
+    from gbltr.labels.clicks.priors import PriorChoice
     from gbltr.train.dataset import RankingDataset
 
 
@@ -109,6 +110,7 @@ class ClickSummary:
     click_grading: dict
     click_sessions: dict
     no_gradient_click_queries: dict[str, dict[str, int]]
+    click_prior: PriorChoice | None = None  # the fitted model's record: which prior, learnt or fixed, and why
 
 
 @dataclass(frozen=True)
@@ -193,6 +195,8 @@ class Prepared:
         if self.log.click is not None:
             click = asdict(self.log.click)
             click["propensities"] = list(click["propensities"])
+            prior = self.log.click.click_prior
+            click["click_prior"] = None if prior is None else prior.to_json()
             out.update(click)
         if self.human_grades is not None:
             out["human_training_grades"] = asdict(self.human_grades)

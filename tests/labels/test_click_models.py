@@ -151,7 +151,7 @@ def test_dbn_e_step_matches_brute_force_enumeration():
     n = lg.pairs.height
     alpha, sigma, gamma = rng.uniform(0.1, 0.9, n), rng.uniform(0.1, 0.9, n), 0.7
     a_num, a_den, s_num, s_den = (np.zeros(n) for _ in range(4))
-    g_num, g_den, ll = _dbn_estep(lg.doc, lg.click, alpha, sigma, gamma, a_num, a_den, s_num, s_den)
+    g_num, g_den, ll = _dbn_estep(lg.doc, lg.click, alpha, sigma, gamma, a_num, a_den, s_num, s_den, np.zeros(n))
     ea, es, ll_ref, gn, gd = np.zeros(n), np.zeros(n), 0.0, 0.0, 0.0
     for s in range(lg.n_sessions):
         docs, clicks = lg.doc[s].tolist(), lg.click[s].astype(int).tolist()

@@ -17,7 +17,7 @@ def log_of(rows):
 CANDS = pl.DataFrame({"query_id": ["q"] * 3, "doc_id": ["a", "b", "c"], "rank": [1, 2, 3], "retrieval_score": [3.0, 2.0, 1.0]})
 
 
-RAW = ClickPriors(attractiveness=(0.0, 0.0))  # no pseudo-counts: the raw CTR
+RAW = ClickPriors(choice="fixed", attractiveness=(0.0, 0.0))  # no pseudo-counts: the raw CTR (pinned: these tests are about grading)
 
 
 def test_ctr_grades_by_hand():
@@ -45,7 +45,7 @@ def test_quantile_grading_gives_each_grade_its_share_whatever_the_scale():
         cands.append(("q", f"d{i:02d}", i + 1, 1.0))
         rows += [(f"s{i}-{k}", "q", 1, f"d{i:02d}", k < i) for k in range(20)]
     cand = pl.DataFrame(cands, schema=["query_id", "doc_id", "rank", "retrieval_score"], orient="row")
-    cfg = ClickLabelConfig(model="dctr", grading="quantile", quantiles=(0.5, 0.75, 0.9), priors=ClickPriors(attractiveness=(0.0, 0.0)))
+    cfg = ClickLabelConfig(model="dctr", grading="quantile", quantiles=(0.5, 0.75, 0.9), priors=ClickPriors(choice="fixed", attractiveness=(0.0, 0.0)))
     lab = click_labels(log_of(rows), cand, pl.Series(["q"]), cfg)
     counts = lab.frame["label"].value_counts().sort("label")["count"].to_list()
     assert counts == [9, 5, 3, 3]  # lower quantiles of 20 values are data values: cuts at 9/20, 14/20, 17/20
@@ -102,7 +102,7 @@ def test_bad_config_lists_choices():
         ClickLabelConfig(grading="rank")
     with pytest.raises(ConfigError, match=r"expected two pseudo-counts"):
         ClickPriors(attractiveness=(1.0,))
-    with pytest.raises(ConfigError, match=r"pseudo-counts must be a finite number >= 0"):
+    with pytest.raises(ConfigError, match=r"click.priors.examination=\[-1.0, 1.0\]; expected two pseudo-counts, each a finite number >= 0"):
         ClickPriors(examination=(-1.0, 1.0))
 
 
@@ -113,6 +113,6 @@ def test_example_click_config_loads():
 
     cfg = load_config(Path(__file__).resolve().parents[2] / "configs" / "clicks-dbn-debias.toml")
     assert (cfg.click.model, cfg.click.grading, cfg.click.debias) == ("dbn", "quantile", True)
-    assert cfg.click.priors.priors().attractiveness.mean == pytest.approx(0.25)
+    assert cfg.click.priors.choice == "auto" and cfg.click.priors.learn == ("attractiveness", "satisfaction")
     with pytest.raises(ConfigError, match="pseudo-counts"):
         load_config(None, {"click": {"priors": {"attractiveness": [1.0, 2.0, 3.0]}}})

@@ -83,7 +83,7 @@ def test_agreement_by_hand():
             for s in range(3) for p, d in ((1, "a"), (2, "b"), (3, "c"))]
     imp = pl.DataFrame(rows, schema=["session_id", "query_id", "position", "doc_id", "clicked"], orient="row")
     train = sessions_from_impressions(imp.with_columns(pl.col("position").cast(pl.Int32)))
-    fitted = fit_click_model(train, ClickLabelConfig(priors=ClickPriors(attractiveness=(0.0, 0.0))), "dctr")
+    fitted = fit_click_model(train, ClickLabelConfig(priors=ClickPriors(choice="fixed", attractiveness=(0.0, 0.0))), "dctr")
     human = pl.DataFrame({"query_id": ["q"] * 3, "doc_id": ["a", "b", "c"], "label": [0.0, 1.0, 2.0]})
     per_query = agreement(fitted, train, human, pl.DataFrame({"query_id": ["q"], "frequency": [3]}))
     row = per_query.row(0, named=True)

@@ -132,7 +132,8 @@ def test_a_key_of_the_wrong_type_is_an_error_not_its_str(tmp_path, capsys, monke
     ("[features]\nlm_mu = 0\n", "features.lm_mu=0.0; expected a finite number > 0"),
     ("[click]\nthresholds = [0.1, nan, 0.3, 0.5]\n", "click.thresholds=[0.1, nan, 0.3, 0.5]; expected each value"),
     ("[click]\nem_tolerance = inf\n", "click.em_tolerance=inf; expected a finite number > 0"),
-    ("[click.priors]\nattractiveness = [1, nan]\n", "Beta pseudo-counts must be a finite number >= 0"),
+    ("[click.priors]\nchoice = 'fixed'\nattractiveness = [1, nan]\n",
+     "click.priors.attractiveness=[1.0, nan]; expected two pseudo-counts, each a finite number >= 0"),
     ("labels = 'fused'\n[fusion]\nclick_gain = [0, 1, nan, 7, 15]\n", "fusion.click_gain=[0.0, 1.0, nan, 7.0, 15.0]"),
     ("labels = 'fused'\n[fusion]\nllm_scale = inf\n", "fusion.llm_scale=inf; expected a finite number >= 0"),
     ("labels = 'fused'\n[fusion]\nweight_fn = 'log'\nweight_params = {f_max = inf}\n",
@@ -180,11 +181,9 @@ CONFIGS = {"fit": FitConfig, "annotate": AnnotateConfig}
 def test_every_numeric_config_key_declares_its_range(command):
     """A number added to a config without a declaration fails here (no case-by-case checks)."""
     missing = [key for key, f, hint in _declared_fields(CONFIGS[command])
-               if _numeric(hint) and key not in ("click.priors.attractiveness", "click.priors.examination",
-                                                 "click.priors.satisfaction", "click.priors.continuation",
-                                                 "strategy.scale", "world.human_thresholds")
+               if _numeric(hint) and key not in ("strategy.scale", "world.human_thresholds")
                and RANGE not in f.metadata]
-    # Beta priors are pairs checked by BetaPrior's declared a/b; the scale is a pair of labels.
+    # the scale is a pair of labels.
     assert not missing, f"numeric config keys without a gbltr.ranges declaration: {missing}"
 
 

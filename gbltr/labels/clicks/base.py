@@ -19,8 +19,9 @@ A :class:`FittedClickModel` carries
   pinned scale (below), ``impressions`` and ``clicks``;
 - ``params``: global parameters (``examination`` by position, UBM's ``examination_matrix``
   [position, position of the previous click], DBN's ``continuation``);
-- ``priors``: the Beta pseudo-counts it was fitted with; a pair unseen in training gets the prior
-  mean of each per-pair parameter (:meth:`FittedClickModel.pair_table`);
+- ``prior``: which Beta pseudo-counts it was fitted with and why (:class:`PriorChoice`: fixed, or
+  learnt from the log); a pair unseen in training gets the prior mean of each per-pair parameter
+  (:meth:`FittedClickModel.pair_table`);
 - ``info``: iterations, converged, final log-likelihood per session, seconds.
 
 **Pinned scale.** PBM and UBM are unidentified up to a factor (theta * alpha = theta/k * k alpha).
@@ -34,7 +35,12 @@ is the smoothed click-through rate itself.
 
 **Priors.** Every probability parameter x has Beta pseudo-counts (a, b): the M-step is
 ``(expected successes + a) / (expected trials + a + b)`` (the MAP estimate under a
-Beta(a + 1, b + 1) prior), so with a, b > 0 no parameter reaches 0 or 1 however sparse the log.
+Beta(a + 1, b + 1) prior, the posterior mean under Beta(a, b)), so with a, b > 0 no parameter
+reaches 0 or 1 however sparse the log. By default (``learn`` =
+:data:`gbltr.labels.clicks.priors.LEARNABLE`, config
+``[click.priors] choice = "auto"``) the per-pair kinds' (a, b) are learnt from the log by empirical
+Bayes (:mod:`gbltr.labels.clicks.empirical`); EM models refit them as EM goes
+(:meth:`EMLoop.run`), closed-form models once on their counts.
 
 **Stopping.** EM stops when the mean log-posterior per session changes by less than
 ``tolerance`` between iterations (``converged = True``), or at ``max_iterations`` with a warning
@@ -54,7 +60,8 @@ import polars as pl
 
 from gbltr.errors import DataError
 from gbltr.inputs import read_document, read_parquet
-from gbltr.labels.clicks.priors import EMSettings, Priors
+from gbltr.labels.clicks.empirical import PriorLearner
+from gbltr.labels.clicks.priors import EMSettings, PriorChoice, Priors
 from gbltr.labels.clicks.registry import get_model
 from gbltr.labels.clicks.sessions import SessionLog
 
@@ -82,14 +89,22 @@ class EMLoop:
     def __init__(self, name: str, em: EMSettings, n_sessions: int):
         self.name, self.em, self.n = name, em, max(n_sessions, 1)
 
-    def run(self, step) -> tuple[int, bool, list]:
+    def run(self, step, refit=None) -> tuple[int, bool, list]:
+        """``refit() -> moved`` (learnt priors, :mod:`gbltr.labels.clicks.empirical`) runs before
+        iterations 2, 4, 8, ... and when the objective settles; EM stops only once a refit leaves
+        the prior where it was (each refit changes the objective, so the check starts again)."""
         prev = None
         history = []
         for it in range(1, self.em.max_iterations + 1):
+            if refit is not None and it >= 2 and (it & (it - 1)) == 0:
+                refit()
+                prev = None
             obj = step() / self.n
             history.append(obj)
             if prev is not None and abs(obj - prev) < self.em.tolerance:
-                return it, True, history
+                if refit is None or not refit():
+                    return it, True, history
+                obj = None
             prev = obj
         log.warning(
             "%s: EM hit the iteration cap (%d) before the log-likelihood settled (last change %.2e per "
@@ -107,9 +122,14 @@ class FittedClickModel:
     name: str
     pairs: pl.DataFrame
     params: dict
-    priors: Priors
+    prior: PriorChoice
     info: FitInfo
     n_positions: int
+
+    @property
+    def priors(self) -> Priors:
+        """The pseudo-counts in effect (``prior.priors``)."""
+        return self.prior.priors
 
     # -- views -------------------------------------------------------------------------------
     def relevance(self) -> pl.DataFrame:
@@ -165,7 +185,7 @@ class FittedClickModel:
         meta = {
             "format": FORMAT_VERSION, "name": self.name, "n_positions": self.n_positions,
             "params": {k: np.asarray(v).tolist() for k, v in self.params.items()},
-            "priors": self.priors.to_json(), "info": asdict(self.info),
+            "prior": self.prior.to_json(), "info": asdict(self.info),
         }
         (folder / "model.json").write_text(json.dumps(meta, indent=1))
         return folder
@@ -180,8 +200,10 @@ class FittedClickModel:
         if meta.get("format") != FORMAT_VERSION:
             raise DataError(f"{path}: click-model format {meta.get('format')!r}; expected {FORMAT_VERSION}")
         params = {k: (np.asarray(v, float) if isinstance(v, list) else v) for k, v in meta["params"].items()}
+        prior = (PriorChoice.from_json(meta["prior"]) if "prior" in meta  # older saves: fixed pseudo-counts
+                 else PriorChoice.fixed(Priors.from_pairs(**meta["priors"])))
         return cls(meta["name"], read_parquet(folder / "pairs.parquet", "click model table"), params,
-                   Priors.from_pairs(**meta["priors"]), FitInfo(**meta["info"]), int(meta["n_positions"]))
+                   prior, FitInfo(**meta["info"]), int(meta["n_positions"]))
 
 
 class ClickModel:
@@ -195,14 +217,17 @@ class ClickModel:
     pair_columns: tuple[str, ...] = ("attractiveness",)
     click_dependent: bool = False
 
-    def fit(self, log_: SessionLog, priors: Priors = Priors(), em: EMSettings = EMSettings()) -> FittedClickModel:
+    def fit(self, log_: SessionLog, priors: Priors = Priors(), em: EMSettings = EMSettings(),
+            learn: tuple[str, ...] = ()) -> FittedClickModel:
+        """Fit on ``log_`` with pseudo-counts ``priors``; those of the kinds in ``learn`` (from
+        :data:`LEARNABLE`) are learnt from the log, starting from ``priors``."""
         t0 = time.perf_counter()
-        fitted = self._fit(log_, priors, em)
+        fitted = self._fit(log_, PriorLearner(priors, tuple(learn), self.pair_columns), em)
         fitted.info.seconds = round(time.perf_counter() - t0, 4)
         fitted.info.sessions = log_.n_sessions
         return fitted
 
-    def _fit(self, log_: SessionLog, priors: Priors, em: EMSettings) -> FittedClickModel:
+    def _fit(self, log_: SessionLog, prior: PriorLearner, em: EMSettings) -> FittedClickModel:
         raise NotImplementedError
 
     def conditional_probs(self, fitted: FittedClickModel, log_: SessionLog) -> np.ndarray:

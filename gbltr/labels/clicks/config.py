@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from gbltr.errors import ConfigError, unknown_choice
-from gbltr.labels.clicks.priors import BetaPrior, EMSettings, Priors
+from gbltr.labels.clicks.priors import LEARNABLE, PRIOR_CHOICES, BetaPrior, EMSettings, Priors
 from gbltr.labels.clicks.registry import MODELS
 from gbltr.ranges import check_fields, count, number, probability, range_of
 
@@ -17,34 +17,65 @@ TEST_SHARE = probability(low_open=True, high_open=True)
 """``gbltr clicks fit --test-share``: the share of sessions held out when the log has no split of its own."""
 
 
+PSEUDO_COUNT = range_of(BetaPrior, "a")
+"""One Beta pseudo-count (``[click.priors]`` values, ``gbltr clicks fit --attractiveness-prior``)."""
+
+
 def _pair(v, name):
     v = tuple(float(x) for x in v)
     if len(v) != 2:
         raise ConfigError(f"click.priors.{name}={list(v)}; expected two pseudo-counts [a, b]")
-    BetaPrior(*v)
+    for x in v:
+        if not PSEUDO_COUNT.contains(x):
+            raise ConfigError(f"click.priors.{name}={list(v)}; expected two pseudo-counts, each {PSEUDO_COUNT.describe()}")
     return v
 
 
 @dataclass(frozen=True)
 class ClickPriors:
-    """Beta pseudo-counts [a, b] per parameter kind (``[click.priors]``). Defaults are
-    (1, 1) everywhere but attractiveness, whose (1, 3) (prior mean 0.25, the mean a pair
-    unseen in training gets) was chosen on trec-session-2014, training split vs the validation
-    SERPs of seen queries: held-out conditional perplexity PBM 1.174, UBM 1.166, DBN 1.179, DCTR 1.294,
-    against 1.174 / 1.166 / 1.209 / 1.476 with (1, 1)."""
+    """The Beta priors of the click models (``[click.priors]``).
 
-    attractiveness: tuple[float, ...] = (1.0, 3.0)
-    examination: tuple[float, ...] = (1.0, 1.0)
-    satisfaction: tuple[float, ...] = (1.0, 1.0)
-    continuation: tuple[float, ...] = (1.0, 1.0)
+    ``choice = "auto"`` (the default): the per-pair kinds (attractiveness; satisfaction for DBN and
+    SDBN) are learnt from the training sessions by empirical Bayes
+    (:mod:`gbltr.labels.clicks.empirical`), and examination and continuation keep the pseudo-counts
+    below. ``choice = "fixed"``: every kind uses the pseudo-counts [a, b] below (each
+    :data:`PSEUDO_COUNT`). The fixed attractiveness (1, 3) was the default before: chosen on
+    trec-session-2014 (training split vs the validation SERPs of seen queries), it biased
+    examination upwards by x1.2-1.5 on a simulated log of 1M sessions (issue 23), which the learnt
+    prior does not. Giving attractiveness or satisfaction pseudo-counts with ``choice = "auto"`` is
+    refused: they would be ignored."""
+
+    choice: str = "auto"
+    attractiveness: tuple[float, ...] = number((1.0, 3.0), PSEUDO_COUNT)
+    examination: tuple[float, ...] = number((1.0, 1.0), PSEUDO_COUNT)
+    satisfaction: tuple[float, ...] = number((1.0, 1.0), PSEUDO_COUNT)
+    continuation: tuple[float, ...] = number((1.0, 1.0), PSEUDO_COUNT)
 
     def __post_init__(self):
+        if self.choice not in PRIOR_CHOICES:
+            raise unknown_choice("click.priors.choice", self.choice, PRIOR_CHOICES)
         for name in ("attractiveness", "examination", "satisfaction", "continuation"):
             _pair(getattr(self, name), name)
+        if self.choice == "auto":
+            given = [k for k in LEARNABLE if tuple(getattr(self, k)) != _DEFAULT_PSEUDO_COUNTS[k]]
+            if given:
+                raise ConfigError(
+                    f"click.priors.{given[0]}={list(getattr(self, given[0]))} with click.priors.choice='auto', which "
+                    f"learns {' and '.join(LEARNABLE)} from the log and would ignore it; set click.priors.choice = "
+                    "'fixed' to use these pseudo-counts (CLI: --priors fixed), or remove them")
+
+    @property
+    def learn(self) -> tuple[str, ...]:
+        """The kinds learnt from the log (:data:`LEARNABLE` with ``auto``; none with ``fixed``)."""
+        return LEARNABLE if self.choice == "auto" else ()
 
     def priors(self) -> Priors:
+        """The configured pseudo-counts (with ``auto``: where the learnt kinds start)."""
         return Priors.from_pairs(attractiveness=self.attractiveness, examination=self.examination,
                                  satisfaction=self.satisfaction, continuation=self.continuation)
+
+
+_DEFAULT_PSEUDO_COUNTS = {"attractiveness": (1.0, 3.0), "satisfaction": (1.0, 1.0)}
 
 
 @dataclass(frozen=True)

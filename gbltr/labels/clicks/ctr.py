@@ -23,27 +23,30 @@ import numpy as np
 
 from gbltr.labels.clicks.base import (ClickModel, FitInfo, FittedClickModel,
                                       click_log_likelihood, pair_counts, pairs_frame)
-from gbltr.labels.clicks.priors import Priors
+from gbltr.labels.clicks.empirical import PriorLearner
 from gbltr.labels.clicks.sessions import SessionLog
 
 
-def _smoothed_ctr(log_: SessionLog, priors: Priors) -> np.ndarray:
+def _smoothed_ctr(log_: SessionLog, prior: PriorLearner) -> np.ndarray:
+    """(clicks + a) / (impressions + a + b) per pair; a learnt prior is fitted once on these counts."""
     imp, clk = pair_counts(log_)
-    return priors.attractiveness.update(clk, imp)
+    if prior.active:
+        prior.refit({"attractiveness": (clk, imp)})
+    return prior.priors.attractiveness.update(clk, imp)
 
 
 class CTR(ClickModel):
     name = "ctr"
     citation = "Chuklin, Markov & de Rijke (2015), sec. 3.1 (rank-based CTR model)"
 
-    def _fit(self, log_, priors, em):
+    def _fit(self, log_, prior, em):
         shown = log_.shown
-        rho = priors.examination.update((log_.click & shown).sum(axis=0), shown.sum(axis=0))
-        ctr = _smoothed_ctr(log_, priors)
+        rho = prior.priors.examination.update((log_.click & shown).sum(axis=0), shown.sum(axis=0))
+        ctr = _smoothed_ctr(log_, prior)
         p = np.broadcast_to(rho, log_.doc.shape)
         ll = click_log_likelihood(p, log_.click, shown) / max(log_.n_sessions, 1)
         return FittedClickModel(self.name, pairs_frame(log_, ctr, attractiveness=ctr),
-                                {"examination": rho / rho[0], "click_rate": rho}, priors,
+                                {"examination": rho / rho[0], "click_rate": rho}, prior.choice(),
                                 FitInfo(1, True, ll), log_.n_positions)
 
     def conditional_probs(self, fitted, log_):
@@ -55,12 +58,12 @@ class DCTR(ClickModel):
     name = "dctr"
     citation = "Chuklin, Markov & de Rijke (2015), sec. 3.1 (document-based CTR model)"
 
-    def _fit(self, log_, priors, em):
-        ctr = _smoothed_ctr(log_, priors)
+    def _fit(self, log_, prior, em):
+        ctr = _smoothed_ctr(log_, prior)
         p = ctr[np.maximum(log_.doc, 0)]
         ll = click_log_likelihood(p, log_.click, log_.shown) / max(log_.n_sessions, 1)
         return FittedClickModel(self.name, pairs_frame(log_, ctr, attractiveness=ctr),
-                                {"examination": np.ones(log_.n_positions)}, priors, FitInfo(1, True, ll),
+                                {"examination": np.ones(log_.n_positions)}, prior.choice(), FitInfo(1, True, ll),
                                 log_.n_positions)
 
     def conditional_probs(self, fitted, log_):

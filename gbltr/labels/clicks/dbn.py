@@ -41,15 +41,16 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from gbltr.labels.clicks.base import ClickModel, EMLoop, FitInfo, FittedClickModel, pairs_frame
+from gbltr.labels.clicks.base import ClickModel, EMLoop, FitInfo, FittedClickModel, pair_counts, pairs_frame
 from gbltr.labels.clicks.sessions import SessionLog
 
 _TINY = 1e-300
 
 
 @njit(cache=True, nogil=True)
-def _dbn_estep(doc, click, alpha, sigma, gamma, a_num, a_den, s_num, s_den):
-    """One E-step over every session; accumulates per-pair statistics in place and returns
+def _dbn_estep(doc, click, alpha, sigma, gamma, a_num, a_den, s_num, s_den, e_den):
+    """One E-step over every session; accumulates per-pair statistics in place (``e_den``: expected
+    examined impressions, the evidence of a learnt attractiveness prior) and returns
     (gamma numerator, gamma denominator, log-likelihood)."""
     S, P = doc.shape
     idx = np.empty(P, np.int64)
@@ -74,6 +75,7 @@ def _dbn_estep(doc, click, alpha, sigma, gamma, a_num, a_den, s_num, s_den):
             d = doc[s, idx[k]]
             c = click[s, idx[k]]
             a_den[d] += 1.0
+            e_den[d] += 1.0
             ll += np.log(max(e_prev, _TINY))
             if c:
                 a_num[d] += 1.0
@@ -113,6 +115,7 @@ def _dbn_estep(doc, click, alpha, sigma, gamma, a_num, a_den, s_num, s_den):
             e = f * eps[k] / z
             a_num[d] += alpha[d] * (1.0 - e)
             a_den[d] += 1.0
+            e_den[d] += e
             f = f * (1.0 - alpha[d]) * gamma
             if k + 1 < m:
                 g_den += e
@@ -201,32 +204,36 @@ class DBN(ClickModel):
     citation = "Chapelle & Zhang (2009); Chuklin, Markov & de Rijke (2015), sec. 3.7 (DBN) and 4.2 (EM)"
     pair_columns = ("attractiveness", "satisfaction")
 
-    def _fit(self, log_: SessionLog, priors, em):
+    def _fit(self, log_: SessionLog, prior, em):
         n = log_.pairs.height
         doc, click = log_.doc, log_.click
         alpha = np.full(n, 0.5)
         sigma = np.full(n, 0.5)
         gamma = 0.5
-        state = {}
+        clicks = pair_counts(log_)[1].astype(float)
+        evidence = {}
 
         def step():  # the log-posterior at the parameters the E-step starts from
             nonlocal alpha, sigma, gamma
-            a_num, a_den, s_num, s_den = (np.zeros(n) for _ in range(4))
-            g_num, g_den, ll = _dbn_estep(doc, click, alpha, sigma, gamma, a_num, a_den, s_num, s_den)
+            priors = prior.priors
+            a_num, a_den, s_num, s_den, e_den = (np.zeros(n) for _ in range(5))
+            g_num, g_den, ll = _dbn_estep(doc, click, alpha, sigma, gamma, a_num, a_den, s_num, s_den, e_den)
             obj = (ll + priors.attractiveness.log_density(alpha) + priors.satisfaction.log_density(sigma)
                    + priors.continuation.log_density([gamma]))
             alpha = priors.attractiveness.update(a_num, a_den)
             sigma = priors.satisfaction.update(s_num, s_den)
             gamma = float(priors.continuation.update(g_num, g_den))
+            # a learnt prior's evidence: clicks over expected examinations; satisfied clicks over clicks
+            evidence.update(attractiveness=(clicks, e_den), satisfaction=(s_num, s_den))
             return obj
 
-        its, conv, hist = EMLoop(self.name, em, log_.n_sessions).run(step)
-        _, _, ll = _dbn_estep(doc, click, alpha, sigma, gamma, *(np.zeros(n) for _ in range(4)))
-        state["ll"] = ll
+        its, conv, hist = EMLoop(self.name, em, log_.n_sessions).run(
+            step, (lambda: prior.refit(evidence)) if prior.active else None)
+        _, _, ll = _dbn_estep(doc, click, alpha, sigma, gamma, *(np.zeros(n) for _ in range(5)))
         return FittedClickModel(
             self.name, pairs_frame(log_, alpha * sigma, attractiveness=alpha, satisfaction=sigma),
             {"examination": mean_examination(log_, alpha, sigma, gamma), "continuation": gamma},
-            priors, FitInfo(its, conv, state["ll"] / max(log_.n_sessions, 1), history=hist), log_.n_positions)
+            prior.choice(), FitInfo(its, conv, ll / max(log_.n_sessions, 1), history=hist), log_.n_positions)
 
     def conditional_probs(self, fitted, log_):
         alpha, sigma = _aligned(fitted, log_, ("attractiveness", "satisfaction"))
@@ -242,10 +249,13 @@ class SDBN(DBN):
     name = "sdbn"
     citation = "Chuklin, Markov & de Rijke (2015), sec. 3.7 and 4.1 (simplified DBN, gamma = 1)"
 
-    def _fit(self, log_: SessionLog, priors, em):
+    def _fit(self, log_: SessionLog, prior, em):
         n = log_.pairs.height
         a_num, a_den, s_num, s_den = (np.zeros(n) for _ in range(4))
         _examined_counts(log_.doc, log_.click, a_num, a_den, s_num, s_den, False)
+        if prior.active:  # closed form: the prior is fitted once, on the exact counts
+            prior.refit({"attractiveness": (a_num, a_den), "satisfaction": (s_num, s_den)})
+        priors = prior.priors
         alpha = priors.attractiveness.update(a_num, a_den)
         sigma = priors.satisfaction.update(s_num, s_den)
         p = _dbn_conditional(log_.doc, log_.click, alpha if n else np.zeros(1), sigma if n else np.zeros(1), 1.0)
@@ -253,7 +263,7 @@ class SDBN(DBN):
         return FittedClickModel(
             self.name, pairs_frame(log_, alpha * sigma, attractiveness=alpha, satisfaction=sigma),
             {"examination": mean_examination(log_, alpha, sigma, 1.0), "continuation": 1.0},
-            priors, FitInfo(1, True, ll / max(log_.n_sessions, 1)), log_.n_positions)
+            prior.choice(), FitInfo(1, True, ll / max(log_.n_sessions, 1)), log_.n_positions)
 
 
 class Cascade(ClickModel):
@@ -262,18 +272,20 @@ class Cascade(ClickModel):
     citation = "Craswell et al. (2008); Chuklin, Markov & de Rijke (2015), sec. 3.2 and 4.1"
     first_click_only = True
 
-    def _fit(self, log_: SessionLog, priors, em):
+    def _fit(self, log_: SessionLog, prior, em):
         n = log_.pairs.height
         a_num, a_den, s_num, s_den = (np.zeros(n) for _ in range(4))
         _examined_counts(log_.doc, log_.click, a_num, a_den, s_num, s_den, True)
-        alpha = priors.attractiveness.update(a_num, a_den)
+        if prior.active:  # closed form: the prior is fitted once, on the exact counts
+            prior.refit({"attractiveness": (a_num, a_den)})
+        alpha = prior.priors.attractiveness.update(a_num, a_den)
         p = _dbn_conditional(log_.doc, log_.click, alpha if n else np.zeros(1), np.ones(max(n, 1)), 1.0)
         mask = scored_mask(log_, True)
         ll = float(np.where(log_.click, np.log(np.clip(p, _TINY, 1)), np.log(np.clip(1 - p, _TINY, 1)))[mask].sum())
         return FittedClickModel(
             self.name, pairs_frame(log_, alpha, attractiveness=alpha),
             {"examination": mean_examination(log_, alpha, np.ones(n), 1.0)},
-            priors, FitInfo(1, True, ll / max(log_.n_sessions, 1)), log_.n_positions)
+            prior.choice(), FitInfo(1, True, ll / max(log_.n_sessions, 1)), log_.n_positions)
 
     def conditional_probs(self, fitted, log_):
         (alpha,) = _aligned(fitted, log_, ("attractiveness",))

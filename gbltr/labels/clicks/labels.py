@@ -39,8 +39,9 @@ class ClickLabels:
 
 def fit_click_model(log_: SessionLog, config: ClickLabelConfig = ClickLabelConfig(), name: str | None = None
                     ) -> FittedClickModel:
-    """Fit ``name`` (default ``config.model``) on ``log_`` with the config's priors and EM settings."""
-    return get_model(name or config.model).fit(log_, config.priors.priors(), config.em)
+    """Fit ``name`` (default ``config.model``) on ``log_`` with the config's priors (learnt or
+    fixed: ``config.priors.choice``) and EM settings."""
+    return get_model(name or config.model).fit(log_, config.priors.priors(), config.em, config.priors.learn)
 
 
 def click_labels(

@@ -1,12 +1,13 @@
-"""Beta pseudo-counts and EM stopping settings (imported by the config, so numpy loads only when a
-prior is applied: ``gbltr --help`` stays light).
+"""Beta pseudo-counts, the record of which prior a fit used, and EM stopping settings (imported by
+the config, so numpy loads only when a prior is applied: ``gbltr --help`` stays light).
 
-See :mod:`gbltr.labels.clicks.base` for how the models use them.
+See :mod:`gbltr.labels.clicks.base` for how the models use them and
+:mod:`gbltr.labels.clicks.empirical` for the pseudo-counts learnt from the log.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 from gbltr.errors import ConfigError
 from gbltr.ranges import check_fields, count, non_negative, number, positive, range_of
@@ -60,6 +61,72 @@ class Priors:
 
     def to_json(self) -> dict:
         return {k: [v.a, v.b] for k, v in asdict(self).items() for v in [getattr(self, k)]}
+
+    def with_(self, kind: str, prior: BetaPrior) -> "Priors":
+        return replace(self, **{kind: prior})
+
+
+PRIOR_CHOICES = ("auto", "fixed")
+"""``[click.priors] choice``: ``auto`` learns the per-pair priors from the log (empirical Bayes,
+:mod:`gbltr.labels.clicks.empirical`); ``fixed`` uses the configured pseudo-counts."""
+LEARNABLE = ("attractiveness", "satisfaction")
+"""The per-pair parameter kinds whose prior ``auto`` learns. Examination and continuation are one
+parameter per position (per log): there is no population of them to learn a prior from, and their
+evidence is the whole log, so their pseudo-counts stay the configured ones."""
+
+AUTO_WHY = ("empirical Bayes: Beta(a, b) maximising the beta-binomial marginal likelihood of the training "
+            "sessions' per-pair evidence (attractiveness: clicks over expected examinations; satisfaction: "
+            "expected satisfied clicks over clicks), refitted inside EM until stable")
+FIXED_WHY = "fixed pseudo-counts from the config ([click.priors] choice = 'fixed')"
+
+
+@dataclass(frozen=True)
+class LearntPrior:
+    """One learnt prior: ``kind``, the Beta(a, b) found, the ``pairs`` whose evidence it was fitted
+    to, the beta-binomial log marginal likelihood per pair, and whether (a, b) reached the bounds
+    of :mod:`gbltr.labels.clicks.empirical`."""
+
+    kind: str
+    a: float
+    b: float
+    pairs: int
+    log_marginal_per_pair: float
+    at_bound: bool = False
+
+
+@dataclass(frozen=True)
+class PriorChoice:
+    """Which prior a fit used and why: the one record of it (``FittedClickModel.prior``; saved in
+    ``model.json``, shown by ``gbltr clicks fit`` and in a run's report).
+
+    ``priors``: the pseudo-counts in effect at the end of the fit; ``choice``: ``auto`` or
+    ``fixed``; ``learnt``: one :class:`LearntPrior` per kind learnt from the log (empty when
+    fixed, or for a model without that kind); ``why``: the method, in words."""
+
+    priors: Priors
+    choice: str = "fixed"
+    learnt: tuple[LearntPrior, ...] = ()
+    why: str = FIXED_WHY
+
+    @classmethod
+    def fixed(cls, priors: Priors) -> "PriorChoice":
+        return cls(priors, "fixed", (), FIXED_WHY)
+
+    def to_json(self) -> dict:
+        return {"choice": self.choice, "why": self.why, "priors": self.priors.to_json(),
+                "learnt": [asdict(x) for x in self.learnt]}
+
+    @classmethod
+    def from_json(cls, data: dict) -> "PriorChoice":
+        return cls(Priors.from_pairs(**data["priors"]), data["choice"],
+                   tuple(LearntPrior(**x) for x in data.get("learnt", ())), data.get("why", ""))
+
+    def describe(self) -> str:
+        """One line, e.g. ``auto: attractiveness Beta(0.61, 0.87), satisfaction Beta(1.9, 2.1)``."""
+        if not self.learnt:
+            return "fixed: " + ", ".join(f"{k} ({v[0]:g}, {v[1]:g})" for k, v in self.priors.to_json().items())
+        return "auto: " + ", ".join(f"{x.kind} Beta({x.a:.4g}, {x.b:.4g})" + (" (at a bound)" if x.at_bound else "")
+                                    for x in self.learnt)
 
 
 @dataclass(frozen=True)

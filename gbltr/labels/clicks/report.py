@@ -57,6 +57,33 @@ class LoadedLog:
     impressions: pl.DataFrame
     labels: pl.DataFrame | None
     train_splits: tuple[str, ...] | None   # values of impressions.split used for training, None = no split
+    truth: "TruthExamination | None" = None  # a simulated log's examination (world.json)
+
+
+@dataclass(frozen=True)
+class TruthExamination:
+    """The examination a simulated log was drawn with (``world.json``, :mod:`gbltr.data.simulate`):
+    ``k^-examination_eta`` at positions 1..``display_k``, relative to position 1."""
+
+    examination: tuple[float, ...]
+    source: str
+
+    @classmethod
+    def of_dataset(cls, folder: Path) -> "TruthExamination | None":
+        from gbltr.data.world import WORLD_FILE, read_world_params
+
+        if not (folder / WORLD_FILE).is_file():
+            return None
+        w = read_world_params(folder)
+        k = np.arange(1, w.display_k + 1, dtype=float)
+        return cls(tuple(float(x) for x in k ** -w.examination_eta),
+                   f"{WORLD_FILE}: examination k^-{w.examination_eta:g}, positions 1..{w.display_k}")
+
+    def compare(self, examination) -> list:
+        """Per position: the fitted examination over the truth (None beyond either)."""
+        ex = list(examination)
+        return [None if i >= len(self.examination) or ex[i] is None or not np.isfinite(ex[i])
+                else float(ex[i] / self.examination[i]) for i in range(len(ex))]
 
 
 def detect_format(path: Path) -> str:
@@ -98,7 +125,8 @@ def load_log(path: str | Path, fmt: str = "auto") -> LoadedLog:
     ds = read_dataset(path)
     if ds.impressions is None or ds.impressions.height == 0:
         raise DataError(f"{path}: the dataset has no impressions (search log); expected impressions.parquet")
-    return LoadedLog(path.name, ds.impressions, ds.labels.get("human"), _own_split(ds.impressions))
+    return LoadedLog(path.name, ds.impressions, ds.labels.get("human"), _own_split(ds.impressions),
+                     TruthExamination.of_dataset(path))
 
 
 def _own_split(imp: pl.DataFrame):
@@ -219,10 +247,13 @@ def _fit_and_write(loaded, path, models, out: Path, train, test, test_all, unsee
         fit_s = time.perf_counter() - t0
         score = evaluate_held_out(fitted, test)
         fitted.save(out / "models" / name)
+        exam = [float(x) for x in fitted.examination()]
         results.append({"model": name, "citation": fitted.model.citation, "fit_seconds": round(fit_s, 3),
                         "iterations": fitted.info.iterations, "converged": fitted.info.converged,
-                        "train_log_likelihood": fitted.info.log_likelihood,
-                        "examination": [float(x) for x in fitted.examination()], **score.to_json()})
+                        "train_log_likelihood": fitted.info.log_likelihood, "prior": fitted.prior.to_json(),
+                        "examination": exam,
+                        "examination_over_truth": None if loaded.truth is None else loaded.truth.compare(exam),
+                        **score.to_json()})
         if loaded.labels is not None:
             agree[name] = agreement_by_bucket(agreement(fitted, train, loaded.labels, frequency))
     report = {
@@ -230,8 +261,11 @@ def _fit_and_write(loaded, path, models, out: Path, train, test, test_all, unsee
         "train_sessions": train.n_sessions, "held_out_sessions_scored": test.n_sessions,
         "held_out_sessions_unseen_query": unseen_query_sessions,
         "train_issues": train.issues, "held_out_issues": test_all.issues,
-        "config": {"priors": config.priors.priors().to_json(), "em_iterations": config.em_iterations,
+        "config": {"priors": {"choice": config.priors.choice, **config.priors.priors().to_json()},
+                   "em_iterations": config.em_iterations,
                    "em_tolerance": config.em_tolerance, "max_positions": config.max_positions},
+        "truth": None if loaded.truth is None else {"examination": list(loaded.truth.examination),
+                                                    "source": loaded.truth.source},
         "models": results, "agreement": agree,
     }
     (out / "report.json").write_text(json.dumps(report, indent=1))
@@ -273,6 +307,29 @@ def markdown(report: dict) -> str:
                   "|---|" + "---|" * P]
         for m in report["models"]:
             lines.append(f"| {m['model']} | " + " | ".join(_f(x, 3) for x in m[key]) + " |")
+    lines += ["", "Priors (``[click.priors]``; learnt: the Beta hyper-parameters found on the training sessions):", ""]
+    for m in report["models"]:
+        p = m["prior"]
+        learnt = "; ".join(f"{x['kind']} Beta({x['a']:.4g}, {x['b']:.4g}) from {x['pairs']} pairs"
+                           + (" (at a bound)" if x["at_bound"] else "") for x in p["learnt"])
+        fixed = ", ".join(f"{k} ({v[0]:g}, {v[1]:g})" for k, v in p["priors"].items()
+                          if k not in {x["kind"] for x in p["learnt"]})
+        lines.append(f"- {m['model']}: {p['choice']}" + (f": {learnt}" if learnt else "") + f"; fixed: {fixed}")
+    if report["models"]:
+        lines += ["", "Why: " + "; ".join(sorted({m["prior"]["why"] for m in report["models"]})) + "."]
+    if report.get("truth"):
+        truth = report["truth"]["examination"]
+        P = max(len(truth), max(len(m["examination"]) for m in report["models"]))
+        lines += ["", f"Examination by position against the truth ({report['truth']['source']}); "
+                  "in brackets: fitted / truth:", "",
+                  "| model | " + " | ".join(str(i + 1) for i in range(P)) + " | max abs(ratio - 1) |", "|---|" + "---|" * (P + 1),
+                  "| truth | " + " | ".join(_f(truth[i], 3) if i < len(truth) else "-" for i in range(P)) + " | |"]
+        for m in report["models"]:
+            ratios = m["examination_over_truth"]
+            cells = [f"{_f(m['examination'][i], 3)} ({_f(ratios[i], 2)})" if i < len(m["examination"]) else "-"
+                     for i in range(P)]
+            worst = max((abs(r - 1) for r in ratios if r is not None), default=None)
+            lines.append(f"| {m['model']} | " + " | ".join(cells) + f" | {_f(worst, 3)} |")
     if report["agreement"]:
         lines += ["", "Agreement with human labels per query-frequency bucket (training pairs with a judgement):", "",
                   "| model | bucket | queries | Kendall tau (queries) | nDCG@10 by model (queries) | nDCG@10 displayed order |",
@@ -301,6 +358,9 @@ def plot(report: dict, path: Path) -> Path:
         for ax, key in ((axes[1], "perplexity_by_position"), (axes[2], "conditional_perplexity_by_position")):
             pp = np.array([np.nan if x is None else x for x in m[key]], float)
             ax.plot(np.arange(1, pp.size + 1), pp, marker="o", label=m["model"])
+    if report.get("truth"):
+        t = np.asarray(report["truth"]["examination"], float)
+        axes[0].plot(np.arange(1, t.size + 1), t, "k--", marker="x", label="truth (world.json)")
     axes[0].set(xlabel="position", ylabel="examination (relative to position 1)", title="Examination by position")
     axes[1].set(xlabel="position", ylabel="held-out perplexity", title="Perplexity by position (full)")
     axes[2].set(xlabel="position", ylabel="held-out conditional perplexity",

@@ -6,6 +6,12 @@ query (uniformly, or Zipf-like with ``zipf``), shows a random permutation's firs
 generative process (Chuklin, Markov & de Rijke 2015, ch. 3), vectorised over sessions, one
 position at a time. Truth: ``alpha`` and ``sigma`` per pair, ``theta`` by position (PBM),
 ``gamma`` [P, P+1] by (position, previous click; UBM) or the scalar ``continuation`` (DBN).
+
+``examination_eta``: PBM's theta_r = r^-eta (0.7 by default; the built-in world's log uses 1.2).
+``attractiveness``: the Beta(a, b) that alpha is drawn from. ``ranking_noise``: None shows each query's documents in a random order; a number ranks them by
+``alpha + N(0, ranking_noise)`` per session, so that, as in a real log, the attractive documents sit
+high and the others are shown low, where few users look (the case where a prior on
+attractiveness biases examination, issue 23).
 """
 
 from __future__ import annotations
@@ -31,15 +37,17 @@ class SimulatedLog:
 
 
 def simulate_log(model: str, n_sessions: int, *, n_queries: int = 100, docs_per_query: int = 12,
-                 n_positions: int = 10, continuation: float = 0.9, zipf: float = 0.0, seed: int = 0) -> SimulatedLog:
+                 n_positions: int = 10, continuation: float = 0.9, zipf: float = 0.0, seed: int = 0,
+                 examination_eta: float = 0.7, ranking_noise: float | None = None,
+                 attractiveness: tuple[float, float] = (1.0, 2.5)) -> SimulatedLog:
     if model not in GENERATORS:
         raise unknown_choice("simulated click model", model, GENERATORS)
     rng = np.random.default_rng(seed)
     P = n_positions
     n_pairs = n_queries * docs_per_query
-    alpha = rng.beta(1.0, 2.5, n_pairs)
+    alpha = rng.beta(*attractiveness, n_pairs)
     sigma = rng.beta(2.0, 2.0, n_pairs)
-    theta = 1.0 / np.arange(1, P + 1) ** 0.7
+    theta = 1.0 / np.arange(1, P + 1) ** examination_eta
     r = np.arange(1, P + 1)[:, None]
     rp = np.arange(P + 1)[None, :]
     # UBM: no click above -> 0.9 * 0.85^(r-1); a click at r' above -> 0.95 * 0.8^(r - r' - 1)
@@ -51,7 +59,12 @@ def simulate_log(model: str, n_sessions: int, *, n_queries: int = 100, docs_per_
         query = rng.integers(0, n_queries, n_sessions)
     # first P of a random permutation of each query's documents (argsort of uniform keys)
     keys = rng.random((n_sessions, docs_per_query))
-    order = np.argpartition(keys, P - 1, axis=1)[:, :P] if P < docs_per_query else np.argsort(keys, axis=1)[:, :P]
+    if ranking_noise is not None:  # by noisy attractiveness, best first
+        keys = -(alpha.reshape(n_queries, docs_per_query)[query] + ranking_noise * rng.standard_normal(keys.shape))
+    if P < docs_per_query and ranking_noise is None:
+        order = np.argpartition(keys, P - 1, axis=1)[:, :P]
+    else:
+        order = np.argsort(keys, axis=1)[:, :P]
     doc = query[:, None] * docs_per_query + order
     a = alpha[doc]
     u = rng.random((n_sessions, P))

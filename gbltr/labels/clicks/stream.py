@@ -48,6 +48,7 @@ from gbltr.data.stream import ENGINE, LazyLog
 from gbltr.errors import DataError
 from gbltr.labels.clicks.base import FitInfo, FittedClickModel
 from gbltr.labels.clicks.config import ClickLabelConfig, check_streamable
+from gbltr.labels.clicks.empirical import PriorLearner
 from gbltr.labels.clicks.labels import ClickLabels, pair_labels
 from gbltr.labels.clicks.pbm import PBM
 from gbltr.labels.clicks.ubm import UBM
@@ -253,7 +254,7 @@ def _issues(summary: pl.DataFrame, has_time: bool, where: str, M: int) -> dict:
 def _fit(config: ClickLabelConfig, counts: pl.DataFrame, n_sessions: int) -> tuple[FittedClickModel, np.ndarray]:
     """The click model fitted on the counts; its pair table carries the pair index ``__p``."""
     t0 = time.perf_counter()
-    priors, em = config.priors.priors(), config.em
+    prior, em = PriorLearner(config.priors.priors(), config.priors.learn, ("attractiveness",)), config.em
     P = int(counts["position"].max())
     pairs = counts.select("query_id", "doc_id").unique().sort("query_id", "doc_id").with_row_index("__p")
     rows = counts.join(pairs, on=["query_id", "doc_id"])
@@ -268,17 +269,19 @@ def _fit(config: ClickLabelConfig, counts: pl.DataFrame, n_sessions: int) -> tup
     if name in ("pbm", "ubm"):
         # the models' own count-to-parameter fits: the same arrays in the same order as in memory
         if name == "pbm":
-            fit = PBM.fit_counts(p, r, n, c, n_pairs, P, priors, em, n_sessions)
+            fit = PBM.fit_counts(p, r, n, c, n_pairs, P, prior, em, n_sessions)
         else:
             prev = rows["prev"].to_numpy().astype(np.int64)
-            fit = UBM.fit_counts(p, r, prev, n, c, n_pairs, P, priors, em, n_sessions)
+            fit = UBM.fit_counts(p, r, prev, n, c, n_pairs, P, prior, em, n_sessions)
         attractiveness, relevance, params, info = fit
     else:
-        ctr = priors.attractiveness.update(clk, imp)
+        if prior.active:  # as CTR/DCTR in memory (gbltr.labels.clicks.ctr): fitted once on these counts
+            prior.refit({"attractiveness": (clk, imp)})
+        ctr = prior.priors.attractiveness.update(clk, imp)
         if name == "ctr":
             shown = np.bincount(r, weights=n, minlength=P)
             clicks = np.bincount(r, weights=c, minlength=P)
-            rho = priors.examination.update(clicks, shown)
+            rho = prior.priors.examination.update(clicks, shown)
             ll = _binary_ll(rho[r], n, c)
             params = {"examination": rho / rho[0], "click_rate": rho}
         else:
@@ -289,7 +292,7 @@ def _fit(config: ClickLabelConfig, counts: pl.DataFrame, n_sessions: int) -> tup
     frame = pairs.with_columns(pl.Series("attractiveness", np.asarray(attractiveness, float)),
                                pl.Series("relevance", np.asarray(relevance, float)),
                                pl.Series("impressions", imp), pl.Series("clicks", clk))
-    fitted = FittedClickModel(name, frame, params, priors, info, P)
+    fitted = FittedClickModel(name, frame, params, prior.choice(), info, P)
     fitted.info.seconds = round(time.perf_counter() - t0, 4)
     fitted.info.sessions = n_sessions
     return fitted, fitted.examination()

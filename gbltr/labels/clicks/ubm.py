@@ -17,7 +17,8 @@ import numpy as np
 
 from gbltr.labels.clicks.base import ClickModel, FitInfo, FittedClickModel, pairs_frame
 from gbltr.labels.clicks.pbm import aggregate, em_examination_attractiveness
-from gbltr.labels.clicks.priors import EMSettings, Priors
+from gbltr.labels.clicks.empirical import PriorLearner
+from gbltr.labels.clicks.priors import EMSettings
 from gbltr.labels.clicks.sessions import SessionLog
 
 
@@ -37,29 +38,29 @@ class UBM(ClickModel):
     citation = "Chuklin, Markov & de Rijke (2015), sec. 3.5 (UBM) and 4.2 (EM)"
 
     @staticmethod
-    def fit_counts(pair, position, prev, shown, click, n_pairs: int, P: int, priors: Priors, em: EMSettings,
+    def fit_counts(pair, position, prev, shown, click, n_pairs: int, P: int, prior: PriorLearner, em: EMSettings,
                    n_sessions: int):
         """UBM from counts: ``shown`` impressions and ``click`` clicks of pair ``pair`` at 0-based
         ``position`` with the last click above at ``prev`` (1-based, 0: none). Returns
         (attractiveness, relevance, params, FitInfo) on the pinned scale."""
         pair, cell, n, c = aggregate(pair, position * (P + 1) + prev, click, P * (P + 1), shown)
         alpha, gamma, (its, conv, hist), ll = em_examination_attractiveness(
-            pair, cell, n, c, n_pairs, P * (P + 1), priors, em, n_sessions, "ubm")
+            pair, cell, n, c, n_pairs, P * (P + 1), prior, em, n_sessions, "ubm")
         gamma = gamma.reshape(P, P + 1)
         g10 = gamma[0, 0]
         return (alpha, alpha * g10,
                 {"examination": gamma[:, 0] / g10, "examination_matrix": gamma / g10, "gamma": gamma},
                 FitInfo(its, conv, ll, history=hist))
 
-    def _fit(self, log_: SessionLog, priors, em):
+    def _fit(self, log_: SessionLog, prior, em):
         P = log_.n_positions
         prev = previous_click(log_.click)
         s, r = np.nonzero(log_.shown)
         alpha, relevance, params, info = self.fit_counts(
-            log_.doc[s, r], r, prev[s, r], None, log_.click[s, r], log_.pairs.height, P, priors, em,
+            log_.doc[s, r], r, prev[s, r], None, log_.click[s, r], log_.pairs.height, P, prior, em,
             log_.n_sessions)
-        return FittedClickModel(self.name, pairs_frame(log_, relevance, attractiveness=alpha), params, priors,
-                                info, P)
+        return FittedClickModel(self.name, pairs_frame(log_, relevance, attractiveness=alpha), params,
+                                prior.choice(), info, P)
 
     def conditional_probs(self, fitted, log_):
         alpha = fitted.pair_table(log_)["attractiveness"]
