@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 
 from gbltr.errors import ConfigError
 
@@ -111,6 +110,8 @@ class TrainRequest:
 
     @property
     def n_rows(self) -> int:
+        import numpy as np  # the contract module loads with gbltr.config: fit --help stays quick
+
         return int(np.sum(self.train_groups))
 
     def refuse_unsupported(self, name: str, caps: Capabilities, *, fix: str = "") -> None:
