@@ -4,7 +4,8 @@
 of the label setups. For each seed the data are prepared once (click and LLM labels); a FAMOL
 model with every LLM label (``full``) is the reference. Then, for each planner and budget (a
 share of the training pairs that have an LLM label), the planner plans that many pairs
-(:func:`gbltr.labels.budget.plan.make_plan`; ``auto`` chooses on validation queries) and the
+(:func:`gbltr.labels.budget.plan.make_plan`; ``auto`` chooses by training on each candidate's
+plan and scoring validation queries: :mod:`gbltr.labels.budget.trial`) and the
 LLM labels of every other pair are masked: a budget costs no LLM call. Queries left without any
 LLM label train on clicks alone (:func:`gbltr.train.fused.click_only`).
 
@@ -18,13 +19,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-import numpy as np
 import polars as pl
 
 from gbltr.errors import ConfigError
 from gbltr.evaluate.significance import paired_by_view
 from gbltr.evaluate.views import long_views, view_order
 from gbltr.labels.budget import RANDOM, get_planner
+from gbltr.labels.budget.trial import mask_llm, masked_trial
 from gbltr.ranges import probability
 from gbltr.words import counted
 
@@ -86,18 +87,6 @@ class BudgetCurves:
         return "\n".join(lines) + "\n"
 
 
-def mask_llm(prep, keep: pl.DataFrame):
-    """``prep`` with the training LLM labels of every pair not in ``keep`` (query_id, doc_id) set missing."""
-    train = prep.train
-    q = train.query_ids[train.row_query()].astype(str)
-    d = train.doc_ids.astype(str)
-    rows = pl.DataFrame({"query_id": q, "doc_id": d}).with_row_index("_r")
-    kept = rows.join(keep.select("query_id", "doc_id"), on=["query_id", "doc_id"], how="semi")["_r"].to_numpy()
-    llm = np.full(train.n_rows, np.nan)
-    llm[kept] = train.labels["llm"][kept]
-    return replace(prep, train=replace(train, labels={**train.labels, "llm": llm}))
-
-
 def run_budget_curves(cfg, budgets, planners, seeds, out=None, *, metric: str = "ndcg@10",
                       n_permutations: int = 10_000) -> BudgetCurves:
     """Budget curves on ``cfg``'s dataset (the built-in world by default, a fresh one per seed)."""
@@ -126,7 +115,8 @@ def run_budget_curves(cfg, budgets, planners, seeds, out=None, *, metric: str = 
             prep = prepare(base, sources=sources, named=named)
             ds, search = open_dataset(prep.dataset_path, False)
             train, valid = candidates(ds, search, prep.stats, prep.split.ids("train"), prep.split.ids("valid"),
-                                      base.click, exclude_labelled=False)
+                                      base.click, exclude_labelled=False,
+                                      second_click_model=any(get_planner(p).needs_second_click_model for p in planners))
             train = train.join(prep.train_labels["llm"].filter(pl.col("label").is_not_null()).select("query_id", "doc_id"),
                                on=["query_id", "doc_id"], how="semi")
 
@@ -138,10 +128,12 @@ def run_budget_curves(cfg, budgets, planners, seeds, out=None, *, metric: str = 
                 bar.update(1)
 
             run(prep, FULL, FULL, 1.0)
+            trial = masked_trial(prep, base, seed)  # auto's masked trials: validation queries only
             for planner in planners:
                 for b in budgets:
                     plan = make_plan(train, valid, planner=planner, budget=Budget(share=b), strategy="point",
-                                     seed=seed, dataset="", prior=tuple(base.click.priors.attractiveness))
+                                     seed=seed, dataset="", prior=tuple(base.click.priors.attractiveness),
+                                     trial_fit=trial if get_planner(planner).uses_trials else None)
                     run(mask_llm(prep, plan.frame), setup_name(planner, b), planner, b)
     per_query = pl.concat(frames, how="vertical_relaxed")
     summary = summarise_budget_curves(per_query, planners, list(budgets), list(seeds), metric=metric,
