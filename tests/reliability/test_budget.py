@@ -67,6 +67,15 @@ def test_disagreement_takes_the_query_whose_clicks_reverse_the_first_stage_order
     assert plan["part_click_models_larger"].to_list() == [0.0, 0.0]  # no second click model: the first stage
 
 
+def test_disagreement_reads_the_first_stage_order_from_the_rank_when_retrieval_scores_are_missing():
+    rows = [{"query_id": q, "doc_id": f"{q}{i}", "rank": i + 1, "click_score": (i + 1) / 5 if q == "reverse" else (4 - i) / 5,
+             "impressions": 5000} for q in ("agree", "reverse") for i in range(4)]
+    frame = _pairs(rows).with_columns(pl.lit(None, dtype=pl.Float64).alias("retrieval_score"))  # an imported run
+    s = PLANNERS["disagreement"].score(PlanInput(frame), np.random.default_rng(0)).score
+    assert np.isfinite(s).all()
+    assert set(_first("disagreement", frame, budget=2)["doc_id"]) == {"reverse0", "reverse3"}
+
+
 def test_disagreement_takes_the_query_whose_two_click_models_order_it_differently():
     # clicks and the first stage agree everywhere; a second click model (e.g. DBN beside PBM)
     # reverses the order of one query: that query's clicks do not settle its relevance

@@ -2,7 +2,8 @@
 first-stage ranker, or two click models against each other.
 
 Per query, each pair's rank as a fraction of the query's list by three orders: the fitted click
-model's relevance (``click_score``), the first-stage ``retrieval_score`` and, when the planner is
+model's relevance (``click_score``), the first stage's (its ``rank``; imported runs may carry no
+retrieval scores) and, when the planner is
 given one (:data:`ALT_COLUMN`), a second click model's relevance
 (:func:`second_model`: DBN beside PBM, PBM beside anything else). Two click models that explain
 the same clicks with different examination assumptions (position bias alone, or a cascade with
@@ -50,7 +51,8 @@ class Disagreement(Planner):
         prior_mean = a / (a + b) if a + b else 0.5
         frame = inp.pairs.with_columns(pl.col("click_score").fill_null(prior_mean))
         click = _rank_fraction(frame, "click_score")
-        gap_first = np.abs(click - _rank_fraction(frame, "retrieval_score"))
+        # the first-stage order is the candidates' rank (an imported run may carry no retrieval scores)
+        gap_first = np.abs(click - _rank_fraction(frame.with_columns((-pl.col("rank")).alias("_first")), "_first"))
         if ALT_COLUMN in frame.columns:
             frame = frame.with_columns(pl.col(ALT_COLUMN).fill_null(prior_mean))
             gap_models = np.abs(click - _rank_fraction(frame, ALT_COLUMN))
