@@ -84,6 +84,12 @@ class BudgetCurves:
                 lines.append(f"| {p} | " + " | ".join(cells) + " |")
             lines.append("")
         lines.append("ʳ: differs from random-pairs at the same budget, ᶠ: differs from full (paired t-test, p < 0.05).")
+        if s.get("trial_choices"):
+            lines += ["", "## What auto chose (validation nDCG@10 of each candidate's masked trial)", "",
+                      "| planner | seed | budget | chose | trials |", "|---|---:|---:|---|---|"]
+            for c in s["trial_choices"]:
+                trials = ", ".join(f"{k} {v:.4f}" for k, v in c["trials"].items())
+                lines.append(f"| {c['planner']} | {c['seed']} | {c['budget']:g} | {c['chosen']} | {trials} |")
         return "\n".join(lines) + "\n"
 
 
@@ -108,7 +114,7 @@ def run_budget_curves(cfg, budgets, planners, seeds, out=None, *, metric: str = 
 
     named = read_named_files(seed_config(seeds[0]), sources)
     checkpoint("experiment")
-    frames = []
+    frames, choices = [], []  # choices: what auto chose per seed and budget, and its candidates' trial scores
     with progress(total=len(seeds) * (1 + len(planners) * len(budgets)), desc="budget curves", unit="model") as bar:
         for seed in seeds:
             base = seed_config(seed)
@@ -134,10 +140,16 @@ def run_budget_curves(cfg, budgets, planners, seeds, out=None, *, metric: str = 
                     plan = make_plan(train, valid, planner=planner, budget=Budget(share=b), strategy="point",
                                      seed=seed, dataset="", prior=tuple(base.click.priors.attractiveness),
                                      trial_fit=trial if get_planner(planner).uses_trials else None)
+                    if get_planner(planner).uses_trials and plan.frame.height:
+                        f = plan.frame
+                        choices.append({"planner": planner, "seed": seed, "budget": b, "chosen": f["chosen"][0],
+                                        "trials": {c.removeprefix("part_trial_"): float(f[c][0])
+                                                   for c in f.columns if c.startswith("part_trial_")}})
                     run(mask_llm(prep, plan.frame), setup_name(planner, b), planner, b)
     per_query = pl.concat(frames, how="vertical_relaxed")
     summary = summarise_budget_curves(per_query, planners, list(budgets), list(seeds), metric=metric,
                                       n_permutations=n_permutations)
+    summary["trial_choices"] = choices
     result = BudgetCurves(per_query, summary, metric)
     if out is not None:
         from gbltr.evaluate.report import write_outputs

@@ -405,6 +405,21 @@ def test_budget_curves_on_the_tiny_world_with_two_seeds(world, tmp_path, capsys)
     assert "## low" in stdout
 
 
+def test_budget_curves_record_what_auto_chose_by_masked_trials(world, tmp_path, capsys):
+    cfg = fast_config(tmp_path, '[fusion]\nweight_fn = "sigmoid"\n')
+    out = tmp_path / "curves"
+    code, _, err = run_cli(["experiment", "--data", str(world), "--config", str(cfg), "--seeds", "1",
+                            "--budgets", "0.3", "--planners", "auto", "--out", str(out)], capsys)
+    assert code == 0, err
+    summary = json.loads((out / "experiment.json").read_text())
+    (choice,) = summary["trial_choices"]
+    assert choice["planner"] == "auto" and choice["budget"] == 0.3 and choice["seed"] == 0
+    assert set(choice["trials"]) == {n.replace("-", "_") for n in PLANNERS if n != "auto"}
+    best = max(choice["trials"].values())
+    assert choice["trials"][choice["chosen"].replace("-", "_")] == best and 0 < best <= 1
+    assert "What auto chose" in (out / "experiment.md").read_text()
+
+
 def test_budget_curves_refuse_a_share_outside_zero_one(world, tmp_path, capsys):
     for bad in ("0", "1.5", "nan", "x"):
         code, _, err = run_cli(["experiment", "--data", str(world), "--budgets", bad, "--seeds", "1",
