@@ -4,7 +4,8 @@
 of the label setups. For each seed the data are prepared once (click and LLM labels); a FAMOL
 model with every LLM label (``full``) is the reference. Then, for each planner and budget (a
 share of the training pairs that have an LLM label), the planner plans that many pairs
-(:func:`gbltr.labels.budget.plan.make_plan`; ``auto`` chooses on validation queries) and the
+(:func:`gbltr.labels.budget.plan.make_plan`; ``auto`` chooses by training on each candidate's
+plan and scoring validation queries: :mod:`gbltr.labels.budget.trial`) and the
 LLM labels of every other pair are masked: a budget costs no LLM call. Queries left without any
 LLM label train on clicks alone (:func:`gbltr.train.fused.click_only`).
 
@@ -33,6 +34,7 @@ from gbltr.errors import ConfigError
 from gbltr.evaluate.significance import paired_by_view
 from gbltr.evaluate.views import long_views, view_order
 from gbltr.labels.budget import RANDOM, get_planner
+from gbltr.labels.budget.trial import mask_llm, masked_trial
 from gbltr.ranges import positive, probability
 from gbltr.words import counted
 
@@ -141,19 +143,13 @@ class BudgetCurves:
                         cell += f" (${np.mean(r['usd']):.4f})"
                     cells.append(cell)
                 lines.append(f"| {p} | " + " | ".join(cells) + " |")
+        if s.get("trial_choices"):
+            lines += ["", "## What auto chose (validation nDCG@10 of each candidate's masked trial)", "",
+                      "| planner | seed | budget | chose | trials |", "|---|---:|---:|---|---|"]
+            for c in s["trial_choices"]:
+                trials = ", ".join(f"{k} {v:.4f}" for k, v in c["trials"].items())
+                lines.append(f"| {c['planner']} | {c['seed']} | {c['budget']:g} | {c['chosen']} | {trials} |")
         return "\n".join(lines) + "\n"
-
-
-def mask_llm(prep, keep: pl.DataFrame):
-    """``prep`` with the training LLM labels of every pair not in ``keep`` (query_id, doc_id) set missing."""
-    train = prep.train
-    q = train.query_ids[train.row_query()].astype(str)
-    d = train.doc_ids.astype(str)
-    rows = pl.DataFrame({"query_id": q, "doc_id": d}).with_row_index("_r")
-    kept = rows.join(keep.select("query_id", "doc_id"), on=["query_id", "doc_id"], how="semi")["_r"].to_numpy()
-    llm = np.full(train.n_rows, np.nan)
-    llm[kept] = train.labels["llm"][kept]
-    return replace(prep, train=replace(train, labels={**train.labels, "llm": llm}))
 
 
 def _memo(usage):
@@ -196,13 +192,15 @@ def run_budget_curves(cfg, budgets, planners, seeds, out=None, *, metric: str = 
     checkpoint("experiment")
     unit = USD if dollars is not None else SHARE
     frames, bought, left = [], {}, []
+    choices = []  # what auto chose per seed and budget, and its candidates' trial scores
     with progress(total=len(seeds) * (1 + len(planners) * len(budgets)), desc="budget curves", unit="model") as bar:
         for seed in seeds:
             base = seed_config(seed)
             prep = prepare(base, sources=sources, named=named)
             ds, search = open_dataset(prep.dataset_path, False)
             train, valid = candidates(ds, search, prep.stats, prep.split.ids("train"), prep.split.ids("valid"),
-                                      base.click, exclude_labelled=False)
+                                      base.click, exclude_labelled=False,
+                                      second_click_model=any(get_planner(p).needs_second_click_model for p in planners))
             train = train.join(prep.train_labels["llm"].filter(pl.col("label").is_not_null()).select("query_id", "doc_id"),
                                on=["query_id", "doc_id"], how="semi")
             left.append(train.height)
@@ -223,13 +221,21 @@ def run_budget_curves(cfg, budgets, planners, seeds, out=None, *, metric: str = 
                 bar.update(1)
 
             run(prep, FULL, FULL, 1.0 if unit == SHARE else None)  # full: every label (no dollar amount)
+            trial = masked_trial(prep, base, seed)  # auto's masked trials: validation queries only
             for planner in planners:
+                uses_trials = get_planner(planner).uses_trials
                 for b in budgets:
                     budget = Budget(usd=b) if unit == USD else Budget(share=b)
                     plan = make_plan(train, valid, planner=planner, budget=budget, strategy="point", seed=seed,
                                      dataset="", prior=tuple(base.click.priors.attractiveness), usage=usage,
                                      prices=None if dollars is None else dollars.prices,
-                                     model="" if dollars is None else dollars.model)
+                                     model="" if dollars is None else dollars.model,
+                                     trial_fit=trial if uses_trials else None)
+                    if uses_trials and plan.frame.height:
+                        f = plan.frame
+                        choices.append({"planner": planner, "seed": seed, "budget": b, "chosen": f["chosen"][0],
+                                        "trials": {c.removeprefix("part_trial_"): float(f[c][0])
+                                                   for c in f.columns if c.startswith("part_trial_")}})
                     name = setup_name(planner, b, unit)
                     got = bought.setdefault(name, {"pairs": [], "usd": []})
                     got["pairs"].append(plan.frame.height)
@@ -240,6 +246,7 @@ def run_budget_curves(cfg, budgets, planners, seeds, out=None, *, metric: str = 
                                       n_permutations=n_permutations, unit=unit)
     summary["bought"] = bought
     summary["pairs_left"] = float(np.mean(left))
+    summary["trial_choices"] = choices
     if dollars is not None:
         summary["price_model"] = dollars.model
     result = BudgetCurves(per_query, summary, metric)

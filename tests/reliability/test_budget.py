@@ -64,9 +64,74 @@ def test_disagreement_takes_the_query_whose_clicks_reverse_the_first_stage_order
     plan = _first("disagreement", _pairs(rows), budget=2)
     assert set(plan["query_id"]) == {"reverse"}
     assert set(plan["doc_id"]) == {"reverse0", "reverse3"}  # the ends of the list moved most
+    assert plan["part_click_models_larger"].to_list() == [0.0, 0.0]  # no second click model: the first stage
 
 
-def test_value_per_dollar_takes_the_cheaper_of_two_equally_uncertain_pairs_and_the_top_rank_at_equal_cost():
+def test_disagreement_reads_the_first_stage_order_from_the_rank_when_retrieval_scores_are_missing():
+    rows = [{"query_id": q, "doc_id": f"{q}{i}", "rank": i + 1, "click_score": (i + 1) / 5 if q == "reverse" else (4 - i) / 5,
+             "impressions": 5000} for q in ("agree", "reverse") for i in range(4)]
+    frame = _pairs(rows).with_columns(pl.lit(None, dtype=pl.Float64).alias("retrieval_score"))  # an imported run
+    s = PLANNERS["disagreement"].score(PlanInput(frame), np.random.default_rng(0)).score
+    assert np.isfinite(s).all()
+    assert set(_first("disagreement", frame, budget=2)["doc_id"]) == {"reverse0", "reverse3"}
+
+
+def test_disagreement_takes_the_query_whose_two_click_models_order_it_differently():
+    # clicks and the first stage agree everywhere; a second click model (e.g. DBN beside PBM)
+    # reverses the order of one query: that query's clicks do not settle its relevance
+    rows, alt = [], []
+    for q, reverse in (("settled", False), ("disputed", True)):
+        for i in range(4):
+            rows.append({"query_id": q, "doc_id": f"{q}{i}", "rank": i + 1, "retrieval_score": 4.0 - i,
+                         "click_score": (4 - i) / 5, "impressions": 5000})
+            alt.append((i + 1) / 5 if reverse else (4 - i) / 5)
+    frame = _pairs(rows).with_columns(pl.Series("click_score_alt", alt))
+    plan = _first("disagreement", frame, budget=2)
+    assert set(plan["query_id"]) == {"disputed"} and set(plan["doc_id"]) == {"disputed0", "disputed3"}
+    assert plan["part_click_models_larger"].to_list() == [1.0, 1.0]  # the reason: the click models disagree
+    assert plan["part_gap_first_stage"].to_list() == [0.0, 0.0] and min(plan["part_gap_click_models"]) == 1.0
+
+
+def test_click_loss_mass_by_hand():
+    from gbltr.labels.budget.value import click_loss_mass
+
+    # two documents, grades 2 and 0: clicks reverse them, agree, or tie (ties go by first-stage rank)
+    frame = pl.DataFrame({"query_id": ["rev", "rev", "ok", "ok", "tie", "tie"], "rank": [1, 2, 1, 2, 2, 1],
+                          "click_score": [0.1, 0.9, 0.9, 0.1, 0.5, 0.5], "human": [2.0, 0.0, 2.0, 0.0, 2.0, 0.0]})
+    swap = 1.0 - 1.0 / np.log2(3.0)  # |g_i - g_j| |D(1) - D(2)| / IDCG with g = (3, 0), IDCG = 3
+    np.testing.assert_allclose(click_loss_mass(frame), [swap, swap, 0.0, 0.0, swap / 2, swap / 2], rtol=1e-12)
+
+
+def test_value_per_dollar_learns_on_validation_where_clicks_lose_ndcg():
+    from gbltr.labels.budget.value import bucket_tilt, click_loss_mass
+
+    # validation: in the low bucket the clicks reverse the human order, in the high bucket they follow it
+    rows = []
+    for b in ("low", "high"):
+        for v in range(5):
+            for i in range(4):
+                click = (i + 1) / 5 if b == "low" else (4 - i) / 5
+                rows.append({"query_id": f"{b}{v}", "doc_id": f"d{i}", "rank": i + 1, "bucket": b,
+                             "click_score": click, "human": float(3 - i)})
+    valid = _valid(rows)
+    train = _pairs([{"query_id": "h", "doc_id": "h1", "bucket": "high", "rank": 1},
+                    {"query_id": "l", "doc_id": "l1", "bucket": "low", "rank": 1},
+                    {"query_id": "l2", "doc_id": "l15", "bucket": "low", "rank": 15}])
+    s = PLANNERS["value-per-dollar"].score(PlanInput(train, validation=valid), np.random.default_rng(0))
+    assert s.score[1] > s.score[2]  # the top of the ranking before rank 15
+    masses = click_loss_mass(valid)
+    assert masses[valid["bucket"] == "high"].sum() == 0 < masses[valid["bucket"] == "low"].min()
+    lean = bucket_tilt(train, valid, masses, tilt=1.0)
+    assert lean[1] > 1.0 > lean[0]  # leaning on buckets: the one where clicks lose nDCG first
+    assert s.parts["fitted"].tolist() == [1.0, 1.0, 1.0]
+    cheap = PLANNERS["value-per-dollar"].score(PlanInput(train, cost=np.array([1.0, 4.0, 1.0]), validation=valid),
+                                               np.random.default_rng(0))
+    assert cheap.score[1] == pytest.approx(s.score[1] / 4)  # per dollar
+    blind = PLANNERS["value-per-dollar"].score(PlanInput(train), np.random.default_rng(0))
+    assert blind.parts["fitted"].tolist() == [0.0, 0.0, 0.0]  # no validation grades: the prior guess
+
+
+def test_value_per_dollar_without_validation_takes_the_cheaper_of_two_equally_uncertain_pairs_and_the_top_rank():
     frame = _pairs([{"query_id": "q", "doc_id": "long", "rank": 1}, {"query_id": "r", "doc_id": "short", "rank": 1}])
     inp = PlanInput(frame, cost=np.array([4.0, 1.0]))
     s = PLANNERS["value-per-dollar"].score(inp, np.random.default_rng(0)).score
@@ -121,6 +186,59 @@ def test_auto_chooses_on_validation_the_planner_whose_choices_fix_most_and_needs
     assert trials["part_trial_click_uncertainty"] > trials["part_trial_tail_first"]
     with pytest.raises(DataError, match="validation queries"):
         _first("auto", train, valid=None)
+
+
+def test_auto_with_masked_trials_chooses_the_planner_whose_plan_trains_best():
+    # the trial stands for "train on this plan, score validation": here it rewards exactly the
+    # pairs disagreement takes (the query whose clicks reverse the first stage), so auto must pick it
+    rows = []
+    for q, reverse in (("agree", False), ("reverse", True)):
+        for i in range(4):
+            rows.append({"query_id": q, "doc_id": f"{q}{i}", "rank": i + 1, "retrieval_score": 4.0 - i,
+                         "click_score": (i + 1) / 5 if reverse else (4 - i) / 5, "impressions": 5000,
+                         "frequency": 50 if reverse else 5})
+    train = _pairs(rows)
+    valid = _valid([{"query_id": "v", "doc_id": "v0", "human": 1.0}, {"query_id": "v", "doc_id": "v1", "human": 0.0}])
+    tried = []
+
+    def trial_fit(keep):
+        tried.append(keep.height)
+        return 1.0 if set(keep["doc_id"]) == {"reverse0", "reverse3"} else 0.5
+
+    plan = make_plan(train, valid, planner="auto", budget=Budget(labels=2), strategy="point", seed=0, dataset="x",
+                     trial_fit=trial_fit)
+    assert plan.frame["chosen"][0] == "disagreement" and set(plan.frame["doc_id"]) == {"reverse0", "reverse3"}
+    assert tried == [2] * (len(PLANNERS) - 1)  # one trial per candidate, each at the asked budget
+    assert plan.frame["part_trial_disagreement"][0] == 1.0 and plan.frame["part_trial_tail_first"][0] == 0.5
+    assert plan.frame["part_masked_trials"][0] == 1.0
+    again = make_plan(train, valid, planner="auto", budget=Budget(labels=2), strategy="point", seed=0, dataset="x",
+                      trial_fit=trial_fit)
+    assert again.frame.equals(plan.frame)  # reproducible from the seed
+
+
+def test_masked_trial_trains_on_the_kept_llm_labels_and_scores_validation_never_test(world, tmp_path):
+    from dataclasses import replace
+
+    from gbltr.config import FitConfig
+    from gbltr.labels.budget.trial import mask_llm, masked_trial, trial_config
+    from gbltr.pipeline import prepare
+
+    cfg = replace(FitConfig(), data=str(world), labels="fused")
+    cfg = replace(cfg, train=replace(cfg.train, rounds=5, early_stopping=0, threads=1))
+    prep = prepare(cfg)
+    train = prep.train
+    q = train.query_ids[train.row_query()].astype(str)
+    keep = pl.DataFrame({"query_id": q[:40], "doc_id": train.doc_ids[:40].astype(str)})
+    masked = mask_llm(prep, keep)
+    assert np.isfinite(masked.train.labels["llm"]).sum() == np.isfinite(train.labels["llm"][:40]).sum() > 0
+    assert np.isnan(masked.train.labels["llm"][40:]).all()
+    cheap = trial_config(cfg)
+    assert cheap.fusion.weight_fn != "auto" and cheap.train.rounds <= cfg.train.rounds
+    score = masked_trial(prep, cfg, 0)(keep)
+    assert 0.0 < score <= 1.0
+    test = prep.test
+    garbled = replace(prep, test=replace(test, labels={**test.labels, "human": np.zeros(test.n_rows)}))
+    assert masked_trial(garbled, cfg, 0)(keep) == score  # the test queries' grades play no part
 
 
 # --- gbltr plan end to end -----------------------------------------------------------------------------
@@ -285,6 +403,21 @@ def test_budget_curves_on_the_tiny_world_with_two_seeds(world, tmp_path, capsys)
     assert set(per_query["budget"].unique()) == {0.1, 0.5, 1.0}
     assert (out / "experiment.png").stat().st_size > 1000
     assert "## low" in stdout
+
+
+def test_budget_curves_record_what_auto_chose_by_masked_trials(world, tmp_path, capsys):
+    cfg = fast_config(tmp_path, '[fusion]\nweight_fn = "sigmoid"\n')
+    out = tmp_path / "curves"
+    code, _, err = run_cli(["experiment", "--data", str(world), "--config", str(cfg), "--seeds", "1",
+                            "--budgets", "0.3", "--planners", "auto", "--out", str(out)], capsys)
+    assert code == 0, err
+    summary = json.loads((out / "experiment.json").read_text())
+    (choice,) = summary["trial_choices"]
+    assert choice["planner"] == "auto" and choice["budget"] == 0.3 and choice["seed"] == 0
+    assert set(choice["trials"]) == {n.replace("-", "_") for n in PLANNERS if n != "auto"}
+    best = max(choice["trials"].values())
+    assert choice["trials"][choice["chosen"].replace("-", "_")] == best and 0 < best <= 1
+    assert "What auto chose" in (out / "experiment.md").read_text()
 
 
 def test_budget_curves_refuse_a_share_outside_zero_one(world, tmp_path, capsys):

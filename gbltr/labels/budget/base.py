@@ -7,6 +7,7 @@ listwise strategies), orders them and spends the budget. Higher score = annotate
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -28,20 +29,21 @@ class PlanInput:
     (query, rank). ``prior``: the click model's attractiveness Beta pseudo-counts (a, b).
     ``cost``: float64 (n_pairs,) the expected cost of labelling each pair alone (dollars with a
     price table, else tokens): what value-per-dollar planners divide by.
-    ``validation``: the same columns for validation queries with a ``human`` grade column (for
-    ``auto``; never test queries), or None.
+    ``validation``: the same columns for validation queries with a ``human`` grade column (what
+    ``value-per-dollar`` learns from and ``auto`` may choose on; never test queries), or None.
+    ``trial``: a function ``scores (n_pairs,) -> validation nDCG`` of the fused model trained on
+    the plan those scores would make at this budget, the other LLM labels masked
+    (:mod:`gbltr.labels.budget.trial`), or None where no LLM labels exist to try plans with.
     """
 
     pairs: pl.DataFrame
     prior: tuple[float, float] = (1.0, 3.0)
     cost: np.ndarray | None = None
     validation: pl.DataFrame | None = None
+    trial: Callable[[np.ndarray], float] | None = None
 
     def __len__(self) -> int:
         return self.pairs.height
-
-    def with_pairs(self, pairs: pl.DataFrame, cost: np.ndarray | None = None) -> "PlanInput":
-        return PlanInput(pairs, self.prior, cost, None)
 
 
 @dataclass(frozen=True)
@@ -57,12 +59,18 @@ class Scores:
 class Planner:
     """One way to choose what to annotate. Subclasses set ``name`` and ``description`` and
     implement :meth:`score`. ``needs_log``: the planner reads click evidence; ``baseline``: a
-    random baseline (``auto`` prefers any other planner on a tie)."""
+    random baseline (``auto`` prefers any other planner on a tie); ``needs_second_click_model``:
+    the planner reads a second click model's relevance (column ``click_score_alt``,
+    :mod:`gbltr.labels.budget.disagreement`), which :func:`~gbltr.labels.budget.plan.candidates`
+    fits only when asked; ``uses_trials``: the planner tries plans by training on them
+    (``PlanInput.trial``), which its caller provides where the LLM labels exist."""
 
     name: str = ""
     description: str = ""
     needs_log: bool = True
     baseline: bool = False
+    needs_second_click_model: bool = False
+    uses_trials: bool = False
 
     def score(self, inp: PlanInput, rng: np.random.Generator) -> Scores:
         raise NotImplementedError

@@ -118,18 +118,32 @@ def require_log(search) -> None:
 
 
 def candidates(ds, search, stats: pl.DataFrame, train_ids: pl.Series, valid_ids: pl.Series | None, click_cfg,
-               *, exclude_labelled: bool = True) -> tuple[pl.DataFrame, pl.DataFrame | None]:
+               *, exclude_labelled: bool = True, second_click_model: bool = False
+               ) -> tuple[pl.DataFrame, pl.DataFrame | None]:
     """(training pairs, validation pairs with ``human``) in :data:`PAIR_COLUMNS`, sorted by query and rank;
     the training pairs also have ``query_llm_labels`` (the LLM labels their query already has).
 
     ``stats``: query_id, frequency, bucket. Training pairs that already have a non-null LLM label
-    (``ds.labels['llm']``) are left out when ``exclude_labelled``."""
+    (``ds.labels['llm']``) are left out when ``exclude_labelled``. ``second_click_model``: also
+    fit the click model :func:`~gbltr.labels.budget.disagreement.second_model` sets beside
+    ``click_cfg.model`` and add its relevance as ``click_score_alt`` (both frames), for planners
+    with ``needs_second_click_model``."""
+    from dataclasses import replace
+
+    from gbltr.labels.budget.disagreement import ALT_COLUMN, second_model
+
     require_log(search)
     ids = train_ids if valid_ids is None else pl.concat([train_ids, valid_ids])
     cl = search.click_labels(ds.candidates, ids, click_cfg).frame
     click = cl.select("query_id", "doc_id", pl.col("score").alias("click_score"),
                       pl.col("impressions").cast(pl.Int64), pl.col("clicks").cast(pl.Int64),
                       pl.col("propensity").cast(pl.Float64))
+    extra: tuple[str, ...] = ()
+    if second_click_model:
+        alt = search.click_labels(ds.candidates, ids, replace(click_cfg, model=second_model(click_cfg.model))).frame
+        click = click.join(alt.select("query_id", "doc_id", pl.col("score").alias(ALT_COLUMN)),
+                           on=["query_id", "doc_id"], how="left")
+        extra = (ALT_COLUMN,)
     base = (ds.candidates.select("query_id", "doc_id", pl.col("rank").cast(pl.Int64),
                                  pl.col("retrieval_score").cast(pl.Float64))
             .join(stats.select("query_id", pl.col("frequency").cast(pl.Int64), "bucket"), on="query_id", how="left")
@@ -143,13 +157,13 @@ def candidates(ds, search, stats: pl.DataFrame, train_ids: pl.Series, valid_ids:
     if "query_llm_labels" not in train.columns:
         train = train.with_columns(pl.lit(0).alias("query_llm_labels"))
     train = train.with_columns(pl.col("query_llm_labels").fill_null(0).cast(pl.Int64))
-    train = train.sort("query_id", "rank", "doc_id").select(*PAIR_COLUMNS, "query_llm_labels")
+    train = train.sort("query_id", "rank", "doc_id").select(*PAIR_COLUMNS, *extra, "query_llm_labels")
     valid = None
     if valid_ids is not None and "human" in ds.labels:
         human = ds.labels["human"].select("query_id", "doc_id", pl.col("label").alias("human"))
         valid = (base.join(pl.DataFrame({"query_id": valid_ids}), on="query_id", how="semi")
                  .join(human, on=["query_id", "doc_id"], how="inner").sort("query_id", "rank", "doc_id")
-                 .select(*PAIR_COLUMNS, "human"))
+                 .select(*PAIR_COLUMNS, *extra, "human"))
     return train, valid
 
 
@@ -191,14 +205,17 @@ def _take(order: np.ndarray, size: np.ndarray, usd: np.ndarray | None, budget: B
 
 def make_plan(train: pl.DataFrame, valid: pl.DataFrame | None, *, planner: str, budget: Budget, strategy: str,
               seed: int, dataset: str, prior=(1.0, 3.0), usage=None, prices=None, model: str = "",
-              batch: bool = False) -> Plan:
+              batch: bool = False, trial_fit=None) -> Plan:
     """Score ``train``'s pairs (from :func:`candidates`) with ``planner`` and take units until ``budget``.
 
     ``usage``: a function ``(train, unit, n_units) -> Tokens`` estimating each unit's tokens
     (:func:`gbltr.labels.budget.run.usage_of`: the annotator's dry-run estimate bound to the
     pairs' text and the strategy; :class:`gbltr.labels.llm.cost.Tokens`), or None
     (no estimates: budgets in labels or shares only). ``prices``/``model``: dollars from the
-    price table. Reproducible: the same inputs and ``seed`` give the same plan."""
+    price table. ``trial_fit``: a function ``keep (query_id, doc_id) -> validation score`` that
+    trains on only ``keep``'s LLM labels (:func:`gbltr.labels.budget.trial.masked_trial`), which
+    ``auto`` uses to try each candidate's plan at this budget; None: no masked trials.
+    Reproducible: the same inputs and ``seed`` give the same plan."""
     p = get_planner(planner)
     rng = np.random.default_rng(seed)
     unit = _units(train, strategy, None)  # the units each estimate is rendered for
@@ -217,25 +234,41 @@ def make_plan(train: pl.DataFrame, valid: pl.DataFrame | None, *, planner: str, 
     if usage is not None:
         per_unit = usd if usd is not None else prompt + completion
         pair_cost = (per_unit / np.maximum(size, 1))[unit]
-    scores = p.score(PlanInput(train, tuple(prior), pair_cost, valid), rng)
+    first, first_prompt, first_completion, first_usd = unit, prompt, completion, usd
+
+    def choose(s: np.ndarray, tie_rng: np.random.Generator):
+        """Units, their estimates and the budget's prefix of their order under the scores ``s``."""
+        unit, prompt, completion, usd = first, first_prompt, first_completion, first_usd
+        if strategy not in LISTWISE:  # point: a fresh query's two best pairs by this planner's score go together
+            unit = _units(train, strategy, s)
+            n = int(unit.max()) + 1 if unit.size else 0
+            # a pair's estimate is its own (point: one request per pair); a unit's is the sum of its pairs'
+            prompt = np.bincount(unit, weights=first_prompt[first], minlength=n)
+            completion = np.bincount(unit, weights=first_completion[first], minlength=n)
+            if usd is not None:
+                usd = np.bincount(unit, weights=first_usd[first], minlength=n)
+        n = int(unit.max()) + 1 if unit.size else 0
+        size = np.bincount(unit, minlength=n).astype(np.int64)
+        unit_score = np.bincount(unit, weights=s, minlength=n) / np.maximum(size, 1)
+        # ties in a seeded random order, so that equal scores do not favour the id order
+        order = np.lexsort((tie_rng.permutation(n), -unit_score))
+        k = _take(order, size, usd, budget, train.height)
+        return unit, n, size, prompt, completion, usd, order, k
+
+    trial_seed = int(rng.integers(2**32)) if trial_fit is not None else 0
+
+    def trial(s: np.ndarray) -> float:
+        """Validation score of the model trained on the plan the scores ``s`` make at this budget."""
+        unit, n, _, _, _, _, order, k = choose(np.asarray(s, float), np.random.default_rng(trial_seed))
+        taken = np.zeros(n, dtype=bool)
+        taken[order[:k]] = True
+        return trial_fit(train.filter(pl.Series(taken[unit])).select("query_id", "doc_id"))
+
+    scores = p.score(PlanInput(train, tuple(prior), pair_cost, valid, trial if trial_fit is not None else None), rng)
     s = np.asarray(scores.score, float)
     if s.shape != (train.height,) or (s.size and not np.isfinite(s).all()):
         raise SchemaError(f"planner {planner!r}: expected {train.height} finite scores, found shape {s.shape}")
-    if strategy not in LISTWISE:  # point: a fresh query's two best pairs by this planner's score go together
-        first = unit
-        unit = _units(train, strategy, s)
-        n_units = int(unit.max()) + 1 if unit.size else 0
-        size = np.bincount(unit, minlength=n_units).astype(np.int64)
-        # a pair's estimate is its own (point: one request per pair); a unit's is the sum of its pairs'
-        prompt = np.bincount(unit, weights=prompt[first], minlength=n_units)
-        completion = np.bincount(unit, weights=completion[first], minlength=n_units)
-        if usd is not None:
-            usd = np.bincount(unit, weights=usd[first], minlength=n_units)
-    unit_score = np.bincount(unit, weights=s, minlength=n_units) / np.maximum(size, 1)
-    # ties in a seeded random order, so that equal scores do not favour the id order
-    tie = rng.permutation(n_units)
-    order = np.lexsort((tie, -unit_score))
-    k = _take(order, size, usd, budget, train.height)
+    unit, n_units, size, prompt, completion, usd, order, k = choose(s, rng)
     taken = order[:k]
     priority = np.full(n_units, -1, dtype=np.int64)
     priority[taken] = np.arange(k)
