@@ -273,7 +273,7 @@ def point_tokens(queries, texts, strategy, client: ClientConfig) -> Tokens:
     import numpy as np
     import polars as pl
 
-    from gbltr.labels.llm.prompts import delimit, detect_language, load_prompt, truncate_tokens
+    from gbltr.labels.llm.prompts import detect_language, load_prompt
 
     if strategy.strategy != "point":
         raise ConfigError(f"point_tokens estimates pointwise requests; found strategy {strategy.strategy!r}")

@@ -16,10 +16,12 @@ from abc import ABC, abstractmethod
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
+from typing import TYPE_CHECKING, Any
 
 from gbltr.errors import ConfigError
+
+if TYPE_CHECKING:  # numpy loads only where a method uses it: gbltr fit --help stays quick
+    import numpy as np
 
 
 @dataclass(frozen=True)
@@ -110,7 +112,7 @@ class TrainRequest:
 
     @property
     def n_rows(self) -> int:
-        import numpy as np  # the contract module loads with gbltr.config: fit --help stays quick
+        import numpy as np
 
         return int(np.sum(self.train_groups))
 
