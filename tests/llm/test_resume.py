@@ -47,8 +47,10 @@ def test_sigkill_then_resume_repeats_nothing_loses_nothing(fake_server, tmp_path
 
     release = threading.Event()
 
-    def script(req):  # answer the first ANSWER_FIRST requests, then hold the rest (in flight at the kill)
-        if req.n > ANSWER_FIRST:
+    def script(req):  # answer the first ANSWER_FIRST chat requests, then hold the rest (in flight at the kill);
+        # req.n counts every request, the context probes (GET /props, /v1/models) included
+        nth_chat = sum(1 for r in fake_server.chat_requests if r.n <= req.n)
+        if nth_chat > ANSWER_FIRST:
             release.wait(30)
         return None
 
