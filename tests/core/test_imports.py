@@ -29,6 +29,16 @@ def test_start_up_loads_no_heavy_library(code):
     assert not HEAVY & set(out.split())
 
 
+# The help screens are what a user waits on most often: besides the heavy libraries above, they load
+# no numpy or polars and no importlib.resources (the packaged schedule names are listed from the
+# folder). Their speed is measured in benchmarks/bench_help.py, not asserted here.
+@pytest.mark.parametrize("code", [HELP, FIT_HELP], ids=["gbltr-help", "fit-help"])
+def test_help_loads_no_array_library(code):
+    out = subprocess.run([sys.executable, "-c", code + "\nimport sys; print(' '.join(sys.modules))"],
+                         capture_output=True, text=True, check=True).stdout
+    assert not {"numpy", "polars", "importlib.resources", "zipfile"} & set(out.split())
+
+
 # Imports run downhill (issue 18): a lower floor never loads a higher one. On main before it,
 # importing the agreement module loaded 54 gbltr modules (plots -> analysis -> pipeline), the
 # semi-synthetic simulator and ``rerank`` imported the pipeline, and plots the analysis package.
