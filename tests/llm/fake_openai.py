@@ -315,3 +315,14 @@ if __name__ == "__main__":  # a server in its own process (the benchmark): print
         threading.Event().wait()
     except KeyboardInterrupt:
         srv.stop()
+
+
+def annotate_exit(args) -> int:
+    """Run ``gbltr annotate ARGS`` in this process (against the fake server); return its exit status."""
+    from gbltr.cli import main
+
+    try:
+        main(["annotate", *args])
+    except SystemExit as exc:
+        return exc.code or 0
+    return 0

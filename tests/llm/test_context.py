@@ -11,9 +11,8 @@ import struct
 import jsonschema
 import polars as pl
 import pytest
-from fake_openai import Reply
+from fake_openai import Reply, annotate_exit as _cli
 
-from gbltr.cli import main
 from gbltr.errors import ConfigError
 from gbltr.labels.llm.annotate import annotate, group_pairs
 from gbltr.labels.llm.client import ClientConfig, context_overflow
@@ -27,14 +26,6 @@ def _pairs(n_queries=1, n_docs=4, chars=200) -> pl.DataFrame:
     rows = [{"query_id": f"q{q}", "query": f"query {q}", "doc_id": f"d{q}_{d}", "text": (f"passage {d} " * 200)[:chars]}
             for q in range(n_queries) for d in range(n_docs)]
     return pl.DataFrame(rows)
-
-
-def _cli(args) -> int:
-    try:
-        main(["annotate", *args])
-    except SystemExit as exc:
-        return exc.code or 0
-    return 0
 
 
 def _run(srv, tmp_path, *extra, pairs=None):

@@ -10,9 +10,8 @@ import sqlite3
 
 import polars as pl
 import pytest
-from fake_openai import Reply, error
+from fake_openai import Reply, annotate_exit as _cli, error
 
-from gbltr.cli import main
 from gbltr.cli.annotate import annotate as annotate_command
 from gbltr.errors import ConfigError, DataError
 from gbltr.labels.llm import run as run_module
@@ -33,14 +32,6 @@ def pairs_file(tmp_path):
     p = tmp_path / "pairs.jsonl"
     p.write_text("".join(json.dumps(r) + "\n" for r in recs))
     return p
-
-
-def _cli(args) -> int:
-    try:
-        main(["annotate", *args])
-    except SystemExit as exc:
-        return exc.code or 0
-    return 0
 
 
 def _common(srv, pairs_file, out, *extra):
