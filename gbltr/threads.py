@@ -228,12 +228,20 @@ _OPENMP_LIBS = ("libgomp", "libomp", "libiomp")
 
 def openmp_loaded() -> bool:
     """Whether an OpenMP runtime (libgomp, libomp, libiomp) is mapped into this process (Linux:
-    ``/proc/self/maps``; elsewhere False, i.e. unknown)."""
+    ``/proc/self/maps``; elsewhere False, i.e. unknown).
+
+    A runtime once loaded stays loaded (LightGBM, XGBoost and numba never unload theirs), so a yes
+    is kept: the maps of a process that holds numba's LLVM take about 3 ms to read, and every
+    training and prediction call asks (15 % of ``--weight-fn auto`` on a small world).
+    """
+    if _Probe.openmp_seen:
+        return True
     try:
         maps = Path("/proc/self/maps").read_text()
     except OSError:
         return False
-    return any(f"/{lib}" in maps for lib in _OPENMP_LIBS)
+    _Probe.openmp_seen = any(f"/{lib}" in maps for lib in _OPENMP_LIBS)
+    return _Probe.openmp_seen
 
 
 @dataclass(frozen=True)
@@ -272,6 +280,7 @@ class _Probe:
     user_wait: bool | None = None  # the user set a wait variable before gbltr looked
     start: _CpuSample | None = None
     chosen: tuple[float | None, bool] | None = None  # (other_cpus, shared)
+    openmp_seen: bool = False  # an OpenMP runtime was found mapped (it stays: see openmp_loaded)
 
 
 def _write(spin: int) -> None:

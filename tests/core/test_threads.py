@@ -160,6 +160,24 @@ def test_cpu_sample_reads_this_machine():
     assert 0.0 <= threads._other_cpus(a, b) <= threads.available_cpus() + 0.3
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/maps")
+def test_a_loaded_openmp_runtime_is_read_from_the_maps_once(monkeypatch):
+    """Training and prediction ask at every call; a runtime once mapped is not looked up again."""
+    import lightgbm  # noqa: F401  (maps libgomp)
+
+    monkeypatch.setattr(threads._Probe, "openmp_seen", False)
+    reads = []
+    real = threads.Path.read_text
+
+    def counted(self, *a, **kw):
+        reads.append(str(self))
+        return real(self, *a, **kw)
+
+    monkeypatch.setattr(threads.Path, "read_text", counted)
+    assert threads.openmp_loaded() and threads.openmp_loaded()
+    assert reads == ["/proc/self/maps"]
+
+
 def test_omp_num_threads_sets_auto_and_the_config_wins(monkeypatch):
     monkeypatch.setattr(threads, "available_cpus", lambda: 3)
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
