@@ -198,10 +198,11 @@ def run_budget_curves(cfg, budgets, planners, seeds, out=None, *, metric: str = 
             base = seed_config(seed)
             prep = prepare(base, sources=sources, named=named)
             ds, search = open_dataset(prep.dataset_path, False)
-            train, valid = candidates(ds, search, prep.stats, prep.split.ids("train"), prep.split.ids("valid"),
-                                      base.click, exclude_labelled=False,
-                                      second_click_model=any(get_planner(p).needs_second_click_model for p in planners))
-            train = train.join(prep.train_labels["llm"].filter(pl.col("label").is_not_null()).select("query_id", "doc_id"),
+            found = candidates(ds, search, prep.stats, prep.split.ids("train"), prep.split.ids("valid"),
+                               base.click, exclude_labelled=False,
+                               second_click_model=any(get_planner(p).needs_second_click_model for p in planners))
+            valid = found.valid
+            train = found.train.join(prep.train_labels["llm"].filter(pl.col("label").is_not_null()).select("query_id", "doc_id"),
                                on=["query_id", "doc_id"], how="semi")
             left.append(train.height)
             usage = None
@@ -227,7 +228,7 @@ def run_budget_curves(cfg, budgets, planners, seeds, out=None, *, metric: str = 
                 for b in budgets:
                     budget = Budget(usd=b) if unit == USD else Budget(share=b)
                     plan = make_plan(train, valid, planner=planner, budget=budget, strategy="point", seed=seed,
-                                     dataset="", prior=tuple(base.click.priors.attractiveness), usage=usage,
+                                     dataset="", prior=found.prior, usage=usage,
                                      prices=None if dollars is None else dollars.prices,
                                      model="" if dollars is None else dollars.model,
                                      trial_fit=trial if uses_trials else None)

@@ -163,7 +163,7 @@ def test_cpu_sample_reads_this_machine():
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/maps")
 def test_a_loaded_openmp_runtime_is_read_from_the_maps_once(monkeypatch):
     """Training and prediction ask at every call; a runtime once mapped is not looked up again."""
-    import lightgbm  # noqa: F401  (maps libgomp)
+    __import__("lightgbm")  # maps libgomp
 
     monkeypatch.setattr(threads._Probe, "openmp_seen", False)
     reads = []

@@ -15,6 +15,8 @@ from gbltr.labels.budget.plan import Budget, make_plan
 
 from .conftest import edit_table, fast_config, run_cli
 
+PRIOR = (1.0, 3.0)  # attractiveness pseudo-counts of the synthetic click scores below
+
 
 def _pairs(rows: list[dict]) -> pl.DataFrame:
     """A PlanInput frame from partial rows (defaults: rank 1, retrieval 1, frequency 100, low bucket)."""
@@ -29,7 +31,7 @@ def _pairs(rows: list[dict]) -> pl.DataFrame:
 
 def _first(planner: str, frame: pl.DataFrame, *, valid=None, budget=1, strategy="point", seed=0) -> pl.DataFrame:
     return make_plan(frame, valid, planner=planner, budget=Budget(labels=budget), strategy=strategy, seed=seed,
-                     dataset="x").frame
+                     dataset="x", prior=PRIOR).frame
 
 
 # --- each planner on a case where the right choice is known -----------------------------------------
@@ -206,13 +208,13 @@ def test_auto_with_masked_trials_chooses_the_planner_whose_plan_trains_best():
         return 1.0 if set(keep["doc_id"]) == {"reverse0", "reverse3"} else 0.5
 
     plan = make_plan(train, valid, planner="auto", budget=Budget(labels=2), strategy="point", seed=0, dataset="x",
-                     trial_fit=trial_fit)
+                     prior=PRIOR, trial_fit=trial_fit)
     assert plan.frame["chosen"][0] == "disagreement" and set(plan.frame["doc_id"]) == {"reverse0", "reverse3"}
     assert tried == [2] * (len(PLANNERS) - 1)  # one trial per candidate, each at the asked budget
     assert plan.frame["part_trial_disagreement"][0] == 1.0 and plan.frame["part_trial_tail_first"][0] == 0.5
     assert plan.frame["part_masked_trials"][0] == 1.0
     again = make_plan(train, valid, planner="auto", budget=Budget(labels=2), strategy="point", seed=0, dataset="x",
-                      trial_fit=trial_fit)
+                      prior=PRIOR, trial_fit=trial_fit)
     assert again.frame.equals(plan.frame)  # reproducible from the seed
 
 
@@ -239,6 +241,32 @@ def test_masked_trial_trains_on_the_kept_llm_labels_and_scores_validation_never_
     test = prep.test
     garbled = replace(prep, test=replace(test, labels={**test.labels, "human": np.zeros(test.n_rows)}))
     assert masked_trial(garbled, cfg, 0)(keep) == score  # the test queries' grades play no part
+
+
+def test_candidates_carry_the_attractiveness_prior_their_click_model_was_fitted_with(world):
+    """Planners read the prior from :class:`Candidates`: learnt from the log with choice = auto (not
+    the configured pseudo-counts, which only start the search), the configured ones with fixed."""
+    from dataclasses import replace
+
+    from gbltr.config import FitConfig
+    from gbltr.data.log import open_dataset
+    from gbltr.labels.budget.plan import candidates
+    from gbltr.labels.clicks.config import ClickPriors
+    from gbltr.pipeline import prepare
+
+    cfg = replace(FitConfig(), data=str(world), labels="fused")
+    prep = prepare(cfg)
+    ds, search = open_dataset(prep.dataset_path, False)
+    found = {}
+    for choice in ("auto", "fixed"):
+        click = replace(cfg.click, priors=ClickPriors(choice=choice))
+        found[choice] = candidates(ds, search, prep.stats, prep.split.ids("train"), prep.split.ids("valid"), click)
+        ids = pl.concat([prep.split.ids("train"), prep.split.ids("valid")])
+        fitted = search.click_labels(ds.candidates, ids, click).model
+        assert found[choice].prior == (fitted.priors.attractiveness.a, fitted.priors.attractiveness.b)
+        assert fitted.prior.choice == choice
+    assert found["fixed"].prior == tuple(ClickPriors().attractiveness) == PRIOR
+    assert found["auto"].prior != found["fixed"].prior
 
 
 # --- gbltr plan end to end -----------------------------------------------------------------------------

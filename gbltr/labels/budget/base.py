@@ -26,7 +26,8 @@ class PlanInput:
     """The pairs a planner may choose among, and what it may use to choose.
 
     ``pairs``: :data:`PAIR_COLUMNS`, one row per unlabelled training candidate, sorted by
-    (query, rank). ``prior``: the click model's attractiveness Beta pseudo-counts (a, b).
+    (query, rank). ``prior``: the click model's attractiveness Beta pseudo-counts (a, b), as fitted
+    (:attr:`gbltr.labels.budget.plan.Candidates.prior`; learnt from the log by default).
     ``cost``: float64 (n_pairs,) the expected cost of labelling each pair alone (dollars with a
     price table, else tokens): what value-per-dollar planners divide by.
     ``validation``: the same columns for validation queries with a ``human`` grade column (what

@@ -117,11 +117,27 @@ def require_log(search) -> None:
                         "or simulate one")
 
 
+@dataclass(frozen=True)
+class Candidates:
+    """What :func:`candidates` found, and the one place planners read the click prior from.
+
+    ``train``: the pairs a plan may buy; ``valid``: validation pairs with their ``human`` grade
+    (None without human labels); ``prior``: the attractiveness Beta pseudo-counts (a, b) of the
+    click model that scored them: learnt from the log with ``click.priors.choice = "auto"``, the
+    configured ones with ``fixed`` (:class:`gbltr.labels.clicks.priors.PriorChoice`). Passed on as
+    :attr:`PlanInput.prior`, so a plan's posterior spreads use the prior its click scores were
+    fitted with."""
+
+    train: pl.DataFrame
+    valid: pl.DataFrame | None
+    prior: tuple[float, float]
+
+
 def candidates(ds, search, stats: pl.DataFrame, train_ids: pl.Series, valid_ids: pl.Series | None, click_cfg,
-               *, exclude_labelled: bool = True, second_click_model: bool = False
-               ) -> tuple[pl.DataFrame, pl.DataFrame | None]:
-    """(training pairs, validation pairs with ``human``) in :data:`PAIR_COLUMNS`, sorted by query and rank;
-    the training pairs also have ``query_llm_labels`` (the LLM labels their query already has).
+               *, exclude_labelled: bool = True, second_click_model: bool = False) -> Candidates:
+    """Training pairs and validation pairs with ``human`` in :data:`PAIR_COLUMNS`, sorted by query and
+    rank, and the click model's attractiveness prior (:class:`Candidates`); the training pairs also
+    have ``query_llm_labels`` (the LLM labels their query already has).
 
     ``stats``: query_id, frequency, bucket. Training pairs that already have a non-null LLM label
     (``ds.labels['llm']``) are left out when ``exclude_labelled``. ``second_click_model``: also
@@ -134,7 +150,9 @@ def candidates(ds, search, stats: pl.DataFrame, train_ids: pl.Series, valid_ids:
 
     require_log(search)
     ids = train_ids if valid_ids is None else pl.concat([train_ids, valid_ids])
-    cl = search.click_labels(ds.candidates, ids, click_cfg).frame
+    labels = search.click_labels(ds.candidates, ids, click_cfg)
+    attractiveness = labels.model.priors.attractiveness
+    cl = labels.frame
     click = cl.select("query_id", "doc_id", pl.col("score").alias("click_score"),
                       pl.col("impressions").cast(pl.Int64), pl.col("clicks").cast(pl.Int64),
                       pl.col("propensity").cast(pl.Float64))
@@ -164,7 +182,7 @@ def candidates(ds, search, stats: pl.DataFrame, train_ids: pl.Series, valid_ids:
         valid = (base.join(pl.DataFrame({"query_id": valid_ids}), on="query_id", how="semi")
                  .join(human, on=["query_id", "doc_id"], how="inner").sort("query_id", "rank", "doc_id")
                  .select(*PAIR_COLUMNS, *extra, "human"))
-    return train, valid
+    return Candidates(train, valid, (float(attractiveness.a), float(attractiveness.b)))
 
 
 def _units(pairs: pl.DataFrame, strategy: str, score: np.ndarray | None) -> np.ndarray:
@@ -204,9 +222,11 @@ def _take(order: np.ndarray, size: np.ndarray, usd: np.ndarray | None, budget: B
 
 
 def make_plan(train: pl.DataFrame, valid: pl.DataFrame | None, *, planner: str, budget: Budget, strategy: str,
-              seed: int, dataset: str, prior=(1.0, 3.0), usage=None, prices=None, model: str = "",
+              seed: int, dataset: str, prior: tuple[float, float], usage=None, prices=None, model: str = "",
               batch: bool = False, trial_fit=None) -> Plan:
     """Score ``train``'s pairs (from :func:`candidates`) with ``planner`` and take units until ``budget``.
+
+    ``prior``: the click model's attractiveness pseudo-counts (:attr:`Candidates.prior`).
 
     ``usage``: a function ``(train, unit, n_units) -> Tokens`` estimating each unit's tokens
     (:func:`gbltr.labels.budget.run.usage_of`: the annotator's dry-run estimate bound to the

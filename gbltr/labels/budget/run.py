@@ -145,12 +145,12 @@ def run_plan(req: PlanRequest, echo=print):
     frequency = search.frequency(ds.queries["query_id"])
     stats = frequency.with_columns(resolve_buckets(cfg, frequency["frequency"]).expr())
     split = draw_split(ds, stats, cfg.seed, cfg.split)
-    train, valid = candidates(ds, search, stats, split.ids("train"), split.ids("valid"), cfg.click,
-                              second_click_model=get_planner(req.planner).needs_second_click_model)
+    found = candidates(ds, search, stats, split.ids("train"), split.ids("valid"), cfg.click,
+                       second_click_model=get_planner(req.planner).needs_second_click_model)
     client = ClientConfig(model=req.price_model or "")
     budget = Budget(labels=req.budget, usd=req.budget_usd)
-    plan = make_plan(train, valid, planner=req.planner, budget=budget, strategy=req.strategy, seed=req.seed,
-                     dataset=fingerprint(req.data)["sha1"], prior=tuple(cfg.click.priors.attractiveness),
+    plan = make_plan(found.train, found.valid, planner=req.planner, budget=budget, strategy=req.strategy,
+                     seed=req.seed, dataset=fingerprint(req.data)["sha1"], prior=found.prior,
                      usage=usage_of(texts, strategy, client), prices=prices, model=req.price_model or "")
     write_file(req.out, plan.frame.write_parquet, what="plan file")
     md = plan.to_markdown()
