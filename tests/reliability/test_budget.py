@@ -304,6 +304,7 @@ def test_plan_is_reproducible_from_its_seed_and_skips_pairs_with_an_llm_label(un
     labelled = pl.read_parquet(unlabelled / "labels" / "llm.parquet").select("query_id", "doc_id")
     assert outs[0].join(labelled, on=["query_id", "doc_id"], how="semi").height == 0
     assert (tmp_path / "a.md").read_text().count("| low |") == 1
+    assert "click model's attractiveness prior Beta(" in (tmp_path / "a.md").read_text()
 
 
 @pytest.mark.parametrize("strategy", ["point", "listrank"])

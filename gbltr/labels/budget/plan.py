@@ -72,6 +72,7 @@ class Plan:
     all_planned: bool
     planner: str  # the planner asked for (the frame's ``chosen`` column says what ``auto`` chose)
     strategy: str
+    prior: tuple[float, float]  # the click model's attractiveness Beta the planner read (Candidates.prior)
 
     def spend_per_bucket(self) -> pl.DataFrame:
         """bucket, pairs, queries, expected tokens and dollars."""
@@ -99,7 +100,8 @@ class Plan:
         lines = [f"# Annotation plan: {head}", "",
                  f"Budget {self.budget.describe()}; strategy {self.strategy}; "
                  f"{counted(f.height, 'pair')} of {self.pairs_left} left, in {counted(f['unit'].n_unique(), 'unit')}; "
-                 f"expected cost {'n/a (no --prices)' if usd is None else f'${usd:.4f}'}.", ""]
+                 f"expected cost {'n/a (no --prices)' if usd is None else f'${usd:.4f}'}; "
+                 f"click model's attractiveness prior Beta({self.prior[0]:.4g}, {self.prior[1]:.4g}).", ""]
         lines += [f"Note: {n}." for n in self.notes()]
         lines += ["", "| bucket | pairs | queries | tokens | USD |", "|---|---:|---:|---:|---:|"]
         for row in self.spend_per_bucket().iter_rows(named=True):
@@ -311,7 +313,7 @@ def make_plan(train: pl.DataFrame, valid: pl.DataFrame | None, *, planner: str, 
     all_planned = k == n_units
     if all_planned and train.height:
         log.warning("the budget (%s) covers every pair left (%d): all of them are planned", budget.describe(), train.height)
-    return Plan(frame, budget, train.height, all_planned, planner, strategy)
+    return Plan(frame, budget, train.height, all_planned, planner, strategy, tuple(prior))
 
 
 def read_plan(path: str | Path, dataset: str | None = None, where: str = "--plan") -> pl.DataFrame:
