@@ -31,7 +31,7 @@ def test_start_up_loads_no_heavy_library(code):
 
 # The help screens are what a user waits on most often: besides the heavy libraries above, they load
 # no numpy or polars and no importlib.resources (the packaged schedule names are listed from the
-# folder). Their speed is measured in benchmarks/bench_help.py, not asserted here.
+# folder). Their speed is measured in benchmarks/bench_startup.py, not asserted here.
 @pytest.mark.parametrize("code", [HELP, FIT_HELP], ids=["gbltr-help", "fit-help"])
 def test_help_loads_no_array_library(code):
     out = subprocess.run([sys.executable, "-c", code + "\nimport sys; print(' '.join(sys.modules))"],
