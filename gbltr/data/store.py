@@ -365,6 +365,21 @@ def check_label_set(root: Path, name: str, frame: pl.DataFrame, listed) -> None:
         )
 
 
+def check_no_label_set_missing(root: Path, found: dict, listed) -> None:
+    """Refuse a dataset whose manifest lists a label set (``listed``: the manifest's ``labels``)
+    with no ``labels/NAME.parquet`` among ``found``: the file was removed after the dataset was
+    written, and every count the manifest reports for it would be wrong (a plan would also buy
+    labels the dataset had). Removing a set means removing its manifest entry too."""
+    gone = sorted(n for n in (listed if isinstance(listed, dict) else {}) if n not in found)
+    if gone:
+        raise DataError(
+            f"{root / 'dataset.json'} lists label set(s) {gone} ({', '.join(f'{n}: {listed[n]} rows' for n in gone)}), "
+            f"but {', '.join(str(root / 'labels' / f'{n}.parquet') for n in gone)} is missing; expected every listed "
+            "set on disk. Restore the file, or remove its entry from dataset.json's labels if the set was "
+            "dropped on purpose"
+        )
+
+
 def read_dataset(path: str | Path, *, impressions: bool = True) -> SearchDataset:
     """Read a dataset folder written by :func:`write_dataset` (or by hand, following the layout).
 
@@ -399,6 +414,7 @@ def read_dataset(path: str | Path, *, impressions: bool = True) -> SearchDataset
             labels[check_label_set_name(file.stem)] = _read_parquet(file)
     for name, frame in labels.items():
         check_label_set(root, name, frame, manifest.get("labels"))
+    check_no_label_set_missing(root, labels, manifest.get("labels"))
     try:
         return SearchDataset(
             queries=read("queries"),

@@ -54,6 +54,17 @@ def edit_table(folder: Path, name: str, fn) -> None:
             manifest_file.write_text(json.dumps(manifest, indent=2, sort_keys=True))
 
 
+def drop_label_set(folder: Path, name: str) -> None:
+    """Remove ``labels/NAME.parquet`` and its entry in ``dataset.json``, as a consistent hand edit
+    would (a listed set whose file is gone is refused: gbltr.data.store.check_no_label_set_missing)."""
+    (folder / "labels" / f"{name}.parquet").unlink()
+    manifest_file = folder / "dataset.json"
+    if manifest_file.exists():
+        manifest = json.loads(manifest_file.read_text())
+        manifest.get("labels", {}).pop(name, None)
+        manifest_file.write_text(json.dumps(manifest, indent=2, sort_keys=True))
+
+
 def run_cli(args: list[str], capsys) -> tuple[int, str, str]:
     """``gbltr ARGS`` in-process: (exit code, stdout, stderr)."""
     from gbltr.cli import main

@@ -13,7 +13,7 @@ from gbltr.errors import DataError
 from gbltr.labels.budget import PLANNERS, PlanInput
 from gbltr.labels.budget.plan import Budget, make_plan
 
-from .conftest import edit_table, fast_config, run_cli
+from .conftest import drop_label_set, edit_table, fast_config, run_cli
 
 PRIOR = (1.0, 3.0)  # attractiveness pseudo-counts of the synthetic click scores below
 
@@ -549,7 +549,7 @@ def test_dollar_budget_curves_buy_the_pairs_gbltr_plan_plans_for_the_same_dollar
                                                   "value-per-dollar@$0.001", "value-per-dollar@$0.004"}
     per_query = pl.read_parquet(out / "per_query.parquet")
     assert set(per_query["budget_unit"].unique()) == {"usd"}
-    (world_copy / "labels" / "llm.parquet").unlink()
+    drop_label_set(world_copy, "llm")
     for planner in ("random-pairs", "value-per-dollar"):
         for usd in (0.001, 0.004):
             bought = summary["bought"][f"{planner}@${usd:g}"]

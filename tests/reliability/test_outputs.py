@@ -321,6 +321,18 @@ def test_fit_refuses_a_label_set_whose_rows_disagree_with_the_manifest(world_cop
     assert f"{human.height // 2} rows, but {world_copy / 'dataset.json'} lists {human.height} for label set 'human'" in err
 
 
+@pytest.mark.parametrize("command", [["fit"], ["plan", "--budget", "10"]])
+def test_a_label_set_the_manifest_lists_but_whose_file_was_removed_is_refused(world_copy, tmp_path, capsys, command):
+    """Found trying `gbltr plan` on a dataset whose labels/llm.parquet had been deleted by hand: the
+    plan bought pairs the dataset had labels for, and the manifest still counted them."""
+    (world_copy / "labels" / "llm.parquet").unlink()
+    out = tmp_path / ("run" if command[0] == "fit" else "plan.parquet")
+    code, _, err = run_cli([*command, "--data", str(world_copy), "--out", str(out)], capsys)
+    assert code == 2, err
+    assert "lists label set(s) ['llm']" in err and "llm.parquet is missing" in err and "Traceback" not in err
+    assert not out.exists()
+
+
 # ---------------------------------------------------------------- locks and scratch folders
 
 def test_a_stale_lock_whose_pid_was_reused_is_taken_over(world, tmp_path):
